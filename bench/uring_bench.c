@@ -1,0 +1,1212 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring_bench: a storage benchmark across submission paths, in the
+ * spirit of fio's t/io_uring. Every path is a backend (passthru/), so
+ * the same workload, the same accounting and the same verify mode
+ * apply to all of them.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "sp_hist.h"
+#include "sp_json.h"
+#include "sp_log.h"
+#include "sp_opts.h"
+#include "sp_stats.h"
+#include "sp_time.h"
+#include "sp_verify.h"
+
+enum rw {
+	RW_READ,
+	RW_WRITE,
+	RW_RANDREAD,
+	RW_RANDWRITE,
+	RW_RANDRW,
+};
+
+static const char *const rw_names[] = {
+	[RW_READ] = "read", [RW_WRITE] = "write", [RW_RANDREAD] = "randread",
+	[RW_RANDWRITE] = "randwrite", [RW_RANDRW] = "randrw",
+};
+
+struct config {
+	const char *path;
+	const struct sp_backend *be;
+	enum rw rw;
+	unsigned rwmix_read;	/* percent of reads in randrw */
+	uint64_t bs;
+	unsigned depth;
+	unsigned submit_batch;
+	unsigned reap_batch;
+	unsigned jobs;
+	cpu_set_t cpus;
+	bool pin;
+	uint64_t runtime_ns;	/* 0: until ios_per_job */
+	uint64_t ios_per_job;	/* 0: until runtime */
+	uint64_t size;		/* bytes of the range; 0: whole target */
+	uint64_t offset;
+	bool buffered;
+	bool verify;
+	uint64_t verify_seed;
+	bool force;
+	bool json;
+	bool quiet;
+	struct sp_target_opts topts;
+};
+
+/* Per-block state, verify mode only: kept by the one job owning the block. */
+struct vblock {
+	uint32_t gen;		/* last acknowledged write; 0: none this run */
+	uint8_t busy;		/* an I/O on it is in flight */
+};
+
+struct job {
+	unsigned id;
+	pthread_t thread;
+	struct bench *b;
+	struct sp_target t;
+	int cpu;		/* -1: not pinned */
+	uint64_t first_block;	/* range of this job, in units of bs */
+	uint64_t nblocks;
+	uint64_t seq_next;
+	uint64_t rng;
+	struct vblock *vb;
+	struct sp_io *ios;
+	unsigned *free_slot;
+	unsigned nr_free;
+	/* results */
+	_Atomic uint64_t progress_ios;
+	_Atomic uint64_t progress_syscalls;
+	uint64_t start_ns, end_ns;	/* of the main phase */
+	uint64_t ios_done, reads, writes, bytes;
+	uint64_t verified, unverified_reads, verify_pass_blocks;
+	struct sp_hist lat;
+	int err;		/* -errno; 0: fine */
+	char errmsg[320];
+};
+
+struct bench {
+	struct config c;
+	struct sp_devinfo dev;
+	struct job *jobs;
+	pthread_barrier_t ready, go, main_done;
+	atomic_bool stop;
+	atomic_bool abort;
+	pthread_mutex_t lock;
+	pthread_cond_t finished;	/* signalled as each job ends its main phase */
+	unsigned running;
+};
+
+static atomic_bool interrupted;
+
+static void on_signal(int sig)
+{
+	atomic_store(&interrupted, true);
+}
+
+/* xorshift64*: cheap, good enough to scatter offsets. */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static bool rw_is_random(enum rw rw)
+{
+	return rw == RW_RANDREAD || rw == RW_RANDWRITE || rw == RW_RANDRW;
+}
+
+static bool rw_writes(enum rw rw)
+{
+	return rw == RW_WRITE || rw == RW_RANDWRITE || rw == RW_RANDRW;
+}
+
+static void job_fail(struct job *j, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void job_fail(struct job *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->err)
+		return;
+	j->err = err ? err : -EIO;
+	va_start(ap, fmt);
+	vsnprintf(j->errmsg, sizeof(j->errmsg), fmt, ap);
+	va_end(ap);
+	atomic_store(&j->b->stop, true);
+}
+
+/*
+ * Picks the next block for the main phase. In verify mode a block with
+ * an I/O in flight is skipped, so that no read races a write to the
+ * same block (the result would be undefined, and so the check).
+ */
+static bool pick_block(struct job *j, uint64_t *blk)
+{
+	const struct config *c = &j->b->c;
+	uint64_t b = rw_is_random(c->rw) ? rng_next(&j->rng) % j->nblocks
+					 : j->seq_next++ % j->nblocks;
+
+	if (!j->vb) {
+		*blk = b;
+		return true;
+	}
+	for (uint64_t tries = 0; tries < j->nblocks; tries++) {
+		if (!j->vb[b].busy) {
+			*blk = b;
+			return true;
+		}
+		b = (b + 1) % j->nblocks;
+	}
+	return false;
+}
+
+static enum sp_op pick_op(struct job *j)
+{
+	switch (j->b->c.rw) {
+	case RW_READ:
+	case RW_RANDREAD:
+		return SP_OP_READ;
+	case RW_WRITE:
+	case RW_RANDWRITE:
+		return SP_OP_WRITE;
+	case RW_RANDRW:
+		break;
+	}
+	return rng_next(&j->rng) % 100 < j->b->c.rwmix_read ? SP_OP_READ : SP_OP_WRITE;
+}
+
+enum phase { PHASE_MAIN, PHASE_VERIFY };
+
+/* Prepares io for the next I/O of the phase; false when there is none. */
+static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
+{
+	const struct config *c = &j->b->c;
+	uint64_t blk;
+
+	if (phase == PHASE_VERIFY) {
+		/* read back every block written, in order */
+		while (j->seq_next < j->nblocks && !j->vb[j->seq_next].gen)
+			j->seq_next++;
+		if (j->seq_next >= j->nblocks)
+			return false;
+		blk = j->seq_next++;
+		io->op = SP_OP_READ;
+	} else {
+		if (!pick_block(j, &blk))
+			return false;
+		io->op = c->be->caps & SP_CAP_TARGET ? pick_op(j) : SP_OP_NOP;
+	}
+	io->offset = c->offset + (j->first_block + blk) * c->bs;
+	io->len = c->bs;
+	io->tag = blk;
+	if (j->vb) {
+		j->vb[blk].busy = 1;
+		if (io->op == SP_OP_WRITE)
+			sp_verify_fill(sp_io_buf(&j->t, io), c->bs, io->offset,
+				       c->verify_seed, j->vb[blk].gen + 1);
+	}
+	return true;
+}
+
+static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
+			uint64_t now)
+{
+	const struct config *c = &j->b->c;
+	const char *what = io->op == SP_OP_WRITE ? "write" : "read";
+
+	if (io->res < 0) {
+		if (io->res == -EOPNOTSUPP && c->topts.iopoll)
+			job_fail(j, io->res, "--iopoll: %s cannot complete polled "
+				 "I/O (%s): use a device with poll queues",
+				 c->path, strerror(-io->res));
+		else
+			job_fail(j, io->res, "%s of %u bytes at offset %llu failed: %s",
+				 what, io->len, (unsigned long long)io->offset,
+				 strerror(-io->res));
+		return;
+	}
+	if (io->op != SP_OP_NOP && (uint32_t)io->res != io->len) {
+		job_fail(j, -EIO, "short %s at offset %llu: %d of %u bytes",
+			 what, (unsigned long long)io->offset, io->res, io->len);
+		return;
+	}
+	if (j->vb) {
+		struct vblock *v = &j->vb[io->tag];
+
+		v->busy = 0;
+		if (io->op == SP_OP_WRITE) {
+			v->gen++;
+		} else if (phase == PHASE_VERIFY || !rw_writes(c->rw) || v->gen) {
+			/* A read-only run checks data written by an earlier run,
+			 * whatever its generation; otherwise the exact one. */
+			uint32_t expect = phase == PHASE_MAIN && !rw_writes(c->rw)
+					  ? SP_VERIFY_GEN_ANY : v->gen;
+			const void *buf = sp_io_buf(&j->t, io);
+			enum sp_verify_result r = sp_verify_check(buf, io->len,
+						io->offset, c->verify_seed, expect);
+			char msg[256];
+
+			if (r != SP_VERIFY_OK) {
+				job_fail(j, -EILSEQ, "verify failed: %s",
+					 sp_verify_describe(r, buf, io->offset,
+							    expect, msg, sizeof(msg)));
+				return;
+			}
+			j->verified++;
+		} else {
+			j->unverified_reads++;	/* never written in this mixed run */
+		}
+	}
+	if (phase == PHASE_VERIFY) {
+		j->verify_pass_blocks++;
+		return;
+	}
+	sp_hist_add(&j->lat, now - io->start_ns);
+	j->ios_done++;
+	if (io->op == SP_OP_WRITE)
+		j->writes++;
+	else if (io->op == SP_OP_READ)
+		j->reads++;
+	j->bytes += io->op == SP_OP_NOP ? 0 : io->len;
+	atomic_store_explicit(&j->progress_ios, j->ios_done, memory_order_relaxed);
+}
+
+/* The submission loop of one job: keep depth I/Os in flight. */
+static void run_phase(struct job *j, enum phase phase)
+{
+	const struct config *c = &j->b->c;
+	struct sp_target *t = &j->t;
+	struct sp_io *done[c->depth];
+	unsigned inflight = 0;
+	uint64_t issued = 0;
+
+	j->seq_next = 0;
+	for (;;) {
+		bool more = !j->err && !atomic_load_explicit(&j->b->stop, memory_order_relaxed);
+		unsigned prepped = 0, total, wait_nr;
+		uint64_t now = sp_now_ns();
+		int ret;
+
+		if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
+			more = false;
+		if (phase == PHASE_VERIFY)
+			more = !j->err && !atomic_load(&j->b->abort);
+		while (more && inflight + prepped < c->depth && prepped < c->submit_batch) {
+			struct sp_io *io = &j->ios[j->free_slot[j->nr_free - 1]];
+
+			if (!prep_io(j, phase, io)) {
+				more = false;
+				break;
+			}
+			j->nr_free--;
+			io->start_ns = now;
+			ret = t->be->queue(t, io);
+			if (ret) {
+				job_fail(j, ret, "queueing an I/O: %s", strerror(-ret));
+				more = false;
+				break;
+			}
+			prepped++;
+			issued++;
+			if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
+				more = false;
+		}
+		total = inflight + prepped;
+		if (!total)
+			break;
+		/* Wait only when the queue is full or nothing else will come. */
+		wait_nr = 0;
+		if (total >= c->depth || !more)
+			wait_nr = c->reap_batch < total ? c->reap_batch : total;
+		ret = t->be->submit(t, wait_nr);
+		if (ret < 0) {
+			job_fail(j, ret, "submitting I/O: %s", strerror(-ret));
+			/* what is in flight cannot be reaped reliably now */
+			break;
+		}
+		inflight = total;
+		ret = t->be->reap(t, done, c->depth);
+		now = sp_now_ns();
+		for (int i = 0; i < ret; i++) {
+			complete_io(j, phase, done[i], now);
+			j->free_slot[j->nr_free++] = done[i] - j->ios;
+		}
+		inflight -= ret;
+		atomic_store_explicit(&j->progress_syscalls, t->syscalls,
+				      memory_order_relaxed);
+	}
+}
+
+static int job_setup(struct job *j)
+{
+	struct bench *b = j->b;
+	const struct config *c = &b->c;
+	int ret;
+
+	if (j->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(j->cpu, &set);
+		ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret) {
+			job_fail(j, -ret, "pinning job %u to CPU %d: %s", j->id,
+				 j->cpu, strerror(ret));
+			return -ret;
+		}
+	}
+	j->ios = calloc(c->depth, sizeof(*j->ios));
+	j->free_slot = calloc(c->depth, sizeof(*j->free_slot));
+	if (!j->ios || !j->free_slot) {
+		job_fail(j, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < c->depth; i++) {
+		j->ios[i].buf = i;
+		j->free_slot[i] = c->depth - 1 - i;
+	}
+	j->nr_free = c->depth;
+	if (c->verify) {
+		j->vb = calloc(j->nblocks, sizeof(*j->vb));
+		if (!j->vb) {
+			job_fail(j, -ENOMEM, "out of memory for verify state of "
+				 "%llu blocks", (unsigned long long)j->nblocks);
+			return -ENOMEM;
+		}
+	}
+	sp_hist_init(&j->lat);
+	/* The ring is created by the thread that submits to it, as
+	 * SINGLE_ISSUER and DEFER_TASKRUN require. */
+	ret = sp_target_open(&j->t, c->be, &c->topts, c->be->caps & SP_CAP_TARGET ?
+			     &b->dev : NULL);
+	if (ret) {
+		if (ret == -EACCES || ret == -EPERM)
+			job_fail(j, ret, "%s: %s", c->path, j->t.err);
+		else
+			job_fail(j, ret, "%s", j->t.err);
+		return ret;
+	}
+	return 0;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct bench *b = j->b;
+
+	job_setup(j);
+	pthread_barrier_wait(&b->ready);
+	pthread_barrier_wait(&b->go);
+	j->start_ns = sp_now_ns();
+	if (!atomic_load(&b->abort))
+		run_phase(j, PHASE_MAIN);
+	j->end_ns = sp_now_ns();
+	pthread_mutex_lock(&b->lock);
+	b->running--;
+	pthread_cond_signal(&b->finished);
+	pthread_mutex_unlock(&b->lock);
+	pthread_barrier_wait(&b->main_done);
+	if (!atomic_load(&b->abort) && j->vb && rw_writes(b->c.rw) && !j->err)
+		run_phase(j, PHASE_VERIFY);
+	if (j->t.be)
+		sp_target_close(&j->t);
+	free(j->ios);
+	free(j->free_slot);
+	free(j->vb);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ reporting */
+
+struct totals {
+	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
+	uint64_t self_syscalls;
+	struct sp_hist lat;
+	struct sp_usage use;
+	const char *syscall_source;
+};
+
+static double per_io(uint64_t v, uint64_t ios)
+{
+	return ios ? (double)v / (double)ios : 0.0;
+}
+
+static const double pcts[] = { 50, 90, 99, 99.9, 99.99 };
+static const char *const pct_names[] = { "p50", "p90", "p99", "p99.9", "p99.99" };
+
+static json_object *latency_json(const struct sp_hist *h)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "min", sp_json_u64(h->count ? h->min : 0));
+	json_object_object_add(o, "mean", sp_json_dbl(sp_hist_mean(h)));
+	for (unsigned i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
+		json_object_object_add(o, pct_names[i],
+				       sp_json_u64(sp_hist_percentile(h, pcts[i])));
+	json_object_object_add(o, "max", sp_json_u64(h->max));
+	return o;
+}
+
+static void print_json(const struct bench *b, const struct totals *tt, int status,
+		       const char *error)
+{
+	const struct config *c = &b->c;
+	const struct sp_usage *u = &tt->use;
+	double secs = u->wall_ns / 1e9;
+	json_object *root = json_object_new_object();
+	json_object *tgt = json_object_new_object();
+	json_object *cfg = json_object_new_object();
+	json_object *res = json_object_new_object();
+	json_object *cpu = json_object_new_object();
+	json_object *sys = json_object_new_object();
+	json_object *csw = json_object_new_object();
+	json_object *ver = json_object_new_object();
+	json_object *jobs = json_object_new_array();
+
+	json_object_object_add(root, "schema", json_object_new_string("shortpath.uring_bench/1"));
+	json_object_object_add(tgt, "path", c->path ? json_object_new_string(c->path) : NULL);
+	json_object_object_add(tgt, "kind", json_object_new_string(sp_kind_name(b->dev.kind)));
+	json_object_object_add(tgt, "size", sp_json_u64(b->dev.size));
+	json_object_object_add(tgt, "logical_block_size", sp_json_u64(b->dev.lbs));
+	json_object_object_add(root, "target", tgt);
+
+	json_object_object_add(cfg, "mode", json_object_new_string(c->be->name));
+	json_object_object_add(cfg, "rw", json_object_new_string(rw_names[c->rw]));
+	json_object_object_add(cfg, "rwmix_read", sp_json_u64(c->rwmix_read));
+	json_object_object_add(cfg, "bs", sp_json_u64(c->bs));
+	json_object_object_add(cfg, "iodepth", sp_json_u64(c->depth));
+	json_object_object_add(cfg, "submit_batch", sp_json_u64(c->submit_batch));
+	json_object_object_add(cfg, "reap_batch", sp_json_u64(c->reap_batch));
+	json_object_object_add(cfg, "jobs", sp_json_u64(c->jobs));
+	json_object_object_add(cfg, "offset", sp_json_u64(c->offset));
+	json_object_object_add(cfg, "size", sp_json_u64(c->size));
+	json_object_object_add(cfg, "runtime_ns", sp_json_u64(c->runtime_ns));
+	json_object_object_add(cfg, "ios_per_job", sp_json_u64(c->ios_per_job));
+	json_object_object_add(cfg, "direct", json_object_new_boolean(c->topts.direct));
+	json_object_object_add(cfg, "fixedbufs", json_object_new_boolean(c->topts.fixed_bufs));
+	json_object_object_add(cfg, "regfiles", json_object_new_boolean(c->topts.reg_files));
+	json_object_object_add(cfg, "sqpoll", json_object_new_boolean(c->topts.sqpoll));
+	json_object_object_add(cfg, "iopoll", json_object_new_boolean(c->topts.iopoll));
+	json_object_object_add(cfg, "verify", json_object_new_boolean(c->verify));
+	json_object_object_add(cfg, "setup", b->jobs && b->jobs[0].t.setup[0] ?
+			       json_object_new_string(b->jobs[0].t.setup) : NULL);
+	json_object_object_add(root, "config", cfg);
+
+	json_object_object_add(res, "ios", sp_json_u64(tt->ios));
+	json_object_object_add(res, "reads", sp_json_u64(tt->reads));
+	json_object_object_add(res, "writes", sp_json_u64(tt->writes));
+	json_object_object_add(res, "bytes", sp_json_u64(tt->bytes));
+	json_object_object_add(res, "elapsed_ns", sp_json_u64(u->wall_ns));
+	json_object_object_add(res, "iops", sp_json_dbl(secs > 0 ? tt->ios / secs : 0));
+	json_object_object_add(res, "mib_s", sp_json_dbl(secs > 0 ? tt->bytes / secs / 1048576.0 : 0));
+	json_object_object_add(res, "latency_ns", latency_json(&tt->lat));
+	json_object_object_add(cpu, "user_ns", sp_json_u64(u->user_ns));
+	json_object_object_add(cpu, "sys_ns", sp_json_u64(u->sys_ns));
+	json_object_object_add(cpu, "user_ns_per_io", sp_json_dbl(per_io(u->user_ns, tt->ios)));
+	json_object_object_add(cpu, "sys_ns_per_io", sp_json_dbl(per_io(u->sys_ns, tt->ios)));
+	json_object_object_add(cpu, "ns_per_io", sp_json_dbl(per_io(u->user_ns + u->sys_ns, tt->ios)));
+	json_object_object_add(res, "cpu", cpu);
+	json_object_object_add(sys, "total", sp_json_u64(u->syscalls));
+	json_object_object_add(sys, "per_io", sp_json_dbl(per_io(u->syscalls, tt->ios)));
+	json_object_object_add(sys, "self_counted", sp_json_u64(tt->self_syscalls));
+	json_object_object_add(sys, "source", json_object_new_string(tt->syscall_source));
+	json_object_object_add(res, "syscalls", sys);
+	json_object_object_add(csw, "voluntary", sp_json_u64(u->vol_csw));
+	json_object_object_add(csw, "involuntary", sp_json_u64(u->invol_csw));
+	json_object_object_add(csw, "voluntary_per_io", sp_json_dbl(per_io(u->vol_csw, tt->ios)));
+	json_object_object_add(csw, "involuntary_per_io", sp_json_dbl(per_io(u->invol_csw, tt->ios)));
+	json_object_object_add(res, "ctx_switches", csw);
+	json_object_object_add(ver, "enabled", json_object_new_boolean(c->verify));
+	json_object_object_add(ver, "blocks_checked", sp_json_u64(tt->verified));
+	json_object_object_add(ver, "reads_unchecked", sp_json_u64(tt->unverified));
+	json_object_object_add(ver, "readback_blocks", sp_json_u64(tt->pass_blocks));
+	json_object_object_add(res, "verify", ver);
+	json_object_object_add(root, "result", res);
+
+	for (unsigned i = 0; b->jobs && i < c->jobs; i++) {
+		const struct job *j = &b->jobs[i];
+		json_object *jo = json_object_new_object();
+
+		json_object_object_add(jo, "id", sp_json_u64(j->id));
+		json_object_object_add(jo, "cpu", json_object_new_int(j->cpu));
+		json_object_object_add(jo, "ios", sp_json_u64(j->ios_done));
+		json_object_object_add(jo, "iops", sp_json_dbl(secs > 0 ? j->ios_done / secs : 0));
+		json_object_object_add(jo, "latency_ns", latency_json(&j->lat));
+		json_object_array_add(jobs, jo);
+	}
+	json_object_object_add(root, "jobs", jobs);
+	json_object_object_add(root, "status", json_object_new_string(status ? "failed" : "ok"));
+	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
+	sp_json_print_and_free(root);
+}
+
+static const char *fmt_us(uint64_t ns, char *buf, size_t len)
+{
+	double us = ns / 1000.0;
+
+	snprintf(buf, len, us < 10 ? "%.2f" : us < 1000 ? "%.1f" : "%.0f", us);
+	return buf;
+}
+
+static const char *fmt_count(double v, char *buf, size_t len)
+{
+	if (v >= 1e6)
+		snprintf(buf, len, "%.2fM", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(buf, len, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, len, "%.0f", v);
+	return buf;
+}
+
+static void print_text(const struct bench *b, const struct totals *tt)
+{
+	const struct config *c = &b->c;
+	const struct sp_usage *u = &tt->use;
+	double secs = u->wall_ns / 1e9;
+	char s1[32], s2[32], s3[32];
+
+	printf("%s %s bs=%s iodepth=%u jobs=%u on %s", c->be->name, rw_names[c->rw],
+	       sp_fmt_size(c->bs, s1, sizeof(s1)), c->depth, c->jobs,
+	       c->path ? c->path : "(no target)");
+	if (c->be->caps & SP_CAP_TARGET)
+		printf(" (%s, %s, lbs %u, %s)", sp_kind_name(b->dev.kind),
+		       sp_fmt_size(b->dev.size, s2, sizeof(s2)), b->dev.lbs,
+		       c->topts.direct ? "O_DIRECT" : "buffered");
+	printf("\n  setup       %s\n", b->jobs[0].t.setup);
+	printf("  I/Os        %llu in %.2f s: %s IOPS, %.1f MiB/s\n",
+	       (unsigned long long)tt->ios, secs,
+	       fmt_count(secs > 0 ? tt->ios / secs : 0, s1, sizeof(s1)),
+	       secs > 0 ? tt->bytes / secs / 1048576.0 : 0);
+	printf("  latency us  min %s  mean %s", fmt_us(tt->lat.count ? tt->lat.min : 0, s1, sizeof(s1)),
+	       fmt_us((uint64_t)sp_hist_mean(&tt->lat), s2, sizeof(s2)));
+	for (unsigned i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
+		printf("  %s %s", pct_names[i],
+		       fmt_us(sp_hist_percentile(&tt->lat, pcts[i]), s3, sizeof(s3)));
+	printf("  max %s\n", fmt_us(tt->lat.max, s1, sizeof(s1)));
+	printf("  CPU/IO us   user %.3f  sys %.3f  total %.3f (all threads)\n",
+	       per_io(u->user_ns, tt->ios) / 1000.0, per_io(u->sys_ns, tt->ios) / 1000.0,
+	       per_io(u->user_ns + u->sys_ns, tt->ios) / 1000.0);
+	printf("  syscalls/IO %.3f (%s)\n", per_io(u->syscalls, tt->ios), tt->syscall_source);
+	printf("  ctxsw/IO    voluntary %.3f  involuntary %.3f\n",
+	       per_io(u->vol_csw, tt->ios), per_io(u->invol_csw, tt->ios));
+	if (c->verify)
+		printf("  verify      %llu blocks checked, %llu read back after the "
+		       "run, 0 errors\n", (unsigned long long)tt->verified,
+		       (unsigned long long)tt->pass_blocks);
+}
+
+/* ------------------------------------------------------------ options */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: uring_bench [OPTIONS] TARGET\n"
+"       uring_bench --mode nop [OPTIONS]\n"
+"\n"
+"Benchmark one submission path on a file or block device.\n"
+"\n"
+"Path:\n"
+"  -m, --mode NAME         backend (default uring):\n");
+	sp_backend_list(f);
+	fprintf(f,
+"      --fixedbufs         register the I/O buffers (READ/WRITE_FIXED)\n"
+"      --regfiles          register the target's file descriptor\n"
+"      --sqpoll            kernel thread polls the submission queue\n"
+"      --sq-idle MS        SQPOLL idle time before it sleeps (default 1000)\n"
+"      --sq-cpu N          pin the SQPOLL thread to CPU N\n"
+"      --iopoll            polled completions (needs a device with poll queues)\n"
+"      --no-modern-flags   do not try COOP_TASKRUN/SINGLE_ISSUER/DEFER_TASKRUN\n"
+"      --buffered          go through the page cache (default: O_DIRECT)\n"
+"Workload:\n"
+"  -w, --rw PATTERN        read|write|randread|randwrite|randrw (default randread)\n"
+"  -M, --rwmix-read PCT    share of reads in randrw (default 50)\n"
+"  -b, --bs SIZE           block size (default 4k)\n"
+"  -q, --iodepth N         I/Os in flight per job (default 32; psync: 1)\n"
+"  -s, --submit-batch N    most I/Os prepared per submit (default iodepth)\n"
+"  -c, --reap-batch N      completions to wait for when the queue is full (default 1)\n"
+"  -j, --jobs N            threads, each with its own ring and buffers (default 1)\n"
+"      --cpus LIST         pin job i to the i-th CPU of LIST (e.g. 0-1)\n"
+"  -t, --runtime DURATION  e.g. 10s, 500ms (default 5s unless --ios)\n"
+"  -n, --ios N             I/Os per job, then stop\n"
+"      --size SIZE         bytes of the target to use (default all; creates a\n"
+"                          missing file of this size)\n"
+"      --offset SIZE       start of the range (default 0)\n"
+"Checks:\n"
+"      --verify            writes carry a checked header; reads check it; after\n"
+"                          a writing run every written block is read back\n"
+"      --verify-seed N     seed of the pattern (default 1); reads of another run's\n"
+"                          data need that run's seed\n"
+"      --force             write to a device with a filesystem/partition signature\n"
+"Output:\n"
+"      --json              one JSON document on stdout (schema in README.md)\n"
+"      --quiet             no progress line\n"
+"  -v, --verbose           more messages\n"
+"  -h, --help              this text\n"
+"\n"
+"Examples:\n"
+"  uring_bench --size 256M /tmp/f                  # randread 4k QD32 on a new file\n"
+"  uring_bench -m psync -w randread -t 10s /dev/loop0\n"
+"  uring_bench -w randwrite -q 64 --fixedbufs --regfiles --sqpoll --sq-cpu 1 /dev/zram0\n"
+"  uring_bench -w randrw -M 70 --verify -n 100000 /dev/loop0\n"
+"  uring_bench -m nop -q 128 -s 32 -c 32 --json\n"
+"\n"
+"Exit status: 0 success, 1 I/O or runtime failure (including verify errors),\n"
+"2 bad usage or unusable target (nothing written).\n");
+}
+
+enum {
+	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
+	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
+	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET,
+};
+
+static int bad_value(const char *opt, const char *val, int err)
+{
+	sp_err("invalid %s '%s': %s", opt, val,
+	       err == -ERANGE ? "out of range" : "malformed");
+	return -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "rw", required_argument, NULL, 'w' },
+		{ "rwmix-read", required_argument, NULL, 'M' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "iodepth", required_argument, NULL, 'q' },
+		{ "submit-batch", required_argument, NULL, 's' },
+		{ "reap-batch", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "runtime", required_argument, NULL, 't' },
+		{ "ios", required_argument, NULL, 'n' },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "offset", required_argument, NULL, OPT_OFFSET },
+		{ "fixedbufs", no_argument, NULL, OPT_FIXEDBUFS },
+		{ "regfiles", no_argument, NULL, OPT_REGFILES },
+		{ "sqpoll", no_argument, NULL, OPT_SQPOLL },
+		{ "sq-idle", required_argument, NULL, OPT_SQ_IDLE },
+		{ "sq-cpu", required_argument, NULL, OPT_SQ_CPU },
+		{ "iopoll", no_argument, NULL, OPT_IOPOLL },
+		{ "no-modern-flags", no_argument, NULL, OPT_NO_MODERN },
+		{ "buffered", no_argument, NULL, OPT_BUFFERED },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "verify-seed", required_argument, NULL, OPT_VERIFY_SEED },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool depth_set = false, reap_set = false;
+	uint64_t v;
+	int opt, ret;
+
+	memset(c, 0, sizeof(*c));
+	c->be = sp_backend_find("uring");
+	c->rw = RW_RANDREAD;
+	c->rwmix_read = 50;
+	c->bs = 4096;
+	c->depth = 32;
+	c->reap_batch = 1;
+	c->jobs = 1;
+	c->verify_seed = 1;
+	c->topts.sq_idle_ms = 1000;
+	c->topts.sq_cpu = -1;
+
+	while ((opt = getopt_long(argc, argv, "m:w:M:b:q:s:c:j:t:n:vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			c->be = sp_backend_find(optarg);
+			if (!c->be) {
+				sp_err("unknown mode '%s' (see --help)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'w':
+			ret = -1;
+			for (unsigned i = 0; i < sizeof(rw_names) / sizeof(rw_names[0]); i++)
+				if (!strcmp(optarg, rw_names[i])) {
+					c->rw = i;
+					ret = 0;
+				}
+			if (ret) {
+				sp_err("unknown --rw '%s': read, write, randread, "
+				       "randwrite or randrw", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'M':
+			if ((ret = sp_parse_u64(optarg, 0, 100, &v)))
+				return bad_value("--rwmix-read", optarg, ret);
+			c->rwmix_read = v;
+			break;
+		case 'b':
+			if ((ret = sp_parse_size(optarg, &v)) || !v || v > (1u << 30))
+				return bad_value("--bs", optarg, ret ? ret : -ERANGE);
+			c->bs = v;
+			break;
+		case 'q':
+			if ((ret = sp_parse_u64(optarg, 1, 4096, &v)))
+				return bad_value("--iodepth", optarg, ret);
+			c->depth = v;
+			depth_set = true;
+			break;
+		case 's':
+			if ((ret = sp_parse_u64(optarg, 1, 4096, &v)))
+				return bad_value("--submit-batch", optarg, ret);
+			c->submit_batch = v;
+			break;
+		case 'c':
+			if ((ret = sp_parse_u64(optarg, 1, 4096, &v)))
+				return bad_value("--reap-batch", optarg, ret);
+			c->reap_batch = v;
+			reap_set = true;
+			break;
+		case 'j':
+			if ((ret = sp_parse_u64(optarg, 1, 256, &v)))
+				return bad_value("--jobs", optarg, ret);
+			c->jobs = v;
+			break;
+		case 't':
+			if ((ret = sp_parse_duration(optarg, &v)) || !v)
+				return bad_value("--runtime", optarg, ret ? ret : -ERANGE);
+			c->runtime_ns = v;
+			break;
+		case 'n':
+			if ((ret = sp_parse_u64(optarg, 1, UINT64_MAX, &v)))
+				return bad_value("--ios", optarg, ret);
+			c->ios_per_job = v;
+			break;
+		case OPT_CPUS:
+			if ((ret = sp_parse_cpulist(optarg, &c->cpus)))
+				return bad_value("--cpus", optarg, ret);
+			c->pin = true;
+			break;
+		case OPT_SIZE:
+			if ((ret = sp_parse_size(optarg, &c->size)) || !c->size)
+				return bad_value("--size", optarg, ret ? ret : -ERANGE);
+			break;
+		case OPT_OFFSET:
+			if ((ret = sp_parse_size(optarg, &c->offset)))
+				return bad_value("--offset", optarg, ret);
+			break;
+		case OPT_FIXEDBUFS: c->topts.fixed_bufs = true; break;
+		case OPT_REGFILES: c->topts.reg_files = true; break;
+		case OPT_SQPOLL: c->topts.sqpoll = true; break;
+		case OPT_IOPOLL: c->topts.iopoll = true; break;
+		case OPT_NO_MODERN: c->topts.no_modern = true; break;
+		case OPT_BUFFERED: c->buffered = true; break;
+		case OPT_VERIFY: c->verify = true; break;
+		case OPT_FORCE: c->force = true; break;
+		case OPT_JSON: c->json = true; break;
+		case OPT_QUIET: c->quiet = true; break;
+		case OPT_SQ_IDLE:
+			if ((ret = sp_parse_u64(optarg, 0, 3600000, &v)))
+				return bad_value("--sq-idle", optarg, ret);
+			c->topts.sq_idle_ms = v;
+			break;
+		case OPT_SQ_CPU:
+			if ((ret = sp_parse_u64(optarg, 0, CPU_SETSIZE - 1, &v)))
+				return bad_value("--sq-cpu", optarg, ret);
+			c->topts.sq_cpu = v;
+			break;
+		case OPT_VERIFY_SEED:
+			if ((ret = sp_parse_u64(optarg, 0, UINT64_MAX, &c->verify_seed)))
+				return bad_value("--verify-seed", optarg, ret);
+			break;
+		case 'v':
+			sp_log_set_level(SP_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(SP_EXIT_OK);
+		default:
+			sp_err("bad usage; see --help");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		c->path = argv[optind++];
+	if (optind < argc) {
+		sp_err("one target only ('%s' is extra)", argv[optind]);
+		return -EINVAL;
+	}
+	if ((c->be->caps & SP_CAP_TARGET) && !c->path) {
+		sp_err("mode %s needs a TARGET (a file or block device); see --help",
+		       c->be->name);
+		return -EINVAL;
+	}
+	if (!(c->be->caps & SP_CAP_TARGET) && c->path) {
+		sp_err("mode %s takes no target ('%s')", c->be->name, c->path);
+		return -EINVAL;
+	}
+	if (!(c->be->caps & SP_CAP_RING) &&
+	    (c->topts.fixed_bufs || c->topts.reg_files || c->topts.sqpoll || c->topts.iopoll)) {
+		sp_err("--fixedbufs, --regfiles, --sqpoll and --iopoll need an "
+		       "io_uring mode, not %s", c->be->name);
+		return -EINVAL;
+	}
+	if (!(c->be->caps & SP_CAP_TARGET) && (c->topts.reg_files || c->topts.iopoll || c->verify)) {
+		sp_err("--regfiles, --iopoll and --verify need a target; mode %s has none",
+		       c->be->name);
+		return -EINVAL;
+	}
+	if (c->topts.sq_cpu >= 0 && !c->topts.sqpoll) {
+		sp_err("--sq-cpu needs --sqpoll");
+		return -EINVAL;
+	}
+	if (!strcmp(c->be->name, "psync")) {
+		if (depth_set && c->depth > 1)
+			sp_notice("psync is synchronous: iodepth %u ignored, using 1",
+				  c->depth);
+		c->depth = 1;
+	}
+	if (!c->submit_batch || c->submit_batch > c->depth)
+		c->submit_batch = c->depth;
+	if (!reap_set || c->reap_batch > c->depth)
+		c->reap_batch = reap_set ? c->depth : 1;
+	if (c->verify && c->bs < sizeof(struct sp_verify_hdr)) {
+		sp_err("--verify needs --bs of at least %zu bytes",
+		       sizeof(struct sp_verify_hdr));
+		return -EINVAL;
+	}
+	if (!c->runtime_ns && !c->ios_per_job)
+		c->runtime_ns = 5000000000ULL;
+	if (c->pin && (unsigned)CPU_COUNT(&c->cpus) < 1) {
+		sp_err("--cpus names no CPU");
+		return -EINVAL;
+	}
+	c->topts.direct = !c->buffered;
+	c->topts.write = rw_writes(c->rw);
+	c->topts.depth = c->depth;
+	c->topts.buf_size = c->bs;
+	return 0;
+}
+
+/* Checks the target against the workload; nothing is written here. */
+static int prepare_target(struct bench *b)
+{
+	struct config *c = &b->c;
+	char why[PATH_MAX + 128], s1[32], s2[32];
+	uint64_t end;
+	int ret;
+
+	if (!(c->be->caps & SP_CAP_TARGET))
+		return 0;
+	ret = sp_dev_probe(c->path, c->topts.write, &b->dev);
+	if (ret == -ENOENT && c->size) {
+		/* A missing file is created, never a missing device node. */
+		if (!strncmp(c->path, "/dev/", 5)) {
+			sp_err("%s: no such device", c->path);
+			return -ENOENT;
+		}
+		ret = sp_file_create(c->path, c->offset + c->size);
+		if (ret) {
+			sp_err("cannot create %s: %s", c->path, strerror(-ret));
+			return ret;
+		}
+		sp_info("created %s (%s)", c->path,
+			sp_fmt_size(c->offset + c->size, s1, sizeof(s1)));
+		ret = sp_dev_probe(c->path, c->topts.write, &b->dev);
+	}
+	if (ret == -ENOENT) {
+		sp_err("%s: no such file or device (give --size to create a file)",
+		       c->path);
+		return ret;
+	}
+	if (ret == -EACCES || ret == -EPERM || ret == -EROFS) {
+		sp_err("%s: cannot open for %s: %s", c->path,
+		       c->topts.write ? "writing" : "reading", strerror(-ret));
+		return ret;
+	}
+	if (ret == -ENOTSUP || (!ret && b->dev.kind == SP_KIND_CHAR)) {
+		sp_err("%s: not a regular file or block device", c->path);
+		return -ENOTSUP;
+	}
+	if (ret) {
+		sp_err("%s: %s", c->path, strerror(-ret));
+		return ret;
+	}
+	if (c->topts.direct && !b->dev.dio) {
+		sp_err("%s: the filesystem does not support O_DIRECT; use --buffered",
+		       c->path);
+		return -EINVAL;
+	}
+	if (c->topts.direct && c->bs % b->dev.lbs) {
+		sp_err("--bs %llu is not a multiple of the logical block size %u of %s",
+		       (unsigned long long)c->bs, b->dev.lbs, c->path);
+		return -EINVAL;
+	}
+	if (c->topts.direct && c->offset % b->dev.lbs) {
+		sp_err("--offset %llu is not a multiple of the logical block size %u of %s",
+		       (unsigned long long)c->offset, b->dev.lbs, c->path);
+		return -EINVAL;
+	}
+	if (c->offset >= b->dev.size) {
+		sp_err("--offset %s is beyond the end of %s (%s)",
+		       sp_fmt_size(c->offset, s1, sizeof(s1)), c->path,
+		       sp_fmt_size(b->dev.size, s2, sizeof(s2)));
+		return -EINVAL;
+	}
+	if (!c->size)
+		c->size = b->dev.size - c->offset;
+	if (__builtin_add_overflow(c->offset, c->size, &end) || end > b->dev.size) {
+		sp_err("--offset + --size ends beyond the end of %s (%s)", c->path,
+		       sp_fmt_size(b->dev.size, s2, sizeof(s2)));
+		return -EINVAL;
+	}
+	if (c->size / c->bs < 1) {
+		sp_err("the range (%s) is smaller than one block (--bs %s)",
+		       sp_fmt_size(c->size, s1, sizeof(s1)), sp_fmt_size(c->bs, s2, sizeof(s2)));
+		return -EINVAL;
+	}
+	if (c->verify && c->size / c->bs < c->jobs) {
+		sp_err("--verify gives every job its own blocks: %llu blocks for %u jobs",
+		       (unsigned long long)(c->size / c->bs), c->jobs);
+		return -EINVAL;
+	}
+	if (c->verify && c->size / c->bs > (1ULL << 30)) {
+		sp_err("--verify keeps state per block: %llu blocks is too many; "
+		       "limit the range with --size", (unsigned long long)(c->size / c->bs));
+		return -EINVAL;
+	}
+	if (c->topts.write) {
+		ret = sp_dev_check_writable(&b->dev, c->force, why, sizeof(why));
+		if (ret) {
+			sp_err("%s", why);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void print_progress(struct bench *b, uint64_t *last_ios, uint64_t *last_sys,
+			   uint64_t *last_ns, const struct sp_syscall_counter *sc)
+{
+	uint64_t ios = 0, sys = 0, now = sp_now_ns();
+	double dt = (now - *last_ns) / 1e9;
+
+	for (unsigned i = 0; i < b->c.jobs; i++) {
+		ios += atomic_load_explicit(&b->jobs[i].progress_ios, memory_order_relaxed);
+		sys += atomic_load_explicit(&b->jobs[i].progress_syscalls, memory_order_relaxed);
+	}
+	if (sc->fd >= 0) {
+		uint64_t v;
+
+		if (read(sc->fd, &v, sizeof(v)) == sizeof(v))
+			sys = v;
+	}
+	if (dt > 0) {
+		double iops = (ios - *last_ios) / dt;
+
+		fprintf(stderr, "\r%s: %10.0f IOPS %9.1f MiB/s %6.2f I/Os per syscall ",
+			sp_prog(), iops, iops * b->c.bs / 1048576.0,
+			sys > *last_sys ? (double)(ios - *last_ios) / (sys - *last_sys) : 0.0);
+	}
+	*last_ios = ios;
+	*last_sys = sys;
+	*last_ns = now;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { 0 };
+	struct config *c = &b.c;
+	struct sp_syscall_counter sc = { .fd = -1 };
+	struct sp_usage u0, u1;
+	struct totals tt = { 0 };
+	const char *error = NULL;
+	bool progress;
+	int ret, status = SP_EXIT_OK;
+
+	sp_log_init(argv[0], SP_LOG_NOTICE);
+	if (parse_args(argc, argv, c))
+		return SP_EXIT_USAGE;
+	if (prepare_target(&b))
+		return SP_EXIT_USAGE;
+
+	b.jobs = calloc(c->jobs, sizeof(*b.jobs));
+	if (!b.jobs) {
+		sp_err("out of memory");
+		return SP_EXIT_FAIL;
+	}
+	{
+		uint64_t nblocks = c->be->caps & SP_CAP_TARGET ? c->size / c->bs : 1;
+
+		for (unsigned i = 0; i < c->jobs; i++) {
+			struct job *j = &b.jobs[i];
+
+			j->id = i;
+			j->b = &b;
+			j->cpu = -1;
+			j->rng = 0x9E3779B97F4A7C15ULL * (i + 1) ^ c->verify_seed;
+			if (c->pin) {
+				/* the (i mod n)-th CPU of the list */
+				unsigned want = i % CPU_COUNT(&c->cpus), seen = 0;
+
+				for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+					if (CPU_ISSET(cpu, &c->cpus) && seen++ == want) {
+						j->cpu = cpu;
+						break;
+					}
+			}
+			if (c->verify) {
+				/* disjoint slices: a block has one writer */
+				j->first_block = nblocks * i / c->jobs;
+				j->nblocks = nblocks * (i + 1) / c->jobs - j->first_block;
+			} else {
+				j->first_block = 0;
+				j->nblocks = nblocks;
+			}
+		}
+		if (c->verify)
+			for (unsigned i = 0; i < c->jobs; i++)
+				if (b.jobs[i].nblocks < c->depth)
+					c->depth = c->topts.depth = b.jobs[i].nblocks;
+		if (c->submit_batch > c->depth)
+			c->submit_batch = c->depth;
+		if (c->reap_batch > c->depth)
+			c->reap_batch = c->depth;
+	}
+
+	if (sp_syscalls_open(&sc))
+		sp_info("syscalls are self-counted: %s", sc.why);
+	pthread_barrier_init(&b.ready, NULL, c->jobs + 1);
+	pthread_barrier_init(&b.go, NULL, c->jobs + 1);
+	pthread_barrier_init(&b.main_done, NULL, c->jobs + 1);
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.finished, NULL);
+	b.running = c->jobs;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	for (unsigned i = 0; i < c->jobs; i++) {
+		ret = pthread_create(&b.jobs[i].thread, NULL, job_main, &b.jobs[i]);
+		if (ret) {
+			sp_err("cannot start job %u: %s", i, strerror(ret));
+			exit(SP_EXIT_FAIL);
+		}
+	}
+	pthread_barrier_wait(&b.ready);
+	for (unsigned i = 0; i < c->jobs; i++) {
+		struct job *j = &b.jobs[i];
+
+		if (!j->err)
+			continue;
+		atomic_store(&b.abort, true);
+		if (!error) {
+			sp_err("%s", j->errmsg);
+			error = j->errmsg;
+		}
+		/* A refused feature or access is the user's to fix: usage. */
+		status = j->err == -EINVAL || j->err == -EOPNOTSUPP ||
+			 j->err == -EACCES || j->err == -EPERM ? SP_EXIT_USAGE
+							       : SP_EXIT_FAIL;
+	}
+	progress = !c->quiet && !c->json && isatty(STDERR_FILENO);
+	sp_usage_snapshot(&u0, &sc);
+	pthread_barrier_wait(&b.go);
+
+	if (!atomic_load(&b.abort)) {
+		uint64_t start = sp_now_ns(), last_ios = 0, last_sys = u0.syscalls;
+		uint64_t last_ns = start;
+
+		/* Wake up every 100 ms to stop on time and show progress,
+		 * at once when the jobs are done. */
+		pthread_mutex_lock(&b.lock);
+		while (b.running) {
+			struct timespec ts;
+			uint64_t now;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&b.finished, &b.lock, &ts);
+			now = sp_now_ns();
+			if (atomic_load(&interrupted) ||
+			    (c->runtime_ns && now - start >= c->runtime_ns))
+				atomic_store(&b.stop, true);
+			if (progress && b.running && now - last_ns >= 1000000000ULL)
+				print_progress(&b, &last_ios, &last_sys, &last_ns, &sc);
+		}
+		pthread_mutex_unlock(&b.lock);
+		if (progress)
+			fprintf(stderr, "\r%*s\r", 72, "");
+	}
+	pthread_barrier_wait(&b.main_done);
+	sp_usage_snapshot(&u1, &sc);
+	for (unsigned i = 0; i < c->jobs; i++)
+		pthread_join(b.jobs[i].thread, NULL);
+	sp_usage_delta(&u0, &u1, &tt.use);
+	/* Wall time is the jobs' own: first start to last end. */
+	{
+		uint64_t first = UINT64_MAX, last = 0;
+
+		for (unsigned i = 0; i < c->jobs; i++) {
+			if (b.jobs[i].start_ns < first)
+				first = b.jobs[i].start_ns;
+			if (b.jobs[i].end_ns > last)
+				last = b.jobs[i].end_ns;
+		}
+		tt.use.wall_ns = last > first ? last - first : 0;
+	}
+
+	sp_hist_init(&tt.lat);
+	for (unsigned i = 0; i < c->jobs; i++) {
+		struct job *j = &b.jobs[i];
+
+		tt.ios += j->ios_done;
+		tt.reads += j->reads;
+		tt.writes += j->writes;
+		tt.bytes += j->bytes;
+		tt.verified += j->verified;
+		tt.unverified += j->unverified_reads;
+		tt.pass_blocks += j->verify_pass_blocks;
+		tt.self_syscalls += j->t.syscalls;
+		sp_hist_merge(&tt.lat, &j->lat);
+		if (j->err && !error) {
+			sp_err("job %u: %s", j->id, j->errmsg);
+			error = j->errmsg;
+			status = SP_EXIT_FAIL;
+		}
+	}
+	if (sc.fd >= 0) {
+		tt.syscall_source = "kernel-counted, raw_syscalls:sys_enter";
+	} else {
+		tt.syscall_source = "self-counted: perf counter unavailable";
+		tt.use.syscalls = tt.self_syscalls;
+	}
+	sp_syscalls_close(&sc);
+	if (atomic_load(&interrupted))
+		sp_notice("interrupted: results cover the I/Os done so far");
+	if (c->json)
+		print_json(&b, &tt, status, error);
+	else if (!atomic_load(&b.abort))
+		print_text(&b, &tt);
+	free(b.jobs);
+	return status;
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+extern const struct sp_backend sp_backend_psync;
+extern const struct sp_backend sp_backend_uring;
+extern const struct sp_backend sp_backend_nop;
+
+static const struct sp_backend *const backends[] = {
+	&sp_backend_psync,
+	&sp_backend_uring,
+	&sp_backend_nop,
+};
+
+const struct sp_backend *sp_backend_find(const char *name)
+{
+	for (unsigned i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	return NULL;
+}
+
+void sp_backend_list(FILE *f)
+{
+	for (unsigned i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		fprintf(f, "  %-8s %s\n", backends[i]->name, backends[i]->desc);
+}
+
+int sp_target_open_fd(const struct sp_target *t)
+{
+	int flags = (t->o.write ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	int fd;
+
+	if (t->o.direct)
+		flags |= O_DIRECT;
+	fd = open(t->dev.path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+int sp_target_open(struct sp_target *t, const struct sp_backend *be,
+		   const struct sp_target_opts *o, const struct sp_devinfo *dev)
+{
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->be = be;
+	t->o = *o;
+	if (dev)
+		t->dev = *dev;
+	ret = sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
+			       o->huge_bufs ? SP_BUF_HUGE : 0);
+	if (ret) {
+		snprintf(t->err, sizeof(t->err), "cannot allocate %u buffers of "
+			 "%u bytes: %s", o->depth, o->buf_size, strerror(-ret));
+		return ret;
+	}
+	ret = be->open(t);
+	if (ret) {
+		if (!t->err[0])
+			snprintf(t->err, sizeof(t->err), "%s: %s", be->name,
+				 strerror(-ret));
+		sp_bufpool_free(&t->bufs);
+	}
+	return ret;
+}
+
+void sp_target_close(struct sp_target *t)
+{
+	if (t->be)
+		t->be->close(t);
+	sp_bufpool_free(&t->bufs);
+	t->be = NULL;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend interface: every program opens its target through it and
+ * never cares which path is underneath (fio's ioengines and xNVMe's
+ * backends, smaller).
+ *
+ * Life of an I/O: the caller fills a struct sp_io (op, offset, len,
+ * buffer index) and hands it to queue(); submit() pushes everything
+ * queued to the kernel (or device) and may wait for wait_nr
+ * completions in the same call; reap() never blocks and returns the
+ * I/Os that have completed, with res set to the bytes transferred or a
+ * negative errno. An sp_io must stay put while it is in flight.
+ *
+ * The target owns its I/O buffers (one pool of depth buffers), so that
+ * a backend can register them with io_uring or map them for DMA.
+ *
+ * Every function returns 0 (or a count) or a negative errno; open()
+ * may also leave one line of explanation in t->err.
+ */
+#ifndef SP_BACKEND_H
+#define SP_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sp_buf.h"
+#include "sp_dev.h"
+
+enum sp_op {
+	SP_OP_READ,
+	SP_OP_WRITE,
+	SP_OP_FLUSH,
+	SP_OP_NOP,
+};
+
+struct sp_io {
+	uint64_t offset;	/* bytes */
+	uint32_t len;		/* bytes */
+	uint16_t buf;		/* index into the target's buffer pool */
+	uint8_t op;		/* enum sp_op */
+	int32_t res;		/* completion: bytes done or -errno */
+	uint64_t start_ns;	/* the caller's */
+	uint64_t tag;		/* the caller's */
+};
+
+struct sp_target_opts {
+	bool write;		/* open for writing */
+	bool direct;		/* O_DIRECT (block/file backends) */
+	unsigned depth;		/* most I/Os in flight; one buffer each */
+	uint32_t buf_size;
+	bool fixed_bufs;	/* register the buffer pool with the ring */
+	bool reg_files;		/* register the target's fd with the ring */
+	bool sqpoll;
+	unsigned sq_idle_ms;
+	int sq_cpu;		/* -1: SQPOLL thread not pinned */
+	bool iopoll;
+	bool no_modern;		/* skip COOP_TASKRUN/SINGLE_ISSUER/DEFER_TASKRUN */
+	bool huge_bufs;		/* try huge pages for the buffer pool */
+};
+
+struct sp_target {
+	const struct sp_backend *be;
+	struct sp_target_opts o;
+	struct sp_devinfo dev;
+	struct sp_bufpool bufs;
+	uint64_t syscalls;	/* syscalls the backend made for I/O */
+	char setup[192];	/* what was set up, in words */
+	char err[256];		/* why open() failed, in words */
+	void *priv;
+};
+
+/* Capabilities of a backend. */
+#define SP_CAP_TARGET	(1u << 0)	/* needs a path */
+#define SP_CAP_RING	(1u << 1)	/* io_uring options apply */
+#define SP_CAP_FLUSH	(1u << 2)
+
+struct sp_backend {
+	const char *name;
+	const char *desc;
+	unsigned caps;
+	int (*open)(struct sp_target *t);
+	int (*queue)(struct sp_target *t, struct sp_io *io);
+	int (*submit)(struct sp_target *t, unsigned wait_nr);
+	int (*reap)(struct sp_target *t, struct sp_io **ios, unsigned max);
+	void (*close)(struct sp_target *t);
+};
+
+const struct sp_backend *sp_backend_find(const char *name);
+void sp_backend_list(FILE *f);
+
+/* Sets up the buffer pool, then calls be->open(); dev may be NULL for
+ * backends without a target. */
+int sp_target_open(struct sp_target *t, const struct sp_backend *be,
+		   const struct sp_target_opts *o, const struct sp_devinfo *dev);
+void sp_target_close(struct sp_target *t);
+
+static inline void *sp_io_buf(const struct sp_target *t, const struct sp_io *io)
+{
+	return sp_bufpool_get(&t->bufs, io->buf);
+}
+
+/* Opens the target's path for the options' access mode; -errno. */
+int sp_target_open_fd(const struct sp_target *t);
+
+#endif

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * psync: pread(2)/pwrite(2), one I/O per syscall, the baseline every
+ * other path is measured against. Synchronous: submit() performs the
+ * queued I/Os one after another.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+struct psync {
+	int fd;
+	unsigned nr_queued, nr_done;
+	struct sp_io **queued;
+	struct sp_io **done;
+};
+
+static int psync_open(struct sp_target *t)
+{
+	struct psync *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return -ENOMEM;
+	ps->queued = calloc(t->o.depth, sizeof(*ps->queued));
+	ps->done = calloc(t->o.depth, sizeof(*ps->done));
+	if (!ps->queued || !ps->done) {
+		free(ps->queued);
+		free(ps->done);
+		free(ps);
+		return -ENOMEM;
+	}
+	ps->fd = sp_target_open_fd(t);
+	if (ps->fd < 0) {
+		int ret = ps->fd;
+
+		free(ps->queued);
+		free(ps->done);
+		free(ps);
+		return ret;
+	}
+	snprintf(t->setup, sizeof(t->setup), "pread/pwrite%s",
+		 t->o.direct ? ", O_DIRECT" : ", buffered");
+	t->priv = ps;
+	return 0;
+}
+
+static int psync_queue(struct sp_target *t, struct sp_io *io)
+{
+	struct psync *ps = t->priv;
+
+	if (ps->nr_queued + ps->nr_done >= t->o.depth)
+		return -EBUSY;
+	ps->queued[ps->nr_queued++] = io;
+	return 0;
+}
+
+static int psync_submit(struct sp_target *t, unsigned wait_nr)
+{
+	struct psync *ps = t->priv;
+	unsigned n = ps->nr_queued;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct sp_io *io = ps->queued[i];
+		void *buf = sp_io_buf(t, io);
+		ssize_t r = 0;
+
+		switch (io->op) {
+		case SP_OP_READ:
+			r = pread(ps->fd, buf, io->len, io->offset);
+			break;
+		case SP_OP_WRITE:
+			r = pwrite(ps->fd, buf, io->len, io->offset);
+			break;
+		case SP_OP_FLUSH:
+			r = fdatasync(ps->fd);
+			break;
+		case SP_OP_NOP:
+			r = 0;
+			t->syscalls--;
+			break;
+		}
+		t->syscalls++;
+		io->res = r < 0 ? -errno : (int32_t)r;
+		ps->done[ps->nr_done++] = io;
+	}
+	ps->nr_queued = 0;
+	return n;
+}
+
+static int psync_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+{
+	struct psync *ps = t->priv;
+	unsigned n = ps->nr_done < max ? ps->nr_done : max;
+
+	for (unsigned i = 0; i < n; i++)
+		ios[i] = ps->done[i];
+	/* keep the rest in order */
+	for (unsigned i = n; i < ps->nr_done; i++)
+		ps->done[i - n] = ps->done[i];
+	ps->nr_done -= n;
+	return n;
+}
+
+static void psync_close(struct sp_target *t)
+{
+	struct psync *ps = t->priv;
+
+	if (!ps)
+		return;
+	close(ps->fd);
+	free(ps->queued);
+	free(ps->done);
+	free(ps);
+	t->priv = NULL;
+}
+
+const struct sp_backend sp_backend_psync = {
+	.name = "psync",
+	.desc = "pread/pwrite, one syscall per I/O (synchronous; iodepth 1)",
+	.caps = SP_CAP_TARGET | SP_CAP_FLUSH,
+	.open = psync_open,
+	.queue = psync_queue,
+	.submit = psync_submit,
+	.reap = psync_reap,
+	.close = psync_close,
+};

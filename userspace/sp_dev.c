@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+#include <blkid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "sp_dev.h"
+
+const char *sp_kind_name(enum sp_target_kind k)
+{
+	switch (k) {
+	case SP_KIND_NONE: return "none";
+	case SP_KIND_FILE: return "file";
+	case SP_KIND_BLOCK: return "block";
+	case SP_KIND_CHAR: return "char";
+	}
+	return "?";
+}
+
+static int read_sysfs_int(const char *path, int *val)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*val = atoi(buf);
+	return 0;
+}
+
+static void probe_block(int fd, struct sp_devinfo *d)
+{
+	char link[PATH_MAX], path[PATH_MAX + 64];
+	int lbs = 512, poll = -1;
+	uint64_t size = 0;
+	ssize_t n;
+
+	if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+		d->lbs = lbs;
+	if (ioctl(fd, BLKGETSIZE64, &size) == 0)
+		d->size = size;
+	d->mem_align = d->lbs;
+	d->dio = true;
+	d->io_poll = -1;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u",
+		 major(d->rdev), minor(d->rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return;
+	link[n] = '\0';
+	snprintf(d->name, sizeof(d->name), "%s", strrchr(link, '/') + 1);
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll", d->name);
+	if (read_sysfs_int(path, &poll) == 0)
+		d->io_poll = poll;
+}
+
+static void probe_file(int fd, const struct stat *st, struct sp_devinfo *d)
+{
+	struct statx stx;
+
+	d->size = st->st_size;
+	d->lbs = 512;
+	d->mem_align = 512;
+	d->dio = true;
+	d->io_poll = -1;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN)) {
+		d->dio = stx.stx_dio_offset_align != 0;
+		if (d->dio) {
+			d->lbs = stx.stx_dio_offset_align;
+			d->mem_align = stx.stx_dio_mem_align;
+		}
+	}
+}
+
+int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
+{
+	struct stat st;
+	int fd, ret = 0;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	if (stat(path, &st))
+		return -errno;
+	if (S_ISREG(st.st_mode))
+		d->kind = SP_KIND_FILE;
+	else if (S_ISBLK(st.st_mode))
+		d->kind = SP_KIND_BLOCK;
+	else if (S_ISCHR(st.st_mode))
+		d->kind = SP_KIND_CHAR;
+	else
+		return -ENOTSUP;
+	d->rdev = st.st_rdev;
+	fd = open(path, (want_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (d->kind == SP_KIND_BLOCK)
+		probe_block(fd, d);
+	else if (d->kind == SP_KIND_FILE)
+		probe_file(fd, &st, d);
+	close(fd);
+	return ret;
+}
+
+/* Mount point of the block device, from /proc/self/mountinfo. */
+static bool find_mount(dev_t dev, char *where, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		char mnt[PATH_MAX];
+
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+			continue;
+		if (makedev(maj, min) != dev)
+			continue;
+		snprintf(where, len, "%s", mnt);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+static int probe_signature(const char *path, char *what, size_t len)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(path);
+	const char *val = NULL;
+	int ret;
+
+	if (!pr)
+		return -errno ? -errno : -EIO;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	ret = blkid_do_safeprobe(pr);
+	if (ret == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &val, NULL) == 0)
+			snprintf(what, len, "a %s filesystem/volume signature", val);
+		else if (blkid_probe_lookup_value(pr, "PTTYPE", &val, NULL) == 0)
+			snprintf(what, len, "a %s partition table", val);
+		else
+			snprintf(what, len, "a signature");
+		ret = 1;
+	} else if (ret == -2) {
+		snprintf(what, len, "several conflicting signatures");
+		ret = 1;
+	} else {
+		ret = 0;	/* nothing found (1) or unreadable (-1) */
+	}
+	blkid_free_probe(pr);
+	return ret;
+}
+
+int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
+			  char *why, size_t len)
+{
+	char what[PATH_MAX];
+	int fd;
+
+	if (d->kind != SP_KIND_BLOCK)
+		return 0;
+	/* A mounted device is never written to, --force or not. */
+	if (find_mount(d->rdev, what, sizeof(what))) {
+		snprintf(why, len, "%s is mounted on %s", d->path, what);
+		return -EBUSY;
+	}
+	/* O_EXCL on a block device fails while anyone holds it exclusively
+	 * (a filesystem, md, dm, swap, a mounted partition). */
+	fd = open(d->path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0 && errno == EBUSY) {
+		snprintf(why, len, "%s is in use (held by a filesystem, swap, "
+			 "md/dm or another exclusive user)", d->path);
+		return -EBUSY;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!force && probe_signature(d->path, what, sizeof(what)) > 0) {
+		snprintf(why, len, "%s carries %s; refusing to write without --force",
+			 d->path, what);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int sp_file_create(const char *path, uint64_t size)
+{
+	const size_t chunk = 1 << 20;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	char *buf;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	buf = calloc(1, chunk);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/*
+	 * Written for real, as fio lays out its files: reads of holes or
+	 * unwritten extents never reach the device and would flatter it.
+	 */
+	memset(buf, 0xa5, chunk);
+	for (uint64_t off = 0; off < size;) {
+		size_t n = size - off < chunk ? size - off : chunk;
+		ssize_t done = pwrite(fd, buf, n, off);
+
+		if (done < 0) {
+			ret = -errno;
+			break;
+		}
+		off += done;
+	}
+	if (!ret && fsync(fd))
+		ret = -errno;
+out:
+	free(buf);
+	close(fd);
+	if (ret)
+		unlink(path);
+	return ret;
+}

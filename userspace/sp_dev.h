@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Target discovery: what a path is (file, block device, char device),
+ * how big, which alignment O_DIRECT needs, and whether it is safe to
+ * write to. Every check here runs before anything is written.
+ */
+#ifndef SP_DEV_H
+#define SP_DEV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum sp_target_kind {
+	SP_KIND_NONE,		/* no target (nop) */
+	SP_KIND_FILE,
+	SP_KIND_BLOCK,
+	SP_KIND_CHAR,
+};
+
+struct sp_devinfo {
+	char path[PATH_MAX];
+	enum sp_target_kind kind;
+	dev_t rdev;		/* block/char device number */
+	char name[64];		/* kernel name ("loop0", "nvme0n1"), block only */
+	uint64_t size;		/* bytes */
+	uint32_t lbs;		/* logical block size: O_DIRECT offset/length unit */
+	uint32_t mem_align;	/* O_DIRECT buffer alignment */
+	bool dio;		/* O_DIRECT is supported on it */
+	int io_poll;		/* queue/io_poll: 1, 0, or -1 unknown */
+};
+
+const char *sp_kind_name(enum sp_target_kind k);
+
+/*
+ * Fills d for an existing path. -ENOENT: missing; -EACCES: no
+ * permission to open it with the requested access; -ENOTSUP: not a
+ * file or block/char device.
+ */
+int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
+
+/*
+ * Refuses (-EBUSY) a block device that is mounted or held exclusively,
+ * and (-EEXIST) one carrying a filesystem, RAID or partition table
+ * signature unless force. why gets one line of explanation.
+ */
+int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
+			  char *why, size_t len);
+
+/* Creates a regular file of the given size (allocated, not sparse). */
+int sp_file_create(const char *path, uint64_t size);
+
+#endif

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#include <math.h>
+#include <stdio.h>
+
+#include "sp_json.h"
+
+json_object *sp_json_dbl(double v)
+{
+	return json_object_new_double(round(v * 1000.0) / 1000.0);
+}
+
+json_object *sp_json_u64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+void sp_json_print_and_free(json_object *root)
+{
+	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(root);
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* JSON output through json-c, the same way in every tool. */
+#ifndef SP_JSON_H
+#define SP_JSON_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+/* A double rounded to three decimals: stable, readable output. */
+json_object *sp_json_dbl(double v);
+json_object *sp_json_u64(uint64_t v);
+/* Prints the document pretty, one per line block, and frees it. */
+void sp_json_print_and_free(json_object *root);
+
+#endif

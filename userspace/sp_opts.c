@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sp_opts.h"
+
+static int parse_number(const char *s, uint64_t *val, const char **rest)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (end == s)
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	*val = v;
+	*rest = end;
+	return 0;
+}
+
+static int mul_checked(uint64_t v, uint64_t mul, uint64_t *out)
+{
+	if (mul && v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+int sp_parse_size(const char *s, uint64_t *out)
+{
+	static const struct { const char *sfx; unsigned shift; } units[] = {
+		{ "", 0 }, { "b", 0 },
+		{ "k", 10 }, { "kb", 10 }, { "kib", 10 },
+		{ "m", 20 }, { "mb", 20 }, { "mib", 20 },
+		{ "g", 30 }, { "gb", 30 }, { "gib", 30 },
+		{ "t", 40 }, { "tb", 40 }, { "tib", 40 },
+	};
+	const char *rest;
+	uint64_t v;
+	int ret = parse_number(s, &v, &rest);
+
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(rest, units[i].sfx))
+			continue;
+		return mul_checked(v, 1ULL << units[i].shift, out);
+	}
+	return -EINVAL;
+}
+
+int sp_parse_duration(const char *s, uint64_t *out_ns)
+{
+	static const struct { const char *sfx; uint64_t ns; } units[] = {
+		{ "", 1000000000ULL }, { "s", 1000000000ULL },
+		{ "ns", 1ULL }, { "us", 1000ULL }, { "ms", 1000000ULL },
+		{ "m", 60000000000ULL }, { "min", 60000000000ULL },
+		{ "h", 3600000000000ULL },
+	};
+	const char *rest;
+	uint64_t v;
+	int ret = parse_number(s, &v, &rest);
+
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(rest, units[i].sfx))
+			continue;
+		return mul_checked(v, units[i].ns, out_ns);
+	}
+	return -EINVAL;
+}
+
+int sp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char *rest;
+	uint64_t v;
+	int ret = parse_number(s, &v, &rest);
+
+	if (ret)
+		return ret;
+	if (*rest)
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int sp_parse_cpulist(const char *s, cpu_set_t *set)
+{
+	cpu_set_t tmp;
+	const char *p = s;
+
+	if (!s || !*s)
+		return -EINVAL;
+	CPU_ZERO(&tmp);
+	for (;;) {
+		uint64_t lo, hi;
+		const char *rest;
+		int ret = parse_number(p, &lo, &rest);
+
+		if (ret)
+			return ret;
+		hi = lo;
+		if (*rest == '-') {
+			ret = parse_number(rest + 1, &hi, &rest);
+			if (ret)
+				return ret;
+		}
+		if (hi < lo)
+			return -EINVAL;
+		if (hi >= CPU_SETSIZE)
+			return -ERANGE;
+		for (uint64_t c = lo; c <= hi; c++)
+			CPU_SET(c, &tmp);
+		if (*rest == '\0')
+			break;
+		if (*rest != ',')
+			return -EINVAL;
+		p = rest + 1;
+	}
+	*set = tmp;
+	return 0;
+}
+
+const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len)
+{
+	static const char *const sfx[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	unsigned i = 0;
+	double v = bytes;
+
+	while (v >= 1024 && i < sizeof(sfx) / sizeof(sfx[0]) - 1) {
+		v /= 1024;
+		i++;
+	}
+	if (v == (uint64_t)v)
+		snprintf(buf, len, "%llu%s", (unsigned long long)v, sfx[i]);
+	else
+		snprintf(buf, len, "%.1f%s", v, sfx[i]);
+	return buf;
+}

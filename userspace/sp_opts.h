@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parsers for command-line values, shared by every tool so that "4k",
+ * "10s" and "0-3,6" mean the same thing everywhere. Each returns 0 or
+ * -EINVAL (malformed) / -ERANGE (out of range) and leaves *out alone
+ * on error.
+ */
+#ifndef SP_OPTS_H
+#define SP_OPTS_H
+
+#include <stdint.h>
+#include <sched.h>
+
+/* "4096", "4k", "4K", "1m", "2G", "1t", "4KiB": powers of 1024. */
+int sp_parse_size(const char *s, uint64_t *out);
+/* "10" (seconds), "250ms", "100us", "5s", "2m", "1h" -> nanoseconds. */
+int sp_parse_duration(const char *s, uint64_t *out_ns);
+/* Decimal (or 0x hex) integer within [min, max]. */
+int sp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "0", "0-3", "0,2,4-6" -> a CPU set; refuses CPUs >= CPU_SETSIZE. */
+int sp_parse_cpulist(const char *s, cpu_set_t *set);
+
+/* Human-readable size with a binary suffix ("4KiB", "1.5GiB") into buf. */
+const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len);
+
+#endif

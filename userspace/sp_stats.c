@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "sp_stats.h"
+#include "sp_time.h"
+
+#ifndef TRACEFS_MAGIC
+#define TRACEFS_MAGIC 0x74726163
+#endif
+
+static bool is_tracefs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && (unsigned long)st.f_type == TRACEFS_MAGIC;
+}
+
+const char *sp_tracefs_path(void)
+{
+	static const char *const paths[] = {
+		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
+	};
+
+	for (unsigned i = 0; i < 2; i++)
+		if (is_tracefs(paths[i]))
+			return paths[i];
+	/* As bpftool does: mount it where it belongs if nobody has. */
+	if (mount("tracefs", paths[0], "tracefs", 0, NULL) == 0)
+		return paths[0];
+	return NULL;
+}
+
+static int read_tracepoint_id(const char *tracefs, const char *event)
+{
+	char path[256], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/events/%s/id", tracefs, event);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+int sp_syscalls_open(struct sp_syscall_counter *c)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.inherit = 1,	/* count the threads we are about to create */
+		.exclude_hv = 1,
+	};
+	const char *tracefs = sp_tracefs_path();
+	int id, err;
+
+	c->fd = -1;
+	if (!tracefs) {
+		snprintf(c->why, sizeof(c->why), "tracefs is not mounted and "
+			 "cannot be mounted (%s)", strerror(errno));
+		return -ENOENT;
+	}
+	id = read_tracepoint_id(tracefs, "raw_syscalls/sys_enter");
+	if (id < 0) {
+		snprintf(c->why, sizeof(c->why), "tracepoint raw_syscalls:sys_enter "
+			 "not readable: %s", strerror(-id));
+		return id;
+	}
+	attr.config = id;
+	c->fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (c->fd < 0) {
+		err = -errno;
+		snprintf(c->why, sizeof(c->why), "perf_event_open(raw_syscalls:"
+			 "sys_enter) refused: %s", strerror(errno));
+		return err;
+	}
+	c->why[0] = '\0';
+	return 0;
+}
+
+void sp_syscalls_close(struct sp_syscall_counter *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static uint64_t tv_ns(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000000ULL + (uint64_t)tv->tv_usec * 1000;
+}
+
+int sp_usage_snapshot(struct sp_usage *u, const struct sp_syscall_counter *c)
+{
+	struct rusage ru;
+
+	memset(u, 0, sizeof(*u));
+	if (c && c->fd >= 0) {
+		uint64_t v;
+
+		if (read(c->fd, &v, sizeof(v)) == sizeof(v))
+			u->syscalls = v;
+	}
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -errno;
+	u->wall_ns = sp_now_ns();
+	u->user_ns = tv_ns(&ru.ru_utime);
+	u->sys_ns = tv_ns(&ru.ru_stime);
+	u->vol_csw = ru.ru_nvcsw;
+	u->invol_csw = ru.ru_nivcsw;
+	return 0;
+}
+
+void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
+		    struct sp_usage *d)
+{
+	d->wall_ns = b->wall_ns - a->wall_ns;
+	d->user_ns = b->user_ns - a->user_ns;
+	d->sys_ns = b->sys_ns - a->sys_ns;
+	d->vol_csw = b->vol_csw - a->vol_csw;
+	d->invol_csw = b->invol_csw - a->invol_csw;
+	d->syscalls = b->syscalls - a->syscalls;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process-wide cost accounting for benchmarks: CPU time, context
+ * switches and syscalls of every thread of the process, including the
+ * SQPOLL and io-wq threads io_uring creates (they belong to the
+ * submitter's thread group, so RUSAGE_SELF sees them).
+ *
+ * Syscalls are counted by the kernel with a perf counter on the
+ * raw_syscalls:sys_enter tracepoint, inherited by threads created after
+ * sp_syscalls_open(). Where that is refused, callers fall back to their
+ * own count and say so.
+ */
+#ifndef SP_STATS_H
+#define SP_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sp_usage {
+	uint64_t wall_ns;
+	uint64_t user_ns;
+	uint64_t sys_ns;
+	uint64_t vol_csw;
+	uint64_t invol_csw;
+	uint64_t syscalls;	/* 0 unless a syscall counter is open */
+};
+
+struct sp_syscall_counter {
+	int fd;			/* -1 when unavailable */
+	char why[128];		/* why it is unavailable */
+};
+
+/* Opens the counter; on failure fd = -1, why says why, returns -errno. */
+int sp_syscalls_open(struct sp_syscall_counter *c);
+void sp_syscalls_close(struct sp_syscall_counter *c);
+
+/* Snapshot of the whole process; c may be NULL. */
+int sp_usage_snapshot(struct sp_usage *u, const struct sp_syscall_counter *c);
+/* d = b - a */
+void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
+		    struct sp_usage *d);
+
+/* Mounts tracefs at /sys/kernel/tracing when it is not mounted anywhere
+ * and we may; returns the path of its root, or NULL. */
+const char *sp_tracefs_path(void);
+
+#endif

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sp_verify.h"
+
+/* CRC32C (Castagnoli), reflected polynomial 0x82F63B78. */
+static uint32_t crc_table[8][256];
+
+static void __attribute__((constructor)) crc_table_init(void)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (unsigned i = 0; i < 256; i++)
+		for (unsigned t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	/* slice-by-8: eight table look-ups per 8 bytes */
+	for (; len >= 8; len -= 8, p += 8) {
+		uint32_t lo, hi;
+
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + 4, 4);
+		lo ^= crc;
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		      crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+	}
+	while (len--)
+		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc32c_hw(crc, buf, len);
+#endif
+	return ~crc32c_sw(crc, buf, len);
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+static uint32_t block_crc(const void *buf, uint32_t len)
+{
+	const struct sp_verify_hdr *h = buf;
+	uint32_t zero = 0, crc;
+
+	crc = sp_crc32c(0, buf, offsetof(struct sp_verify_hdr, crc));
+	crc = sp_crc32c(crc, &zero, sizeof(zero));
+	return sp_crc32c(crc, (const char *)buf + sizeof(h->magic) + sizeof(h->crc),
+			 len - sizeof(h->magic) - sizeof(h->crc));
+}
+
+void sp_verify_fill(void *buf, uint32_t len, uint64_t offset, uint64_t seed,
+		    uint32_t gen)
+{
+	struct sp_verify_hdr *h = buf;
+	uint64_t state = seed ^ (offset * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)gen << 32);
+	unsigned char *p = (unsigned char *)buf + sizeof(*h);
+	uint32_t left = len - sizeof(*h);
+
+	h->magic = SP_VERIFY_MAGIC;
+	h->crc = 0;
+	h->offset = offset;
+	h->seed = seed;
+	h->generation = gen;
+	h->len = len;
+	for (; left >= 8; left -= 8, p += 8) {
+		uint64_t v = splitmix64(&state);
+
+		memcpy(p, &v, 8);
+	}
+	if (left) {
+		uint64_t v = splitmix64(&state);
+
+		memcpy(p, &v, left);
+	}
+	h->crc = block_crc(buf, len);
+}
+
+enum sp_verify_result sp_verify_check(const void *buf, uint32_t len,
+				      uint64_t offset, uint64_t seed,
+				      uint32_t expect_gen)
+{
+	const struct sp_verify_hdr *h = buf;
+
+	if (h->magic != SP_VERIFY_MAGIC)
+		return SP_VERIFY_BAD_MAGIC;
+	if (h->len != len)
+		return SP_VERIFY_BAD_LEN;
+	if (h->crc != block_crc(buf, len))
+		return SP_VERIFY_BAD_CRC;
+	if (h->offset != offset)
+		return SP_VERIFY_BAD_OFFSET;
+	if (h->seed != seed)
+		return SP_VERIFY_BAD_SEED;
+	if (expect_gen != SP_VERIFY_GEN_ANY && h->generation != expect_gen)
+		return SP_VERIFY_STALE;
+	return SP_VERIFY_OK;
+}
+
+const char *sp_verify_describe(enum sp_verify_result r, const void *buf,
+			       uint64_t offset, uint32_t expect_gen,
+			       char *msg, size_t len)
+{
+	const struct sp_verify_hdr *h = buf;
+
+	switch (r) {
+	case SP_VERIFY_OK:
+		snprintf(msg, len, "block at offset %llu is intact",
+			 (unsigned long long)offset);
+		break;
+	case SP_VERIFY_BAD_MAGIC:
+		snprintf(msg, len, "offset %llu: no verify header (magic 0x%08x): "
+			 "never written in verify mode, or overwritten",
+			 (unsigned long long)offset, h->magic);
+		break;
+	case SP_VERIFY_BAD_LEN:
+		snprintf(msg, len, "offset %llu: header says block length %u",
+			 (unsigned long long)offset, h->len);
+		break;
+	case SP_VERIFY_BAD_CRC:
+		snprintf(msg, len, "offset %llu: checksum mismatch: data corrupted",
+			 (unsigned long long)offset);
+		break;
+	case SP_VERIFY_BAD_OFFSET:
+		snprintf(msg, len, "offset %llu: block belongs at offset %llu "
+			 "(misdirected write or read)", (unsigned long long)offset,
+			 (unsigned long long)h->offset);
+		break;
+	case SP_VERIFY_BAD_SEED:
+		snprintf(msg, len, "offset %llu: written with seed %llu, not this "
+			 "run's (use --verify-seed to check data of another run)",
+			 (unsigned long long)offset, (unsigned long long)h->seed);
+		break;
+	case SP_VERIFY_STALE:
+		snprintf(msg, len, "offset %llu: stale data: generation %u, last "
+			 "acknowledged write was generation %u (lost write)",
+			 (unsigned long long)offset, h->generation, expect_gen);
+		break;
+	}
+	return msg;
+}
