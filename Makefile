@@ -63,7 +63,7 @@ TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps demo test test-host vmtest-if-possible clean unit
+.PHONY: all deps demo test test-host clean
 all: $(TOOL_BINS) $(UNIT_BINS)
 
 # ---------------------------------------------------------------- BPF
@@ -124,3 +124,7 @@ test: deps
 
 clean:
 	rm -rf $(BUILD)
+
+test-host: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run --host

@@ -9,12 +9,14 @@
 #include <math.h>
 #include <stdarg.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -904,6 +906,21 @@ static int parse_args(int argc, char **argv, struct config *c)
 	return 0;
 }
 
+/* Whether path would land on the filesystem of /dev (a device node). */
+static bool on_devfs(const char *path)
+{
+	char *copy = strdup(path);
+	struct stat dir, dev;
+	bool ret;
+
+	if (!copy)
+		return false;
+	ret = stat(dirname(copy), &dir) == 0 && stat("/dev", &dev) == 0 &&
+	      dir.st_dev == dev.st_dev;
+	free(copy);
+	return ret;
+}
+
 /* Checks the target against the workload; nothing is written here. */
 static int prepare_target(struct bench *b)
 {
@@ -917,7 +934,7 @@ static int prepare_target(struct bench *b)
 	ret = sp_dev_probe(c->path, c->topts.write, &b->dev);
 	if (ret == -ENOENT && c->size) {
 		/* A missing file is created, never a missing device node. */
-		if (!strncmp(c->path, "/dev/", 5)) {
+		if (on_devfs(c->path)) {
 			sp_err("%s: no such device", c->path);
 			return -ENOENT;
 		}

@@ -33,7 +33,12 @@ static void uring_free(struct uring *u)
 static int uring_setup(struct sp_target *t, bool nop)
 {
 	struct sp_ring_opts ro = {
-		.entries = t->o.depth,
+		/*
+		 * The SQPOLL thread posts completions before it moves the SQ
+		 * head past their batch, so a reaped I/O can be queued again
+		 * while its old entry is still taken: give it twice the room.
+		 */
+		.entries = t->o.sqpoll ? 2 * t->o.depth : t->o.depth,
 		.sqpoll = t->o.sqpoll,
 		.sq_idle_ms = t->o.sq_idle_ms,
 		.sq_cpu = t->o.sq_cpu,
@@ -141,6 +146,12 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	void *buf = sp_io_buf(t, io);
 
+	if (!sqe && (u->info.flags & IORING_SETUP_SQPOLL)) {
+		/* The SQPOLL thread has not moved the head yet: wait for it. */
+		t->syscalls++;
+		io_uring_sqring_wait(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
 	if (!sqe)
 		return -EBUSY;
 	if (u->nop) {

@@ -6,7 +6,11 @@
 
 json_object *sp_json_dbl(double v)
 {
-	return json_object_new_double(round(v * 1000.0) / 1000.0);
+	char text[64];
+
+	/* Serialised as written here, not with 17 significant digits. */
+	snprintf(text, sizeof(text), "%.3f", v);
+	return json_object_new_double_s(round(v * 1000.0) / 1000.0, text);
 }
 
 json_object *sp_json_u64(uint64_t v)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# Cost accounting: syscalls, CPU and context switches per I/O.
+load ../helpers
+
+setup() {
+	tmpfs_file
+	"$UB" -n 1 --size 16M "$F" >/dev/null
+}
+
+teardown() {
+	tmpfs_teardown
+}
+
+@test "psync makes one syscall per I/O, counted by the kernel" {
+	require_root
+	run --separate-stderr "$UB" --json -m psync -n 20000 "$F"
+	assert_success
+	[[ $(jfield .result.syscalls.source) == kernel-counted* ]]
+	jq -e '.result.syscalls.per_io >= 1.0 and .result.syscalls.per_io < 1.01' <<<"$output"
+	[ "$(jfield .result.syscalls.self_counted)" -eq 20000 ]
+}
+
+@test "self-counted and kernel-counted syscalls agree for io_uring" {
+	require_root
+	for args in "-q 1" "-q 32" "-q 32 -s 8 -c 8"; do
+		run --separate-stderr "$UB" --json -m uring $args -n 20000 "$F"
+		assert_success
+		kern=$(jfield .result.syscalls.total)
+		self=$(jfield .result.syscalls.self_counted)
+		# the kernel also counts the main thread's few waits
+		[ "$kern" -ge "$self" ]
+		[ "$kern" -le $((self + self / 50 + 50)) ]
+	done
+}
+
+@test "batching cuts syscalls per I/O" {
+	run --separate-stderr "$UB" --json -m uring -q 1 -n 20000 "$F"
+	qd1=$(jfield .result.syscalls.per_io)
+	run --separate-stderr "$UB" --json -m uring -q 64 -s 32 -c 32 -n 20000 "$F"
+	qd64=$(jfield .result.syscalls.per_io)
+	jq -ne "$qd64 * 4 < $qd1"
+}
+
+@test "SQPOLL CPU is charged to the run" {
+	# The SQPOLL thread spins for the whole run while the submitter
+	# mostly sleeps in io_uring_enter: if its time were missed, CPU per
+	# second of run would be far below one CPU.
+	run --separate-stderr "$UB" --json -m nop --sqpoll --sq-idle 2000 -q 1 -t 1s
+	assert_success
+	jq -e '(.result.cpu.user_ns + .result.cpu.sys_ns) > 0.7 * .result.elapsed_ns' <<<"$output"
+	jq -e '.result.syscalls.per_io < 1.5' <<<"$output"
+}
+
+@test "context switches are reported per I/O" {
+	run --separate-stderr "$UB" --json -m psync -n 2000 "$F"
+	assert_success
+	jq -e '.result.ctx_switches.voluntary_per_io >= 0 and
+	       (.result.ctx_switches | has("involuntary_per_io"))' <<<"$output"
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# Bad input gets one clear line and exit 2, and nothing is written.
+load ../helpers
+
+teardown() {
+	loop_teardown
+	tmpfs_teardown
+}
+
+@test "a missing path is refused" {
+	run "$UB" /nonexistent/dir/target
+	assert_failure 2
+	assert_output --partial "no such file or device"
+}
+
+@test "a missing device node is never created as a file" {
+	run "$UB" --size 1M /dev/shortpath-no-such-device
+	assert_failure 2
+	assert_output --partial "no such device"
+	[ ! -e /dev/shortpath-no-such-device ]
+}
+
+@test "a block size that is not a multiple of the logical block size" {
+	loop_setup
+	run "$UB" --bs 1000 -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "not a multiple of the logical block size 512"
+}
+
+@test "an offset beyond the end" {
+	loop_setup 16M
+	run "$UB" --offset 32M -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "beyond the end"
+	run "$UB" --offset 8M --size 16M -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "ends beyond the end"
+}
+
+@test "a device without permission" {
+	loop_setup
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UB" -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "cannot open for reading: Permission denied"
+}
+
+@test "a read-only file is not opened for writing" {
+	require_root
+	tmpfs_file
+	"$UB" -n 1 --size 1M "$F"
+	chmod 0444 "$F"
+	chmod 0755 "$TMPF_DIR"
+	before=$(md5sum <"$F")
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UB" -w write -n 10 "$F"
+	assert_failure 2
+	assert_output --partial "cannot open for writing"
+	[ "$(md5sum <"$F")" = "$before" ]
+}
+
+@test "a device with a filesystem is not written to, and not changed" {
+	loop_setup
+	mkfs.ext4 -q "$LOOP_DEV"
+	before=$(md5sum <"$LOOP_DEV")
+	run "$UB" -w randwrite -n 100 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "carries a ext4 filesystem/volume signature"
+	assert_output --partial "--force"
+	[ "$(md5sum <"$LOOP_DEV")" = "$before" ]
+	# reading it is fine
+	run "$UB" -w randread -n 100 "$LOOP_DEV"
+	assert_success
+}
+
+@test "a partition table is a signature too" {
+	loop_setup
+	echo 'label: gpt' | sfdisk -q "$LOOP_DEV" >/dev/null 2>&1 || skip "sfdisk failed"
+	run "$UB" -w write -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "gpt partition table"
+}
+
+@test "--force writes over a signature" {
+	loop_setup
+	mkfs.ext4 -q "$LOOP_DEV"
+	run "$UB" -w randwrite -n 100 --force "$LOOP_DEV"
+	assert_success
+}
+
+@test "a mounted device is refused even with --force" {
+	loop_setup
+	mkfs.ext4 -q "$LOOP_DEV"
+	LOOP_MNT=$(mktemp -d)
+	mount "$LOOP_DEV" "$LOOP_MNT" || skip "cannot mount ext4 here"
+	before=$(md5sum <"$LOOP_DEV")
+	run "$UB" -w randwrite -n 100 --force "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "is mounted on $LOOP_MNT"
+	[ "$(md5sum <"$LOOP_DEV")" = "$before" ]
+}
+
+@test "--iopoll on a device without poll queues says so" {
+	loop_setup
+	run "$UB" --iopoll -n 10 "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "cannot poll"
+}
