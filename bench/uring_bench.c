@@ -63,6 +63,7 @@ struct config {
 	bool force;
 	bool json;
 	bool quiet;
+	bool self_count;	/* syscalls counted by us, not by the kernel */
 	struct sp_target_opts topts;
 };
 
@@ -660,6 +661,9 @@ static void usage(FILE *f)
 "Output:\n"
 "      --json              one JSON document on stdout (schema in README.md)\n"
 "      --quiet             no progress line\n"
+"      --syscalls HOW      self: counted by uring_bench at no cost (default);\n"
+"                          kernel: by a perf counter on raw_syscalls:sys_enter,\n"
+"                          exact but it slows every syscall of the process\n"
 "  -v, --verbose           more messages\n"
 "  -h, --help              this text\n"
 "\n"
@@ -677,7 +681,7 @@ static void usage(FILE *f)
 enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
-	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET,
+	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
 };
 
 static int bad_value(const char *opt, const char *val, int err)
@@ -716,6 +720,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -733,6 +738,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	c->reap_batch = 1;
 	c->jobs = 1;
 	c->verify_seed = 1;
+	c->self_count = true;
 	c->topts.sq_idle_ms = 1000;
 	c->topts.sq_cpu = -1;
 
@@ -823,6 +829,13 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case OPT_FORCE: c->force = true; break;
 		case OPT_JSON: c->json = true; break;
 		case OPT_QUIET: c->quiet = true; break;
+		case OPT_SYSCALLS:
+			if (strcmp(optarg, "kernel") && strcmp(optarg, "self")) {
+				sp_err("--syscalls takes 'kernel' or 'self'");
+				return -EINVAL;
+			}
+			c->self_count = !strcmp(optarg, "self");
+			break;
 		case OPT_SQ_IDLE:
 			if ((ret = sp_parse_u64(optarg, 0, 3600000, &v)))
 				return bad_value("--sq-idle", optarg, ret);
@@ -1107,7 +1120,9 @@ int main(int argc, char **argv)
 			c->reap_batch = c->depth;
 	}
 
-	if (sp_syscalls_open(&sc))
+	if (c->self_count)
+		snprintf(sc.why, sizeof(sc.why), "--syscalls self");
+	else if (sp_syscalls_open(&sc))
 		sp_info("syscalls are self-counted: %s", sc.why);
 	pthread_barrier_init(&b.ready, NULL, c->jobs + 1);
 	pthread_barrier_init(&b.go, NULL, c->jobs + 1);
@@ -1214,7 +1229,8 @@ int main(int argc, char **argv)
 	if (sc.fd >= 0) {
 		tt.syscall_source = "kernel-counted, raw_syscalls:sys_enter";
 	} else {
-		tt.syscall_source = "self-counted: perf counter unavailable";
+		tt.syscall_source = c->self_count ? "self-counted" :
+				    "self-counted: perf counter unavailable";
 		tt.use.syscalls = tt.self_syscalls;
 	}
 	sp_syscalls_close(&sc);

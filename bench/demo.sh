@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make demo: every submission path at QD1 and QD32 on an embedded
+# default target, one table. Usage: bench/demo.sh [--runtime 2s] [TARGET]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+runtime=2s
+target=
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--runtime) runtime=$2; shift 2 ;;
+	-h | --help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "demo: unknown option $1" >&2; exit 2 ;;
+	*) target=$1; shift ;;
+	esac
+done
+
+trap drop_default_target EXIT
+trap 'exit 130' INT TERM
+if [[ -n $target ]]; then
+	TARGET=$target
+	TARGET_DESC=$target
+else
+	make_default_target 256M
+fi
+
+echo "shortpath demo: 4 KiB random reads, $runtime per run, on $TARGET_DESC"
+echo "CPU per I/O counts every thread of the process (SQPOLL and io-wq too)."
+echo
+fmt="%-26s %4s %10s %9s %9s %10s %9s %8s\n"
+printf "$fmt" path QD IOPS "p50 us" "p99 us" "CPU/IO us" "sysc/IO" "csw/IO"
+rows=(
+	"psync|-m psync"
+	"io_uring|-m uring"
+	"io_uring fixed+regfile|-m uring --fixedbufs --regfiles"
+	"io_uring SQPOLL|-m uring --sqpoll --fixedbufs --regfiles"
+	"io_uring NOP (ring only)|-m nop"
+)
+for row in "${rows[@]}"; do
+	name=${row%%|*}
+	args=${row#*|}
+	for qd in 1 32; do
+		[[ $name == psync && $qd -ne 1 ]] && continue
+		tgt=$TARGET
+		[[ $args == *nop* ]] && tgt=
+		# shellcheck disable=SC2086
+		out=$("$UB" --json -w randread -q "$qd" -t "$runtime" $args $tgt)
+		printf "$fmt" "$name" "$qd" \
+			"$(jget "$out" '.result.iops | floor')" \
+			"$(jget "$out" '.result.latency_ns.p50 / 1000 | . * 10 | round / 10')" \
+			"$(jget "$out" '.result.latency_ns.p99 / 1000 | . * 10 | round / 10')" \
+			"$(jget "$out" '.result.cpu.ns_per_io / 1000 | . * 1000 | round / 1000')" \
+			"$(jget "$out" '.result.syscalls.per_io | . * 1000 | round / 1000')" \
+			"$(jget "$out" '(.result.ctx_switches.voluntary_per_io + .result.ctx_switches.involuntary_per_io) | . * 1000 | round / 1000')"
+	done
+done
+echo
+echo "Ring set-up obtained: $(jget "$("$UB" --json -m nop -n 1)" .config.setup)"
