@@ -1223,7 +1223,8 @@ int main(int argc, char **argv)
 		if (j->err && !error) {
 			sp_err("job %u: %s", j->id, j->errmsg);
 			error = j->errmsg;
-			status = SP_EXIT_FAIL;
+			/* a feature the target lacks is the user's to fix */
+			status = j->err == -EOPNOTSUPP ? SP_EXIT_USAGE : SP_EXIT_FAIL;
 		}
 	}
 	if (sc.fd >= 0) {
@@ -1238,7 +1239,7 @@ int main(int argc, char **argv)
 		sp_notice("interrupted: results cover the I/Os done so far");
 	if (c->json)
 		print_json(&b, &tt, status, error);
-	else if (!atomic_load(&b.abort))
+	else if (!atomic_load(&b.abort) && tt.ios)
 		print_text(&b, &tt);
 	free(b.jobs);
 	return status;

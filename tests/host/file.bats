@@ -117,3 +117,25 @@ run_mode() {
 	       $l.p90 <= $l.p99 and $l.p99 <= $l["p99.9"] and $l["p99.9"] <= $l["p99.99"] and
 	       $l["p99.99"] <= $l.max and $l.min > 0' <<<"$output"
 }
+
+@test "--iopoll on a file that cannot poll is refused (2) with the reason" {
+	run "$UB" --iopoll -n 10 --size 1M "$F"
+	assert_failure 2
+	assert_output --partial "cannot complete polled I/O"
+	refute_output --partial "IOPS"
+}
+
+@test "a progress line is shown on a terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	"$UB" -n 1 --size 16M "$F" >/dev/null
+	run script -qec "'$UB' -t 2500ms '$F' >/dev/null" /dev/null
+	assert_success
+	assert_output --partial "IOPS"
+	assert_output --partial "I/Os per syscall"
+}
+
+@test "no progress line without a terminal" {
+	run --separate-stderr "$UB" -t 1200ms --size 16M "$F"
+	assert_success
+	[ -z "$stderr" ]
+}
