@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sp_dev.h"
+#include "sp_opts.h"
 
 const char *sp_kind_name(enum sp_target_kind k)
 {
@@ -24,27 +25,11 @@ const char *sp_kind_name(enum sp_target_kind k)
 	return "?";
 }
 
-static int read_sysfs_int(const char *path, int *val)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	*val = atoi(buf);
-	return 0;
-}
-
 static void probe_block(int fd, struct sp_devinfo *d)
 {
 	char link[PATH_MAX], path[PATH_MAX + 64];
-	int lbs = 512, poll = -1;
+	int lbs = 512;
+	long long poll;
 	uint64_t size = 0;
 	ssize_t n;
 
@@ -63,7 +48,7 @@ static void probe_block(int fd, struct sp_devinfo *d)
 	link[n] = '\0';
 	snprintf(d->name, sizeof(d->name), "%s", strrchr(link, '/') + 1);
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll", d->name);
-	if (read_sysfs_int(path, &poll) == 0)
+	if (sp_read_int_file(path, &poll) == 0)
 		d->io_poll = poll;
 }
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "sp_opts.h"
 
@@ -34,49 +36,50 @@ static int mul_checked(uint64_t v, uint64_t mul, uint64_t *out)
 	return 0;
 }
 
-int sp_parse_size(const char *s, uint64_t *out)
+struct unit {
+	const char *sfx;
+	uint64_t mul;
+};
+
+/* A number followed by one of the units' suffixes (case-insensitive). */
+static int parse_scaled(const char *s, const struct unit *units, unsigned n,
+			uint64_t *out)
 {
-	static const struct { const char *sfx; unsigned shift; } units[] = {
-		{ "", 0 }, { "b", 0 },
-		{ "k", 10 }, { "kb", 10 }, { "kib", 10 },
-		{ "m", 20 }, { "mb", 20 }, { "mib", 20 },
-		{ "g", 30 }, { "gb", 30 }, { "gib", 30 },
-		{ "t", 40 }, { "tb", 40 }, { "tib", 40 },
-	};
 	const char *rest;
 	uint64_t v;
 	int ret = parse_number(s, &v, &rest);
 
 	if (ret)
 		return ret;
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(rest, units[i].sfx))
-			continue;
-		return mul_checked(v, 1ULL << units[i].shift, out);
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (!strcasecmp(rest, units[i].sfx))
+			return mul_checked(v, units[i].mul, out);
 	return -EINVAL;
+}
+
+int sp_parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "b", 1 },
+		{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 }, { "kib", 1ULL << 10 },
+		{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 },
+		{ "t", 1ULL << 40 }, { "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
+	};
+
+	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), out);
 }
 
 int sp_parse_duration(const char *s, uint64_t *out_ns)
 {
-	static const struct { const char *sfx; uint64_t ns; } units[] = {
+	static const struct unit units[] = {
 		{ "", 1000000000ULL }, { "s", 1000000000ULL },
 		{ "ns", 1ULL }, { "us", 1000ULL }, { "ms", 1000000ULL },
 		{ "m", 60000000000ULL }, { "min", 60000000000ULL },
 		{ "h", 3600000000000ULL },
 	};
-	const char *rest;
-	uint64_t v;
-	int ret = parse_number(s, &v, &rest);
 
-	if (ret)
-		return ret;
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(rest, units[i].sfx))
-			continue;
-		return mul_checked(v, units[i].ns, out_ns);
-	}
-	return -EINVAL;
+	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), out_ns);
 }
 
 int sp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -147,4 +150,21 @@ const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len)
 	else
 		snprintf(buf, len, "%.1f%s", v, sfx[i]);
 	return buf;
+}
+
+int sp_read_int_file(const char *path, long long *val)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*val = strtoll(buf, NULL, 0);
+	return 0;
 }

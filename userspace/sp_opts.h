@@ -20,6 +20,9 @@ int sp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "0", "0-3", "0,2,4-6" -> a CPU set; refuses CPUs >= CPU_SETSIZE. */
 int sp_parse_cpulist(const char *s, cpu_set_t *set);
 
+/* Reads the integer in a small file (sysfs, tracefs); 0 or -errno. */
+int sp_read_int_file(const char *path, long long *val);
+
 /* Human-readable size with a binary suffix ("4KiB", "1.5GiB") into buf. */
 const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len);
 

@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "sp_opts.h"
 #include "sp_stats.h"
 #include "sp_time.h"
 
@@ -44,20 +45,13 @@ const char *sp_tracefs_path(void)
 
 static int read_tracepoint_id(const char *tracefs, const char *event)
 {
-	char path[256], buf[32];
-	ssize_t n;
-	int fd;
+	char path[256];
+	long long id;
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/events/%s/id", tracefs, event);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	return atoi(buf);
+	ret = sp_read_int_file(path, &id);
+	return ret ? ret : (int)id;
 }
 
 int sp_syscalls_open(struct sp_syscall_counter *c)
