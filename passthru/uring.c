@@ -4,33 +4,16 @@
  * registered files, fixed buffers, SQPOLL and IOPOLL.
  * nop:   IORING_OP_NOP on the same ring set-up: the cost of the ring
  *        alone, with no file and no device underneath.
+ * Also the ring machinery the other ring-based backends share (uring.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "sp_ring.h"
+#include "uring.h"
 
-struct uring {
-	struct io_uring ring;
-	struct sp_ring_info info;
-	int fd;			/* -1 for nop */
-	int sqe_fd;		/* fd or fixed-file index the SQEs carry */
-	unsigned sqe_flags;	/* IOSQE_FIXED_FILE when registered */
-	unsigned queued;	/* prepared, not yet submitted */
-	bool nop;
-};
-
-static void uring_free(struct uring *u)
-{
-	if (u->fd >= 0)
-		close(u->fd);
-	free(u);
-}
-
-static int uring_setup(struct sp_target *t, bool nop)
+int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big)
 {
 	struct sp_ring_opts ro = {
 		/*
@@ -43,52 +26,29 @@ static int uring_setup(struct sp_target *t, bool nop)
 		.sq_idle_ms = t->o.sq_idle_ms,
 		.sq_cpu = t->o.sq_cpu,
 		.iopoll = t->o.iopoll,
+		.big_sqe = big,
+		.big_cqe = big,
 		.no_modern = t->o.no_modern,
 	};
-	struct uring *u = calloc(1, sizeof(*u));
 	char got[128], refused[96];
 	int ret;
 
-	if (!u)
-		return -ENOMEM;
-	u->fd = -1;
-	u->nop = nop;
-	if (!nop) {
-		if (t->o.iopoll && !t->o.direct) {
-			snprintf(t->err, sizeof(t->err), "--iopoll needs O_DIRECT; "
-				 "polled completions do not exist for buffered I/O");
-			free(u);
-			return -EINVAL;
-		}
-		if (t->o.iopoll && t->dev.io_poll == 0) {
-			snprintf(t->err, sizeof(t->err), "--iopoll: %s cannot poll "
-				 "(/sys/block/%s/queue/io_poll is 0: the driver has no "
-				 "poll queues)", t->dev.path, t->dev.name);
-			free(u);
-			return -EOPNOTSUPP;
-		}
-		u->fd = sp_target_open_fd(t);
-		if (u->fd < 0) {
-			ret = u->fd;
-			u->fd = -1;
-			uring_free(u);
-			return ret;
-		}
-	}
 	ret = sp_ring_init(&u->ring, &ro, &u->info);
 	if (ret) {
 		if (ret == -EPERM && t->o.sqpoll)
 			snprintf(t->err, sizeof(t->err), "io_uring_setup(SQPOLL) "
 				 "refused: %s (SQPOLL needs CAP_SYS_NICE on older "
 				 "kernels)", strerror(-ret));
+		else if (ret == -EINVAL && big)
+			snprintf(t->err, sizeof(t->err), "io_uring_setup(SQE128|CQE32) "
+				 "refused: this kernel has no io_uring passthrough");
 		else
 			snprintf(t->err, sizeof(t->err), "io_uring_setup: %s",
 				 strerror(-ret));
-		uring_free(u);
 		return ret;
 	}
 	u->sqe_fd = u->fd;
-	if (!nop && t->o.reg_files) {
+	if (u->fd >= 0 && t->o.reg_files) {
 		ret = io_uring_register_files(&u->ring, &u->fd, 1);
 		if (ret) {
 			snprintf(t->err, sizeof(t->err), "registering the file: %s",
@@ -121,30 +81,25 @@ static int uring_setup(struct sp_target *t, bool nop)
 		 u->info.refused ? ", refused " : "",
 		 u->info.refused ? refused : "",
 		 t->o.fixed_bufs ? ", fixed buffers" : "",
-		 t->o.reg_files ? ", registered file" : "");
-	t->priv = u;
+		 u->sqe_flags ? ", registered file" : "");
 	return 0;
 fail:
 	io_uring_queue_exit(&u->ring);
-	uring_free(u);
 	return ret;
 }
 
-static int uring_open(struct sp_target *t)
+void sp_uring_teardown(struct sp_uring *u)
 {
-	return uring_setup(t, false);
+	io_uring_queue_exit(&u->ring);
+	if (u->fd >= 0)
+		close(u->fd);
+	u->fd = -1;
 }
 
-static int nop_open(struct sp_target *t)
+struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
+				  struct sp_io *io)
 {
-	return uring_setup(t, true);
-}
-
-static int uring_queue(struct sp_target *t, struct sp_io *io)
-{
-	struct uring *u = t->priv;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	void *buf = sp_io_buf(t, io);
 
 	if (!sqe && (u->info.flags & IORING_SETUP_SQPOLL)) {
 		/* The SQPOLL thread has not moved the head yet: wait for it. */
@@ -153,39 +108,10 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	if (!sqe)
-		return -EBUSY;
-	if (u->nop) {
-		io_uring_prep_nop(sqe);
-	} else {
-		switch (io->op) {
-		case SP_OP_READ:
-			if (t->o.fixed_bufs)
-				io_uring_prep_read_fixed(sqe, u->sqe_fd, buf, io->len,
-							 io->offset, io->buf);
-			else
-				io_uring_prep_read(sqe, u->sqe_fd, buf, io->len,
-						   io->offset);
-			break;
-		case SP_OP_WRITE:
-			if (t->o.fixed_bufs)
-				io_uring_prep_write_fixed(sqe, u->sqe_fd, buf, io->len,
-							  io->offset, io->buf);
-			else
-				io_uring_prep_write(sqe, u->sqe_fd, buf, io->len,
-						    io->offset);
-			break;
-		case SP_OP_FLUSH:
-			io_uring_prep_fsync(sqe, u->sqe_fd, IORING_FSYNC_DATASYNC);
-			break;
-		case SP_OP_NOP:
-			io_uring_prep_nop(sqe);
-			break;
-		}
-		sqe->flags |= u->sqe_flags;
-	}
+		return NULL;
 	io_uring_sqe_set_data(sqe, io);
 	u->queued++;
-	return 0;
+	return sqe;
 }
 
 /*
@@ -194,7 +120,7 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
  * wait; IOPOLL rings enter to poll. Mirrors liburing so that the
  * self-counted syscall figure matches what the kernel counts.
  */
-static bool uring_will_enter(const struct uring *u, unsigned wait_nr)
+static bool uring_will_enter(const struct sp_uring *u, unsigned wait_nr)
 {
 	unsigned flags = u->info.flags;
 
@@ -207,9 +133,9 @@ static bool uring_will_enter(const struct uring *u, unsigned wait_nr)
 	return IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_NEED_WAKEUP;
 }
 
-static int uring_submit(struct sp_target *t, unsigned wait_nr)
+int sp_uring_submit(struct sp_target *t, unsigned wait_nr)
 {
-	struct uring *u = t->priv;
+	struct sp_uring *u = t->priv;
 	int ret;
 
 	/* Do not sleep for completions that are already there. */
@@ -230,9 +156,9 @@ static int uring_submit(struct sp_target *t, unsigned wait_nr)
 	return ret;
 }
 
-static int uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+int sp_uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
 {
-	struct uring *u = t->priv;
+	struct sp_uring *u = t->priv;
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
@@ -241,22 +167,113 @@ static int uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
 
 		if (n == max)
 			break;
-		io->res = cqe->res;
+		if (u->complete)
+			u->complete(io, cqe);
+		else
+			io->res = cqe->res;
 		ios[n++] = io;
 	}
 	io_uring_cq_advance(&u->ring, n);
 	return n;
 }
 
-static void uring_close(struct sp_target *t)
+void sp_uring_close(struct sp_target *t)
 {
-	struct uring *u = t->priv;
+	struct sp_uring *u = t->priv;
 
 	if (!u)
 		return;
-	io_uring_queue_exit(&u->ring);
-	uring_free(u);
+	sp_uring_teardown(u);
+	free(u);
 	t->priv = NULL;
+}
+
+/* ------------------------------------------------ uring and nop backends */
+
+static int rw_open(struct sp_target *t, bool nop)
+{
+	struct sp_uring *u;
+	int ret;
+
+	if (!nop && t->o.iopoll && !t->o.direct) {
+		snprintf(t->err, sizeof(t->err), "--iopoll needs O_DIRECT; polled "
+			 "completions do not exist for buffered I/O");
+		return -EINVAL;
+	}
+	if (!nop && t->o.iopoll && t->dev.io_poll == 0) {
+		snprintf(t->err, sizeof(t->err), "--iopoll: %s cannot poll "
+			 "(/sys/block/%s/queue/io_poll is 0: the driver has no "
+			 "poll queues)", t->dev.path, t->dev.name);
+		return -EOPNOTSUPP;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->fd = -1;
+	if (!nop) {
+		u->fd = sp_target_open_fd(t);
+		if (u->fd < 0) {
+			ret = u->fd;
+			free(u);
+			return ret;
+		}
+	}
+	ret = sp_uring_setup(t, u, false);
+	if (ret) {
+		if (u->fd >= 0)
+			close(u->fd);
+		free(u);
+		return ret;
+	}
+	t->priv = u;
+	return 0;
+}
+
+static int uring_open(struct sp_target *t)
+{
+	return rw_open(t, false);
+}
+
+static int nop_open(struct sp_target *t)
+{
+	return rw_open(t, true);
+}
+
+static int uring_queue(struct sp_target *t, struct sp_io *io)
+{
+	struct sp_uring *u = t->priv;
+	struct io_uring_sqe *sqe = sp_uring_sqe(t, u, io);
+	void *buf = sp_io_buf(t, io);
+
+	if (!sqe)
+		return -EBUSY;
+	switch (io->op) {
+	case SP_OP_READ:
+		if (t->o.fixed_bufs)
+			io_uring_prep_read_fixed(sqe, u->sqe_fd, buf, io->len,
+						 io->offset, io->buf);
+		else
+			io_uring_prep_read(sqe, u->sqe_fd, buf, io->len, io->offset);
+		break;
+	case SP_OP_WRITE:
+		if (t->o.fixed_bufs)
+			io_uring_prep_write_fixed(sqe, u->sqe_fd, buf, io->len,
+						  io->offset, io->buf);
+		else
+			io_uring_prep_write(sqe, u->sqe_fd, buf, io->len, io->offset);
+		break;
+	case SP_OP_FLUSH:
+		io_uring_prep_fsync(sqe, u->sqe_fd, IORING_FSYNC_DATASYNC);
+		break;
+	default:
+		io_uring_prep_nop(sqe);
+		break;
+	}
+	/* prep_* clear the SQE, user_data included */
+	io_uring_sqe_set_data(sqe, io);
+	if (u->fd >= 0)
+		sqe->flags |= u->sqe_flags;
+	return 0;
 }
 
 const struct sp_backend sp_backend_uring = {
@@ -265,9 +282,9 @@ const struct sp_backend sp_backend_uring = {
 	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH,
 	.open = uring_open,
 	.queue = uring_queue,
-	.submit = uring_submit,
-	.reap = uring_reap,
-	.close = uring_close,
+	.submit = sp_uring_submit,
+	.reap = sp_uring_reap,
+	.close = sp_uring_close,
 };
 
 const struct sp_backend sp_backend_nop = {
@@ -276,7 +293,7 @@ const struct sp_backend sp_backend_nop = {
 	.caps = SP_CAP_RING,
 	.open = nop_open,
 	.queue = uring_queue,
-	.submit = uring_submit,
-	.reap = uring_reap,
-	.close = uring_close,
+	.submit = sp_uring_submit,
+	.reap = sp_uring_reap,
+	.close = sp_uring_close,
 };

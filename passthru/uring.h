@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The io_uring machinery shared by every ring-based backend (uring, nop,
+ * nvme): ring set-up with registered file and buffers, submission with
+ * self-counted syscalls, and reaping. A backend prepares its own SQEs
+ * and may translate its own completions.
+ */
+#ifndef SP_PASSTHRU_URING_H
+#define SP_PASSTHRU_URING_H
+
+#include <liburing.h>
+
+#include "backend.h"
+#include "sp_ring.h"
+
+struct sp_uring {
+	struct io_uring ring;
+	struct sp_ring_info info;
+	int fd;			/* -1: no file (nop) */
+	int sqe_fd;		/* fd, or fixed-file index 0 when registered */
+	unsigned sqe_flags;	/* IOSQE_FIXED_FILE when registered */
+	unsigned queued;	/* prepared, not yet submitted */
+	/* Fills io->res (and io->status) from its CQE; NULL: res = cqe->res. */
+	void (*complete)(struct sp_io *io, const struct io_uring_cqe *cqe);
+};
+
+/*
+ * Creates the ring for t (SQE128/CQE32 when big), registers u->fd and
+ * t's buffer pool as asked, and describes the set-up in t->setup.
+ * u->fd must be set (or -1). On failure t->err says why.
+ */
+int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big);
+void sp_uring_teardown(struct sp_uring *u);
+/* An SQE for one more I/O, tagged with io; NULL if the ring is full. */
+struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
+				  struct sp_io *io);
+int sp_uring_submit(struct sp_target *t, unsigned wait_nr);
+int sp_uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max);
+void sp_uring_close(struct sp_target *t);
+
+#endif
