@@ -228,6 +228,11 @@ static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
 	return true;
 }
 
+static uint32_t b_lbs(const struct job *j)
+{
+	return j->b->dev.lbs ? j->b->dev.lbs : 512;
+}
+
 static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 			uint64_t now)
 {
@@ -239,7 +244,14 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 			job_fail(j, io->res, "--iopoll: %s cannot complete polled "
 				 "I/O (%s): use a device with poll queues",
 				 c->path, strerror(-io->res));
-		else
+		else if (io->res == -EIO && io->status && c->be->status_str) {
+			char st[160];
+
+			job_fail(j, io->res, "%s of %u bytes at offset %llu (block %llu) "
+				 "failed: %s", what, io->len, (unsigned long long)io->offset,
+				 (unsigned long long)(io->offset / b_lbs(j)),
+				 c->be->status_str(io->status, st, sizeof(st)));
+		} else
 			job_fail(j, io->res, "%s of %u bytes at offset %llu failed: %s",
 				 what, io->len, (unsigned long long)io->offset,
 				 strerror(-io->res));
@@ -944,6 +956,18 @@ static int prepare_target(struct bench *b)
 
 	if (!(c->be->caps & SP_CAP_TARGET))
 		return 0;
+	if (c->be->probe) {
+		/* the backend knows its devices: no files created here */
+		why[0] = '\0';
+		ret = c->be->probe(c->path, c->topts.write, &b->dev, why, sizeof(why));
+		if (ret == -ENOENT)
+			sp_err("%s: no such device", c->path);
+		else if (ret)
+			sp_err("%s", why[0] ? why : strerror(-ret));
+		if (ret)
+			return ret;
+		goto check_range;
+	}
 	ret = sp_dev_probe(c->path, c->topts.write, &b->dev);
 	if (ret == -ENOENT && c->size) {
 		/* A missing file is created, never a missing device node. */
@@ -978,6 +1002,7 @@ static int prepare_target(struct bench *b)
 		sp_err("%s: %s", c->path, strerror(-ret));
 		return ret;
 	}
+check_range:
 	if (c->topts.direct && !b->dev.dio) {
 		sp_err("%s: the filesystem does not support O_DIRECT; use --buffered",
 		       c->path);
@@ -991,6 +1016,12 @@ static int prepare_target(struct bench *b)
 	if (c->topts.direct && c->offset % b->dev.lbs) {
 		sp_err("--offset %llu is not a multiple of the logical block size %u of %s",
 		       (unsigned long long)c->offset, b->dev.lbs, c->path);
+		return -EINVAL;
+	}
+	if (b->dev.max_transfer && c->bs > b->dev.max_transfer) {
+		sp_err("--bs %s exceeds the largest transfer %s accepts (%s)",
+		       sp_fmt_size(c->bs, s1, sizeof(s1)), c->path,
+		       sp_fmt_size(b->dev.max_transfer, s2, sizeof(s2)));
 		return -EINVAL;
 	}
 	if (c->offset >= b->dev.size) {

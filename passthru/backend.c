@@ -9,11 +9,13 @@
 extern const struct sp_backend sp_backend_psync;
 extern const struct sp_backend sp_backend_uring;
 extern const struct sp_backend sp_backend_nop;
+extern const struct sp_backend sp_backend_nvme;
 
 static const struct sp_backend *const backends[] = {
 	&sp_backend_psync,
 	&sp_backend_uring,
 	&sp_backend_nop,
+	&sp_backend_nvme,
 };
 
 const struct sp_backend *sp_backend_find(const char *name)

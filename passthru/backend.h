@@ -32,6 +32,7 @@ enum sp_op {
 	SP_OP_WRITE,
 	SP_OP_FLUSH,
 	SP_OP_NOP,
+	SP_OP_WRITE_ZEROES,
 };
 
 struct sp_io {
@@ -40,6 +41,7 @@ struct sp_io {
 	uint16_t buf;		/* index into the target's buffer pool */
 	uint8_t op;		/* enum sp_op */
 	int32_t res;		/* completion: bytes done or -errno */
+	uint32_t status;	/* protocol status when res is -EIO (NVMe, SCSI) */
 	uint64_t start_ns;	/* the caller's */
 	uint64_t tag;		/* the caller's */
 };
@@ -79,6 +81,14 @@ struct sp_backend {
 	const char *name;
 	const char *desc;
 	unsigned caps;
+	/*
+	 * Learns what the target at path is (size, block size, identity),
+	 * without writing; NULL: sp_dev_probe(). why gets one line on error.
+	 */
+	int (*probe)(const char *path, bool write, struct sp_devinfo *d,
+		     char *why, size_t len);
+	/* Words for io->status; NULL: the backend sets no status. */
+	const char *(*status_str)(uint32_t status, char *buf, size_t len);
 	int (*open)(struct sp_target *t);
 	int (*queue)(struct sp_target *t, struct sp_io *io);
 	int (*submit)(struct sp_target *t, unsigned wait_nr);

@@ -92,8 +92,10 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
 	fd = open(path, (want_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (d->kind == SP_KIND_BLOCK)
+	if (d->kind == SP_KIND_BLOCK) {
 		probe_block(fd, d);
+		snprintf(d->block_path, sizeof(d->block_path), "%s", path);
+	}
 	else if (d->kind == SP_KIND_FILE)
 		probe_file(fd, &st, d);
 	close(fd);
@@ -158,28 +160,31 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 			  char *why, size_t len)
 {
 	char what[PATH_MAX];
+	struct stat st;
 	int fd;
 
-	if (d->kind != SP_KIND_BLOCK)
+	if (!d->block_path[0])
 		return 0;
 	/* A mounted device is never written to, --force or not. */
-	if (find_mount(d->rdev, what, sizeof(what))) {
-		snprintf(why, len, "%s is mounted on %s", d->path, what);
+	if (stat(d->block_path, &st) || !S_ISBLK(st.st_mode))
+		return 0;
+	if (find_mount(st.st_rdev, what, sizeof(what))) {
+		snprintf(why, len, "%s is mounted on %s", d->block_path, what);
 		return -EBUSY;
 	}
 	/* O_EXCL on a block device fails while anyone holds it exclusively
 	 * (a filesystem, md, dm, swap, a mounted partition). */
-	fd = open(d->path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	fd = open(d->block_path, O_RDONLY | O_EXCL | O_CLOEXEC);
 	if (fd < 0 && errno == EBUSY) {
 		snprintf(why, len, "%s is in use (held by a filesystem, swap, "
-			 "md/dm or another exclusive user)", d->path);
+			 "md/dm or another exclusive user)", d->block_path);
 		return -EBUSY;
 	}
 	if (fd >= 0)
 		close(fd);
-	if (!force && probe_signature(d->path, what, sizeof(what)) > 0) {
+	if (!force && probe_signature(d->block_path, what, sizeof(what)) > 0) {
 		snprintf(why, len, "%s carries %s; refusing to write without --force",
-			 d->path, what);
+			 d->block_path, what);
 		return -EEXIST;
 	}
 	return 0;

@@ -30,6 +30,16 @@ struct sp_devinfo {
 	uint32_t mem_align;	/* O_DIRECT buffer alignment */
 	bool dio;		/* O_DIRECT is supported on it */
 	int io_poll;		/* queue/io_poll: 1, 0, or -1 unknown */
+	uint32_t max_transfer;	/* bytes per command; 0: no limit known */
+	/* Block device holding the same data (mount and signature checks):
+	 * the path itself for a block device, empty when there is none. */
+	char block_path[PATH_MAX];
+	/* What the device says it is (passthrough backends). */
+	char model[48];
+	char serial[32];
+	char firmware[16];
+	uint32_t nsid;		/* NVMe namespace */
+	uint16_t ms;		/* NVMe metadata bytes per block */
 };
 
 const char *sp_kind_name(enum sp_target_kind k);
@@ -42,7 +52,7 @@ const char *sp_kind_name(enum sp_target_kind k);
 int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
 
 /*
- * Refuses (-EBUSY) a block device that is mounted or held exclusively,
+ * Refuses (-EBUSY) when d->block_path is mounted or held exclusively,
  * and (-EEXIST) one carrying a filesystem, RAID or partition table
  * signature unless force. why gets one line of explanation.
  */

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nvme: NVMe commands sent straight to the kernel's NVMe driver through
+ * io_uring passthrough (IORING_OP_URING_CMD with NVME_URING_CMD_IO on
+ * the namespace's generic char device /dev/ngXnY). The driver keeps the
+ * device; the filesystem, page cache, bio splitting and merging and the
+ * I/O scheduler are skipped. Rings are SQE128/CQE32: the NVMe command
+ * travels in the SQE, the result dword in the CQE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nvme_ioctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "nvme_spec.h"
+#include "sp_opts.h"
+#include "uring.h"
+
+struct nvme {
+	struct sp_uring u;	/* first: t->priv is read as sp_uring too */
+	uint32_t nsid;
+	unsigned lba_shift;
+};
+
+/* Kernel name of a device number ("nvme0n1", "ng0n1"), from sysfs. */
+static int dev_name(const struct stat *st, char *name, size_t len, bool *generic)
+{
+	char path[128], link[512];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
+		 S_ISBLK(st->st_mode) ? "block" : "char",
+		 major(st->st_rdev), minor(st->st_rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -ENODEV;
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	snprintf(name, len, "%s", base ? base + 1 : link);
+	*generic = strstr(link, "/nvme-generic/") != NULL;
+	return 0;
+}
+
+/* Identify through the admin ioctl: used once, at probe time. */
+static int identify(int fd, uint32_t nsid, uint32_t cns, void *page)
+{
+	struct nvme_admin_cmd cmd = {
+		.opcode = SP_NVME_ADMIN_IDENTIFY,
+		.nsid = nsid,
+		.addr = (uint64_t)(uintptr_t)page,
+		.data_len = SP_NVME_ID_SIZE,
+		.cdw10 = cns,
+	};
+	int ret = ioctl(fd, NVME_IOCTL_ADMIN_CMD, &cmd);
+
+	if (ret < 0)
+		return -errno;
+	return ret ? -EIO : 0;	/* > 0: an NVMe status */
+}
+
+static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
+		      char *why, size_t len)
+{
+	char name[64], node[PATH_MAX], blk[PATH_MAX], sys[PATH_MAX + 64];
+	struct sp_nvme_info info = { 0 };
+	struct stat st;
+	long long v;
+	void *page = NULL;
+	bool generic;
+	int fd, ret;
+
+	memset(d, 0, sizeof(*d));
+	if (stat(path, &st))
+		return -errno;
+	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
+	    dev_name(&st, name, sizeof(name), &generic) ||
+	    (S_ISBLK(st.st_mode) && strncmp(name, "nvme", 4)) ||
+	    (S_ISCHR(st.st_mode) && !generic)) {
+		snprintf(why, len, "%s is not an NVMe namespace (give /dev/ngXnY "
+			 "or /dev/nvmeXnY)", path);
+		return -ENODEV;
+	}
+	/* nvme0n1 <-> ng0n1: the same namespace, block and char views */
+	if (S_ISBLK(st.st_mode)) {
+		snprintf(node, sizeof(node), "/dev/ng%s", name + 4);
+		snprintf(blk, sizeof(blk), "%s", path);
+	} else {
+		snprintf(node, sizeof(node), "%s", path);
+		snprintf(blk, sizeof(blk), "/dev/nvme%s", name + 2);
+	}
+	if (stat(blk, &st) || !S_ISBLK(st.st_mode))
+		blk[0] = '\0';
+	snprintf(d->path, sizeof(d->path), "%s", node);
+	snprintf(d->block_path, sizeof(d->block_path), "%s", blk);
+	snprintf(d->name, sizeof(d->name), "%s", blk[0] ? strrchr(blk, '/') + 1 : "");
+	d->kind = SP_KIND_CHAR;
+	fd = open(node, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot open%s: %s", node,
+			 write ? " for writing" : "", strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) == 0)
+		d->rdev = st.st_rdev;
+	ret = ioctl(fd, NVME_IOCTL_ID);
+	if (ret <= 0) {
+		ret = ret < 0 ? -errno : -ENODEV;
+		snprintf(why, len, "%s: no namespace ID: %s", node, strerror(-ret));
+		goto out;
+	}
+	info.nsid = ret;
+	if (posix_memalign(&page, 4096, SP_NVME_ID_SIZE)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = identify(fd, 0, SP_NVME_CNS_CTRL, page);
+	if (!ret) {
+		sp_nvme_parse_id_ctrl(page, &info);
+		ret = identify(fd, info.nsid, SP_NVME_CNS_NS, page);
+	}
+	if (!ret)
+		ret = sp_nvme_parse_id_ns(page, &info);
+	if (ret) {
+		snprintf(why, len, "%s: Identify failed: %s", node, ret == -EPROTO ?
+			 "malformed LBA format" : strerror(-ret));
+		goto out;
+	}
+	d->nsid = info.nsid;
+	d->lbs = info.lba_size;
+	d->mem_align = 4;	/* NVMe PRPs need dword alignment */
+	d->dio = true;
+	d->size = info.nsze * info.lba_size;
+	d->ms = info.ms;
+	snprintf(d->model, sizeof(d->model), "%s", info.model);
+	snprintf(d->serial, sizeof(d->serial), "%s", info.serial);
+	snprintf(d->firmware, sizeof(d->firmware), "%s", info.firmware);
+	/* The driver's limit already folds MDTS in with its own. */
+	d->max_transfer = info.mdts ? 4096u << info.mdts : 0;
+	d->io_poll = -1;
+	if (d->name[0]) {
+		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/max_hw_sectors_kb", d->name);
+		if (sp_read_int_file(sys, &v) == 0 && v > 0)
+			d->max_transfer = (uint32_t)v << 10;
+		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/io_poll", d->name);
+		if (sp_read_int_file(sys, &v) == 0)
+			d->io_poll = v;
+	}
+	ret = 0;
+out:
+	free(page);
+	close(fd);
+	return ret;
+}
+
+static void nvme_complete(struct sp_io *io, const struct io_uring_cqe *cqe)
+{
+	/* res: 0 success, > 0 an NVMe status, < 0 an errno */
+	if (cqe->res > 0) {
+		io->status = cqe->res;
+		io->res = -EIO;
+	} else if (cqe->res < 0) {
+		io->res = cqe->res;
+	} else {
+		io->res = io->op == SP_OP_READ || io->op == SP_OP_WRITE ? (int32_t)io->len : 0;
+	}
+}
+
+static int nvme_open(struct sp_target *t)
+{
+	struct nvme *n;
+	int ret;
+
+	if (t->dev.ms) {
+		snprintf(t->err, sizeof(t->err), "%s: LBA format with %u metadata "
+			 "bytes per block is not supported", t->dev.path, t->dev.ms);
+		return -EOPNOTSUPP;
+	}
+	if (t->o.iopoll && t->dev.io_poll == 0) {
+		snprintf(t->err, sizeof(t->err), "--iopoll: %s has no poll queues "
+			 "(load nvme with poll_queues=N)", t->dev.path);
+		return -EOPNOTSUPP;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->nsid = t->dev.nsid;
+	n->lba_shift = __builtin_ctz(t->dev.lbs);
+	n->u.complete = nvme_complete;
+	n->u.fd = open(t->dev.path, (t->o.write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (n->u.fd < 0) {
+		ret = -errno;
+		free(n);
+		return ret;
+	}
+	ret = sp_uring_setup(t, &n->u, true);
+	if (ret) {
+		close(n->u.fd);
+		free(n);
+		return ret;
+	}
+	{
+		char ring[sizeof(t->setup)];
+
+		snprintf(ring, sizeof(ring), "%s", t->setup);
+		snprintf(t->setup, sizeof(t->setup), "NVMe uring_cmd nsid %u, %s",
+			 n->nsid, ring);
+	}
+	t->priv = n;
+	return 0;
+}
+
+static int nvme_queue(struct sp_target *t, struct sp_io *io)
+{
+	struct nvme *n = t->priv;
+	struct io_uring_sqe *sqe = sp_uring_sqe(t, &n->u, io);
+	struct nvme_uring_cmd *cmd;
+	uint64_t slba = io->offset >> n->lba_shift;
+
+	if (!sqe)
+		return -EBUSY;
+	/* liburing 2.3 has no uring_cmd helper: the whole 128-byte SQE is
+	 * filled here, and only here. */
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = n->u.sqe_fd;
+	sqe->flags = n->u.sqe_flags;
+	sqe->cmd_op = NVME_URING_CMD_IO;
+	sqe->user_data = (uint64_t)(uintptr_t)io;
+	cmd = (struct nvme_uring_cmd *)sqe->cmd;
+	cmd->nsid = n->nsid;
+	switch (io->op) {
+	case SP_OP_READ:
+	case SP_OP_WRITE:
+		cmd->opcode = io->op == SP_OP_READ ? SP_NVME_CMD_READ : SP_NVME_CMD_WRITE;
+		cmd->addr = (uint64_t)(uintptr_t)sp_io_buf(t, io);
+		cmd->data_len = io->len;
+		cmd->cdw10 = (uint32_t)slba;
+		cmd->cdw11 = (uint32_t)(slba >> 32);
+		cmd->cdw12 = (io->len >> n->lba_shift) - 1;	/* 0-based */
+		if (t->o.fixed_bufs) {
+			sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+			sqe->buf_index = io->buf;
+		}
+		break;
+	case SP_OP_FLUSH:
+		cmd->opcode = SP_NVME_CMD_FLUSH;
+		break;
+	case SP_OP_WRITE_ZEROES:
+		cmd->opcode = SP_NVME_CMD_WRITE_ZEROES;
+		cmd->cdw10 = (uint32_t)slba;
+		cmd->cdw11 = (uint32_t)(slba >> 32);
+		cmd->cdw12 = (io->len >> n->lba_shift) - 1;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static const char *nvme_status(uint32_t status, char *buf, size_t len)
+{
+	return sp_nvme_status_str(status, buf, len);
+}
+
+const struct sp_backend sp_backend_nvme = {
+	.name = "nvme",
+	.desc = "NVMe passthrough: io_uring uring_cmd on /dev/ngXnY (kernel driver)",
+	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH,
+	.probe = nvme_probe,
+	.status_str = nvme_status,
+	.open = nvme_open,
+	.queue = nvme_queue,
+	.submit = sp_uring_submit,
+	.reap = sp_uring_reap,
+	.close = sp_uring_close,
+};
