@@ -604,6 +604,7 @@ static void print_text(const struct bench *b, const struct totals *tt)
 	if (c->be->caps & SP_CAP_TARGET)
 		printf(" (%s, %s, lbs %u, %s)", sp_kind_name(b->dev.kind),
 		       sp_fmt_size(b->dev.size, s2, sizeof(s2)), b->dev.lbs,
+		       b->dev.kind == SP_KIND_CHAR ? "passthrough" :
 		       c->topts.direct ? "O_DIRECT" : "buffered");
 	printf("\n  setup       %s\n", b->jobs[0].t.setup);
 	printf("  I/Os        %llu in %.2f s: %s IOPS, %.1f MiB/s\n",

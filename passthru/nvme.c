@@ -34,6 +34,7 @@ static int dev_name(const struct stat *st, char *name, size_t len, bool *generic
 	const char *base;
 	ssize_t n;
 
+	*generic = false;
 	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
 		 S_ISBLK(st->st_mode) ? "block" : "char",
 		 major(st->st_rdev), minor(st->st_rdev));
@@ -43,7 +44,11 @@ static int dev_name(const struct stat *st, char *name, size_t len, bool *generic
 	link[n] = '\0';
 	base = strrchr(link, '/');
 	snprintf(name, len, "%s", base ? base + 1 : link);
-	*generic = strstr(link, "/nvme-generic/") != NULL;
+	if (S_ISCHR(st->st_mode)) {
+		/* the generic node sits under its controller, in class nvme-generic */
+		snprintf(path, sizeof(path), "/sys/class/nvme-generic/%s", name);
+		*generic = access(path, F_OK) == 0;
+	}
 	return 0;
 }
 
