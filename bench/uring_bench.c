@@ -93,6 +93,7 @@ struct job {
 	uint64_t start_ns, end_ns;	/* of the main phase */
 	uint64_t ios_done, reads, writes, bytes;
 	uint64_t verified, unverified_reads, verify_pass_blocks;
+	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
 	struct sp_hist lat;
 	int err;		/* -errno; 0: fine */
 	char errmsg[320];
@@ -319,6 +320,8 @@ static void run_phase(struct job *j, enum phase phase)
 		uint64_t now = sp_now_ns();
 		int ret;
 
+		if (phase == PHASE_MAIN)
+			j->clock_reads += 2;	/* this one and the one after reaping */
 		if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
 			more = false;
 		if (phase == PHASE_VERIFY)
@@ -452,7 +455,7 @@ static void *job_main(void *arg)
 
 struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
-	uint64_t self_syscalls;
+	uint64_t self_syscalls, clock_reads;
 	struct sp_hist lat;
 	struct sp_usage use;
 	const char *syscall_source;
@@ -497,7 +500,15 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 
 	json_object_object_add(root, "schema", json_object_new_string("shortpath.uring_bench/1"));
 	json_object_object_add(tgt, "path", c->path ? json_object_new_string(c->path) : NULL);
+	json_object_object_add(tgt, "node", b->dev.path[0] ? json_object_new_string(b->dev.path) : NULL);
 	json_object_object_add(tgt, "kind", json_object_new_string(sp_kind_name(b->dev.kind)));
+	if (b->dev.model[0]) {
+		json_object_object_add(tgt, "model", json_object_new_string(b->dev.model));
+		json_object_object_add(tgt, "serial", json_object_new_string(b->dev.serial));
+		json_object_object_add(tgt, "firmware", json_object_new_string(b->dev.firmware));
+	}
+	if (b->dev.max_transfer)
+		json_object_object_add(tgt, "max_transfer", sp_json_u64(b->dev.max_transfer));
 	json_object_object_add(tgt, "size", sp_json_u64(b->dev.size));
 	json_object_object_add(tgt, "logical_block_size", sp_json_u64(b->dev.lbs));
 	json_object_object_add(root, "target", tgt);
@@ -541,6 +552,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(sys, "total", sp_json_u64(u->syscalls));
 	json_object_object_add(sys, "per_io", sp_json_dbl(per_io(u->syscalls, tt->ios)));
 	json_object_object_add(sys, "self_counted", sp_json_u64(tt->self_syscalls));
+	json_object_object_add(sys, "clock_reads", sp_json_u64(tt->clock_reads));
 	json_object_object_add(sys, "source", json_object_new_string(tt->syscall_source));
 	json_object_object_add(res, "syscalls", sys);
 	json_object_object_add(csw, "voluntary", sp_json_u64(u->vol_csw));
@@ -1251,6 +1263,7 @@ int main(int argc, char **argv)
 		tt.unverified += j->unverified_reads;
 		tt.pass_blocks += j->verify_pass_blocks;
 		tt.self_syscalls += j->t.syscalls;
+		tt.clock_reads += j->clock_reads;
 		sp_hist_merge(&tt.lat, &j->lat);
 		if (j->err && !error) {
 			sp_err("job %u: %s", j->id, j->errmsg);

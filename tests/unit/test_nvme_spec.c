@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+/* NVMe protocol helpers: Identify parsing and status words. */
+#include <string.h>
+
+#include "nvme_spec.h"
+#include "tap.h"
+
+int main(void)
+{
+	static unsigned char ctrl[SP_NVME_ID_SIZE], ns[SP_NVME_ID_SIZE];
+	struct sp_nvme_info info = { 0 };
+	char buf[160];
+
+	memcpy(ctrl + 4, "SERIAL-1            ", 20);
+	memcpy(ctrl + 24, "QEMU NVMe Ctrl                          ", 40);
+	memcpy(ctrl + 64, "8.0.0   ", 8);
+	ctrl[77] = 7;				/* MDTS */
+	ctrl[520] = SP_NVME_ONCS_WRITE_ZEROES;	/* ONCS */
+	ctrl[525] = 1;				/* VWC */
+	sp_nvme_parse_id_ctrl(ctrl, &info);
+	TAP_CHECK(!strcmp(info.serial, "SERIAL-1") && !strcmp(info.model, "QEMU NVMe Ctrl") &&
+		  !strcmp(info.firmware, "8.0.0"), "identify strings lose their padding");
+	TAP_CHECK(info.mdts == 7 && (info.oncs & SP_NVME_ONCS_WRITE_ZEROES) && info.vwc,
+		  "MDTS, ONCS and VWC are read");
+
+	ns[0] = 0x00; ns[1] = 0x00; ns[2] = 0x04;	/* NSZE 0x40000 */
+	ns[25] = 1;					/* two formats */
+	ns[26] = 1;					/* format 1 in use */
+	ns[128 + 2] = 9;				/* LBAF0: 512 B */
+	ns[132 + 2] = 12;				/* LBAF1: 4 KiB */
+	ns[132 + 0] = 8;				/* LBAF1: 8 B metadata */
+	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) == 0, "namespace parses");
+	TAP_CHECK(info.nsze == 0x40000 && info.lba_size == 4096 && info.ms == 8 &&
+		  info.flbas_index == 1, "size, LBA size and metadata of the format in use");
+	ns[26] = 5;	/* index beyond the formats */
+	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) != 0, "a format index past NLBAF is refused");
+
+	sp_nvme_status_str(0x0080, buf, sizeof(buf));
+	TAP_CHECK(strstr(buf, "LBA Out of Range") && strstr(buf, "SC 0x80"), "%s", buf);
+	sp_nvme_status_str(0x4002, buf, sizeof(buf));
+	TAP_CHECK(strstr(buf, "Invalid Field in Command") && strstr(buf, "do not retry"),
+		  "%s", buf);
+	sp_nvme_status_str(0x0281, buf, sizeof(buf));
+	TAP_CHECK(strstr(buf, "Unrecovered Read Error") != NULL, "%s", buf);
+	sp_nvme_status_str(0x07c3, buf, sizeof(buf));
+	TAP_CHECK(strstr(buf, "unknown Vendor Specific status") != NULL, "%s", buf);
+	return tap_done();
+}
