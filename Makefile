@@ -9,6 +9,8 @@
 # Everything goes to build/; the source tree is never written to.
 
 .DELETE_ON_ERROR:
+# Objects and skeletons are kept: they are not throw-away intermediates.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
