@@ -92,8 +92,10 @@ struct job {
 	_Atomic uint64_t progress_syscalls;
 	uint64_t start_ns, end_ns;	/* of the main phase */
 	uint64_t ios_done, reads, writes, bytes;
+	uint64_t issued, errors;	/* main phase: I/Os sent, and failed */
 	uint64_t verified, unverified_reads, verify_pass_blocks;
 	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
+	uint64_t main_syscalls;	/* self-counted, main phase only */
 	struct sp_hist lat;
 	int err;		/* -errno; 0: fine */
 	char errmsg[320];
@@ -240,6 +242,9 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 	const struct config *c = &j->b->c;
 	const char *what = io->op == SP_OP_WRITE ? "write" : "read";
 
+	if (phase == PHASE_MAIN && (io->res < 0 ||
+	    (io->op != SP_OP_NOP && (uint32_t)io->res != io->len)))
+		j->errors++;
 	if (io->res < 0) {
 		if (io->res == -EOPNOTSUPP && c->topts.iopoll)
 			job_fail(j, io->res, "--iopoll: %s cannot complete polled "
@@ -248,7 +253,7 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 		else if (io->res == -EIO && io->status && c->be->status_str) {
 			char st[160];
 
-			job_fail(j, io->res, "%s of %u bytes at offset %llu (block %llu) "
+			job_fail(j, io->res, "%s of %u bytes at offset %llu (LBA %llu) "
 				 "failed: %s", what, io->len, (unsigned long long)io->offset,
 				 (unsigned long long)(io->offset / b_lbs(j)),
 				 c->be->status_str(io->status, st, sizeof(st)));
@@ -343,6 +348,8 @@ static void run_phase(struct job *j, enum phase phase)
 			}
 			prepped++;
 			issued++;
+			if (phase == PHASE_MAIN)
+				j->issued++;
 			if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
 				more = false;
 		}
@@ -436,6 +443,7 @@ static void *job_main(void *arg)
 	if (!atomic_load(&b->abort))
 		run_phase(j, PHASE_MAIN);
 	j->end_ns = sp_now_ns();
+	j->main_syscalls = j->t.syscalls;
 	pthread_mutex_lock(&b->lock);
 	b->running--;
 	pthread_cond_signal(&b->finished);
@@ -455,6 +463,7 @@ static void *job_main(void *arg)
 
 struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
+	uint64_t issued, errors;
 	uint64_t self_syscalls, clock_reads;
 	struct sp_hist lat;
 	struct sp_usage use;
@@ -536,6 +545,8 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(root, "config", cfg);
 
 	json_object_object_add(res, "ios", sp_json_u64(tt->ios));
+	json_object_object_add(res, "issued", sp_json_u64(tt->issued));
+	json_object_object_add(res, "errors", sp_json_u64(tt->errors));
 	json_object_object_add(res, "reads", sp_json_u64(tt->reads));
 	json_object_object_add(res, "writes", sp_json_u64(tt->writes));
 	json_object_object_add(res, "bytes", sp_json_u64(tt->bytes));
@@ -922,6 +933,13 @@ static int parse_args(int argc, char **argv, struct config *c)
 				  c->depth);
 		c->depth = 1;
 	}
+	if (c->be->max_depth && c->depth > c->be->max_depth) {
+		if (depth_set)
+			sp_notice("%s keeps at most %u I/Os in flight: iodepth %u "
+				  "lowered to %u", c->be->name, c->be->max_depth,
+				  c->depth, c->be->max_depth);
+		c->depth = c->be->max_depth;
+	}
 	if (!c->submit_batch || c->submit_batch > c->depth)
 		c->submit_batch = c->depth;
 	if (!reap_set || c->reap_batch > c->depth)
@@ -1256,13 +1274,15 @@ int main(int argc, char **argv)
 		struct job *j = &b.jobs[i];
 
 		tt.ios += j->ios_done;
+		tt.issued += j->issued;
+		tt.errors += j->errors;
 		tt.reads += j->reads;
 		tt.writes += j->writes;
 		tt.bytes += j->bytes;
 		tt.verified += j->verified;
 		tt.unverified += j->unverified_reads;
 		tt.pass_blocks += j->verify_pass_blocks;
-		tt.self_syscalls += j->t.syscalls;
+		tt.self_syscalls += j->main_syscalls;
 		tt.clock_reads += j->clock_reads;
 		sp_hist_merge(&tt.lat, &j->lat);
 		if (j->err && !error) {

@@ -10,12 +10,14 @@ extern const struct sp_backend sp_backend_psync;
 extern const struct sp_backend sp_backend_uring;
 extern const struct sp_backend sp_backend_nop;
 extern const struct sp_backend sp_backend_nvme;
+extern const struct sp_backend sp_backend_sg;
 
 static const struct sp_backend *const backends[] = {
 	&sp_backend_psync,
 	&sp_backend_uring,
 	&sp_backend_nop,
 	&sp_backend_nvme,
+	&sp_backend_sg,
 };
 
 const struct sp_backend *sp_backend_find(const char *name)

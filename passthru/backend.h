@@ -5,7 +5,8 @@
  * backends, smaller).
  *
  * Life of an I/O: the caller fills a struct sp_io (op, offset, len,
- * buffer index) and hands it to queue(); submit() pushes everything
+ * buffer index; no two I/Os in flight share a buffer) and hands it to
+ * queue(); submit() pushes everything
  * queued to the kernel (or device) and may wait for wait_nr
  * completions in the same call; reap() never blocks and returns the
  * I/Os that have completed, with res set to the bytes transferred or a
@@ -81,6 +82,7 @@ struct sp_backend {
 	const char *name;
 	const char *desc;
 	unsigned caps;
+	unsigned max_depth;	/* most I/Os in flight per target; 0: no limit */
 	/*
 	 * Learns what the target at path is (size, block size, identity),
 	 * without writing; NULL: sp_dev_probe(). why gets one line on error.

@@ -204,7 +204,7 @@ static int nvme_open(struct sp_target *t)
 		free(n);
 		return ret;
 	}
-	ret = sp_uring_setup(t, &n->u, true);
+	ret = sp_uring_setup(t, &n->u, true, 1);
 	if (ret) {
 		close(n->u.fd);
 		free(n);

@@ -13,7 +13,8 @@
 
 #include "uring.h"
 
-int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big)
+int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
+		   unsigned sqes_per_io)
 {
 	struct sp_ring_opts ro = {
 		/*
@@ -21,7 +22,7 @@ int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big)
 		 * head past their batch, so a reaped I/O can be queued again
 		 * while its old entry is still taken: give it twice the room.
 		 */
-		.entries = t->o.sqpoll ? 2 * t->o.depth : t->o.depth,
+		.entries = (t->o.sqpoll ? 2 : 1) * t->o.depth * sqes_per_io,
 		.sqpoll = t->o.sqpoll,
 		.sq_idle_ms = t->o.sq_idle_ms,
 		.sq_cpu = t->o.sq_cpu,
@@ -218,7 +219,7 @@ static int rw_open(struct sp_target *t, bool nop)
 			return ret;
 		}
 	}
-	ret = sp_uring_setup(t, u, false);
+	ret = sp_uring_setup(t, u, false, 1);
 	if (ret) {
 		if (u->fd >= 0)
 			close(u->fd);

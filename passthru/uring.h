@@ -25,11 +25,13 @@ struct sp_uring {
 };
 
 /*
- * Creates the ring for t (SQE128/CQE32 when big), registers u->fd and
+ * Creates the ring for t (SQE128/CQE32 when big), with room for
+ * sqes_per_io SQEs for each of t's depth I/Os, registers u->fd and
  * t's buffer pool as asked, and describes the set-up in t->setup.
  * u->fd must be set (or -1). On failure t->err says why.
  */
-int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big);
+int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
+		   unsigned sqes_per_io);
 void sp_uring_teardown(struct sp_uring *u);
 /* An SQE for one more I/O, tagged with io; NULL if the ring is full. */
 struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sg: SCSI commands (READ(16), WRITE(16), SYNCHRONIZE CACHE(16)) sent to
+ * the kernel's SCSI midlayer and HBA driver through the sg driver's
+ * asynchronous v3 interface, driven by io_uring: an IORING_OP_WRITE of
+ * an sg_io_hdr queues a command, an IORING_OP_READ of an sg_io_hdr
+ * collects whichever command completed next (matched back to its I/O by
+ * usr_ptr; pack_id carries the slot for debugging).
+ *
+ * How far io_uring helps: sg files do not support non-blocking
+ * submission (no FMODE_NOWAIT), so io_uring hands every WRITE to an
+ * io-wq worker; reads on the O_NONBLOCK fd are parked on poll and
+ * finished when sg signals a response, without a worker. Batching and
+ * SQPOLL still cut syscalls; the worker hand-off costs context
+ * switches, which uring_bench reports per I/O.
+ *
+ * The protocol side (CDBs, sense) is in scsi_spec.h, independent of the
+ * transport, so a bsg uring_cmd transport (Linux 7.1 on) can sit beside
+ * this one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <scsi/sg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "scsi_spec.h"
+#include "sp_opts.h"
+#include "uring.h"
+
+#define SG_TIMEOUT_MS 60000
+
+/* user_data: what a CQE completes, and which slot */
+#define UD_WRITE (1ULL << 62)
+#define UD_READ (2ULL << 62)
+#define UD_SLOT(ud) ((ud) & ((1ULL << 62) - 1))
+
+/* io->status: kind in bits 31:24, detail below */
+enum {
+	SG_ST_SENSE = 0,	/* key << 16 | asc << 8 | ascq */
+	SG_ST_SCSI = 1,		/* SCSI status byte, no sense data */
+	SG_ST_HOST = 2,		/* host_status */
+	SG_ST_DRIVER = 3,	/* driver_status */
+};
+
+struct sg_slot {
+	struct sg_io_hdr hdr;
+	uint8_t cdb[SP_SCSI_CDB16];
+	uint8_t sense[SP_SCSI_SENSE_MAX];
+	struct sp_io *io;
+};
+
+struct sg {
+	struct sp_uring u;	/* first: t->priv is read as sp_uring too */
+	unsigned lba_shift;
+	unsigned nslots;
+	struct sg_slot *slots;		/* one per buffer: the command */
+	struct sg_io_hdr *rhdr;		/* one per posted read: the answer */
+	unsigned *free_reads;
+	unsigned nr_free_reads;
+	unsigned cmds_pending, reads_pending;
+	unsigned write_flags;	/* IOSQE_CQE_SKIP_SUCCESS when the kernel has it */
+};
+
+/* First directory entry under dir, e.g. the sgN of an sd device. */
+static int first_entry(const char *dir, const char *prefix, char *out, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int ret = -ENOENT;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+			snprintf(out, len, "%s", e->d_name);
+			ret = 0;
+			break;
+		}
+	closedir(d);
+	return ret;
+}
+
+static void read_vpd_serial(const char *path, char *out, size_t len)
+{
+	uint8_t page[68];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, page, sizeof(page));
+	close(fd);
+	if (n <= 4)
+		return;
+	n -= 4;
+	if ((size_t)n >= len)
+		n = len - 1;
+	memcpy(out, page + 4, n);
+	out[n] = '\0';
+	while (n && out[n - 1] == ' ')
+		out[--n] = '\0';
+}
+
+/* One synchronous command through SG_IO: used at probe time only. */
+static int sg_sync(int fd, const uint8_t *cdb, unsigned cdb_len, void *buf,
+		   unsigned len, char *why, size_t wlen)
+{
+	uint8_t sense[SP_SCSI_SENSE_MAX];
+	struct sg_io_hdr h = {
+		.interface_id = 'S',
+		.dxfer_direction = len ? SG_DXFER_FROM_DEV : SG_DXFER_NONE,
+		.cmd_len = cdb_len,
+		.mx_sb_len = sizeof(sense),
+		.dxfer_len = len,
+		.dxferp = buf,
+		.cmdp = (unsigned char *)cdb,
+		.sbp = sense,
+		.timeout = SG_TIMEOUT_MS,
+	};
+	struct sp_scsi_sense s;
+	char text[128];
+
+	if (ioctl(fd, SG_IO, &h) < 0)
+		return -errno;
+	if ((h.info & SG_INFO_OK_MASK) == SG_INFO_OK)
+		return 0;
+	if (h.sb_len_wr && !sp_scsi_parse_sense(sense, h.sb_len_wr, &s))
+		snprintf(why, wlen, "command 0x%02x failed: %s", cdb[0],
+			 sp_scsi_sense_str(s.key, s.asc, s.ascq, text, sizeof(text)));
+	else
+		snprintf(why, wlen, "command 0x%02x failed: status %s, host 0x%x, "
+			 "driver 0x%x", cdb[0], sp_scsi_status_str(h.status),
+			 h.host_status, h.driver_status);
+	return -EIO;
+}
+
+static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
+		    char *why, size_t len)
+{
+	char name[64], sys[PATH_MAX], node[PATH_MAX], blk[PATH_MAX], err[256];
+	uint8_t cdb[16], buf[64];
+	struct sp_scsi_inquiry inq;
+	struct stat st;
+	uint64_t blocks;
+	uint32_t block_len;
+	long long v;
+	int fd, ret;
+
+	memset(d, 0, sizeof(*d));
+	if (stat(path, &st))
+		return -errno;
+	snprintf(sys, sizeof(sys), "/sys/dev/%s/%u:%u", S_ISBLK(st.st_mode) ?
+		 "block" : "char", major(st.st_rdev), minor(st.st_rdev));
+	ret = readlink(sys, node, sizeof(node) - 1);
+	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) || ret <= 0)
+		goto not_scsi;
+	node[ret] = '\0';
+	snprintf(name, sizeof(name), "%s", strrchr(node, '/') + 1);
+	blk[0] = '\0';
+	if (S_ISBLK(st.st_mode)) {
+		char sg[32];
+
+		/* sdX -> its sg node */
+		snprintf(sys, sizeof(sys), "/sys/block/%s/device/scsi_generic", name);
+		if (first_entry(sys, "sg", sg, sizeof(sg)))
+			goto not_scsi;
+		snprintf(node, sizeof(node), "/dev/%s", sg);
+		snprintf(blk, sizeof(blk), "%s", path);
+	} else {
+		char sd[32];
+
+		snprintf(sys, sizeof(sys), "/sys/class/scsi_generic/%s", name);
+		if (access(sys, F_OK))
+			goto not_scsi;
+		snprintf(node, sizeof(node), "%s", path);
+		snprintf(sys, sizeof(sys), "/sys/class/scsi_generic/%s/device/block", name);
+		if (!first_entry(sys, "sd", sd, sizeof(sd)))
+			snprintf(blk, sizeof(blk), "/dev/%s", sd);
+	}
+	snprintf(d->path, sizeof(d->path), "%s", node);
+	snprintf(d->block_path, sizeof(d->block_path), "%s", blk);
+	snprintf(d->name, sizeof(d->name), "%s", blk[0] ? strrchr(blk, '/') + 1 : "");
+	d->kind = SP_KIND_CHAR;
+	fd = open(node, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot open%s: %s", node,
+			 write ? " for writing" : "", strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) == 0)
+		d->rdev = st.st_rdev;
+	err[0] = '\0';
+	sp_scsi_cdb_inquiry(cdb, SP_SCSI_INQUIRY_LEN);
+	ret = sg_sync(fd, cdb, 6, buf, SP_SCSI_INQUIRY_LEN, err, sizeof(err));
+	if (ret)
+		goto fail;
+	sp_scsi_parse_inquiry(buf, &inq);
+	if (inq.peripheral_type != 0) {
+		snprintf(why, len, "%s is a SCSI device of type 0x%x, not a disk",
+			 node, inq.peripheral_type);
+		ret = -ENODEV;
+		goto out;
+	}
+	sp_scsi_cdb_read_capacity16(cdb, SP_SCSI_READCAP16_LEN);
+	ret = sg_sync(fd, cdb, 16, buf, SP_SCSI_READCAP16_LEN, err, sizeof(err));
+	if (!ret && sp_scsi_parse_read_capacity16(buf, &blocks, &block_len)) {
+		snprintf(err, sizeof(err), "READ CAPACITY(16): bad block length");
+		ret = -EPROTO;
+	}
+	if (ret)
+		goto fail;
+	snprintf(d->model, sizeof(d->model), "%s %s", inq.vendor, inq.product);
+	snprintf(d->firmware, sizeof(d->firmware), "%s", inq.revision);
+	d->lbs = block_len;
+	d->size = blocks * block_len;
+	d->mem_align = 4096;
+	d->dio = true;
+	d->io_poll = -1;
+	if (d->name[0]) {
+		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/max_hw_sectors_kb", d->name);
+		if (sp_read_int_file(sys, &v) == 0 && v > 0)
+			d->max_transfer = (uint32_t)v << 10;
+		/* Unit Serial Number VPD page: 4 header bytes, then ASCII */
+		snprintf(sys, sizeof(sys), "/sys/block/%s/device/vpd_pg80", d->name);
+		read_vpd_serial(sys, d->serial, sizeof(d->serial));
+	}
+	ret = 0;
+	goto out;
+fail:
+	snprintf(why, len, "%s: %s", node, err[0] ? err : strerror(-ret));
+out:
+	close(fd);
+	return ret;
+not_scsi:
+	snprintf(why, len, "%s is not a SCSI disk (give /dev/sgN or /dev/sdX)", path);
+	return -ENODEV;
+}
+
+static void post_read(struct sp_target *t, struct sg *s)
+{
+	struct io_uring_sqe *sqe;
+	unsigned r;
+
+	if (!s->nr_free_reads)
+		return;
+	sqe = io_uring_get_sqe(&s->u.ring);
+	if (!sqe)
+		return;		/* retried after the next reap */
+	r = s->free_reads[--s->nr_free_reads];
+	io_uring_prep_read(sqe, s->u.sqe_fd, &s->rhdr[r], sizeof(s->rhdr[r]), 0);
+	sqe->flags |= s->u.sqe_flags;
+	io_uring_sqe_set_data64(sqe, UD_READ | r);
+	s->u.queued++;
+	s->reads_pending++;
+}
+
+static int sg_open(struct sp_target *t)
+{
+	struct sg *s;
+	int ret;
+
+	if (t->o.iopoll) {
+		snprintf(t->err, sizeof(t->err), "--iopoll: the sg driver has no "
+			 "polled completions");
+		return -EOPNOTSUPP;
+	}
+	if (t->o.fixed_bufs) {
+		snprintf(t->err, sizeof(t->err), "--fixedbufs: sg moves data itself "
+			 "(dxferp), io_uring's registered buffers do not apply");
+		return -EOPNOTSUPP;
+	}
+	if (t->o.depth > SG_MAX_QUEUE) {
+		snprintf(t->err, sizeof(t->err), "sg queues at most %d commands per "
+			 "file (SG_MAX_QUEUE)", SG_MAX_QUEUE);
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->nslots = t->bufs.nr;
+	s->slots = calloc(s->nslots, sizeof(*s->slots));
+	s->rhdr = calloc(s->nslots, sizeof(*s->rhdr));
+	s->free_reads = calloc(s->nslots, sizeof(*s->free_reads));
+	s->lba_shift = __builtin_ctz(t->dev.lbs);
+	if (!s->slots || !s->rhdr || !s->free_reads) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < s->nslots; i++)
+		s->free_reads[s->nr_free_reads++] = i;
+	/* O_NONBLOCK: an empty read returns EAGAIN, and io_uring then waits
+	 * on poll instead of parking a worker in sg_read(). */
+	/* O_RDWR even to read: every command is queued by write(2). */
+	s->u.fd = open(t->dev.path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (s->u.fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* two SQEs per command: the write that queues it, the read that
+	 * collects an answer */
+	ret = sp_uring_setup(t, &s->u, false, 2);
+	if (ret) {
+		close(s->u.fd);
+		goto fail;
+	}
+	if (s->u.info.features & IORING_FEAT_CQE_SKIP)
+		s->write_flags = IOSQE_CQE_SKIP_SUCCESS;
+	{
+		char ring[sizeof(t->setup)];
+
+		snprintf(ring, sizeof(ring), "%s", t->setup);
+		snprintf(t->setup, sizeof(t->setup), "SCSI sg v3 async%s, %s",
+			 s->write_flags ? " (write CQEs skipped)" : "", ring);
+	}
+	t->priv = s;
+	return 0;
+fail:
+	free(s->slots);
+	free(s->rhdr);
+	free(s->free_reads);
+	free(s);
+	return ret;
+}
+
+static int sg_queue(struct sp_target *t, struct sp_io *io)
+{
+	struct sg *s = t->priv;
+	struct sg_slot *slot = &s->slots[io->buf];
+	struct sg_io_hdr *h = &slot->hdr;
+	struct io_uring_sqe *sqe;
+	uint64_t lba = io->offset >> s->lba_shift;
+	uint32_t blocks = io->len >> s->lba_shift;
+
+	if (io_uring_sq_space_left(&s->u.ring) < 2)
+		return -EBUSY;
+	memset(h, 0, sizeof(*h));
+	switch (io->op) {
+	case SP_OP_READ:
+		sp_scsi_cdb_read16(slot->cdb, lba, blocks);
+		h->dxfer_direction = SG_DXFER_FROM_DEV;
+		break;
+	case SP_OP_WRITE:
+		sp_scsi_cdb_write16(slot->cdb, lba, blocks);
+		h->dxfer_direction = SG_DXFER_TO_DEV;
+		break;
+	case SP_OP_FLUSH:
+		sp_scsi_cdb_sync_cache16(slot->cdb);
+		h->dxfer_direction = SG_DXFER_NONE;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	h->interface_id = 'S';
+	h->cmd_len = SP_SCSI_CDB16;
+	h->cmdp = slot->cdb;
+	h->mx_sb_len = sizeof(slot->sense);
+	h->sbp = slot->sense;
+	if (h->dxfer_direction != SG_DXFER_NONE) {
+		h->dxfer_len = io->len;
+		h->dxferp = sp_io_buf(t, io);
+		h->flags = SG_FLAG_DIRECT_IO;	/* falls back to copying if refused */
+	}
+	h->timeout = SG_TIMEOUT_MS;
+	h->pack_id = io->buf;
+	h->usr_ptr = io;
+	slot->io = io;
+	sqe = io_uring_get_sqe(&s->u.ring);
+	io_uring_prep_write(sqe, s->u.sqe_fd, h, sizeof(*h), 0);
+	/* A queued command needs no CQE of its own, only a failed one does:
+	 * one CQE per I/O, so waiting for N completions means N answers. */
+	sqe->flags |= s->u.sqe_flags | s->write_flags;
+	io_uring_sqe_set_data64(sqe, UD_WRITE | io->buf);
+	s->u.queued++;
+	s->cmds_pending++;
+	/* one read per command in flight collects the answers */
+	if (s->reads_pending < s->cmds_pending)
+		post_read(t, s);
+	return 0;
+}
+
+static void finish(struct sp_io *io, const struct sg_io_hdr *h)
+{
+	struct sp_scsi_sense sense;
+
+	if ((h->info & SG_INFO_OK_MASK) == SG_INFO_OK) {
+		io->res = io->op == SP_OP_FLUSH ? 0 : (int32_t)(h->dxfer_len - h->resid);
+		return;
+	}
+	io->res = -EIO;
+	if (h->sb_len_wr && !sp_scsi_parse_sense(h->sbp, h->sb_len_wr, &sense)) {
+		/* RECOVERED ERROR and NO SENSE are successes with a remark */
+		if (sense.key == 0x0 || sense.key == 0x1) {
+			io->res = io->op == SP_OP_FLUSH ? 0 : (int32_t)(h->dxfer_len - h->resid);
+			return;
+		}
+		io->status = SG_ST_SENSE << 24 | sp_scsi_sense_pack(&sense);
+	} else if (h->host_status) {
+		io->status = SG_ST_HOST << 24 | h->host_status;
+	} else if (h->status) {
+		io->status = SG_ST_SCSI << 24 | h->status;
+	} else {
+		io->status = SG_ST_DRIVER << 24 | h->driver_status;
+	}
+}
+
+static int sg_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+{
+	struct sg *s = t->priv;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0, n = 0;
+
+	io_uring_for_each_cqe(&s->u.ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		unsigned slot = UD_SLOT(ud);
+
+		if (n == max)
+			break;
+		seen++;
+		if (ud & UD_WRITE) {
+			/* the command was queued; its answer comes by a read */
+			if (cqe->res == (int)sizeof(struct sg_io_hdr))
+				continue;
+			s->cmds_pending--;
+			s->slots[slot].io->res = cqe->res < 0 ? cqe->res : -EIO;
+			ios[n++] = s->slots[slot].io;
+			continue;
+		}
+		s->reads_pending--;
+		s->free_reads[s->nr_free_reads++] = slot;
+		if (cqe->res != (int)sizeof(struct sg_io_hdr))
+			continue;	/* interrupted: another read is posted below */
+		s->cmds_pending--;
+		finish(s->rhdr[slot].usr_ptr, &s->rhdr[slot]);
+		ios[n++] = s->rhdr[slot].usr_ptr;
+	}
+	io_uring_cq_advance(&s->u.ring, seen);
+	while (s->reads_pending < s->cmds_pending && s->nr_free_reads)
+		post_read(t, s);
+	return n;
+}
+
+static void sg_close(struct sp_target *t)
+{
+	struct sg *s = t->priv;
+
+	if (!s)
+		return;
+	free(s->slots);
+	free(s->rhdr);
+	free(s->free_reads);
+	sp_uring_close(t);	/* frees s itself */
+}
+
+static const char *sg_status(uint32_t status, char *buf, size_t len)
+{
+	uint32_t v = status & 0xffffff;
+
+	switch (status >> 24) {
+	case SG_ST_SENSE:
+		return sp_scsi_sense_str(v >> 16, (v >> 8) & 0xff, v & 0xff, buf, len);
+	case SG_ST_SCSI:
+		snprintf(buf, len, "SCSI status %s (0x%02x), no sense data",
+			 sp_scsi_status_str(v), v);
+		return buf;
+	case SG_ST_HOST:
+		snprintf(buf, len, "host adapter error 0x%x", v);
+		return buf;
+	}
+	snprintf(buf, len, "sg driver error 0x%x", v);
+	return buf;
+}
+
+const struct sp_backend sp_backend_sg = {
+	.name = "sg",
+	.desc = "SCSI passthrough: sg v3 async interface driven by io_uring (/dev/sgN)",
+	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH,
+	.max_depth = SG_MAX_QUEUE,
+	.probe = sg_probe,
+	.status_str = sg_status,
+	.open = sg_open,
+	.queue = sg_queue,
+	.submit = sp_uring_submit,
+	.reap = sg_reap,
+	.close = sg_close,
+};
