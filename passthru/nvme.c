@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "nvme_spec.h"
-#include "sp_opts.h"
 #include "uring.h"
 
 struct nvme {
@@ -27,29 +26,13 @@ struct nvme {
 	unsigned lba_shift;
 };
 
-/* Kernel name of a device number ("nvme0n1", "ng0n1"), from sysfs. */
-static int dev_name(const struct stat *st, char *name, size_t len, bool *generic)
+/* Whether st is an NVMe generic char node (class nvme-generic). */
+static bool is_generic_node(const char *name)
 {
-	char path[128], link[512];
-	const char *base;
-	ssize_t n;
+	char path[128];
 
-	*generic = false;
-	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
-		 S_ISBLK(st->st_mode) ? "block" : "char",
-		 major(st->st_rdev), minor(st->st_rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return -ENODEV;
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	snprintf(name, len, "%s", base ? base + 1 : link);
-	if (S_ISCHR(st->st_mode)) {
-		/* the generic node sits under its controller, in class nvme-generic */
-		snprintf(path, sizeof(path), "/sys/class/nvme-generic/%s", name);
-		*generic = access(path, F_OK) == 0;
-	}
-	return 0;
+	snprintf(path, sizeof(path), "/sys/class/nvme-generic/%s", name);
+	return access(path, F_OK) == 0;
 }
 
 /* Identify through the admin ioctl: used once, at probe time. */
@@ -72,21 +55,19 @@ static int identify(int fd, uint32_t nsid, uint32_t cns, void *page)
 static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 		      char *why, size_t len)
 {
-	char name[64], node[PATH_MAX], blk[PATH_MAX], sys[PATH_MAX + 64];
+	char name[64], node[PATH_MAX], blk[PATH_MAX];
 	struct sp_nvme_info info = { 0 };
 	struct stat st;
-	long long v;
 	void *page = NULL;
-	bool generic;
 	int fd, ret;
 
 	memset(d, 0, sizeof(*d));
 	if (stat(path, &st))
 		return -errno;
 	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
-	    dev_name(&st, name, sizeof(name), &generic) ||
+	    sp_dev_kernel_name(&st, name, sizeof(name)) ||
 	    (S_ISBLK(st.st_mode) && strncmp(name, "nvme", 4)) ||
-	    (S_ISCHR(st.st_mode) && !generic)) {
+	    (S_ISCHR(st.st_mode) && !is_generic_node(name))) {
 		snprintf(why, len, "%s is not an NVMe namespace (give /dev/ngXnY "
 			 "or /dev/nvmeXnY)", path);
 		return -ENODEV;
@@ -101,19 +82,9 @@ static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 	}
 	if (stat(blk, &st) || !S_ISBLK(st.st_mode))
 		blk[0] = '\0';
-	snprintf(d->path, sizeof(d->path), "%s", node);
-	snprintf(d->block_path, sizeof(d->block_path), "%s", blk);
-	snprintf(d->name, sizeof(d->name), "%s", blk[0] ? strrchr(blk, '/') + 1 : "");
-	d->kind = SP_KIND_CHAR;
-	fd = open(node, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(why, len, "%s: cannot open%s: %s", node,
-			 write ? " for writing" : "", strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) == 0)
-		d->rdev = st.st_rdev;
+	fd = sp_dev_open_passthru(d, node, blk, write, why, len);
+	if (fd < 0)
+		return fd;
 	ret = ioctl(fd, NVME_IOCTL_ID);
 	if (ret <= 0) {
 		ret = ret < 0 ? -errno : -ENODEV;
@@ -140,23 +111,15 @@ static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 	d->nsid = info.nsid;
 	d->lbs = info.lba_size;
 	d->mem_align = 4;	/* NVMe PRPs need dword alignment */
-	d->dio = true;
 	d->size = info.nsze * info.lba_size;
 	d->ms = info.ms;
 	snprintf(d->model, sizeof(d->model), "%s", info.model);
 	snprintf(d->serial, sizeof(d->serial), "%s", info.serial);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", info.firmware);
-	/* The driver's limit already folds MDTS in with its own. */
-	d->max_transfer = info.mdts ? 4096u << info.mdts : 0;
-	d->io_poll = -1;
-	if (d->name[0]) {
-		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/max_hw_sectors_kb", d->name);
-		if (sp_read_int_file(sys, &v) == 0 && v > 0)
-			d->max_transfer = (uint32_t)v << 10;
-		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/io_poll", d->name);
-		if (sp_read_int_file(sys, &v) == 0)
-			d->io_poll = v;
-	}
+	/* The block queue's limit (read already) folds MDTS in with the
+	 * driver's own; without a block node, MDTS in 4 KiB pages. */
+	if (!d->max_transfer && info.mdts)
+		d->max_transfer = 4096u << info.mdts;
 	ret = 0;
 out:
 	free(page);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nvme_spec.h"
+#include "sp_opts.h"
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -20,23 +21,14 @@ static uint64_t get64(const uint8_t *p)
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-/* Identify strings are space padded, not NUL terminated. */
-static void copy_id_string(char *dst, const uint8_t *src, size_t n)
-{
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
-		dst[--n] = '\0';
-}
-
 void sp_nvme_parse_id_ctrl(const void *page, struct sp_nvme_info *info)
 {
 	const uint8_t *p = page;
 
 	info->vid = get16(p + 0);
-	copy_id_string(info->serial, p + 4, 20);
-	copy_id_string(info->model, p + 24, 40);
-	copy_id_string(info->firmware, p + 64, 8);
+	sp_copy_trimmed(info->serial, p + 4, 20);
+	sp_copy_trimmed(info->model, p + 24, 40);
+	sp_copy_trimmed(info->firmware, p + 64, 8);
 	info->mdts = p[77];
 	info->oncs = get16(p + 520);
 	info->vwc = p[525] & 1;

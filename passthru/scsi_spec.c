@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "scsi_spec.h"
+#include "sp_opts.h"
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -63,20 +64,12 @@ void sp_scsi_cdb_sync_cache16(uint8_t cdb[16])
 	cdb_rw16(cdb, 0x91, 0, 0);
 }
 
-static void copy_ascii(char *dst, const uint8_t *src, size_t n)
-{
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
-		dst[--n] = '\0';
-}
-
 void sp_scsi_parse_inquiry(const uint8_t *buf, struct sp_scsi_inquiry *inq)
 {
 	inq->peripheral_type = buf[0] & 0x1f;
-	copy_ascii(inq->vendor, buf + 8, 8);
-	copy_ascii(inq->product, buf + 16, 16);
-	copy_ascii(inq->revision, buf + 32, 4);
+	sp_copy_trimmed(inq->vendor, buf + 8, 8);
+	sp_copy_trimmed(inq->product, buf + 16, 16);
+	sp_copy_trimmed(inq->revision, buf + 32, 4);
 }
 
 int sp_scsi_parse_read_capacity16(const uint8_t *buf, uint64_t *blocks,

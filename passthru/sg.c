@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "scsi_spec.h"
-#include "sp_opts.h"
 #include "uring.h"
 
 #define SG_TIMEOUT_MS 60000
@@ -149,19 +148,14 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 	struct stat st;
 	uint64_t blocks;
 	uint32_t block_len;
-	long long v;
 	int fd, ret;
 
 	memset(d, 0, sizeof(*d));
 	if (stat(path, &st))
 		return -errno;
-	snprintf(sys, sizeof(sys), "/sys/dev/%s/%u:%u", S_ISBLK(st.st_mode) ?
-		 "block" : "char", major(st.st_rdev), minor(st.st_rdev));
-	ret = readlink(sys, node, sizeof(node) - 1);
-	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) || ret <= 0)
+	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
+	    sp_dev_kernel_name(&st, name, sizeof(name)))
 		goto not_scsi;
-	node[ret] = '\0';
-	snprintf(name, sizeof(name), "%s", strrchr(node, '/') + 1);
 	blk[0] = '\0';
 	if (S_ISBLK(st.st_mode)) {
 		char sg[32];
@@ -183,19 +177,9 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 		if (!first_entry(sys, "sd", sd, sizeof(sd)))
 			snprintf(blk, sizeof(blk), "/dev/%s", sd);
 	}
-	snprintf(d->path, sizeof(d->path), "%s", node);
-	snprintf(d->block_path, sizeof(d->block_path), "%s", blk);
-	snprintf(d->name, sizeof(d->name), "%s", blk[0] ? strrchr(blk, '/') + 1 : "");
-	d->kind = SP_KIND_CHAR;
-	fd = open(node, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(why, len, "%s: cannot open%s: %s", node,
-			 write ? " for writing" : "", strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) == 0)
-		d->rdev = st.st_rdev;
+	fd = sp_dev_open_passthru(d, node, blk, write, why, len);
+	if (fd < 0)
+		return fd;
 	err[0] = '\0';
 	sp_scsi_cdb_inquiry(cdb, SP_SCSI_INQUIRY_LEN);
 	ret = sg_sync(fd, cdb, 6, buf, SP_SCSI_INQUIRY_LEN, err, sizeof(err));
@@ -221,12 +205,7 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 	d->lbs = block_len;
 	d->size = blocks * block_len;
 	d->mem_align = 4096;
-	d->dio = true;
-	d->io_poll = -1;
 	if (d->name[0]) {
-		snprintf(sys, sizeof(sys), "/sys/block/%s/queue/max_hw_sectors_kb", d->name);
-		if (sp_read_int_file(sys, &v) == 0 && v > 0)
-			d->max_transfer = (uint32_t)v << 10;
 		/* Unit Serial Number VPD page: 4 header bytes, then ASCII */
 		snprintf(sys, sizeof(sys), "/sys/block/%s/device/vpd_pg80", d->name);
 		read_vpd_serial(sys, d->serial, sizeof(d->serial));

@@ -25,13 +25,43 @@ const char *sp_kind_name(enum sp_target_kind k)
 	return "?";
 }
 
-static void probe_block(int fd, struct sp_devinfo *d)
+int sp_dev_kernel_name(const struct stat *st, char *name, size_t len)
 {
-	char link[PATH_MAX], path[PATH_MAX + 64];
-	int lbs = 512;
-	long long poll;
-	uint64_t size = 0;
+	char path[128], link[PATH_MAX];
 	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
+		 S_ISBLK(st->st_mode) ? "block" : "char",
+		 major(st->st_rdev), minor(st->st_rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -ENODEV;
+	link[n] = '\0';
+	snprintf(name, len, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	return 0;
+}
+
+/* Limits the block layer knows for the kernel name d->name. */
+static void read_queue_limits(struct sp_devinfo *d)
+{
+	char path[PATH_MAX];
+	long long v;
+
+	d->io_poll = -1;
+	if (!d->name[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll", d->name);
+	if (sp_read_int_file(path, &v) == 0)
+		d->io_poll = v;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/max_hw_sectors_kb", d->name);
+	if (sp_read_int_file(path, &v) == 0 && v > 0)
+		d->max_transfer = (uint32_t)v << 10;
+}
+
+static void probe_block(int fd, const struct stat *st, struct sp_devinfo *d)
+{
+	int lbs = 512;
+	uint64_t size = 0;
 
 	if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
 		d->lbs = lbs;
@@ -39,17 +69,9 @@ static void probe_block(int fd, struct sp_devinfo *d)
 		d->size = size;
 	d->mem_align = d->lbs;
 	d->dio = true;
-	d->io_poll = -1;
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u",
-		 major(d->rdev), minor(d->rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return;
-	link[n] = '\0';
-	snprintf(d->name, sizeof(d->name), "%s", strrchr(link, '/') + 1);
-	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll", d->name);
-	if (sp_read_int_file(path, &poll) == 0)
-		d->io_poll = poll;
+	if (sp_dev_kernel_name(st, d->name, sizeof(d->name)))
+		d->name[0] = '\0';
+	read_queue_limits(d);
 }
 
 static void probe_file(int fd, const struct stat *st, struct sp_devinfo *d)
@@ -93,7 +115,7 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
 	if (fd < 0)
 		return -errno;
 	if (d->kind == SP_KIND_BLOCK) {
-		probe_block(fd, d);
+		probe_block(fd, &st, d);
 		snprintf(d->block_path, sizeof(d->block_path), "%s", path);
 	}
 	else if (d->kind == SP_KIND_FILE)
@@ -188,6 +210,30 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 		return -EEXIST;
 	}
 	return 0;
+}
+
+int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk,
+			 bool write, char *why, size_t len)
+{
+	struct stat st;
+	int fd, ret;
+
+	snprintf(d->path, sizeof(d->path), "%s", node);
+	snprintf(d->block_path, sizeof(d->block_path), "%s", blk);
+	snprintf(d->name, sizeof(d->name), "%s", blk[0] ? strrchr(blk, '/') + 1 : "");
+	d->kind = SP_KIND_CHAR;
+	d->dio = true;
+	read_queue_limits(d);
+	fd = open(node, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot open%s: %s", node,
+			 write ? " for writing" : "", strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) == 0)
+		d->rdev = st.st_rdev;
+	return fd;
 }
 
 int sp_file_create(const char *path, uint64_t size)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum sp_target_kind {
@@ -58,6 +59,18 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
  */
 int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 			  char *why, size_t len);
+
+/* Kernel name of the device behind st ("nvme0n1", "sg0"), from sysfs. */
+int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
+
+/*
+ * For passthrough backends: records node (the char device commands go
+ * to) and blk (the block device with the same data, or "") in d, reads
+ * the block device's transfer and polling limits, and opens node.
+ * Returns the fd or -errno, with why set.
+ */
+int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk,
+			 bool write, char *why, size_t len);
 
 /* Creates a regular file of the given size (allocated, not sparse). */
 int sp_file_create(const char *path, uint64_t size);

@@ -168,3 +168,11 @@ int sp_read_int_file(const char *path, long long *val)
 	*val = strtoll(buf, NULL, 0);
 	return 0;
 }
+
+void sp_copy_trimmed(char *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
+		dst[--n] = '\0';
+}

@@ -8,6 +8,7 @@
 #ifndef SP_OPTS_H
 #define SP_OPTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sched.h>
 
@@ -22,6 +23,10 @@ int sp_parse_cpulist(const char *s, cpu_set_t *set);
 
 /* Reads the integer in a small file (sysfs, tracefs); 0 or -errno. */
 int sp_read_int_file(const char *path, long long *val);
+
+/* Copies n bytes of a space- or NUL-padded field (NVMe Identify, SCSI
+ * INQUIRY) into dst (n + 1 bytes), without the padding. */
+void sp_copy_trimmed(char *dst, const void *src, size_t n);
 
 /* Human-readable size with a binary suffix ("4KiB", "1.5GiB") into buf. */
 const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len);

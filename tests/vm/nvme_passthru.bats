@@ -9,18 +9,10 @@ setup() {
 	[ -c /dev/ng0n1 ] || fail "no /dev/ng0n1"
 }
 
-# nv N ARGS...: uring_bench --mode nvme, exit 0, exactly N I/Os.
-nv() {
-	local n=$1
-	shift
-	run --separate-stderr "$SP_BIN/uring_bench" --json --quiet --ios "$n" "$@"
-	[ "$status" -eq 0 ] || fail "uring_bench $* exited $status: $stderr"
-	assert_equal "$(json .result.ios)" "$n"
-}
 
 @test "nvme passthrough: the namespace is identified from either node" {
 	for node in /dev/ng0n1 /dev/nvme0n1; do
-		nv 10 -m nvme "$node"
+		ub 10 -m nvme "$node"
 		assert_equal "$(json .target.path)" "$node"
 		assert_equal "$(json .target.node)" /dev/ng0n1
 		assert_equal "$(json .target.size)" "$SP_NVME_BYTES"
@@ -34,7 +26,7 @@ nv() {
 	for qd in 1 32; do
 		for extra in "" "--fixedbufs" "--sqpoll" "--iopoll" "--fixedbufs --regfiles --sqpoll"; do
 			# shellcheck disable=SC2086
-			nv 600 -m nvme -w randrw -q "$qd" --verify --size 16M $extra /dev/ng0n1
+			ub 600 -m nvme -w randrw -q "$qd" --verify --size 16M $extra /dev/ng0n1
 			[ "$(json .result.verify.readback_blocks)" -gt 0 ] ||
 				fail "qd $qd $extra: nothing read back"
 		done
@@ -42,14 +34,14 @@ nv() {
 }
 
 @test "nvme passthrough: data written by passthrough reads back through the block device" {
-	nv 2048 -m nvme -w write --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/ng0n1
-	nv 2048 -m uring -w read --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/nvme0n1
+	ub 2048 -m nvme -w write --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/ng0n1
+	ub 2048 -m uring -w read --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/nvme0n1
 	assert_equal "$(json .result.verify.blocks_checked)" 2048
 }
 
 @test "nvme passthrough: data written through the block device reads back by passthrough" {
-	nv 1024 -m uring -w write --verify --verify-seed 22 --bs 8k --size 8M --offset 56M /dev/nvme0n1
-	nv 1024 -m nvme -w read --verify --verify-seed 22 --bs 8k --size 8M --offset 56M --fixedbufs /dev/ng0n1
+	ub 1024 -m uring -w write --verify --verify-seed 22 --bs 8k --size 8M --offset 56M /dev/nvme0n1
+	ub 1024 -m nvme -w read --verify --verify-seed 22 --bs 8k --size 8M --offset 56M --fixedbufs /dev/ng0n1
 	assert_equal "$(json .result.verify.blocks_checked)" 1024
 }
 
@@ -83,7 +75,7 @@ nv() {
 	# The kernel also counts the clock reads when they are syscalls.
 	for extra in "-q 1" "-q 32" "-q 32 --fixedbufs"; do
 		# shellcheck disable=SC2086
-		nv 2000 -m nvme --syscalls kernel $extra /dev/ng0n1
+		ub 2000 -m nvme --syscalls kernel $extra /dev/ng0n1
 		kern=$(json .result.syscalls.total)
 		self=$(json .result.syscalls.self_counted)
 		# without a vDSO clock (hpet under TCG) every clock read is a syscall

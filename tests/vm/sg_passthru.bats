@@ -18,18 +18,10 @@ teardown() {
 	fi
 }
 
-# sgb N ARGS...: uring_bench --json, exit 0, exactly N I/Os.
-sgb() {
-	local n=$1
-	shift
-	run --separate-stderr "$SP_BIN/uring_bench" --json --quiet --ios "$n" "$@"
-	[ "$status" -eq 0 ] || fail "uring_bench $* exited $status: $stderr"
-	assert_equal "$(json .result.ios)" "$n"
-}
 
 @test "sg: the disk is identified from its sd and its sg node" {
 	for node in "/dev/$SD" "$SG"; do
-		sgb 10 -m sg "$node"
+		ub 10 -m sg "$node"
 		assert_equal "$(json .target.node)" "$SG"
 		assert_equal "$(json .target.size)" "$SP_SAS_BYTES"
 		assert_equal "$(json .target.model)" "QEMU QEMU HARDDISK"
@@ -41,7 +33,7 @@ sgb() {
 	for qd in 1 16; do
 		for extra in "" "--sqpoll" "--regfiles" "--sqpoll --regfiles"; do
 			# shellcheck disable=SC2086
-			sgb 400 -m sg -w randrw -q "$qd" --verify --size 8M $extra "$SG"
+			ub 400 -m sg -w randrw -q "$qd" --verify --size 8M $extra "$SG"
 			[ "$(json .result.verify.readback_blocks)" -gt 0 ] ||
 				fail "qd $qd $extra: nothing read back"
 		done
@@ -49,16 +41,16 @@ sgb() {
 }
 
 @test "sg: data written through sg reads back through the block device, and back" {
-	sgb 1024 -m sg -w write --verify --verify-seed 31 --size 4M --offset 16M "$SG"
-	sgb 1024 -m uring -w read --verify --verify-seed 31 --size 4M --offset 16M "/dev/$SD"
+	ub 1024 -m sg -w write --verify --verify-seed 31 --size 4M --offset 16M "$SG"
+	ub 1024 -m uring -w read --verify --verify-seed 31 --size 4M --offset 16M "/dev/$SD"
 	assert_equal "$(json .result.verify.blocks_checked)" 1024
-	sgb 512 -m uring -w write --verify --verify-seed 32 --bs 8k --size 4M --offset 24M "/dev/$SD"
-	sgb 512 -m sg -w read --verify --verify-seed 32 --bs 8k --size 4M --offset 24M "$SG"
+	ub 512 -m uring -w write --verify --verify-seed 32 --bs 8k --size 4M --offset 24M "/dev/$SD"
+	ub 512 -m sg -w read --verify --verify-seed 32 --bs 8k --size 4M --offset 24M "$SG"
 	assert_equal "$(json .result.verify.blocks_checked)" 512
 }
 
 @test "sg: one SCSI command per I/O and one syscall per I/O at QD1" {
-	sgb 500 -m sg -q 1 "$SG"
+	ub 500 -m sg -q 1 "$SG"
 	jq -e '.result.syscalls.self_counted == 500' <<<"$output" >/dev/null ||
 		fail "syscalls: $(json .result.syscalls.self_counted)"
 }
