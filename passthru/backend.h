@@ -99,6 +99,12 @@ struct sp_backend {
 };
 
 const struct sp_backend *sp_backend_find(const char *name);
+/*
+ * The backend that speaks to path natively (nvme for an NVMe namespace,
+ * sg for a SCSI disk, uring otherwise), with what it learned in d.
+ */
+int sp_backend_detect(const char *path, bool write, const struct sp_backend **be,
+		      struct sp_devinfo *d, char *why, size_t len);
 void sp_backend_list(FILE *f);
 
 /* Sets up the buffer pool, then calls be->open(); dev may be NULL for

@@ -64,6 +64,12 @@ void sp_scsi_cdb_sync_cache16(uint8_t cdb[16])
 	cdb_rw16(cdb, 0x91, 0, 0);
 }
 
+void sp_scsi_cdb_sync_cache10(uint8_t cdb[10])
+{
+	memset(cdb, 0, 10);
+	cdb[0] = 0x35;
+}
+
 void sp_scsi_parse_inquiry(const uint8_t *buf, struct sp_scsi_inquiry *inq)
 {
 	inq->peripheral_type = buf[0] & 0x1f;

@@ -28,6 +28,7 @@ void sp_scsi_cdb_read_capacity16(uint8_t cdb[16], uint32_t alloc_len);
 void sp_scsi_cdb_read16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
 void sp_scsi_cdb_write16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
 void sp_scsi_cdb_sync_cache16(uint8_t cdb[16]);
+void sp_scsi_cdb_sync_cache10(uint8_t cdb[10]);
 
 struct sp_scsi_inquiry {
 	uint8_t peripheral_type;	/* 0x00: direct-access block device */

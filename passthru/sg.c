@@ -200,6 +200,15 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 	}
 	if (ret)
 		goto fail;
+	/* Some targets (QEMU's megasas logical drives) fail SYNCHRONIZE
+	 * CACHE(16) but take (10): find out once, here. */
+	sp_scsi_cdb_sync_cache16(cdb);
+	d->flush_cdb_len = 16;
+	if (sg_sync(fd, cdb, 16, NULL, 0, err, sizeof(err))) {
+		sp_scsi_cdb_sync_cache10(cdb);
+		d->flush_cdb_len = sg_sync(fd, cdb, 10, NULL, 0, err, sizeof(err)) ? 0 : 10;
+	}
+	err[0] = '\0';
 	snprintf(d->model, sizeof(d->model), "%s %s", inq.vendor, inq.product);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", inq.revision);
 	d->lbs = block_len;
@@ -330,14 +339,17 @@ static int sg_queue(struct sp_target *t, struct sp_io *io)
 		h->dxfer_direction = SG_DXFER_TO_DEV;
 		break;
 	case SP_OP_FLUSH:
-		sp_scsi_cdb_sync_cache16(slot->cdb);
+		if (t->dev.flush_cdb_len == 10)
+			sp_scsi_cdb_sync_cache10(slot->cdb);
+		else
+			sp_scsi_cdb_sync_cache16(slot->cdb);	/* fails as it does */
 		h->dxfer_direction = SG_DXFER_NONE;
 		break;
 	default:
 		return -EOPNOTSUPP;
 	}
 	h->interface_id = 'S';
-	h->cmd_len = SP_SCSI_CDB16;
+	h->cmd_len = slot->cdb[0] == 0x35 ? 10 : SP_SCSI_CDB16;
 	h->cmdp = slot->cdb;
 	h->mx_sb_len = sizeof(slot->sense);
 	h->sbp = slot->sense;

@@ -41,6 +41,7 @@ struct sp_devinfo {
 	char firmware[16];
 	uint32_t nsid;		/* NVMe namespace */
 	uint16_t ms;		/* NVMe metadata bytes per block */
+	uint8_t flush_cdb_len;	/* SCSI: 16 or 10 (SYNCHRONIZE CACHE); 0: none works */
 };
 
 const char *sp_kind_name(enum sp_target_kind k);

@@ -73,3 +73,41 @@ load ../helpers
 	assert_success
 	assert_output --partial "iodepth 8 ignored"
 }
+
+@test "sp-id describes a file, in text and JSON" {
+	tmpfs_file
+	"$UB" -n 1 --size 2M "$F" >/dev/null
+	run "$BIN/sp-id" "$F"
+	assert_success
+	assert_output --partial "2MiB (4096 blocks of 512 bytes)"
+	run --separate-stderr "$BIN/sp-id" --json "$F"
+	assert_success
+	[ "$(jfield '.[0].size')" -eq $((2 << 20)) ]
+	[ "$(jfield '.[0].mode')" = uring ]
+	tmpfs_teardown
+}
+
+@test "sp-io writes and reads one block of a file" {
+	tmpfs_file
+	"$UB" -n 1 --size 1M "$F" >/dev/null
+	run "$BIN/sp-io" write --lba 9 --pattern 0x3c "$F"
+	assert_success
+	[ "$(od -v -An -tx1 -j $((9 * 512)) -N 512 "$F" | tr -s ' \n' '\n' | sort -u | grep -v '^$')" = 3c ]
+	run "$BIN/sp-io" read --lba 9 --out "$TMPF_DIR/back" "$F"
+	assert_success
+	cmp "$TMPF_DIR/back" <(dd if="$F" bs=512 skip=9 count=1 status=none)
+	tmpfs_teardown
+}
+
+@test "sp-io and sp-id refuse what they cannot use" {
+	run "$BIN/sp-io" read /nonexistent
+	assert_failure 2
+	run "$BIN/sp-io" frobnicate /dev/null
+	assert_failure 2
+	assert_output --partial "unknown operation"
+	run "$BIN/sp-id"
+	assert_failure 2
+	run "$BIN/sp-io" --help
+	assert_success
+	assert_output --partial "Examples:"
+}

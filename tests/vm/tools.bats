@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# Guest suite: sp-id and sp-io on the NVMe namespace and the SAS disk,
+# including the device's own answer to a command past its end.
+
+setup() {
+	load helpers
+	in_guest
+	require_bin sp-id
+	require_bin sp-io
+	SD=$(sas_disk)
+	[ -n "$SD" ] || fail "no sd disk behind megaraid_sas"
+}
+
+@test "sp-id: the NVMe namespace, from Identify" {
+	run --separate-stderr "$SP_BIN/sp-id" --json /dev/nvme0n1
+	assert_success
+	assert_equal "$(json '.[0].node')" /dev/ng0n1
+	assert_equal "$(json '.[0].mode')" nvme
+	assert_equal "$(json '.[0].nsid')" 1
+	assert_equal "$(json '.[0].serial')" "$SP_NVME_SERIAL"
+	assert_equal "$(json '.[0].size')" "$SP_NVME_BYTES"
+	assert_equal "$(json '.[0].model')" "$(cat /sys/class/nvme/nvme0/model | sed 's/ *$//')"
+}
+
+@test "sp-id: the SAS disk, from INQUIRY and READ CAPACITY(16)" {
+	run --separate-stderr "$SP_BIN/sp-id" --json "/dev/$SD"
+	assert_success
+	assert_equal "$(json '.[0].mode')" sg
+	assert_equal "$(json '.[0].serial')" "$SP_SAS_SERIAL"
+	assert_equal "$(json '.[0].size')" "$SP_SAS_BYTES"
+	assert_equal "$(json '.[0].blocks')" $((SP_SAS_BYTES / 512))
+	[[ $(json '.[0].flush_command') == "SYNCHRONIZE CACHE"* ]] || fail "no flush command found"
+}
+
+@test "sp-io: NVMe read past the end gets the decoded status, exit 1" {
+	run "$SP_BIN/sp-io" read --lba $((SP_NVME_BYTES / 512)) /dev/ng0n1
+	assert_equal "$status" 1
+	assert_output --partial "LBA Out of Range (SCT 0x0, SC 0x80"
+}
+
+@test "sp-io: SCSI read past the end gets the decoded sense, exit 1" {
+	run "$SP_BIN/sp-io" read --lba $((SP_SAS_BYTES / 512)) "/dev/$SD"
+	assert_equal "$status" 1
+	assert_output --partial "ILLEGAL REQUEST: Logical block address out of range (ASC 0x21, ASCQ 0x00)"
+}
+
+@test "sp-io: a block written by passthrough is read back through the block device" {
+	for dev in /dev/ng0n1 "/dev/$SD"; do
+		run "$SP_BIN/sp-io" write --lba 77 --blocks 8 --pattern 0xc3 "$dev"
+		assert_success
+		blk=$(json_block_of "$dev")
+		got=$(dd if="$blk" bs=512 skip=77 count=8 iflag=direct status=none | od -v -An -tx1 | tr -s ' \n' '\n' | sort -u | grep -v '^$')
+		assert_equal "$got" c3
+		run "$SP_BIN/sp-io" read --lba 77 --blocks 8 --out "$BATS_TEST_TMPDIR/back" "$dev"
+		assert_success
+		cmp "$BATS_TEST_TMPDIR/back" <(dd if="$blk" bs=512 skip=77 count=8 iflag=direct status=none)
+	done
+}
+
+@test "sp-io: flush succeeds on both" {
+	run "$SP_BIN/sp-io" flush /dev/ng0n1
+	assert_success
+	run "$SP_BIN/sp-io" flush "/dev/$SD"
+	assert_success
+}
+
+@test "sp-io and sp-id: a missing device is a usage error (2)" {
+	run "$SP_BIN/sp-io" read /dev/nvme9n9
+	assert_equal "$status" 2
+	run "$SP_BIN/sp-id" /dev/nvme9n9
+	assert_equal "$status" 2
+}
+
+# The block device holding the same data as a passthrough node.
+json_block_of() {
+	"$SP_BIN/sp-id" --json "$1" | jq -r '.[0].block_device'
+}

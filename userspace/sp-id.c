@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-id: what shortpath's backends learn about a device: identity,
+ * geometry, limits, and which passthrough path reaches it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "sp_json.h"
+#include "sp_log.h"
+#include "sp_opts.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: sp-id [--json] DEVICE...\n"
+"\n"
+"Print what shortpath learns about each device: an NVMe namespace\n"
+"(/dev/ngXnY or /dev/nvmeXnY, through Identify), a SCSI disk (/dev/sgN or\n"
+"/dev/sdX, through INQUIRY and READ CAPACITY), or any block device or file.\n"
+"\n"
+"  --json         one JSON document on stdout (an array, one object each)\n"
+"  -h, --help     this text\n"
+"\n"
+"Examples:\n"
+"  sp-id /dev/nvme0n1\n"
+"  sp-id --json /dev/sda /dev/ng0n1\n"
+"\n"
+"Exit status: 0 ok, 1 a device could not be identified, 2 bad usage.\n");
+}
+
+static json_object *dev_json(const char *path, const struct sp_backend *be,
+			     const struct sp_devinfo *d)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "node", json_object_new_string(d->path));
+	json_object_object_add(o, "kind", json_object_new_string(sp_kind_name(d->kind)));
+	json_object_object_add(o, "mode", json_object_new_string(be->name));
+	json_object_object_add(o, "block_device", d->block_path[0] ?
+			       json_object_new_string(d->block_path) : NULL);
+	json_object_object_add(o, "model", d->model[0] ? json_object_new_string(d->model) : NULL);
+	json_object_object_add(o, "serial", d->serial[0] ? json_object_new_string(d->serial) : NULL);
+	json_object_object_add(o, "firmware", d->firmware[0] ?
+			       json_object_new_string(d->firmware) : NULL);
+	json_object_object_add(o, "nsid", d->nsid ? sp_json_u64(d->nsid) : NULL);
+	json_object_object_add(o, "size", sp_json_u64(d->size));
+	json_object_object_add(o, "logical_block_size", sp_json_u64(d->lbs));
+	json_object_object_add(o, "blocks", sp_json_u64(d->lbs ? d->size / d->lbs : 0));
+	json_object_object_add(o, "metadata_size", sp_json_u64(d->ms));
+	json_object_object_add(o, "max_transfer", d->max_transfer ?
+			       sp_json_u64(d->max_transfer) : NULL);
+	json_object_object_add(o, "io_poll", d->io_poll < 0 ? NULL :
+			       json_object_new_boolean(d->io_poll));
+	if (!strcmp(be->name, "sg"))
+		json_object_object_add(o, "flush_command", d->flush_cdb_len ?
+				       json_object_new_string(d->flush_cdb_len == 16 ?
+				       "SYNCHRONIZE CACHE(16)" : "SYNCHRONIZE CACHE(10)") : NULL);
+	return o;
+}
+
+static void dev_text(const char *path, const struct sp_backend *be,
+		     const struct sp_devinfo *d)
+{
+	char s1[32], s2[32];
+
+	printf("%s:", path);
+	if (!strcmp(be->name, "nvme"))
+		printf(" NVMe namespace %u", d->nsid);
+	else if (!strcmp(be->name, "sg"))
+		printf(" SCSI disk");
+	else
+		printf(" %s", d->kind == SP_KIND_BLOCK ? "block device" : "file");
+	printf("\n");
+	if (strcmp(d->path, path))
+		printf("  node          %s\n", d->path);
+	if (d->block_path[0] && strcmp(d->block_path, path))
+		printf("  block device  %s\n", d->block_path);
+	if (d->model[0])
+		printf("  model         %s\n", d->model);
+	if (d->serial[0])
+		printf("  serial        %s\n", d->serial);
+	if (d->firmware[0])
+		printf("  firmware      %s\n", d->firmware);
+	printf("  size          %s (%llu blocks of %u bytes)\n",
+	       sp_fmt_size(d->size, s1, sizeof(s1)),
+	       (unsigned long long)(d->lbs ? d->size / d->lbs : 0), d->lbs);
+	if (!strcmp(be->name, "nvme"))
+		printf("  metadata      %u bytes per block\n", d->ms);
+	if (d->max_transfer)
+		printf("  max transfer  %s\n", sp_fmt_size(d->max_transfer, s2, sizeof(s2)));
+	if (d->io_poll >= 0)
+		printf("  polled I/O    %s\n", d->io_poll ? "yes" : "no (no poll queues)");
+	if (!strcmp(be->name, "sg"))
+		printf("  flush         %s\n", d->flush_cdb_len == 16 ? "SYNCHRONIZE CACHE(16)" :
+		       d->flush_cdb_len == 10 ? "SYNCHRONIZE CACHE(10) ((16) refused)" :
+		       "none (SYNCHRONIZE CACHE refused)");
+	printf("  path          uring_bench --mode %s\n", be->name);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_object *arr = NULL;
+	bool json = false;
+	int opt, status = SP_EXIT_OK;
+
+	sp_log_init(argv[0], SP_LOG_NOTICE);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return SP_EXIT_OK;
+		default:
+			sp_err("bad usage; see --help");
+			return SP_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		sp_err("no device given; see --help");
+		return SP_EXIT_USAGE;
+	}
+	if (json)
+		arr = json_object_new_array();
+	for (int i = optind; i < argc; i++) {
+		const struct sp_backend *be;
+		struct sp_devinfo d;
+		char why[512];
+		int ret = sp_backend_detect(argv[i], false, &be, &d, why, sizeof(why));
+
+		if (ret) {
+			sp_err("%s", why[0] ? why : strerror(-ret));
+			status = ret == -ENOENT ? SP_EXIT_USAGE : SP_EXIT_FAIL;
+			continue;
+		}
+		if (json)
+			json_object_array_add(arr, dev_json(argv[i], be, &d));
+		else
+			dev_text(argv[i], be, &d);
+	}
+	if (json)
+		sp_json_print_and_free(arr);
+	return status;
+}

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-io: one command through one backend, and the device's answer in
+ * words. Nothing checks the range first: a read past the end goes to
+ * the device, so that its status (NVMe) or sense (SCSI) can be seen.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "sp_json.h"
+#include "sp_log.h"
+#include "sp_opts.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: sp-io [OPTIONS] read|write|flush DEVICE\n"
+"\n"
+"Send one command to DEVICE and report the answer: the NVMe status or the\n"
+"SCSI sense in words when it fails. The range is not checked first.\n"
+"\n"
+"  -m, --mode NAME    nvme, sg, uring or psync (default: what DEVICE is)\n"
+"      --lba N        first logical block (default 0)\n"
+"      --offset BYTES or a byte offset\n"
+"      --blocks N     logical blocks to move (default 1)\n"
+"      --len BYTES    or bytes\n"
+"      --out FILE     read: store the data in FILE (default: hex dump of\n"
+"                     the first 64 bytes)\n"
+"      --in FILE      write: data from FILE\n"
+"      --pattern BYTE write: fill with BYTE (default 0)\n"
+"      --force        write to a device with a filesystem signature\n"
+"      --json         one JSON document on stdout\n"
+"  -h, --help         this text\n"
+"\n"
+"Examples:\n"
+"  sp-id /dev/ng0n1 && sp-io read --lba 0 --blocks 8 /dev/ng0n1\n"
+"  sp-io write --lba 100 --pattern 0xa5 /dev/sg0\n"
+"  sp-io read --lba 999999999 /dev/ng0n1   # see the device refuse it\n"
+"\n"
+"Exit status: 0 ok, 1 the command failed, 2 bad usage or unusable device.\n");
+}
+
+enum { OPT_LBA = 256, OPT_OFFSET, OPT_BLOCKS, OPT_LEN, OPT_OUT, OPT_IN,
+       OPT_PATTERN, OPT_FORCE, OPT_JSON };
+
+struct request {
+	enum sp_op op;
+	const char *path, *mode, *out, *in;
+	uint64_t lba, offset, blocks, len;
+	bool have_lba, have_offset, have_blocks, have_len, force, json;
+	uint8_t pattern;
+};
+
+static int parse(int argc, char **argv, struct request *r)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "lba", required_argument, NULL, OPT_LBA },
+		{ "offset", required_argument, NULL, OPT_OFFSET },
+		{ "blocks", required_argument, NULL, OPT_BLOCKS },
+		{ "len", required_argument, NULL, OPT_LEN },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "in", required_argument, NULL, OPT_IN },
+		{ "pattern", required_argument, NULL, OPT_PATTERN },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int opt;
+
+	memset(r, 0, sizeof(*r));
+	while ((opt = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'm': r->mode = optarg; break;
+		case OPT_LBA:
+			if (sp_parse_u64(optarg, 0, UINT64_MAX, &r->lba))
+				goto bad;
+			r->have_lba = true;
+			break;
+		case OPT_OFFSET:
+			if (sp_parse_size(optarg, &r->offset))
+				goto bad;
+			r->have_offset = true;
+			break;
+		case OPT_BLOCKS:
+			if (sp_parse_u64(optarg, 1, 1 << 20, &r->blocks))
+				goto bad;
+			r->have_blocks = true;
+			break;
+		case OPT_LEN:
+			if (sp_parse_size(optarg, &r->len) || !r->len || r->len > (1u << 30))
+				goto bad;
+			r->have_len = true;
+			break;
+		case OPT_OUT: r->out = optarg; break;
+		case OPT_IN: r->in = optarg; break;
+		case OPT_PATTERN:
+			if (sp_parse_u64(optarg, 0, 255, &v))
+				goto bad;
+			r->pattern = v;
+			break;
+		case OPT_FORCE: r->force = true; break;
+		case OPT_JSON: r->json = true; break;
+		case 'h':
+			usage(stdout);
+			exit(SP_EXIT_OK);
+		default:
+			sp_err("bad usage; see --help");
+			return -EINVAL;
+		}
+		continue;
+bad:
+		sp_err("invalid value '%s'; see --help", optarg);
+		return -EINVAL;
+	}
+	if (argc - optind != 2) {
+		sp_err("give an operation and a device; see --help");
+		return -EINVAL;
+	}
+	if (!strcmp(argv[optind], "read"))
+		r->op = SP_OP_READ;
+	else if (!strcmp(argv[optind], "write"))
+		r->op = SP_OP_WRITE;
+	else if (!strcmp(argv[optind], "flush"))
+		r->op = SP_OP_FLUSH;
+	else {
+		sp_err("unknown operation '%s': read, write or flush", argv[optind]);
+		return -EINVAL;
+	}
+	r->path = argv[optind + 1];
+	if ((r->have_lba && r->have_offset) || (r->have_blocks && r->have_len)) {
+		sp_err("give --lba or --offset, --blocks or --len, not both");
+		return -EINVAL;
+	}
+	if ((r->out && r->op != SP_OP_READ) || (r->in && r->op != SP_OP_WRITE)) {
+		sp_err("--out goes with read, --in with write");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void hexdump(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		printf("  %04zx ", i);
+		for (size_t k = i; k < i + 16 && k < n; k++)
+			printf(" %02x", p[k]);
+		printf("\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sp_target_opts o = { .depth = 1, .direct = true, .sq_cpu = -1 };
+	const struct sp_backend *be;
+	struct sp_target t;
+	struct sp_devinfo d;
+	struct request r;
+	struct sp_io io = { 0 }, *done;
+	char why[512], status_text[192] = "";
+	int ret, status = SP_EXIT_OK;
+	void *buf;
+
+	sp_log_init(argv[0], SP_LOG_NOTICE);
+	if (parse(argc, argv, &r))
+		return SP_EXIT_USAGE;
+	ret = sp_backend_detect(r.path, r.op == SP_OP_WRITE, &be, &d, why, sizeof(why));
+	if (!ret && r.mode && strcmp(r.mode, be->name)) {
+		const struct sp_backend *want = sp_backend_find(r.mode);
+
+		if (!want || !(want->caps & SP_CAP_TARGET)) {
+			sp_err("unknown mode '%s': nvme, sg, uring or psync", r.mode);
+			return SP_EXIT_USAGE;
+		}
+		be = want;
+		ret = be->probe ? be->probe(r.path, r.op == SP_OP_WRITE, &d, why, sizeof(why))
+				: sp_dev_probe(r.path, r.op == SP_OP_WRITE, &d);
+		if (ret && !why[0])
+			snprintf(why, sizeof(why), "%s: %s", r.path, strerror(-ret));
+	}
+	if (ret) {
+		sp_err("%s", why[0] ? why : strerror(-ret));
+		return SP_EXIT_USAGE;
+	}
+	io.offset = r.have_offset ? r.offset : r.lba * d.lbs;
+	io.len = r.op == SP_OP_FLUSH ? 0 : r.have_len ? r.len : (r.have_blocks ? r.blocks : 1) * d.lbs;
+	if (io.offset % d.lbs || io.len % d.lbs) {
+		sp_err("offset and length must be multiples of the logical block size %u",
+		       d.lbs);
+		return SP_EXIT_USAGE;
+	}
+	if (r.op == SP_OP_WRITE) {
+		ret = sp_dev_check_writable(&d, r.force, why, sizeof(why));
+		if (ret) {
+			sp_err("%s", why);
+			return SP_EXIT_USAGE;
+		}
+	}
+	o.write = r.op != SP_OP_READ;
+	o.buf_size = io.len ? io.len : d.lbs;
+	ret = sp_target_open(&t, be, &o, &d);
+	if (ret) {
+		sp_err("%s", t.err);
+		return ret == -EOPNOTSUPP || ret == -EINVAL || ret == -EACCES ? SP_EXIT_USAGE
+									: SP_EXIT_FAIL;
+	}
+	buf = sp_io_buf(&t, &io);
+	memset(buf, r.pattern, o.buf_size);
+	if (r.in) {
+		int fd = open(r.in, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, io.len);
+
+		if (fd >= 0)
+			close(fd);
+		if (n < 0) {
+			sp_err("cannot read %s: %s", r.in, strerror(errno));
+			sp_target_close(&t);
+			return SP_EXIT_USAGE;
+		}
+	}
+	io.op = r.op;
+	ret = be->queue(&t, &io);
+	if (!ret)
+		ret = be->submit(&t, 1);
+	while (ret >= 0 && (ret = be->reap(&t, &done, 1)) == 0)
+		ret = be->submit(&t, 1);
+	if (ret < 0) {
+		snprintf(status_text, sizeof(status_text), "%s", strerror(-ret));
+		status = SP_EXIT_FAIL;
+	} else if (io.res < 0) {
+		if (io.res == -EIO && io.status && be->status_str)
+			be->status_str(io.status, status_text, sizeof(status_text));
+		else
+			snprintf(status_text, sizeof(status_text), "%s", strerror(-io.res));
+		status = SP_EXIT_FAIL;
+	} else if ((uint32_t)io.res != io.len) {
+		snprintf(status_text, sizeof(status_text), "short transfer: %d of %u bytes",
+			 io.res, io.len);
+		status = SP_EXIT_FAIL;
+	}
+	if (!status && r.out) {
+		FILE *f = fopen(r.out, "we");
+
+		if (!f || fwrite(buf, 1, io.len, f) != io.len || fclose(f)) {
+			sp_err("cannot write %s: %s", r.out, strerror(errno));
+			status = SP_EXIT_FAIL;
+		}
+	}
+	if (r.json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "op", json_object_new_string(argv[optind]));
+		json_object_object_add(j, "node", json_object_new_string(d.path));
+		json_object_object_add(j, "mode", json_object_new_string(be->name));
+		json_object_object_add(j, "offset", sp_json_u64(io.offset));
+		json_object_object_add(j, "lba", sp_json_u64(io.offset / d.lbs));
+		json_object_object_add(j, "len", sp_json_u64(io.len));
+		json_object_object_add(j, "status", json_object_new_string(status ? "failed" : "ok"));
+		json_object_object_add(j, "error", status ? json_object_new_string(status_text) : NULL);
+		sp_json_print_and_free(j);
+	} else if (!status) {
+		printf("%s of %u bytes at LBA %llu of %s (%s): ok\n", argv[optind], io.len,
+		       (unsigned long long)(io.offset / d.lbs), d.path, be->name);
+		if (r.op == SP_OP_READ && !r.out)
+			hexdump(buf, io.len < 64 ? io.len : 64);
+	}
+	if (status)
+		sp_err("%s of %u bytes at LBA %llu of %s failed: %s", argv[optind], io.len,
+		       (unsigned long long)(io.offset / d.lbs), d.path, status_text);
+	sp_target_close(&t);
+	return status;
+}
