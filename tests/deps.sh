@@ -12,7 +12,7 @@ pkgs=(
 	# tests and benchmarks
 	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2
 	# QEMU testbed (tests/vm)
-	qemu-system-x86 busybox-static cpio kmod
+	qemu-system-x86 busybox-static cpio kmod nvme-cli sg3-utils
 )
 
 missing=()

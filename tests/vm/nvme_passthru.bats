@@ -85,3 +85,15 @@ setup() {
 			fail "$extra: kernel $kern > self $self + clock reads $clk"
 	done
 }
+
+@test "nvme passthrough: a mounted namespace is not written, even with --force" {
+	modprobe ext4 || fail "no ext4 module in the testbed"
+	mkfs.ext4 -q -F /dev/nvme0n1
+	mkdir -p /mnt/sp-ns
+	mount /dev/nvme0n1 /mnt/sp-ns || fail "cannot mount the namespace"
+	run "$SP_BIN/uring_bench" -m nvme -w write --force -n 10 /dev/ng0n1
+	umount /mnt/sp-ns
+	dd if=/dev/zero of=/dev/nvme0n1 bs=1M count=2 conv=notrunc status=none
+	assert_equal "$status" 2
+	assert_output --partial "is mounted on /mnt/sp-ns"
+}
