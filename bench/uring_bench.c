@@ -246,7 +246,11 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 	    (io->op != SP_OP_NOP && (uint32_t)io->res != io->len)))
 		j->errors++;
 	if (io->res < 0) {
-		if (io->res == -EOPNOTSUPP && c->topts.iopoll)
+		if (c->topts.vectored && (io->res == -EINVAL || io->res == -ENOTTY ||
+					  io->res == -EOPNOTSUPP))
+			job_fail(j, -EOPNOTSUPP, "--vectored: the kernel refused "
+				 "NVME_URING_CMD_IO_VEC (%s)", strerror(-io->res));
+		else if (io->res == -EOPNOTSUPP && c->topts.iopoll)
 			job_fail(j, io->res, "--iopoll: %s cannot complete polled "
 				 "I/O (%s): use a device with poll queues",
 				 c->path, strerror(-io->res));
@@ -537,6 +541,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(cfg, "direct", json_object_new_boolean(c->topts.direct));
 	json_object_object_add(cfg, "fixedbufs", json_object_new_boolean(c->topts.fixed_bufs));
 	json_object_object_add(cfg, "regfiles", json_object_new_boolean(c->topts.reg_files));
+	json_object_object_add(cfg, "vectored", json_object_new_boolean(c->topts.vectored));
 	json_object_object_add(cfg, "sqpoll", json_object_new_boolean(c->topts.sqpoll));
 	json_object_object_add(cfg, "iopoll", json_object_new_boolean(c->topts.iopoll));
 	json_object_object_add(cfg, "verify", json_object_new_boolean(c->verify));
@@ -668,6 +673,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "      --fixedbufs         register the I/O buffers (READ/WRITE_FIXED)\n"
 "      --regfiles          register the target's file descriptor\n"
+"      --vectored          nvme: iovec commands (NVME_URING_CMD_IO_VEC)\n"
 "      --sqpoll            kernel thread polls the submission queue\n"
 "      --sq-idle MS        SQPOLL idle time before it sleeps (default 1000)\n"
 "      --sq-cpu N          pin the SQPOLL thread to CPU N\n"
@@ -718,6 +724,7 @@ enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
+	OPT_VECTORED,
 };
 
 static int bad_value(const char *opt, const char *val, int err)
@@ -745,6 +752,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "fixedbufs", no_argument, NULL, OPT_FIXEDBUFS },
 		{ "regfiles", no_argument, NULL, OPT_REGFILES },
+		{ "vectored", no_argument, NULL, OPT_VECTORED },
 		{ "sqpoll", no_argument, NULL, OPT_SQPOLL },
 		{ "sq-idle", required_argument, NULL, OPT_SQ_IDLE },
 		{ "sq-cpu", required_argument, NULL, OPT_SQ_CPU },
@@ -857,6 +865,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 			break;
 		case OPT_FIXEDBUFS: c->topts.fixed_bufs = true; break;
 		case OPT_REGFILES: c->topts.reg_files = true; break;
+		case OPT_VECTORED: c->topts.vectored = true; break;
 		case OPT_SQPOLL: c->topts.sqpoll = true; break;
 		case OPT_IOPOLL: c->topts.iopoll = true; break;
 		case OPT_NO_MODERN: c->topts.no_modern = true; break;
@@ -921,6 +930,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 	if (!(c->be->caps & SP_CAP_TARGET) && (c->topts.reg_files || c->topts.iopoll || c->verify)) {
 		sp_err("--regfiles, --iopoll and --verify need a target; mode %s has none",
 		       c->be->name);
+		return -EINVAL;
+	}
+	if (c->topts.vectored && !(c->be->caps & SP_CAP_VECTORED)) {
+		sp_err("--vectored applies to mode nvme, not %s", c->be->name);
 		return -EINVAL;
 	}
 	if (c->topts.sq_cpu >= 0 && !c->topts.sqpoll) {

@@ -54,6 +54,7 @@ struct sp_target_opts {
 	uint32_t buf_size;
 	bool fixed_bufs;	/* register the buffer pool with the ring */
 	bool reg_files;		/* register the target's fd with the ring */
+	bool vectored;		/* iovec-based commands (readv/writev, IO_VEC) */
 	bool sqpoll;
 	unsigned sq_idle_ms;
 	int sq_cpu;		/* -1: SQPOLL thread not pinned */
@@ -77,6 +78,7 @@ struct sp_target {
 #define SP_CAP_TARGET	(1u << 0)	/* needs a path */
 #define SP_CAP_RING	(1u << 1)	/* io_uring options apply */
 #define SP_CAP_FLUSH	(1u << 2)
+#define SP_CAP_VECTORED	(1u << 3)	/* takes --vectored */
 
 struct sp_backend {
 	const char *name;

@@ -24,6 +24,7 @@ struct nvme {
 	struct sp_uring u;	/* first: t->priv is read as sp_uring too */
 	uint32_t nsid;
 	unsigned lba_shift;
+	struct iovec *iov;	/* one per buffer, for NVME_URING_CMD_IO_VEC */
 };
 
 /* Whether st is an NVMe generic char node (class nvme-generic). */
@@ -150,6 +151,11 @@ static int nvme_open(struct sp_target *t)
 			 "bytes per block is not supported", t->dev.path, t->dev.ms);
 		return -EOPNOTSUPP;
 	}
+	if (t->o.vectored && t->o.fixed_bufs) {
+		snprintf(t->err, sizeof(t->err), "--vectored with --fixedbufs: "
+			 "vectored passthrough cannot use registered buffers here");
+		return -EOPNOTSUPP;
+	}
 	if (t->o.iopoll && t->dev.io_poll == 0) {
 		snprintf(t->err, sizeof(t->err), "--iopoll: %s has no poll queues "
 			 "(load nvme with poll_queues=N)", t->dev.path);
@@ -158,6 +164,14 @@ static int nvme_open(struct sp_target *t)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
+	if (t->o.vectored) {
+		n->iov = calloc(t->bufs.nr, sizeof(*n->iov));
+		if (!n->iov) {
+			free(n);
+			return -ENOMEM;
+		}
+		sp_bufpool_iovecs(&t->bufs, n->iov);
+	}
 	n->nsid = t->dev.nsid;
 	n->lba_shift = __builtin_ctz(t->dev.lbs);
 	n->u.complete = nvme_complete;
@@ -170,6 +184,7 @@ static int nvme_open(struct sp_target *t)
 	ret = sp_uring_setup(t, &n->u, true, 1);
 	if (ret) {
 		close(n->u.fd);
+		free(n->iov);
 		free(n);
 		return ret;
 	}
@@ -177,8 +192,8 @@ static int nvme_open(struct sp_target *t)
 		char ring[sizeof(t->setup)];
 
 		snprintf(ring, sizeof(ring), "%s", t->setup);
-		snprintf(t->setup, sizeof(t->setup), "NVMe uring_cmd nsid %u, %s",
-			 n->nsid, ring);
+		snprintf(t->setup, sizeof(t->setup), "NVMe uring_cmd%s nsid %u, %s",
+			 n->iov ? " (vectored)" : "", n->nsid, ring);
 	}
 	t->priv = n;
 	return 0;
@@ -207,8 +222,16 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 	case SP_OP_READ:
 	case SP_OP_WRITE:
 		cmd->opcode = io->op == SP_OP_READ ? SP_NVME_CMD_READ : SP_NVME_CMD_WRITE;
-		cmd->addr = (uint64_t)(uintptr_t)sp_io_buf(t, io);
-		cmd->data_len = io->len;
+		if (n->iov) {
+			/* one segment: the point is the vectored path's cost */
+			n->iov[io->buf].iov_len = io->len;
+			sqe->cmd_op = NVME_URING_CMD_IO_VEC;
+			cmd->addr = (uint64_t)(uintptr_t)&n->iov[io->buf];
+			cmd->data_len = 1;	/* number of iovecs */
+		} else {
+			cmd->addr = (uint64_t)(uintptr_t)sp_io_buf(t, io);
+			cmd->data_len = io->len;
+		}
 		cmd->cdw10 = (uint32_t)slba;
 		cmd->cdw11 = (uint32_t)(slba >> 32);
 		cmd->cdw12 = (io->len >> n->lba_shift) - 1;	/* 0-based */
@@ -232,6 +255,15 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 	return 0;
 }
 
+static void nvme_close(struct sp_target *t)
+{
+	struct nvme *n = t->priv;
+
+	if (n)
+		free(n->iov);
+	sp_uring_close(t);	/* frees n */
+}
+
 static const char *nvme_status(uint32_t status, char *buf, size_t len)
 {
 	return sp_nvme_status_str(status, buf, len);
@@ -240,12 +272,12 @@ static const char *nvme_status(uint32_t status, char *buf, size_t len)
 const struct sp_backend sp_backend_nvme = {
 	.name = "nvme",
 	.desc = "NVMe passthrough: io_uring uring_cmd on /dev/ngXnY (kernel driver)",
-	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH,
+	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH | SP_CAP_VECTORED,
 	.probe = nvme_probe,
 	.status_str = nvme_status,
 	.open = nvme_open,
 	.queue = nvme_queue,
 	.submit = sp_uring_submit,
 	.reap = sp_uring_reap,
-	.close = sp_uring_close,
+	.close = nvme_close,
 };

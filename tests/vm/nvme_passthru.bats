@@ -33,6 +33,16 @@ setup() {
 	done
 }
 
+@test "nvme passthrough: vectored commands (NVME_URING_CMD_IO_VEC) verify" {
+	ub 800 -m nvme --vectored -w randrw --verify --size 8M /dev/ng0n1
+	[[ $(json .config.setup) == *vectored* ]] || fail "setup: $(json .config.setup)"
+	assert_equal "$(json .config.vectored)" true
+	run "$SP_BIN/uring_bench" -m nvme --vectored --fixedbufs -n 1 /dev/ng0n1
+	assert_equal "$status" 2
+	run "$SP_BIN/uring_bench" -m uring --vectored -n 1 /dev/nvme0n1
+	assert_equal "$status" 2
+}
+
 @test "nvme passthrough: data written by passthrough reads back through the block device" {
 	ub 2048 -m nvme -w write --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/ng0n1
 	ub 2048 -m uring -w read --verify --verify-seed 21 --bs 4k --size 8M --offset 40M /dev/nvme0n1

@@ -75,3 +75,18 @@ setup() {
 json_block_of() {
 	"$SP_BIN/sp-id" --json "$1" | jq -r '.[0].block_device'
 }
+
+@test "passthru-report: every path, with syscalls and context switches per I/O" {
+	command -v passthru-report.sh >/dev/null || skip "passthru-report.sh not in the testbed"
+	run passthru-report.sh --ios 400
+	assert_success
+	for path in "NVMe block io_uring" "NVMe passthrough fixed buffers" "NVMe passthrough SQPOLL" \
+		    "NVMe passthrough IOPOLL" "NVMe passthrough vectored" "SCSI sg via io_uring"; do
+		assert_line --regexp "^$path +1 "
+		assert_line --regexp "^$path +16 "
+	done
+	refute_output --partial "failed:"
+	# batching: at QD16 passthrough makes well under one syscall per I/O
+	sysc=$(awk '/^NVMe passthrough +16 /{print $5}' <<<"$output")
+	jq -ne "$sysc < 0.5" >/dev/null || fail "NVMe passthrough QD16: $sysc syscalls/IO"
+}
