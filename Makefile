@@ -57,11 +57,12 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
 sp-io_SRC := userspace/sp-io.c
+sp-cost_SRC := userspace/sp-cost.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -18,10 +18,15 @@ json_object *sp_json_u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
+void sp_json_fprint_and_free(FILE *f, json_object *root)
+{
+	fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(f);
+	json_object_put(root);
+}
+
 void sp_json_print_and_free(json_object *root)
 {
-	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	fflush(stdout);
-	json_object_put(root);
+	sp_json_fprint_and_free(stdout, root);
 }

@@ -5,11 +5,13 @@
 
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* A double rounded to three decimals: stable, readable output. */
 json_object *sp_json_dbl(double v);
 json_object *sp_json_u64(uint64_t v);
-/* Prints the document pretty, one per line block, and frees it. */
+/* Prints the document pretty on stdout (or f) and frees it. */
 void sp_json_print_and_free(json_object *root);
+void sp_json_fprint_and_free(FILE *f, json_object *root);
 
 #endif

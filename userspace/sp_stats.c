@@ -54,6 +54,13 @@ static int read_tracepoint_id(const char *tracefs, const char *event)
 	return ret ? ret : (int)id;
 }
 
+int sp_tracepoint_id(const char *event)
+{
+	const char *tracefs = sp_tracefs_path();
+
+	return tracefs ? read_tracepoint_id(tracefs, event) : -ENOENT;
+}
+
 int sp_syscalls_open(struct sp_syscall_counter *c)
 {
 	struct perf_event_attr attr = {

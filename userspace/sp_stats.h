@@ -40,6 +40,9 @@ int sp_usage_snapshot(struct sp_usage *u, const struct sp_syscall_counter *c);
 void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
 		    struct sp_usage *d);
 
+/* Id of a tracepoint ("raw_syscalls/sys_enter"), or -errno. */
+int sp_tracepoint_id(const char *event);
+
 /* Mounts tracefs at /sys/kernel/tracing when it is not mounted anywhere
  * and we may; returns the path of its root, or NULL. */
 const char *sp_tracefs_path(void);

@@ -64,3 +64,23 @@ teardown() {
 	jq -e '.result.ctx_switches.voluntary_per_io >= 0 and
 	       (.result.ctx_switches | has("involuntary_per_io"))' <<<"$output"
 }
+
+@test "sp-cost counts a command's syscalls by the kernel" {
+	require_root
+	run "$BIN/sp-cost" --json --output "$TMPF_DIR/a" -- dd if=/dev/zero of=/dev/null bs=4k count=1000 status=none
+	assert_success
+	run "$BIN/sp-cost" --json --output "$TMPF_DIR/b" -- dd if=/dev/zero of=/dev/null bs=4k count=3000 status=none
+	assert_success
+	# 2000 more blocks: one read and one write each
+	d=$(jq -n --slurpfile a "$TMPF_DIR/a" --slurpfile b "$TMPF_DIR/b" '$b[0].syscalls - $a[0].syscalls')
+	[ "$d" -ge 4000 ] && [ "$d" -le 4010 ]
+}
+
+@test "sp-cost passes the command's exit status through" {
+	require_root
+	run "$BIN/sp-cost" -- sh -c 'exit 3'
+	assert_failure 3
+	assert_output --partial "syscalls"
+	run "$BIN/sp-cost"
+	assert_failure 2
+}

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-cost: what a command costs the kernel: the syscalls and context
+ * switches of it and of every thread and child it creates, counted by
+ * the kernel (perf counters on raw_syscalls:sys_enter and on the
+ * context-switches software event, inherited), and its CPU time. Lets
+ * another tool (fio, say) be measured the way uring_bench measures
+ * itself.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sp_json.h"
+#include "sp_log.h"
+#include "sp_stats.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: sp-cost [--json] [--output FILE] -- COMMAND [ARG...]\n"
+"\n"
+"Run COMMAND; then report the syscalls and context switches that it and\n"
+"all its threads and children made, as the kernel counts them, and its\n"
+"CPU time. The report goes to stderr, or to FILE.\n"
+"\n"
+"  --json         the report as JSON (schema shortpath.cost/1)\n"
+"  --output FILE  write the report to FILE\n"
+"  -h, --help     this text\n"
+"\n"
+"Examples:\n"
+"  sp-cost -- dd if=/dev/zero of=/dev/null bs=4k count=1000\n"
+"  sp-cost --json --output cost.json -- fio --ioengine=io_uring_cmd ...\n"
+"\n"
+"Exit status: the command's; 2 bad usage; 1 when counting is impossible.\n");
+}
+
+/* A counter on task pid and its future threads and children, started
+ * by its next exec so that only the command is counted. */
+static int open_counter(pid_t pid, __u32 type, __u64 config)
+{
+	struct perf_event_attr attr = {
+		.type = type,
+		.size = sizeof(attr),
+		.config = config,
+		.inherit = 1,
+		.disabled = 1,
+		.enable_on_exec = 1,
+		.exclude_hv = 1,
+	};
+
+	return syscall(SYS_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static uint64_t tv_ns(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000000ULL + (uint64_t)tv->tv_usec * 1000;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *output = NULL;
+	uint64_t sys = 0, csw = 0;
+	int opt, sfd, cfd, status, id, code;
+	struct rusage ru;
+	bool json = false;
+	FILE *out = stderr;
+	pid_t pid;
+
+	sp_log_init(argv[0], SP_LOG_NOTICE);
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'J':
+			json = true;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return SP_EXIT_OK;
+		default:
+			sp_err("bad usage; see --help");
+			return SP_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		sp_err("no command given; see --help");
+		return SP_EXIT_USAGE;
+	}
+	id = sp_tracepoint_id("raw_syscalls/sys_enter");
+	if (id < 0) {
+		sp_err("cannot count syscalls: tracepoint raw_syscalls:sys_enter: %s",
+		       strerror(-id));
+		return SP_EXIT_FAIL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		sp_err("fork: %s", strerror(errno));
+		return SP_EXIT_FAIL;
+	}
+	if (pid == 0) {
+		/* stop until the parent has attached its counters */
+		raise(SIGSTOP);
+		execvp(argv[optind], argv + optind);
+		sp_err("cannot run %s: %s", argv[optind], strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, WUNTRACED) < 0 || !WIFSTOPPED(status)) {
+		sp_err("the command did not start");
+		return SP_EXIT_FAIL;
+	}
+	sfd = open_counter(pid, PERF_TYPE_TRACEPOINT, id);
+	cfd = open_counter(pid, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES);
+	if (sfd < 0 || cfd < 0) {
+		sp_err("perf_event_open on the command: %s", strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return SP_EXIT_FAIL;
+	}
+	kill(pid, SIGCONT);
+	if (wait4(pid, &status, 0, &ru) < 0) {
+		sp_err("wait: %s", strerror(errno));
+		return SP_EXIT_FAIL;
+	}
+	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (read(sfd, &sys, sizeof(sys)) != sizeof(sys) ||
+	    read(cfd, &csw, sizeof(csw)) != sizeof(csw)) {
+		sp_err("reading the counters failed: %s", strerror(errno));
+		return SP_EXIT_FAIL;
+	}
+	if (output && !(out = fopen(output, "we"))) {
+		sp_err("cannot write %s: %s", output, strerror(errno));
+		return SP_EXIT_FAIL;
+	}
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "schema", json_object_new_string("shortpath.cost/1"));
+		json_object_object_add(o, "syscalls", sp_json_u64(sys));
+		json_object_object_add(o, "ctx_switches", sp_json_u64(csw));
+		json_object_object_add(o, "user_ns", sp_json_u64(tv_ns(&ru.ru_utime)));
+		json_object_object_add(o, "sys_ns", sp_json_u64(tv_ns(&ru.ru_stime)));
+		json_object_object_add(o, "exit_status", json_object_new_int(code));
+		sp_json_fprint_and_free(out, o);
+	} else {
+		fprintf(out, "sp-cost: %llu syscalls, %llu context switches, user %.3f s, "
+			"sys %.3f s, exit status %d\n", (unsigned long long)sys,
+			(unsigned long long)csw, tv_ns(&ru.ru_utime) / 1e9,
+			tv_ns(&ru.ru_stime) / 1e9, code);
+	}
+	if (output)
+		fclose(out);
+	return code;
+}
