@@ -137,7 +137,7 @@ static void nvme_complete(struct sp_io *io, const struct io_uring_cqe *cqe)
 	} else if (cqe->res < 0) {
 		io->res = cqe->res;
 	} else {
-		io->res = io->op == SP_OP_READ || io->op == SP_OP_WRITE ? (int32_t)io->len : 0;
+		io->res = io->op == SP_OP_FLUSH ? 0 : (int32_t)io->len;
 	}
 }
 

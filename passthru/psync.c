@@ -80,6 +80,10 @@ static int psync_submit(struct sp_target *t, unsigned wait_nr)
 			r = 0;
 			t->syscalls--;
 			break;
+		default:
+			r = -1;
+			errno = EOPNOTSUPP;
+			break;
 		}
 		t->syscalls++;
 		io->res = r < 0 ? -errno : (int32_t)r;

@@ -7,12 +7,13 @@
  * collects whichever command completed next (matched back to its I/O by
  * usr_ptr; pack_id carries the slot for debugging).
  *
- * How far io_uring helps: sg files do not support non-blocking
- * submission (no FMODE_NOWAIT), so io_uring hands every WRITE to an
- * io-wq worker; reads on the O_NONBLOCK fd are parked on poll and
- * finished when sg signals a response, without a worker. Batching and
- * SQPOLL still cut syscalls; the worker hand-off costs context
- * switches, which uring_bench reports per I/O.
+ * How far io_uring helps: sg has no FMODE_NOWAIT, and io_uring would
+ * hand every request on such a file to an io-wq worker; but it trusts
+ * O_NONBLOCK files to not block, so on the O_NONBLOCK fd opened here
+ * the queuing WRITE runs inline (sg_write does not sleep) and a READ
+ * with no answer yet returns EAGAIN and is parked on poll until sg
+ * signals one. Measured in the guest (sp-cost -e
+ * io_uring:io_uring_queue_async_work): no request goes to io-wq.
  *
  * The protocol side (CDBs, sense) is in scsi_spec.h, independent of the
  * transport, so a bsg uring_cmd transport (Linux 7.1 on) can sit beside

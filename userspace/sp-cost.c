@@ -26,12 +26,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: sp-cost [--json] [--output FILE] -- COMMAND [ARG...]\n"
+"Usage: sp-cost [--json] [--output FILE] [-e CATEGORY:EVENT]... -- COMMAND [ARG...]\n"
 "\n"
 "Run COMMAND; then report the syscalls and context switches that it and\n"
 "all its threads and children made, as the kernel counts them, and its\n"
 "CPU time. The report goes to stderr, or to FILE.\n"
 "\n"
+"  -e, --event CATEGORY:EVENT\n"
+"                 also count this tracepoint (up to 8), e.g.\n"
+"                 io_uring:io_uring_queue_async_work (I/Os handed to io-wq)\n"
 "  --json         the report as JSON (schema shortpath.cost/1)\n"
 "  --output FILE  write the report to FILE\n"
 "  -h, --help     this text\n"
@@ -39,6 +42,7 @@ static void usage(FILE *f)
 "Examples:\n"
 "  sp-cost -- dd if=/dev/zero of=/dev/null bs=4k count=1000\n"
 "  sp-cost --json --output cost.json -- fio --ioengine=io_uring_cmd ...\n"
+"  sp-cost -e io_uring:io_uring_queue_async_work -- uring_bench -m sg /dev/sg0\n"
 "\n"
 "Exit status: the command's; 2 bad usage; 1 when counting is impossible.\n");
 }
@@ -70,11 +74,14 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "event", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *output = NULL;
-	uint64_t sys = 0, csw = 0;
+	const char *output = NULL, *events[8];
+	int efd[8];
+	uint64_t sys = 0, csw = 0, ecount[8] = { 0 };
+	unsigned nev = 0;
 	int opt, sfd, cfd, status, id, code;
 	struct rusage ru;
 	bool json = false;
@@ -82,8 +89,15 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+he:", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'e':
+			if (nev == 8 || !strchr(optarg, ':')) {
+				sp_err("--event takes CATEGORY:EVENT, at most 8 of them");
+				return SP_EXIT_USAGE;
+			}
+			events[nev++] = optarg;
+			break;
 		case 'J':
 			json = true;
 			break;
@@ -124,6 +138,22 @@ int main(int argc, char **argv)
 		sp_err("the command did not start");
 		return SP_EXIT_FAIL;
 	}
+	for (unsigned i = 0; i < nev; i++) {
+		char ev[128];
+		int eid;
+
+		snprintf(ev, sizeof(ev), "%s", events[i]);
+		*strchr(ev, ':') = '/';
+		eid = sp_tracepoint_id(ev);
+		efd[i] = eid < 0 ? -1 : open_counter(pid, PERF_TYPE_TRACEPOINT, eid);
+		if (efd[i] < 0) {
+			sp_err("cannot count %s: %s", events[i],
+			       strerror(eid < 0 ? -eid : errno));
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return SP_EXIT_USAGE;
+		}
+	}
 	sfd = open_counter(pid, PERF_TYPE_TRACEPOINT, id);
 	cfd = open_counter(pid, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES);
 	if (sfd < 0 || cfd < 0) {
@@ -143,6 +173,9 @@ int main(int argc, char **argv)
 		sp_err("reading the counters failed: %s", strerror(errno));
 		return SP_EXIT_FAIL;
 	}
+	for (unsigned i = 0; i < nev; i++)
+		if (read(efd[i], &ecount[i], sizeof(ecount[i])) != sizeof(ecount[i]))
+			ecount[i] = 0;
 	if (output && !(out = fopen(output, "we"))) {
 		sp_err("cannot write %s: %s", output, strerror(errno));
 		return SP_EXIT_FAIL;
@@ -156,12 +189,21 @@ int main(int argc, char **argv)
 		json_object_object_add(o, "user_ns", sp_json_u64(tv_ns(&ru.ru_utime)));
 		json_object_object_add(o, "sys_ns", sp_json_u64(tv_ns(&ru.ru_stime)));
 		json_object_object_add(o, "exit_status", json_object_new_int(code));
+		if (nev) {
+			json_object *ev = json_object_new_object();
+
+			for (unsigned i = 0; i < nev; i++)
+				json_object_object_add(ev, events[i], sp_json_u64(ecount[i]));
+			json_object_object_add(o, "events", ev);
+		}
 		sp_json_fprint_and_free(out, o);
 	} else {
 		fprintf(out, "sp-cost: %llu syscalls, %llu context switches, user %.3f s, "
 			"sys %.3f s, exit status %d\n", (unsigned long long)sys,
 			(unsigned long long)csw, tv_ns(&ru.ru_utime) / 1e9,
 			tv_ns(&ru.ru_stime) / 1e9, code);
+		for (unsigned i = 0; i < nev; i++)
+			fprintf(out, "sp-cost: %llu %s\n", (unsigned long long)ecount[i], events[i]);
 	}
 	if (output)
 		fclose(out);

@@ -20,7 +20,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: sp-io [OPTIONS] read|write|flush DEVICE\n"
+"Usage: sp-io [OPTIONS] read|write|write-zeroes|flush DEVICE\n"
 "\n"
 "Send one command to DEVICE and report the answer: the NVMe status or the\n"
 "SCSI sense in words when it fails. The range is not checked first.\n"
@@ -131,8 +131,11 @@ bad:
 		r->op = SP_OP_WRITE;
 	else if (!strcmp(argv[optind], "flush"))
 		r->op = SP_OP_FLUSH;
+	else if (!strcmp(argv[optind], "write-zeroes"))
+		r->op = SP_OP_WRITE_ZEROES;
 	else {
-		sp_err("unknown operation '%s': read, write or flush", argv[optind]);
+		sp_err("unknown operation '%s': read, write, write-zeroes or flush",
+		       argv[optind]);
 		return -EINVAL;
 	}
 	r->path = argv[optind + 1];
@@ -172,7 +175,7 @@ int main(int argc, char **argv)
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	if (parse(argc, argv, &r))
 		return SP_EXIT_USAGE;
-	ret = sp_backend_detect(r.path, r.op == SP_OP_WRITE, &be, &d, why, sizeof(why));
+	ret = sp_backend_detect(r.path, r.op != SP_OP_READ, &be, &d, why, sizeof(why));
 	if (!ret && r.mode && strcmp(r.mode, be->name)) {
 		const struct sp_backend *want = sp_backend_find(r.mode);
 
@@ -181,8 +184,8 @@ int main(int argc, char **argv)
 			return SP_EXIT_USAGE;
 		}
 		be = want;
-		ret = be->probe ? be->probe(r.path, r.op == SP_OP_WRITE, &d, why, sizeof(why))
-				: sp_dev_probe(r.path, r.op == SP_OP_WRITE, &d);
+		ret = be->probe ? be->probe(r.path, r.op != SP_OP_READ, &d, why, sizeof(why))
+				: sp_dev_probe(r.path, r.op != SP_OP_READ, &d);
 		if (ret && !why[0])
 			snprintf(why, sizeof(why), "%s: %s", r.path, strerror(-ret));
 	}
@@ -197,7 +200,12 @@ int main(int argc, char **argv)
 		       d.lbs);
 		return SP_EXIT_USAGE;
 	}
-	if (r.op == SP_OP_WRITE) {
+	if (r.op == SP_OP_WRITE_ZEROES && strcmp(be->name, "nvme")) {
+		sp_err("write-zeroes is an NVMe command: %s is reached through %s",
+		       r.path, be->name);
+		return SP_EXIT_USAGE;
+	}
+	if (r.op == SP_OP_WRITE || r.op == SP_OP_WRITE_ZEROES) {
 		ret = sp_dev_check_writable(&d, r.force, why, sizeof(why));
 		if (ret) {
 			sp_err("%s", why);
@@ -241,7 +249,7 @@ int main(int argc, char **argv)
 		else
 			snprintf(status_text, sizeof(status_text), "%s", strerror(-io.res));
 		status = SP_EXIT_FAIL;
-	} else if ((uint32_t)io.res != io.len) {
+	} else if (r.op != SP_OP_WRITE_ZEROES && (uint32_t)io.res != io.len) {
 		snprintf(status_text, sizeof(status_text), "short transfer: %d of %u bytes",
 			 io.res, io.len);
 		status = SP_EXIT_FAIL;

@@ -84,3 +84,14 @@ teardown() {
 	run "$BIN/sp-cost"
 	assert_failure 2
 }
+
+@test "sp-cost counts extra tracepoints: tmpfs O_DIRECT reads all go to io-wq here" {
+	require_root
+	"$UB" -n 1 --size 16M "$F" >/dev/null
+	run "$BIN/sp-cost" --json --output "$TMPF_DIR/c" -e io_uring:io_uring_submit_req -- \
+		"$UB" --quiet -n 500 "$F"
+	assert_success
+	[ "$(jq '.events["io_uring:io_uring_submit_req"]' "$TMPF_DIR/c")" -eq 500 ]
+	run "$BIN/sp-cost" -e nosuch:event -- true
+	assert_failure 2
+}

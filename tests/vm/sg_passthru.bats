@@ -88,3 +88,15 @@ teardown() {
 	# every I/O sent is accounted for: completed or failed
 	assert_equal "$(json '.result.ios + .result.errors')" "$(json .result.issued)"
 }
+
+@test "sg: io_uring hands no request to io-wq (O_NONBLOCK: inline writes, poll-armed reads)" {
+	require_bin sp-cost
+	run "$SP_BIN/sp-cost" --json --output "$BATS_TEST_TMPDIR/cost" \
+		-e io_uring:io_uring_queue_async_work -e io_uring:io_uring_create -- \
+		"$SP_BIN/uring_bench" --quiet -m sg -q 16 -n 1000 "$SG"
+	assert_success
+	cost=$(cat "$BATS_TEST_TMPDIR/cost")
+	# the counters do count: the one ring the run created was seen
+	assert_equal "$(jq '.events["io_uring:io_uring_create"]' <<<"$cost")" 1
+	assert_equal "$(jq '.events["io_uring:io_uring_queue_async_work"]' <<<"$cost")" 0
+}

@@ -90,3 +90,16 @@ json_block_of() {
 	sysc=$(awk '/^NVMe passthrough +16 /{print $5}' <<<"$output")
 	jq -ne "$sysc < 0.5" >/dev/null || fail "NVMe passthrough QD16: $sysc syscalls/IO"
 }
+
+@test "sp-io: NVMe Write Zeroes clears the blocks" {
+	run "$SP_BIN/sp-io" write --lba 900 --blocks 16 --pattern 0xee /dev/ng0n1
+	assert_success
+	run "$SP_BIN/sp-io" write-zeroes --lba 900 --blocks 16 /dev/ng0n1
+	assert_success
+	run "$SP_BIN/sp-io" read --lba 900 --blocks 16 --out "$BATS_TEST_TMPDIR/z" /dev/ng0n1
+	assert_success
+	head -c 8192 /dev/zero | cmp - "$BATS_TEST_TMPDIR/z"
+	run "$SP_BIN/sp-io" write-zeroes --lba 900 "/dev/$SD"
+	assert_equal "$status" 2
+	assert_output --partial "write-zeroes is an NVMe command"
+}
