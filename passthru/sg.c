@@ -77,7 +77,7 @@ static int first_entry(const char *dir, const char *prefix, char *out, size_t le
 	if (!d)
 		return -errno;
 	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+		if (e->d_name[0] != '.' && !strncmp(e->d_name, prefix, strlen(prefix))) {
 			snprintf(out, len, "%s", e->d_name);
 			ret = 0;
 			break;
@@ -105,6 +105,56 @@ static void read_vpd_serial(const char *path, char *out, size_t len)
 	out[n] = '\0';
 	while (n && out[n - 1] == ' ')
 		out[--n] = '\0';
+}
+
+/*
+ * Whether the bsg node takes IORING_OP_URING_CMD (Linux 7.1 on): a
+ * command with an unknown cmd_op is sent; a kernel without a bsg
+ * uring_cmd handler refuses the opcode itself with EOPNOTSUPP, one with
+ * it rejects the command (EINVAL). Nothing reaches the device.
+ */
+static int probe_bsg_uring(const char *node, char *why, size_t len)
+{
+	struct sp_ring_info info;
+	struct sp_ring_opts ro = { .entries = 1, .sq_cpu = -1, .big_sqe = true,
+				   .big_cqe = true, .no_modern = true };
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd, ret;
+
+	fd = open(node, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return -1;
+	}
+	ret = sp_ring_init(&ring, &ro, &info);
+	if (ret) {
+		snprintf(why, len, "no SQE128 rings: %s", strerror(-ret));
+		close(fd);
+		return 0;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	if (!sqe) {
+		io_uring_queue_exit(&ring);
+		close(fd);
+		return -1;
+	}
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = 0xffff;	/* no such command */
+	ret = io_uring_submit_and_wait(&ring, 1);
+	if (ret >= 0)
+		ret = io_uring_wait_cqe(&ring, &cqe);
+	if (ret >= 0) {
+		ret = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	close(fd);
+	snprintf(why, len, "%s", strerror(-ret));
+	return ret == -EOPNOTSUPP ? 0 : 1;
 }
 
 /* One synchronous command through SG_IO: used at probe time only. */
@@ -210,6 +260,18 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 		d->flush_cdb_len = sg_sync(fd, cdb, 10, NULL, 0, err, sizeof(err)) ? 0 : 10;
 	}
 	err[0] = '\0';
+	d->bsg_uring = -1;
+	{
+		char bsg[64];
+
+		snprintf(sys, sizeof(sys), "/sys/class/scsi_generic/%s/device/bsg",
+			 strrchr(node, '/') + 1);
+		if (!first_entry(sys, "", bsg, sizeof(bsg))) {
+			snprintf(d->bsg_path, sizeof(d->bsg_path), "/dev/bsg/%s", bsg);
+			d->bsg_uring = probe_bsg_uring(d->bsg_path, d->bsg_why,
+						       sizeof(d->bsg_why));
+		}
+	}
 	snprintf(d->model, sizeof(d->model), "%s %s", inq.vendor, inq.product);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", inq.revision);
 	d->lbs = block_len;

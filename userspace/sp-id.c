@@ -56,6 +56,17 @@ static json_object *dev_json(const char *path, const struct sp_backend *be,
 			       sp_json_u64(d->max_transfer) : NULL);
 	json_object_object_add(o, "io_poll", d->io_poll < 0 ? NULL :
 			       json_object_new_boolean(d->io_poll));
+	if (!strcmp(be->name, "sg")) {
+		json_object *b = json_object_new_object();
+
+		json_object_object_add(b, "node", d->bsg_path[0] ?
+				       json_object_new_string(d->bsg_path) : NULL);
+		json_object_object_add(b, "uring_cmd", d->bsg_uring < 0 ? NULL :
+				       json_object_new_boolean(d->bsg_uring));
+		json_object_object_add(b, "probe", d->bsg_why[0] ?
+				       json_object_new_string(d->bsg_why) : NULL);
+		json_object_object_add(o, "bsg", b);
+	}
 	if (!strcmp(be->name, "sg"))
 		json_object_object_add(o, "flush_command", d->flush_cdb_len ?
 				       json_object_new_string(d->flush_cdb_len == 16 ?
@@ -99,6 +110,10 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf("  flush         %s\n", d->flush_cdb_len == 16 ? "SYNCHRONIZE CACHE(16)" :
 		       d->flush_cdb_len == 10 ? "SYNCHRONIZE CACHE(10) ((16) refused)" :
 		       "none (SYNCHRONIZE CACHE refused)");
+	if (!strcmp(be->name, "sg") && d->bsg_path[0])
+		printf("  bsg           %s, io_uring passthrough %s (%s)\n", d->bsg_path,
+		       d->bsg_uring == 1 ? "available (no shortpath backend yet)" :
+		       d->bsg_uring == 0 ? "not in this kernel" : "unknown", d->bsg_why);
 	printf("  path          uring_bench --mode %s\n", be->name);
 }
 

@@ -42,6 +42,9 @@ struct sp_devinfo {
 	uint32_t nsid;		/* NVMe namespace */
 	uint16_t ms;		/* NVMe metadata bytes per block */
 	uint8_t flush_cdb_len;	/* SCSI: 16 or 10 (SYNCHRONIZE CACHE); 0: none works */
+	char bsg_path[64];	/* SCSI: the bsg node of the same device, if any */
+	int bsg_uring;		/* bsg takes io_uring passthrough: 1, 0, -1 unknown */
+	char bsg_why[64];	/* how the bsg probe answered */
 };
 
 const char *sp_kind_name(enum sp_target_kind k);

@@ -103,3 +103,14 @@ json_block_of() {
 	assert_equal "$status" 2
 	assert_output --partial "write-zeroes is an NVMe command"
 }
+
+@test "sp-id: the bsg node is found and probed for io_uring passthrough at run time" {
+	run --separate-stderr "$SP_BIN/sp-id" --json "/dev/$SD"
+	assert_success
+	bsg=$(json '.[0].bsg.node')
+	[ -c "$bsg" ] || fail "no bsg node: $bsg"
+	# Debian's 6.1 has no bsg uring_cmd handler; a later kernel may
+	uring=$(json '.[0].bsg.uring_cmd')
+	[[ $uring == true || $uring == false ]] || fail "bsg probe gave no answer"
+	[[ $uring == true ]] || assert_equal "$(json '.[0].bsg.probe')" "Operation not supported"
+}
