@@ -110,7 +110,7 @@ json_block_of() {
 	bsg=$(json '.[0].bsg.node')
 	[ -c "$bsg" ] || fail "no bsg node: $bsg"
 	# Debian's 6.1 has no bsg uring_cmd handler; a later kernel may
-	uring=$(json '.[0].bsg.uring_cmd')
+	uring=$(jq -r '.[0].bsg.uring_cmd' <<<"$output")
 	[[ $uring == true || $uring == false ]] || fail "bsg probe gave no answer"
 	[[ $uring == true ]] || assert_equal "$(json '.[0].bsg.probe')" "Operation not supported"
 }
