@@ -246,11 +246,7 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 	    (io->op != SP_OP_NOP && (uint32_t)io->res != io->len)))
 		j->errors++;
 	if (io->res < 0) {
-		if (c->topts.vectored && (io->res == -EINVAL || io->res == -ENOTTY ||
-					  io->res == -EOPNOTSUPP))
-			job_fail(j, -EOPNOTSUPP, "--vectored: the kernel refused "
-				 "NVME_URING_CMD_IO_VEC (%s)", strerror(-io->res));
-		else if (io->res == -EOPNOTSUPP && c->topts.iopoll)
+		if (io->res == -EOPNOTSUPP && c->topts.iopoll)
 			job_fail(j, io->res, "--iopoll: %s cannot complete polled "
 				 "I/O (%s): use a device with poll queues",
 				 c->path, strerror(-io->res));

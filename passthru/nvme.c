@@ -114,6 +114,7 @@ static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 	d->mem_align = 4;	/* NVMe PRPs need dword alignment */
 	d->size = info.nsze * info.lba_size;
 	d->ms = info.ms;
+	d->write_zeroes = info.oncs & SP_NVME_ONCS_WRITE_ZEROES;
 	snprintf(d->model, sizeof(d->model), "%s", info.model);
 	snprintf(d->serial, sizeof(d->serial), "%s", info.serial);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", info.firmware);
@@ -139,6 +140,48 @@ static void nvme_complete(struct sp_io *io, const struct io_uring_cqe *cqe)
 	} else {
 		io->res = io->op == SP_OP_FLUSH ? 0 : (int32_t)io->len;
 	}
+}
+
+static int nvme_queue(struct sp_target *t, struct sp_io *io);
+static void nvme_close(struct sp_target *t);
+
+/*
+ * One read of the first block, sent exactly as the run will send its
+ * I/Os (fixed buffers, vectored, polled): a kernel that lacks one of
+ * those features refuses it here, where the refusal can be named.
+ */
+static int nvme_try_io(struct sp_target *t)
+{
+	struct nvme *n = t->priv;
+	struct sp_io io = { .op = SP_OP_READ, .len = t->dev.lbs }, *done;
+	char status[160];
+	int ret;
+
+	ret = nvme_queue(t, &io);
+	if (!ret)
+		ret = sp_uring_submit(t, 1);
+	while (ret >= 0 && (ret = sp_uring_reap(t, &done, 1)) == 0)
+		ret = sp_uring_submit(t, 1);
+	t->syscalls = 0;
+	if (ret < 0)
+		io.res = ret;
+	if (io.res >= 0)
+		return 0;
+	if (io.res == -EIO && io.status) {
+		snprintf(t->err, sizeof(t->err), "%s: first read refused: %s", t->dev.path,
+			 sp_nvme_status_str(io.status, status, sizeof(status)));
+		return -EIO;
+	}
+	if (io.res == -EOPNOTSUPP || io.res == -EINVAL || io.res == -ENOTTY) {
+		snprintf(t->err, sizeof(t->err), "this kernel refused NVMe passthrough as "
+			 "set up (NVME_URING_CMD_IO%s%s%s): %s",
+			 n->iov ? "_VEC" : "", t->o.fixed_bufs ? ", IORING_URING_CMD_FIXED" : "",
+			 t->o.iopoll ? ", IOPOLL" : "", strerror(-io.res));
+		return -EOPNOTSUPP;
+	}
+	snprintf(t->err, sizeof(t->err), "%s: first read failed: %s", t->dev.path,
+		 strerror(-io.res));
+	return io.res;
 }
 
 static int nvme_open(struct sp_target *t)
@@ -196,7 +239,10 @@ static int nvme_open(struct sp_target *t)
 			 n->iov ? " (vectored)" : "", n->nsid, ring);
 	}
 	t->priv = n;
-	return 0;
+	ret = nvme_try_io(t);
+	if (ret)
+		nvme_close(t);
+	return ret;
 }
 
 static int nvme_queue(struct sp_target *t, struct sp_io *io)

@@ -52,6 +52,8 @@ static json_object *dev_json(const char *path, const struct sp_backend *be,
 	json_object_object_add(o, "logical_block_size", sp_json_u64(d->lbs));
 	json_object_object_add(o, "blocks", sp_json_u64(d->lbs ? d->size / d->lbs : 0));
 	json_object_object_add(o, "metadata_size", sp_json_u64(d->ms));
+	if (!strcmp(be->name, "nvme"))
+		json_object_object_add(o, "write_zeroes", json_object_new_boolean(d->write_zeroes));
 	json_object_object_add(o, "max_transfer", d->max_transfer ?
 			       sp_json_u64(d->max_transfer) : NULL);
 	json_object_object_add(o, "io_poll", d->io_poll < 0 ? NULL :
@@ -100,8 +102,10 @@ static void dev_text(const char *path, const struct sp_backend *be,
 	printf("  size          %s (%llu blocks of %u bytes)\n",
 	       sp_fmt_size(d->size, s1, sizeof(s1)),
 	       (unsigned long long)(d->lbs ? d->size / d->lbs : 0), d->lbs);
-	if (!strcmp(be->name, "nvme"))
+	if (!strcmp(be->name, "nvme")) {
 		printf("  metadata      %u bytes per block\n", d->ms);
+		printf("  write zeroes  %s\n", d->write_zeroes ? "yes" : "no");
+	}
 	if (d->max_transfer)
 		printf("  max transfer  %s\n", sp_fmt_size(d->max_transfer, s2, sizeof(s2)));
 	if (d->io_poll >= 0)

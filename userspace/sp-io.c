@@ -205,6 +205,11 @@ int main(int argc, char **argv)
 		       r.path, be->name);
 		return SP_EXIT_USAGE;
 	}
+	if (r.op == SP_OP_WRITE_ZEROES && !d.write_zeroes) {
+		sp_err("%s: the controller has no Write Zeroes command (ONCS bit 3 "
+		       "clear)", d.path);
+		return SP_EXIT_USAGE;
+	}
 	if (r.op == SP_OP_WRITE || r.op == SP_OP_WRITE_ZEROES) {
 		ret = sp_dev_check_writable(&d, r.force, why, sizeof(why));
 		if (ret) {

