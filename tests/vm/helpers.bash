@@ -74,12 +74,13 @@ json() {
 }
 
 # ub N ARGS...: run uring_bench --json --quiet --ios N ARGS; fail unless it
-# exits 0, prints valid JSON and did exactly N I/Os. $output keeps the JSON.
+# exits 0, prints valid JSON and did exactly N I/Os per job. $output keeps
+# the JSON.
 ub() {
 	local n=$1
 	shift
 	run --separate-stderr "$SP_BIN/uring_bench" --json --quiet --ios "$n" "$@"
 	[ "$status" -eq 0 ] || fail "uring_bench $* exited $status: $stderr"
 	json . >/dev/null || fail "uring_bench $* printed no valid JSON: $output"
-	assert_equal "$(json .result.ios)" "$n"
+	assert_equal "$(json .result.ios)" "$((n * $(json .config.jobs)))"
 }

@@ -107,3 +107,10 @@ setup() {
 	assert_equal "$status" 2
 	assert_output --partial "is mounted on /mnt/sp-ns"
 }
+
+@test "nvme passthrough: two jobs, each with its own ring, verify their halves" {
+	ub 500 -m nvme -j 2 -q 8 -w randrw --verify --size 16M /dev/ng0n1
+	assert_equal "$(json .result.ios)" 1000
+	assert_equal "$(json '.jobs | length')" 2
+	[ "$(json .result.verify.readback_blocks)" -gt 0 ] || fail "nothing read back"
+}
