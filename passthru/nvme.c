@@ -115,6 +115,7 @@ static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 	d->size = info.nsze * info.lba_size;
 	d->ms = info.ms;
 	d->write_zeroes = info.oncs & SP_NVME_ONCS_WRITE_ZEROES;
+	d->mdts = info.mdts;
 	snprintf(d->model, sizeof(d->model), "%s", info.model);
 	snprintf(d->serial, sizeof(d->serial), "%s", info.serial);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", info.firmware);
@@ -254,13 +255,8 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 
 	if (!sqe)
 		return -EBUSY;
-	/* liburing 2.3 has no uring_cmd helper: the whole 128-byte SQE is
-	 * filled here, and only here. */
-	memset(sqe, 0, 128);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = n->u.sqe_fd;
+	sp_uring_prep_cmd(sqe, n->u.sqe_fd, NVME_URING_CMD_IO);
 	sqe->flags = n->u.sqe_flags;
-	sqe->cmd_op = NVME_URING_CMD_IO;
 	sqe->user_data = (uint64_t)(uintptr_t)io;
 	cmd = (struct nvme_uring_cmd *)sqe->cmd;
 	cmd->nsid = n->nsid;

@@ -140,10 +140,7 @@ static int probe_bsg_uring(const char *node, char *why, size_t len)
 		close(fd);
 		return -1;
 	}
-	memset(sqe, 0, 128);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = 0xffff;	/* no such command */
+	sp_uring_prep_cmd(sqe, fd, 0xffff);	/* no such command */
 	ret = io_uring_submit_and_wait(&ring, 1);
 	if (ret >= 0)
 		ret = io_uring_wait_cqe(&ring, &cqe);

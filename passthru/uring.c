@@ -115,6 +115,14 @@ struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
 	return sqe;
 }
 
+void sp_uring_prep_cmd(struct io_uring_sqe *sqe, int fd, uint32_t cmd_op)
+{
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = cmd_op;
+}
+
 /*
  * Whether liburing will call io_uring_enter() for this submit: always
  * without SQPOLL, with SQPOLL only to wake a sleeping thread or to

@@ -36,6 +36,12 @@ void sp_uring_teardown(struct sp_uring *u);
 /* An SQE for one more I/O, tagged with io; NULL if the ring is full. */
 struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
 				  struct sp_io *io);
+/*
+ * Turns sqe (of an SQE128 ring) into an IORING_OP_URING_CMD for fd with
+ * command cmd_op and zeroed command bytes. liburing 2.3 has no helper
+ * for it: every passthrough SQE is begun here, and only here.
+ */
+void sp_uring_prep_cmd(struct io_uring_sqe *sqe, int fd, uint32_t cmd_op);
 int sp_uring_submit(struct sp_target *t, unsigned wait_nr);
 int sp_uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max);
 void sp_uring_close(struct sp_target *t);

@@ -52,8 +52,10 @@ static json_object *dev_json(const char *path, const struct sp_backend *be,
 	json_object_object_add(o, "logical_block_size", sp_json_u64(d->lbs));
 	json_object_object_add(o, "blocks", sp_json_u64(d->lbs ? d->size / d->lbs : 0));
 	json_object_object_add(o, "metadata_size", sp_json_u64(d->ms));
-	if (!strcmp(be->name, "nvme"))
+	if (!strcmp(be->name, "nvme")) {
 		json_object_object_add(o, "write_zeroes", json_object_new_boolean(d->write_zeroes));
+		json_object_object_add(o, "mdts", sp_json_u64(d->mdts));
+	}
 	json_object_object_add(o, "max_transfer", d->max_transfer ?
 			       sp_json_u64(d->max_transfer) : NULL);
 	json_object_object_add(o, "io_poll", d->io_poll < 0 ? NULL :
@@ -106,7 +108,10 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf("  metadata      %u bytes per block\n", d->ms);
 		printf("  write zeroes  %s\n", d->write_zeroes ? "yes" : "no");
 	}
-	if (d->max_transfer)
+	if (d->max_transfer && !strcmp(be->name, "nvme"))
+		printf("  max transfer  %s (MDTS %u; the driver's limit)\n",
+		       sp_fmt_size(d->max_transfer, s2, sizeof(s2)), d->mdts);
+	else if (d->max_transfer)
 		printf("  max transfer  %s\n", sp_fmt_size(d->max_transfer, s2, sizeof(s2)));
 	if (d->io_poll >= 0)
 		printf("  polled I/O    %s\n", d->io_poll ? "yes" : "no (no poll queues)");

@@ -200,6 +200,14 @@ int main(int argc, char **argv)
 		       d.lbs);
 		return SP_EXIT_USAGE;
 	}
+	if (d.max_transfer && io.len > d.max_transfer && r.op != SP_OP_WRITE_ZEROES) {
+		char s1[32], s2[32];
+
+		sp_err("%s exceeds the largest transfer %s accepts (%s)",
+		       sp_fmt_size(io.len, s1, sizeof(s1)), d.path,
+		       sp_fmt_size(d.max_transfer, s2, sizeof(s2)));
+		return SP_EXIT_USAGE;
+	}
 	if (r.op == SP_OP_WRITE_ZEROES && strcmp(be->name, "nvme")) {
 		sp_err("write-zeroes is an NVMe command: %s is reached through %s",
 		       r.path, be->name);

@@ -42,6 +42,7 @@ struct sp_devinfo {
 	uint32_t nsid;		/* NVMe namespace */
 	uint16_t ms;		/* NVMe metadata bytes per block */
 	bool write_zeroes;	/* NVMe: the controller has Write Zeroes (ONCS) */
+	uint8_t mdts;		/* NVMe: MDTS as Identify reports it (0: no limit) */
 	uint8_t flush_cdb_len;	/* SCSI: 16 or 10 (SYNCHRONIZE CACHE); 0: none works */
 	char bsg_path[64];	/* SCSI: the bsg node of the same device, if any */
 	int bsg_uring;		/* bsg takes io_uring passthrough: 1, 0, -1 unknown */

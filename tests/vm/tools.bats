@@ -114,3 +114,11 @@ json_block_of() {
 	[[ $uring == true || $uring == false ]] || fail "bsg probe gave no answer"
 	[[ $uring == true ]] || assert_equal "$(json '.[0].bsg.probe')" "Operation not supported"
 }
+
+@test "sp-io: a transfer above the device's limit is refused (2) before it is sent" {
+	run "$SP_BIN/sp-io" read --blocks 65536 /dev/ng0n1
+	assert_equal "$status" 2
+	assert_output --partial "exceeds the largest transfer"
+	run --separate-stderr "$SP_BIN/sp-id" --json /dev/ng0n1
+	[ "$(json '.[0].mdts')" -ge 0 ] || fail "no MDTS"
+}
