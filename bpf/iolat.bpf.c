@@ -39,6 +39,13 @@ struct {
 	__type(value, struct iolat_hist);
 } hists SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);		/* tgid of the submitting process */
+	__type(value, struct iolat_punts);
+} punts SEC(".maps");
+
 static __always_inline __u32 rq_dev(struct request *rq)
 {
 	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
@@ -135,6 +142,55 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 		account(rq, IOLAT_BLK_TOTAL, now - (s->insert ? s->insert : s->issue));
 	}
 	bpf_map_delete_elem(&inflight, &rq);
+	return 0;
+}
+
+/*
+ * io_uring hand-offs to io-wq. Both events fire in the submitting task,
+ * so the current task is the one to blame. The submit tracepoint was
+ * renamed (io_uring_submit_sqe up to 6.x, io_uring_submit_req after):
+ * the loader keeps whichever this kernel has.
+ */
+static __always_inline struct iolat_punts *punt_entry(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct iolat_punts *p = bpf_map_lookup_elem(&punts, &tgid), zero = {};
+
+	if (p)
+		return p;
+	bpf_get_current_comm(zero.comm, sizeof(zero.comm));
+	bpf_map_update_elem(&punts, &tgid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&punts, &tgid);
+}
+
+static __always_inline int count_submit(void)
+{
+	struct iolat_punts *p = punt_entry();
+
+	if (p)
+		__sync_fetch_and_add(&p->submitted, 1);
+	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int iolat_submit_req(void *ctx)
+{
+	return count_submit();
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_sqe")
+int iolat_submit_sqe(void *ctx)
+{
+	return count_submit();
+}
+
+SEC("tracepoint/io_uring/io_uring_queue_async_work")
+int iolat_punt(void *ctx)
+{
+	struct iolat_punts *p = punt_entry();
+
+	if (p)
+		__sync_fetch_and_add(&p->punted, 1);
 	return 0;
 }
 

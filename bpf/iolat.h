@@ -25,4 +25,11 @@ struct iolat_hist {
 	__u64 sum;		/* in the report's unit */
 };
 
+/* io_uring requests of one process, and how many went to io-wq */
+struct iolat_punts {
+	__u64 submitted;
+	__u64 punted;
+	char comm[16];
+};
+
 #endif

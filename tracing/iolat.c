@@ -24,6 +24,7 @@
 #include "sp_log.h"
 #include "sp_log2hist.h"
 #include "sp_opts.h"
+#include "sp_stats.h"
 
 static const char *const layer_names[IOLAT_LAYERS] = {
 	[IOLAT_BLK_QUEUE] = "block queue (insert -> issue)",
@@ -59,8 +60,9 @@ static void usage(FILE *f)
 "\n"
 "Per-layer latency of block I/O, as log2 histograms: time queued in the\n"
 "block layer (insert -> issue), in driver and device (issue -> complete),\n"
-"and the block layer end to end. Prints every INTERVAL seconds (default:\n"
-"at Ctrl-C), COUNT times.\n"
+"and the block layer end to end; and, per process, how many io_uring\n"
+"requests were handed to io-wq workers. Prints every INTERVAL seconds\n"
+"(default: at Ctrl-C), COUNT times.\n"
 "\n"
 "  -D, --disk-split   a histogram per disk\n"
 "  -F, --op-split     a histogram per operation (read, write, flush, ...)\n"
@@ -151,7 +153,38 @@ static int drain(int fd, struct entry **out)
 	return n;
 }
 
-static void report(const struct config *c, struct entry *e, int n)
+struct punt_entry {
+	__u32 tgid;
+	struct iolat_punts p;
+};
+
+/* Reads and clears the per-process io_uring counters. */
+static int drain_punts(int fd, struct punt_entry **out)
+{
+	__u32 key, next, *prev = NULL;
+	struct punt_entry *e = NULL;
+	int n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct punt_entry *grown = realloc(e, (n + 1) * sizeof(*e));
+
+		if (!grown)
+			break;
+		e = grown;
+		e[n].tgid = next;
+		if (bpf_map_lookup_elem(fd, &next, &e[n].p) == 0)
+			n++;
+		key = next;
+		prev = &key;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &e[i].tgid);
+	*out = e;
+	return n;
+}
+
+static void report(const struct config *c, struct entry *e, int n,
+		   const struct punt_entry *pe, int np)
 {
 	const char *unit = c->ms ? "ms" : "us";
 
@@ -192,6 +225,17 @@ static void report(const struct config *c, struct entry *e, int n)
 			json_object_array_add(arr, o);
 		}
 		json_object_object_add(root, "histograms", arr);
+		arr = json_object_new_array();
+		for (int i = 0; i < np; i++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "pid", sp_json_u64(pe[i].tgid));
+			json_object_object_add(o, "comm", json_object_new_string(pe[i].p.comm));
+			json_object_object_add(o, "submitted", sp_json_u64(pe[i].p.submitted));
+			json_object_object_add(o, "punted", sp_json_u64(pe[i].p.punted));
+			json_object_array_add(arr, o);
+		}
+		json_object_object_add(root, "io_uring", arr);
 		sp_json_print_and_free(root);
 		return;
 	}
@@ -213,6 +257,15 @@ static void report(const struct config *c, struct entry *e, int n)
 	}
 	if (!n)
 		printf("no block I/O completed%s\n", c->disk ? " on that disk" : "");
+	if (np) {
+		printf("\nio_uring requests handed to io-wq workers (punts), by submitting process:\n");
+		printf("  %-16s %8s %12s %12s %7s\n", "comm", "pid", "submitted", "punted", "share");
+		for (int i = 0; i < np; i++)
+			printf("  %-16s %8u %12llu %12llu %6.1f%%\n", pe[i].p.comm, pe[i].tgid,
+			       (unsigned long long)pe[i].p.submitted,
+			       (unsigned long long)pe[i].p.punted, pe[i].p.submitted ?
+			       100.0 * pe[i].p.punted / pe[i].p.submitted : 0.0);
+	}
 	fflush(stdout);
 }
 
@@ -292,6 +345,19 @@ int main(int argc, char **argv)
 	skel->rodata->per_op = c.per_op;
 	skel->rodata->in_ms = c.ms;
 	skel->rodata->filter_dev = c.dev;
+	/* Keep the io_uring submit tracepoint this kernel has; without any,
+	 * go on with the block layers only and say so. */
+	{
+		bool req = sp_tracepoint_id("io_uring/io_uring_submit_req") >= 0;
+		bool sqe = sp_tracepoint_id("io_uring/io_uring_submit_sqe") >= 0;
+		bool punt = sp_tracepoint_id("io_uring/io_uring_queue_async_work") >= 0;
+
+		bpf_program__set_autoload(skel->progs.iolat_submit_req, req && punt);
+		bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe && punt);
+		bpf_program__set_autoload(skel->progs.iolat_punt, (req || sqe) && punt);
+		if (!punt || (!req && !sqe))
+			sp_notice("io_uring tracepoints missing: no punt report");
+	}
 	err = iolat_bpf__load(skel);
 	if (err) {
 		sp_err("cannot load the block-layer programs (tp_btf): %s", strerror(-err));
@@ -311,15 +377,18 @@ int main(int argc, char **argv)
 			c.disk ? c.disk : "", c.interval_s ? "" : "Ctrl-C to end");
 	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
 		struct entry *e = NULL;
-		int n;
+		struct punt_entry *pe = NULL;
+		int n, np;
 
 		if (c.interval_s)
 			sleep(c.interval_s);
 		else
 			pause();
 		n = drain(bpf_map__fd(skel->maps.hists), &e);
-		report(&c, e, n);
+		np = drain_punts(bpf_map__fd(skel->maps.punts), &pe);
+		report(&c, e, n, pe, np);
 		free(e);
+		free(pe);
 		if (!c.interval_s)
 			break;
 	}

@@ -33,3 +33,10 @@ trace() {
 	assert_equal "$(jq '[.histograms[] | select(.layer == "device" and .op == "drv_in")][0].count' <<<"$output")" 1001
 	assert_equal "$(jq '[.histograms[] | select(.op == "read")] | length' <<<"$output")" 0
 }
+
+@test "iolat: block reads of nvme0n1 through io_uring are not punted to io-wq" {
+	trace 1000 uring /dev/nvme0n1
+	entry=$(jq -c '[.io_uring[] | select(.comm == "uring_bench")][0]' <<<"$output")
+	assert_equal "$(jq .submitted <<<"$entry")" 1000
+	assert_equal "$(jq .punted <<<"$entry")" 0
+}
