@@ -6,9 +6,9 @@
  * device (issue -> complete), and the block layer end to end.
  */
 #include <errno.h>
-#include <bpf/bpf.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,30 +127,15 @@ static int cmp_entry(const void *a, const void *b)
 	return (int)x->layer - (int)y->layer;
 }
 
-/* Reads and clears the histograms; returns how many. */
+/* Reads and clears the histograms; returns how many, sorted. */
 static int drain(int fd, struct entry **out)
 {
-	struct iolat_key key, next, *prev = NULL;
-	struct entry *e = NULL;
-	int n = 0;
+	int n = sp_bpf_map_drain(fd, sizeof((*out)->key), sizeof(**out),
+				 offsetof(struct entry, hist), (void **)out);
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct entry *grown = realloc(e, (n + 1) * sizeof(*e));
-
-		if (!grown)
-			break;
-		e = grown;
-		e[n].key = next;
-		if (bpf_map_lookup_elem(fd, &next, &e[n].hist) == 0)
-			n++;
-		key = next;
-		prev = &key;
-	}
-	for (int i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &e[i].key);
-	qsort(e, n, sizeof(*e), cmp_entry);
-	*out = e;
-	return n;
+	if (n > 0)
+		qsort(*out, n, sizeof(**out), cmp_entry);
+	return n < 0 ? 0 : n;
 }
 
 struct punt_entry {
@@ -161,26 +146,10 @@ struct punt_entry {
 /* Reads and clears the per-process io_uring counters. */
 static int drain_punts(int fd, struct punt_entry **out)
 {
-	__u32 key, next, *prev = NULL;
-	struct punt_entry *e = NULL;
-	int n = 0;
+	int n = sp_bpf_map_drain(fd, sizeof((*out)->tgid), sizeof(**out),
+				 offsetof(struct punt_entry, p), (void **)out);
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct punt_entry *grown = realloc(e, (n + 1) * sizeof(*e));
-
-		if (!grown)
-			break;
-		e = grown;
-		e[n].tgid = next;
-		if (bpf_map_lookup_elem(fd, &next, &e[n].p) == 0)
-			n++;
-		key = next;
-		prev = &key;
-	}
-	for (int i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &e[i].tgid);
-	*out = e;
-	return n;
+	return n < 0 ? 0 : n;
 }
 
 static void report(const struct config *c, struct entry *e, int n,

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp_bpf.h"
@@ -28,4 +32,37 @@ void sp_bpf_init(void)
 	libbpf_set_print(libbpf_print);
 	if (!sp_tracefs_path())
 		sp_dbg("tracefs is not mounted: tracepoints will not attach");
+}
+
+int sp_bpf_map_drain(int fd, size_t key_size, size_t rec_size, size_t value_off,
+		     void **out)
+{
+	char *recs = NULL, *keys = malloc(2 * key_size);
+	char *cur = keys, *next = keys + key_size;
+	bool first = true;
+	int n = 0;
+
+	*out = NULL;
+	if (!keys)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, first ? NULL : cur, next) == 0) {
+		char *grown = realloc(recs, (n + 1) * rec_size), *swap;
+
+		if (!grown)
+			break;
+		recs = grown;
+		memcpy(recs + n * rec_size, next, key_size);
+		/* an entry deleted meanwhile is skipped, not copied */
+		if (bpf_map_lookup_elem(fd, next, recs + n * rec_size + value_off) == 0)
+			n++;
+		swap = cur;
+		cur = next;
+		next = swap;
+		first = false;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, recs + i * rec_size);
+	free(keys);
+	*out = recs;
+	return n;
 }

@@ -3,11 +3,23 @@
 #ifndef SP_BPF_H
 #define SP_BPF_H
 
+#include <stddef.h>
+
 /*
  * Routes libbpf's messages through sp_log (warnings only at debug
  * level, since probing for features produces expected failures) and
  * makes sure tracefs is mounted for tracepoint attachment.
  */
 void sp_bpf_init(void);
+
+/*
+ * Moves every entry of a hash map out of the kernel: returns an array
+ * (*out, free() it) of records of rec_size bytes, each with the key at
+ * offset 0 and the value at value_off, and deletes what it copied.
+ * Returns the number of records or -errno. For tracers that report and
+ * reset per interval.
+ */
+int sp_bpf_map_drain(int fd, size_t key_size, size_t rec_size, size_t value_off,
+		     void **out);
 
 #endif
