@@ -69,23 +69,24 @@ static int psync_submit(struct sp_target *t, unsigned wait_nr)
 		switch (io->op) {
 		case SP_OP_READ:
 			r = pread(ps->fd, buf, io->len, io->offset);
+			t->syscalls++;
 			break;
 		case SP_OP_WRITE:
 			r = pwrite(ps->fd, buf, io->len, io->offset);
+			t->syscalls++;
 			break;
 		case SP_OP_FLUSH:
 			r = fdatasync(ps->fd);
+			t->syscalls++;
 			break;
 		case SP_OP_NOP:
 			r = 0;
-			t->syscalls--;
 			break;
 		default:
 			r = -1;
 			errno = EOPNOTSUPP;
 			break;
 		}
-		t->syscalls++;
 		io->res = r < 0 ? -errno : (int32_t)r;
 		ps->done[ps->nr_done++] = io;
 	}
