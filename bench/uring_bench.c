@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -64,6 +68,8 @@ struct config {
 	bool json;
 	bool quiet;
 	bool self_count;	/* syscalls counted by us, not by the kernel */
+	bool trace;		/* run iolat on this process, report its breakdown */
+	unsigned fsync_every;	/* an fsync after this many writes; 0: never */
 	struct sp_target_opts topts;
 };
 
@@ -95,6 +101,8 @@ struct job {
 	uint64_t issued, errors;	/* main phase: I/Os sent, and failed */
 	uint64_t verified, unverified_reads, verify_pass_blocks;
 	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
+	uint64_t flushes;	/* --fsync fsyncs done (not counted as I/Os) */
+	unsigned writes_since_sync;
 	uint64_t main_syscalls;	/* self-counted, main phase only */
 	struct sp_hist lat;
 	int err;		/* -errno; 0: fine */
@@ -103,6 +111,7 @@ struct job {
 
 struct bench {
 	struct config c;
+	json_object *trace;		/* --trace --json: iolat's document */
 	struct sp_devinfo dev;
 	struct job *jobs;
 	pthread_barrier_t ready, go, main_done;
@@ -215,9 +224,18 @@ static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
 		blk = j->seq_next++;
 		io->op = SP_OP_READ;
 	} else {
+		if (c->fsync_every && j->writes_since_sync >= c->fsync_every) {
+			j->writes_since_sync = 0;
+			io->op = SP_OP_FLUSH;
+			io->offset = 0;
+			io->len = 0;
+			return true;
+		}
 		if (!pick_block(j, &blk))
 			return false;
 		io->op = c->be->caps & SP_CAP_TARGET ? pick_op(j) : SP_OP_NOP;
+		if (io->op == SP_OP_WRITE)
+			j->writes_since_sync++;
 	}
 	io->offset = c->offset + (j->first_block + blk) * c->bs;
 	io->len = c->bs;
@@ -242,6 +260,13 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 	const struct config *c = &j->b->c;
 	const char *what = io->op == SP_OP_WRITE ? "write" : "read";
 
+	if (io->op == SP_OP_FLUSH) {
+		if (io->res < 0)
+			job_fail(j, io->res, "fsync failed: %s", strerror(-io->res));
+		else
+			j->flushes++;
+		return;
+	}
 	if (phase == PHASE_MAIN && (io->res < 0 ||
 	    (io->op != SP_OP_NOP && (uint32_t)io->res != io->len)))
 		j->errors++;
@@ -347,6 +372,9 @@ static void run_phase(struct job *j, enum phase phase)
 				break;
 			}
 			prepped++;
+			/* a --fsync fsync is not one of the I/Os asked for */
+			if (io->op == SP_OP_FLUSH)
+				continue;
 			issued++;
 			if (phase == PHASE_MAIN)
 				j->issued++;
@@ -464,7 +492,7 @@ static void *job_main(void *arg)
 struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
 	uint64_t issued, errors;
-	uint64_t self_syscalls, clock_reads;
+	uint64_t self_syscalls, clock_reads, flushes;
 	struct sp_hist lat;
 	struct sp_usage use;
 	const char *syscall_source;
@@ -548,6 +576,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(res, "ios", sp_json_u64(tt->ios));
 	json_object_object_add(res, "issued", sp_json_u64(tt->issued));
 	json_object_object_add(res, "errors", sp_json_u64(tt->errors));
+	json_object_object_add(res, "flushes", sp_json_u64(tt->flushes));
 	json_object_object_add(res, "reads", sp_json_u64(tt->reads));
 	json_object_object_add(res, "writes", sp_json_u64(tt->writes));
 	json_object_object_add(res, "bytes", sp_json_u64(tt->bytes));
@@ -591,6 +620,8 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 		json_object_array_add(jobs, jo);
 	}
 	json_object_object_add(root, "jobs", jobs);
+	if (b->trace)
+		json_object_object_add(root, "trace", json_object_get(b->trace));
 	json_object_object_add(root, "status", json_object_new_string(status ? "failed" : "ok"));
 	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
 	sp_json_print_and_free(root);
@@ -696,6 +727,10 @@ static void usage(FILE *f)
 "      --verify-seed N     seed of the pattern (default 1); reads of another run's\n"
 "                          data need that run's seed\n"
 "      --force             write to a device with a filesystem/partition signature\n"
+"      --fsync N           after every N writes an fsync (psync: fsync(2), uring:\n"
+"                          IORING_OP_FSYNC); counted apart, as flushes\n"
+"      --trace             run iolat on this process during the run and print its\n"
+"                          per-layer breakdown after the results (JSON: \"trace\")\n"
 "Output:\n"
 "      --json              one JSON document on stdout (schema in README.md)\n"
 "      --quiet             no progress line\n"
@@ -711,6 +746,7 @@ static void usage(FILE *f)
 "  uring_bench -w randwrite -q 64 --fixedbufs --regfiles --sqpoll --sq-cpu 1 /dev/zram0\n"
 "  uring_bench -w randrw -M 70 --verify -n 100000 /dev/loop0\n"
 "  uring_bench -m nop -q 128 -s 32 -c 32 --json\n"
+"  uring_bench --trace -m psync -w write --buffered --fsync 1 -n 200 /tmp/f\n"
 "\n"
 "Exit status: 0 success, 1 I/O or runtime failure (including verify errors),\n"
 "2 bad usage or unusable target (nothing written).\n");
@@ -720,7 +756,7 @@ enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
-	OPT_VECTORED,
+	OPT_VECTORED, OPT_FSYNC, OPT_TRACE,
 };
 
 static int bad_value(const char *opt, const char *val, int err)
@@ -757,6 +793,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "buffered", no_argument, NULL, OPT_BUFFERED },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "verify-seed", required_argument, NULL, OPT_VERIFY_SEED },
+		{ "fsync", required_argument, NULL, OPT_FSYNC },
+		{ "trace", no_argument, NULL, OPT_TRACE },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
@@ -887,6 +925,15 @@ static int parse_args(int argc, char **argv, struct config *c)
 				return bad_value("--sq-cpu", optarg, ret);
 			c->topts.sq_cpu = v;
 			break;
+		case OPT_FSYNC: {
+			uint64_t v;
+
+			if ((ret = sp_parse_u64(optarg, 1, 1000000, &v)))
+				return bad_value("--fsync", optarg, ret);
+			c->fsync_every = (unsigned)v;
+			break;
+		}
+		case OPT_TRACE: c->trace = true; break;
 		case OPT_VERIFY_SEED:
 			if ((ret = sp_parse_u64(optarg, 0, UINT64_MAX, &c->verify_seed)))
 				return bad_value("--verify-seed", optarg, ret);
@@ -930,6 +977,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 	}
 	if (c->topts.vectored && !(c->be->caps & SP_CAP_VECTORED)) {
 		sp_err("--vectored applies to mode nvme, not %s", c->be->name);
+		return -EINVAL;
+	}
+	if (c->fsync_every && (!rw_writes(c->rw) || !(c->be->caps & SP_CAP_FLUSH))) {
+		sp_err("--fsync needs a writing workload and a mode that can flush (psync, uring)");
 		return -EINVAL;
 	}
 	if (c->topts.sq_cpu >= 0 && !c->topts.sqpoll) {
@@ -1130,8 +1181,95 @@ static void print_progress(struct bench *b, uint64_t *last_ios, uint64_t *last_s
 	*last_ns = now;
 }
 
+/* ------------------------------------------------------------ --trace */
+
+struct tracer {
+	pid_t pid;
+	int out;		/* memfd holding iolat's stdout */
+};
+
+/*
+ * Starts iolat on this process (it sits next to uring_bench, or on
+ * PATH) and waits until its programs are attached. 0 or -errno; iolat
+ * says itself why it could not start.
+ */
+static int trace_start(struct tracer *tr, bool json)
+{
+	char self[PATH_MAX], iolat[PATH_MAX + 8], pidarg[16];
+	int ready[2], err;
+	ssize_t n;
+	char byte;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(iolat, sizeof(iolat), "%s/iolat", dirname(self));
+	}
+	if (n <= 0 || access(iolat, X_OK))
+		snprintf(iolat, sizeof(iolat), "iolat");
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)getpid());
+	tr->out = memfd_create("iolat-out", MFD_CLOEXEC);
+	if (tr->out < 0 || pipe2(ready, O_CLOEXEC))
+		return -errno;
+	tr->pid = fork();
+	if (tr->pid < 0)
+		return -errno;
+	if (!tr->pid) {
+		char *argv[] = { iolat, "--pid", pidarg, "--ready-fd", "3",
+				 json ? "--json" : NULL, NULL };
+
+		dup2(tr->out, STDOUT_FILENO);
+		dup2(ready[1], 3);
+		execvp(iolat, argv);
+		fprintf(stderr, "uring_bench: --trace: cannot run %s: %s\n", iolat,
+			strerror(errno));
+		_exit(127);
+	}
+	close(ready[1]);
+	/* one byte once attached; EOF if iolat gave up */
+	do
+		n = read(ready[0], &byte, 1);
+	while (n < 0 && errno == EINTR);
+	err = n == 1 ? 0 : -ENOTSUP;
+	close(ready[0]);
+	if (err) {
+		waitpid(tr->pid, NULL, 0);
+		tr->pid = 0;
+	}
+	return err;
+}
+
+/* Stops iolat; its report is read from the memfd, text or JSON. */
+static void trace_stop(struct tracer *tr, struct bench *b, char **text)
+{
+	struct stat st;
+	char *buf;
+
+	*text = NULL;
+	if (tr->pid <= 0)
+		return;
+	kill(tr->pid, SIGINT);
+	waitpid(tr->pid, NULL, 0);
+	if (fstat(tr->out, &st) || !st.st_size)
+		return;
+	buf = calloc(1, st.st_size + 1);
+	if (!buf || pread(tr->out, buf, st.st_size, 0) != st.st_size) {
+		free(buf);
+		return;
+	}
+	close(tr->out);
+	if (b->c.json) {
+		b->trace = json_tokener_parse(buf);
+		free(buf);
+		return;
+	}
+	*text = buf;
+}
+
 int main(int argc, char **argv)
 {
+	struct tracer tr = { 0 };
+	char *trace_text = NULL;
 	struct bench b = { 0 };
 	struct config *c = &b.c;
 	struct sp_syscall_counter sc = { .fd = -1 };
@@ -1228,6 +1366,13 @@ int main(int argc, char **argv)
 							       : SP_EXIT_FAIL;
 	}
 	progress = !c->quiet && !c->json && isatty(STDERR_FILENO);
+	/* after the set-up I/O of the jobs, so the trace holds the run's own */
+	if (c->trace && !atomic_load(&b.abort) && trace_start(&tr, c->json)) {
+		sp_err("--trace: iolat could not trace this run (see above)");
+		atomic_store(&b.abort, true);
+		status = SP_EXIT_FAIL;
+		error = "--trace: iolat could not trace this run";
+	}
 	sp_usage_snapshot(&u0, &sc);
 	pthread_barrier_wait(&b.go);
 
@@ -1262,6 +1407,7 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_wait(&b.main_done);
 	sp_usage_snapshot(&u1, &sc);
+	trace_stop(&tr, &b, &trace_text);
 	for (unsigned i = 0; i < c->jobs; i++)
 		pthread_join(b.jobs[i].thread, NULL);
 	sp_usage_delta(&u0, &u1, &tt.use);
@@ -1293,6 +1439,7 @@ int main(int argc, char **argv)
 		tt.pass_blocks += j->verify_pass_blocks;
 		tt.self_syscalls += j->main_syscalls;
 		tt.clock_reads += j->clock_reads;
+		tt.flushes += j->flushes;
 		sp_hist_merge(&tt.lat, &j->lat);
 		if (j->err && !error) {
 			sp_err("job %u: %s", j->id, j->errmsg);
@@ -1315,6 +1462,11 @@ int main(int argc, char **argv)
 		print_json(&b, &tt, status, error);
 	else if (!atomic_load(&b.abort) && tt.ios)
 		print_text(&b, &tt);
+	if (trace_text) {
+		printf("\nWhere the time went (iolat on this run):\n%s", trace_text);
+		free(trace_text);
+	}
+	json_object_put(b.trace);
 	free(b.jobs);
 	return status;
 }

@@ -1,10 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * iolat: per-layer latency of block requests, from the block layer's
- * tracepoints (tp_btf, which every kernel here accepts): time queued
- * (insert -> issue), time in driver and device (issue -> complete), and
- * the block layer end to end. A request that is issued without being
- * inserted (no I/O scheduler, direct issue) starts at its issue.
+ * iolat: follows each I/O through the layers it crosses and sends one
+ * record per I/O (and one per block request) to user space, which
+ * turns the time stamps into per-layer latencies.
+ *
+ * An I/O is a read/write/fsync-family syscall on a regular file or a
+ * block device, or one io_uring request. Its record lives in `ios`,
+ * keyed by the thread id (syscalls) or the io_kiocb pointer (io_uring;
+ * kernel addresses never collide with thread ids). `active` says which
+ * I/O a thread is working for right now, so the events that happen in
+ * that thread (VFS, filesystem, bio queued, request issued) land in the
+ * right record; a block request carries its owner from its first bio
+ * to its completion, which usually runs in interrupt context or in a
+ * kworker, so the time is still charged to the task that submitted it.
+ *
+ * Always available: tracepoints (syscalls, io_uring, block, nvme, scsi,
+ * ext4, jbd2). Optional, chosen by the loader at run time: fentry or
+ * kprobe hooks for VFS, filesystem, page cache, io-wq and queue_rq.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -14,30 +26,103 @@
 #include "iolat.h"
 
 #define REQ_OP_MASK 0xff
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_IFBLK 0060000
+/* a driver/device stamp left on this CPU is used only this soon after */
+#define STASH_NS 1000000ULL
 
-const volatile bool per_disk = false;
-const volatile bool per_op = false;
-const volatile bool in_ms = false;
+const volatile __u32 filter_tgid = 0;	/* 0: every process */
+const volatile char filter_comm[16] = {};	/* "": every command */
 const volatile __u32 filter_dev = 0;	/* 0: every disk */
+const volatile __u64 min_ns = 0;	/* only I/Os at least this slow */
+const volatile bool want_syscalls = true;
 
-struct stamps {
-	__u64 insert;
-	__u64 issue;
+/* x86_64 and arm64 numbers of the syscalls an I/O can be */
+#if defined(__TARGET_ARCH_x86)
+enum { NR_read = 0, NR_write = 1, NR_pread64 = 17, NR_pwrite64 = 18, NR_readv = 19,
+       NR_writev = 20, NR_fsync = 74, NR_fdatasync = 75, NR_preadv = 295,
+       NR_pwritev = 296, NR_preadv2 = 327, NR_pwritev2 = 328 };
+#elif defined(__TARGET_ARCH_arm64)
+enum { NR_read = 63, NR_write = 64, NR_pread64 = 67, NR_pwrite64 = 68, NR_readv = 65,
+       NR_writev = 66, NR_fsync = 82, NR_fdatasync = 83, NR_preadv = 69,
+       NR_pwritev = 70, NR_preadv2 = 286, NR_pwritev2 = 287 };
+#endif
+#define NR_io_uring_enter 426
+
+struct rq_state {
+	__u64 owner;		/* key of the I/O in `ios`, 0 when none */
+	__u64 t_bio, t_insert, t_driver, t_device;
+	__u32 tgid;		/* who queued it, when no I/O owns it */
+	char comm[16];
+};
+
+struct bio_state {
+	__u64 owner;
+	__u64 t;
+	__u32 tgid;
+	char comm[16];
+};
+
+/* per CPU: what a driver tracepoint without a request pointer refers to */
+struct cpu_state {
+	struct request *last_issued;
+	__u64 driver_t;		/* queue_rq / nvme_setup_cmd, for the next issue */
+	__u64 dev_done_t;	/* nvme_complete_rq / scsi done, for the next complete */
+};
+
+struct journal {
+	__u64 start, end;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct request *);
-	__type(value, struct stamps);
-} inflight SEC(".maps");
+	__type(key, __u64);
+	__type(value, struct iolat_event);
+} ios SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct iolat_key);
-	__type(value, struct iolat_hist);
-} hists SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);		/* thread id */
+	__type(value, __u64);		/* key in `ios` */
+} active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct bio *);
+	__type(value, struct bio_state);
+} bios SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct request *);
+	__type(value, struct rq_state);
+} rqs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_state);
+} cpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct journal);
+} journal SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+__u64 counters[IOLAT_CNT_N] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -45,6 +130,38 @@ struct {
 	__type(key, __u32);		/* tgid of the submitting process */
 	__type(value, struct iolat_punts);
 } punts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);		/* thread in io_uring_enter */
+	__type(value, __u64);		/* since */
+} enter_ts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);		/* tgid */
+	__type(value, struct iolat_enter);
+} enters SEC(".maps");
+
+static __always_inline bool task_wanted(void)
+{
+	char comm[16];
+
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+		return false;
+	if (!filter_comm[0])
+		return true;
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < 16; i++) {
+		if (comm[i] != filter_comm[i])
+			return false;
+		if (!comm[i])
+			break;
+	}
+	return true;
+}
 
 static __always_inline __u32 rq_dev(struct request *rq)
 {
@@ -55,102 +172,179 @@ static __always_inline __u32 rq_dev(struct request *rq)
 	return (__u32)BPF_CORE_READ(disk, major) << 20 | BPF_CORE_READ(disk, first_minor);
 }
 
-static __always_inline bool wanted(struct request *rq)
+static __always_inline void emit(struct iolat_event *e)
 {
-	return !filter_dev || rq_dev(rq) == filter_dev;
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+		__sync_fetch_and_add(&counters[IOLAT_CNT_LOST], 1);
 }
 
-static __always_inline __u32 log2_slot(__u64 v)
+static __always_inline struct iolat_event *current_io(void)
 {
-	__u32 slot = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *owner = bpf_map_lookup_elem(&active, &tid);
 
-	/* bounded loop: the verifier sees at most IOLAT_SLOTS steps */
-	for (int i = 0; i < IOLAT_SLOTS - 1; i++) {
-		if (v < 2)
-			break;
-		v >>= 1;
-		slot++;
-	}
-	return slot;
+	return owner ? bpf_map_lookup_elem(&ios, owner) : NULL;
 }
 
-static __always_inline void account(struct request *rq, __u32 layer, __u64 ns)
+/* First time the current thread's I/O reaches moment `ms`. */
+static __always_inline int mark(int ms)
 {
-	static const struct iolat_hist zero;
-	struct iolat_key key = {
-		.layer = layer,
-		.dev = per_disk ? rq_dev(rq) : 0,
-		.op = per_op ? (BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK) : ~0u,
+	struct iolat_event *e = current_io();
+
+	if (e && ms < MS_N && !e->t[ms])
+		e->t[ms] = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct iolat_event e = {
+		.kind = kind,
+		.tgid = id >> 32,
+		.tid = tid,
+		.op = op,
 	};
-	struct iolat_hist *h;
-	__u64 v = in_ms ? ns / 1000000 : ns / 1000;
-	__u32 slot = log2_slot(v);
 
-	h = bpf_map_lookup_elem(&hists, &key);
-	if (!h) {
-		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h)
-			return;
-	}
-	if (slot < IOLAT_SLOTS)
-		__sync_fetch_and_add(&h->slots[slot], 1);
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum, v);
+	e.t[MS_START] = bpf_ktime_get_ns();
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	bpf_map_update_elem(&ios, &key, &e, BPF_ANY);
+	bpf_map_update_elem(&active, &tid, &key, BPF_ANY);
 }
 
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(iolat_insert, struct request *rq)
+static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
 {
-	struct stamps s = { .insert = bpf_ktime_get_ns() };
-
-	if (wanted(rq))
-		bpf_map_update_elem(&inflight, &rq, &s, BPF_ANY);
-	return 0;
-}
-
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(iolat_issue, struct request *rq)
-{
-	struct stamps *s, fresh = { 0 };
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!wanted(rq))
-		return 0;
-	s = bpf_map_lookup_elem(&inflight, &rq);
-	if (!s) {
-		fresh.issue = now;
-		bpf_map_update_elem(&inflight, &rq, &fresh, BPF_ANY);
-		return 0;
-	}
-	s->issue = now;
-	return 0;
+	e->t[MS_END] = now;
+	e->res = res;
+	if (now - e->t[MS_START] >= min_ns)
+		emit(e);
+	bpf_map_delete_elem(&ios, &key);
 }
 
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+/* ---------------------------------------------------------- syscalls */
+
+static __always_inline bool is_data_syscall(long id)
 {
-	struct stamps *s = bpf_map_lookup_elem(&inflight, &rq);
-	__u64 now = bpf_ktime_get_ns();
-
-	if (!s)
-		return 0;
-	if (s->issue) {
-		if (s->insert)
-			account(rq, IOLAT_BLK_QUEUE, s->issue - s->insert);
-		account(rq, IOLAT_DEVICE, now - s->issue);
-		account(rq, IOLAT_BLK_TOTAL, now - (s->insert ? s->insert : s->issue));
+	switch (id) {
+	case NR_read: case NR_write: case NR_pread64: case NR_pwrite64:
+	case NR_readv: case NR_writev: case NR_preadv: case NR_pwritev:
+	case NR_preadv2: case NR_pwritev2: case NR_fsync: case NR_fdatasync:
+		return true;
 	}
-	bpf_map_delete_elem(&inflight, &rq);
+	return false;
+}
+
+/* Regular files and block devices only: not pipes, sockets, terminals. */
+static __always_inline bool fd_is_storage(long fd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *f = NULL;
+	umode_t mode;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return false;
+	mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFBLK)
+		return true;
+	if (mode != S_IFREG)
+		return false;
+	/* files of proc, sysfs and the like are not storage */
+	switch (BPF_CORE_READ(f, f_inode, i_sb, s_magic)) {
+	case 0x9fa0:		/* proc */
+	case 0x62656572:	/* sysfs */
+	case 0x64626720:	/* debugfs */
+	case 0x74726163:	/* tracefs */
+	case 0x63677270:	/* cgroup2 */
+	case 0x27e0eb:		/* cgroup */
+	case 0x73636673:	/* securityfs */
+	case 0xcafe4a11:	/* bpffs */
+		return false;
+	}
+	return true;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 tid;
+
+	if (id == NR_io_uring_enter) {
+		__u64 now;
+
+		if (!task_wanted())
+			return 0;
+		now = bpf_ktime_get_ns();
+		tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&enter_ts, &tid, &now, BPF_ANY);
+		return 0;
+	}
+	if (!want_syscalls || !is_data_syscall(id) || !task_wanted())
+		return 0;
+	if (!fd_is_storage(PT_REGS_PARM1_CORE(regs)))
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	io_begin(tid, IOLAT_SYSCALL, id);
 	return 0;
 }
 
-/*
- * io_uring hand-offs to io-wq. Both events fire in the submitting task,
- * so the current task is the one to blame. The submit tracepoint was
- * renamed (io_uring_submit_sqe up to 6.x, io_uring_submit_req after):
- * the loader keeps whichever this kernel has.
- */
+/* The journal commit an fsync waited for: the last one that ended inside it. */
+static __always_inline void add_journal(struct iolat_event *e, __u64 now)
+{
+	__u32 zero = 0;
+	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
+
+	if (!j || !j->end || j->end < e->t[MS_START] || j->end > now)
+		return;
+	e->t[MS_JOURNAL] = j->start;
+	e->t[MS_JOURNAL_END] = j->end;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	__u64 key = tid, *since;
+	struct iolat_event *e;
+
+	since = bpf_map_lookup_elem(&enter_ts, &tid);
+	if (since) {
+		static const struct iolat_enter zero_enter;
+		struct iolat_enter *en = bpf_map_lookup_elem(&enters, &tgid);
+
+		if (!en) {
+			bpf_map_update_elem(&enters, &tgid, &zero_enter, BPF_NOEXIST);
+			en = bpf_map_lookup_elem(&enters, &tgid);
+		}
+		if (en) {
+			__sync_fetch_and_add(&en->calls, 1);
+			__sync_fetch_and_add(&en->ns, bpf_ktime_get_ns() - *since);
+		}
+		bpf_map_delete_elem(&enter_ts, &tid);
+		/* the requests it submitted are no longer this thread's work */
+		bpf_map_delete_elem(&active, &tid);
+		return 0;
+	}
+	e = bpf_map_lookup_elem(&ios, &key);
+	if (!e || e->kind != IOLAT_SYSCALL)
+		return 0;
+	bpf_map_delete_elem(&active, &tid);
+	if (e->op == NR_fsync || e->op == NR_fdatasync)
+		add_journal(e, bpf_ktime_get_ns());
+	io_end(key, e, ret);
+	return 0;
+}
+
+/* ---------------------------------------------------------- io_uring */
+
 static __always_inline struct iolat_punts *punt_entry(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -163,35 +357,400 @@ static __always_inline struct iolat_punts *punt_entry(void)
 	return bpf_map_lookup_elem(&punts, &tgid);
 }
 
-static __always_inline int count_submit(void)
+static __always_inline int uring_submit(void *req, __u8 opcode)
 {
-	struct iolat_punts *p = punt_entry();
+	struct iolat_punts *p;
 
+	if (!task_wanted())
+		return 0;
+	p = punt_entry();
 	if (p)
 		__sync_fetch_and_add(&p->submitted, 1);
+	io_begin((__u64)req, IOLAT_URING, opcode);
 	return 0;
 }
 
+/* The submit tracepoint was renamed after 6.1: the loader keeps the one this kernel has. */
 SEC("tracepoint/io_uring/io_uring_submit_req")
-int iolat_submit_req(void *ctx)
+int iolat_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
 {
-	return count_submit();
+	return uring_submit(ctx->req, ctx->opcode);
 }
 
+struct trace_event_raw_io_uring_submit_sqe___v61 {
+	void *req;
+	u8 opcode;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/io_uring/io_uring_submit_sqe")
-int iolat_submit_sqe(void *ctx)
+int iolat_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___v61 *ctx)
 {
-	return count_submit();
+	return uring_submit(ctx->req, ctx->opcode);
 }
 
 SEC("tracepoint/io_uring/io_uring_queue_async_work")
-int iolat_punt(void *ctx)
+int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
 {
-	struct iolat_punts *p = punt_entry();
+	__u64 key = (__u64)ctx->req;
+	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+	struct iolat_punts *p;
 
+	if (!e)
+		return 0;
+	if (!e->t[MS_PUNT])
+		e->t[MS_PUNT] = bpf_ktime_get_ns();
+	p = punt_entry();
 	if (p)
 		__sync_fetch_and_add(&p->punted, 1);
 	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_task_add")
+int iolat_task_add(struct trace_event_raw_io_uring_task_add *ctx)
+{
+	__u64 key = (__u64)ctx->req;
+	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+
+	if (e && !e->t[MS_TASK_WORK])
+		e->t[MS_TASK_WORK] = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	__u64 key = (__u64)ctx->req;
+	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+
+	if (e)
+		io_end(key, e, ctx->res);
+	return 0;
+}
+
+/* ---------------------------------------------------------- block */
+
+SEC("tp_btf/block_bio_queue")
+int BPF_PROG(iolat_bio_queue, struct bio *bio)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 *owner = bpf_map_lookup_elem(&active, &tid);
+	struct iolat_event *e = owner ? bpf_map_lookup_elem(&ios, owner) : NULL;
+	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32 };
+
+	if (e) {
+		b.owner = *owner;
+		if (!e->t[MS_BIO])
+			e->t[MS_BIO] = b.t;
+	} else if (filter_tgid || filter_comm[0]) {
+		return 0;
+	}
+	bpf_get_current_comm(b.comm, sizeof(b.comm));
+	bpf_map_update_elem(&bios, &bio, &b, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/block_split")
+int BPF_PROG(iolat_split)
+{
+	__sync_fetch_and_add(&counters[IOLAT_CNT_SPLIT], 1);
+	return 0;
+}
+
+SEC("tp_btf/block_bio_backmerge")
+int BPF_PROG(iolat_backmerge)
+{
+	__sync_fetch_and_add(&counters[IOLAT_CNT_BACKMERGE], 1);
+	return 0;
+}
+
+SEC("tp_btf/block_bio_frontmerge")
+int BPF_PROG(iolat_frontmerge)
+{
+	__sync_fetch_and_add(&counters[IOLAT_CNT_FRONTMERGE], 1);
+	return 0;
+}
+
+/*
+ * The state of a request, created the first time the block layer shows
+ * it to us. Its owner comes from its first bio, or, for passthrough
+ * commands (which have no bio of their own making), from the thread
+ * that is issuing it.
+ */
+static __always_inline struct rq_state *rq_state(struct request *rq)
+{
+	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq), fresh = {};
+	struct bio *bio;
+	__u64 id;
+
+	if (st)
+		return st;
+	if (filter_dev && rq_dev(rq) != filter_dev)
+		return NULL;
+	bio = BPF_CORE_READ(rq, bio);
+	if (bio) {
+		struct bio_state *b = bpf_map_lookup_elem(&bios, &bio);
+
+		if (b) {
+			fresh.owner = b->owner;
+			fresh.t_bio = b->t;
+			fresh.tgid = b->tgid;
+			__builtin_memcpy(fresh.comm, b->comm, sizeof(fresh.comm));
+			bpf_map_delete_elem(&bios, &bio);
+		}
+	}
+	if (!fresh.owner) {
+		/*
+		 * An NVMe uring_cmd request carries its io_uring command,
+		 * which sits at the start of the io_kiocb, as end_io_data:
+		 * that link holds even when a plug issues it later.
+		 */
+		__u64 key = (__u64)BPF_CORE_READ(rq, end_io_data);
+
+		if (key && bpf_map_lookup_elem(&ios, &key))
+			fresh.owner = key;
+	}
+	if (!fresh.owner) {
+		struct iolat_event *e = current_io();
+
+		if (e) {
+			__u32 tid = (__u32)bpf_get_current_pid_tgid();
+			__u64 *owner = bpf_map_lookup_elem(&active, &tid);
+
+			if (owner)
+				fresh.owner = *owner;
+		}
+	}
+	if (!fresh.tgid) {
+		if (!fresh.owner && (filter_tgid || filter_comm[0]) && !task_wanted())
+			return NULL;
+		id = bpf_get_current_pid_tgid();
+		fresh.tgid = id >> 32;
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	}
+	bpf_map_update_elem(&rqs, &rq, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&rqs, &rq);
+}
+
+static __always_inline struct cpu_state *this_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu, &zero);
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(iolat_insert, struct request *rq)
+{
+	struct rq_state *st = rq_state(rq);
+
+	if (st && !st->t_insert)
+		st->t_insert = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(iolat_issue, struct request *rq)
+{
+	struct rq_state *st = rq_state(rq);
+	struct cpu_state *c = this_cpu();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!st || !c)
+		return 0;
+	st->t_device = now;
+	/* nvme_setup_cmd / queue_rq ran just before, on this CPU, for this request */
+	if (c->driver_t && c->driver_t <= now && now - c->driver_t < STASH_NS)
+		st->t_driver = c->driver_t;
+	c->driver_t = 0;
+	c->last_issued = rq;
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq);
+	struct cpu_state *c = this_cpu();
+	struct iolat_event *e, r = { .kind = IOLAT_REQUEST };
+	__u64 now = bpf_ktime_get_ns(), first;
+
+	if (!st)
+		return 0;
+	r.t[MS_BIO] = st->t_bio;
+	r.t[MS_INSERT] = st->t_insert;
+	r.t[MS_DRIVER] = st->t_driver;
+	r.t[MS_DEVICE] = st->t_device;
+	r.t[MS_BLK_DONE] = now;
+	if (c) {
+		if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
+		    now - c->dev_done_t < STASH_NS)
+			r.t[MS_DEV_DONE] = c->dev_done_t;
+		c->dev_done_t = 0;
+	}
+	r.dev = rq_dev(rq);
+	r.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	r.nr_requests = 1;
+	e = st->owner ? bpf_map_lookup_elem(&ios, &st->owner) : NULL;
+	if (e) {
+		r.tgid = e->tgid;
+		r.tid = e->tid;
+		__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
+		/* the last request to complete is the one the I/O waited for */
+		if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
+			e->t[MS_BIO] = st->t_bio;
+		e->t[MS_INSERT] = r.t[MS_INSERT];
+		e->t[MS_DRIVER] = r.t[MS_DRIVER];
+		e->t[MS_DEVICE] = r.t[MS_DEVICE];
+		e->t[MS_DEV_DONE] = r.t[MS_DEV_DONE];
+		e->t[MS_BLK_DONE] = now;
+		e->dev = r.dev;
+		e->nr_requests++;
+	} else {
+		r.tgid = st->tgid;
+		__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
+	}
+	first = st->t_bio ? st->t_bio : st->t_insert ? st->t_insert :
+		st->t_driver ? st->t_driver : st->t_device;
+	if (first && now - first >= min_ns)
+		emit(&r);
+	bpf_map_delete_elem(&rqs, &rq);
+	return 0;
+}
+
+/* ---------------------------------------------------------- drivers */
+
+static __always_inline int stash_driver(void)
+{
+	struct cpu_state *c = this_cpu();
+
+	if (c && !c->driver_t)
+		c->driver_t = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline int stash_dev_done(void)
+{
+	struct cpu_state *c = this_cpu();
+
+	if (c)
+		c->dev_done_t = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tracepoint/nvme/nvme_setup_cmd")
+int iolat_nvme_setup(void *ctx)
+{
+	return stash_driver();
+}
+
+SEC("tracepoint/nvme/nvme_complete_rq")
+int iolat_nvme_done(void *ctx)
+{
+	return stash_dev_done();
+}
+
+/* SCSI dispatches after block_rq_issue: the command reaches the HBA now. */
+SEC("tracepoint/scsi/scsi_dispatch_cmd_start")
+int iolat_scsi_start(void *ctx)
+{
+	struct cpu_state *c = this_cpu();
+	struct rq_state *st;
+	struct request *rq;
+
+	if (!c || !c->last_issued)
+		return 0;
+	rq = c->last_issued;
+	st = bpf_map_lookup_elem(&rqs, &rq);
+	if (st) {
+		if (!st->t_driver)
+			st->t_driver = st->t_device;
+		st->t_device = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+SEC("tracepoint/scsi/scsi_dispatch_cmd_done")
+int iolat_scsi_done(void *ctx)
+{
+	return stash_dev_done();
+}
+
+/* ---------------------------------------------------------- ext4, jbd2 */
+
+SEC("tracepoint/ext4/ext4_sync_file_enter")
+int iolat_ext4_sync(void *ctx)
+{
+	return mark(MS_FS);
+}
+
+SEC("tracepoint/jbd2/jbd2_start_commit")
+int iolat_jbd2_start(void *ctx)
+{
+	__u32 zero = 0;
+	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
+
+	if (j) {
+		j->start = bpf_ktime_get_ns();
+		j->end = 0;
+	}
+	return 0;
+}
+
+SEC("tracepoint/jbd2/jbd2_end_commit")
+int iolat_jbd2_end(void *ctx)
+{
+	__u32 zero = 0;
+	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
+
+	if (j && j->start)
+		j->end = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* ---------------------------------------------------------- optional hooks */
+
+/*
+ * Each optional layer has an fentry and a kprobe version; the loader
+ * keeps the fentry ones when the kernel accepts them, else tries the
+ * kprobes, else drops the layer and says why.
+ */
+#define HOOK(name, func, body)						\
+	SEC("fentry/" #func) int BPF_PROG(fe_##name) { body; }		\
+	SEC("kprobe/" #func) int BPF_KPROBE(kp_##name) { body; }
+
+HOOK(vfs_read, vfs_read, return mark(MS_VFS))
+HOOK(vfs_write, vfs_write, return mark(MS_VFS))
+HOOK(ext4_read, ext4_file_read_iter, return mark(MS_FS))
+HOOK(ext4_write, ext4_file_write_iter, return mark(MS_FS))
+HOOK(blkdev_read, blkdev_read_iter, return mark(MS_FS))
+HOOK(blkdev_write, blkdev_write_iter, return mark(MS_FS))
+HOOK(filemap_read, filemap_read, return mark(MS_PAGECACHE))
+HOOK(perform_write, generic_perform_write, return mark(MS_PAGECACHE))
+HOOK(nvme_queue_rq, nvme_queue_rq, return stash_driver())
+HOOK(scsi_queue_rq, scsi_queue_rq, return stash_driver())
+
+/* An io-wq worker starts on a request: its block I/O is that request's. */
+static __always_inline int iowq_start(void *work)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
+
+	if (bpf_map_lookup_elem(&ios, &key))
+		bpf_map_update_elem(&active, &tid, &key, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/io_wq_submit_work")
+int BPF_PROG(fe_iowq, struct io_wq_work *work)
+{
+	return iowq_start(work);
+}
+
+SEC("kprobe/io_wq_submit_work")
+int BPF_KPROBE(kp_iowq, struct io_wq_work *work)
+{
+	return iowq_start(work);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -3,26 +3,48 @@
 #ifndef SP_IOLAT_H
 #define SP_IOLAT_H
 
-#define IOLAT_SLOTS 32		/* log2 buckets: [2^k, 2^(k+1)) */
-
-enum iolat_layer {
-	IOLAT_BLK_QUEUE,	/* block: inserted in the queue -> issued to the driver */
-	IOLAT_DEVICE,		/* driver + device: issued -> completed */
-	IOLAT_BLK_TOTAL,	/* block layer end to end: first seen -> completed */
-	IOLAT_LAYERS,
+/*
+ * The moments one I/O passes, in the order it passes them. Each I/O
+ * record carries a time stamp (ns, CLOCK_MONOTONIC) for every moment it
+ * was seen at, 0 for the others. Layer i is the time from moment i to
+ * the next moment present, so the layers of one I/O add up to its end
+ * to end latency by construction.
+ */
+enum iolat_ms {
+	MS_START,	/* syscall entry, or io_uring submission of the request */
+	MS_PUNT,	/* io_uring handed the request to an io-wq worker */
+	MS_VFS,		/* vfs_read/vfs_write entered (fentry/kprobe) */
+	MS_FS,		/* the file's read_iter/write_iter, or ext4 fsync */
+	MS_PAGECACHE,	/* filemap_read / generic_perform_write */
+	MS_BIO,		/* first bio of this I/O queued (block_bio_queue) */
+	MS_INSERT,	/* its request inserted into the queue / scheduler */
+	MS_DRIVER,	/* handed to the driver: queue_rq, nvme_setup_cmd, issue */
+	MS_DEVICE,	/* started on the device (block_rq_issue, scsi dispatch) */
+	MS_DEV_DONE,	/* device completion seen by the driver (nvme/scsi) */
+	MS_BLK_DONE,	/* block request completed (block_rq_complete) */
+	MS_JOURNAL,	/* jbd2 commit began (fsync) */
+	MS_JOURNAL_END,	/* jbd2 commit ended (fsync) */
+	MS_TASK_WORK,	/* completion queued as io_uring task work */
+	MS_END,		/* syscall exit, or CQE posted */
+	MS_N,
 };
 
-struct iolat_key {
-	__u32 layer;
-	__u32 dev;		/* major << 20 | minor, 0 unless per disk */
-	__u32 op;		/* REQ_OP_*, or ~0 unless per operation */
-	__u32 pad;
+enum iolat_kind {
+	IOLAT_SYSCALL,	/* read/write/pread64/... or fsync/fdatasync */
+	IOLAT_URING,	/* one io_uring request */
+	IOLAT_REQUEST,	/* one block request, whoever issued it */
 };
 
-struct iolat_hist {
-	__u64 slots[IOLAT_SLOTS];
-	__u64 count;
-	__u64 sum;		/* in the report's unit */
+struct iolat_event {
+	__u64 t[MS_N];
+	__u32 kind;
+	__u32 tgid;		/* of the submitting task */
+	__u32 tid;
+	__u32 dev;		/* major << 20 | minor of the (last) block request */
+	__u32 op;		/* syscall nr, io_uring opcode, or REQ_OP_* */
+	__u32 nr_requests;	/* block requests that served this I/O */
+	__s64 res;		/* syscall return or CQE res */
+	char comm[16];		/* of the submitting task */
 };
 
 /* io_uring requests of one process, and how many went to io-wq */
@@ -30,6 +52,21 @@ struct iolat_punts {
 	__u64 submitted;
 	__u64 punted;
 	char comm[16];
+};
+
+/* global counters (the `counters` array of the BPF object) */
+enum iolat_counter {
+	IOLAT_CNT_LOST,		/* records the ring buffer had no room for */
+	IOLAT_CNT_SPLIT,	/* bios split */
+	IOLAT_CNT_BACKMERGE,	/* bios merged into a request */
+	IOLAT_CNT_FRONTMERGE,
+	IOLAT_CNT_N,
+};
+
+/* io_uring_enter, per process: how often and for how long */
+struct iolat_enter {
+	__u64 calls;
+	__u64 ns;
 };
 
 #endif

@@ -76,7 +76,7 @@ static int psync_submit(struct sp_target *t, unsigned wait_nr)
 			t->syscalls++;
 			break;
 		case SP_OP_FLUSH:
-			r = fdatasync(ps->fd);
+			r = fsync(ps->fd);
 			t->syscalls++;
 			break;
 		case SP_OP_NOP:

@@ -272,7 +272,7 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 			io_uring_prep_write(sqe, u->sqe_fd, buf, io->len, io->offset);
 		break;
 	case SP_OP_FLUSH:
-		io_uring_prep_fsync(sqe, u->sqe_fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, u->sqe_fd, 0);
 		break;
 	default:
 		io_uring_prep_nop(sqe);

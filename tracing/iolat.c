@@ -1,49 +1,170 @@
 // SPDX-License-Identifier: MIT
 /*
- * iolat: where the time of a block I/O goes, per layer, as log2
- * histograms in bpftrace's layout. This first slice covers the block
- * layer and below from tracepoints: queued (insert -> issue), driver and
- * device (issue -> complete), and the block layer end to end.
+ * iolat: where the time of an I/O goes, layer by layer.
+ *
+ * bpf/iolat.bpf.c follows every I/O (a read/write/fsync syscall on a
+ * file or block device, or an io_uring request) and every block request
+ * through the kernel and sends one record each, with a time stamp for
+ * every moment it passed (enum iolat_ms). Here the records become:
+ * per-layer histograms of block requests (biolatency's view), a
+ * breakdown table per I/O path whose layers add up to the end-to-end
+ * time, the io-wq punt report, per-I/O lines, JSON and an SVG picture.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stddef.h>
+#include <linux/io_uring.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iolat.h"
 #include "iolat.skel.h"
 #include "sp_bpf.h"
+#include "sp_bucket.h"
+#include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
-#include "sp_log2hist.h"
 #include "sp_opts.h"
 #include "sp_stats.h"
 
-static const char *const layer_names[IOLAT_LAYERS] = {
-	[IOLAT_BLK_QUEUE] = "block queue (insert -> issue)",
-	[IOLAT_DEVICE] = "driver + device (issue -> complete)",
-	[IOLAT_BLK_TOTAL] = "block layer total (first seen -> complete)",
+/* ------------------------------------------------------------ layers */
+
+/* Layer m is the time from moment m to the next moment the I/O reached. */
+static const struct {
+	const char *key, *name;
+} layer_info[MS_N] = {
+	[MS_START] = { "syscall", "syscall" },
+	[MS_PUNT] = { "io_wq", "io-wq worker (wait + run)" },
+	[MS_VFS] = { "vfs", "VFS" },
+	[MS_FS] = { "filesystem", "filesystem / bdev file" },
+	[MS_PAGECACHE] = { "page_cache", "page cache" },
+	[MS_BIO] = { "block", "block: bio -> request" },
+	[MS_INSERT] = { "block_queue", "block queue / scheduler" },
+	[MS_DRIVER] = { "driver", "driver submit" },
+	[MS_DEVICE] = { "device", "device" },
+	[MS_DEV_DONE] = { "driver_done", "driver completion" },
+	[MS_BLK_DONE] = { "completion", "completion -> waiter" },
+	[MS_JOURNAL] = { "journal", "journal (jbd2 commit)" },
+	[MS_JOURNAL_END] = { "after_journal", "after the commit" },
+	[MS_TASK_WORK] = { "task_work", "task work -> CQE" },
 };
 
-static const char *const layer_keys[IOLAT_LAYERS] = {
-	[IOLAT_BLK_QUEUE] = "block_queue",
-	[IOLAT_DEVICE] = "device",
-	[IOLAT_BLK_TOTAL] = "block_total",
+static const char *layer_key(int kind, int m)
+{
+	return m == MS_START && kind == IOLAT_URING ? "uring_submit" : layer_info[m].key;
+}
+
+static const char *layer_name(int kind, int m)
+{
+	return m == MS_START && kind == IOLAT_URING ? "io_uring submit" : layer_info[m].name;
+}
+
+/* I/O paths a breakdown is made for */
+enum path {
+	P_READ, P_WRITE, P_FSYNC, P_URING_READ, P_URING_WRITE, P_URING_CMD,
+	P_URING_FSYNC, P_URING_OTHER, P_N,
 };
+
+static const struct {
+	const char *key, *name, *dir;
+} path_info[P_N] = {
+	[P_READ] = { "read", "read()", "read" },
+	[P_WRITE] = { "write", "write()", "write" },
+	[P_FSYNC] = { "fsync", "fsync()", "fsync" },
+	[P_URING_READ] = { "uring_read", "io_uring read", "read" },
+	[P_URING_WRITE] = { "uring_write", "io_uring write", "write" },
+	[P_URING_CMD] = { "uring_cmd", "io_uring passthrough", "passthrough" },
+	[P_URING_FSYNC] = { "uring_fsync", "io_uring fsync", "fsync" },
+	[P_URING_OTHER] = { "uring_other", "io_uring other", "other" },
+};
+
+static enum path path_of(const struct iolat_event *e)
+{
+	if (e->kind == IOLAT_SYSCALL) {
+		switch (e->op) {
+		case SYS_fsync: case SYS_fdatasync:
+			return P_FSYNC;
+		case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev:
+		case SYS_pwritev2:
+			return P_WRITE;
+		}
+		return P_READ;
+	}
+	switch (e->op) {
+	case IORING_OP_READV: case IORING_OP_READ_FIXED: case IORING_OP_READ:
+		return P_URING_READ;
+	case IORING_OP_WRITEV: case IORING_OP_WRITE_FIXED: case IORING_OP_WRITE:
+		return P_URING_WRITE;
+	case IORING_OP_URING_CMD:
+		return P_URING_CMD;
+	case IORING_OP_FSYNC: case IORING_OP_SYNC_FILE_RANGE:
+		return P_URING_FSYNC;
+	}
+	return P_URING_OTHER;
+}
+
+static const char *req_op_name(uint32_t op)
+{
+	switch (op) {
+	case 0: return "read";
+	case 1: return "write";
+	case 2: return "flush";
+	case 3: return "discard";
+	case 5: return "secure_erase";
+	case 9: return "write_zeroes";
+	case 34: return "drv_in";	/* passthrough command reading data */
+	case 35: return "drv_out";	/* passthrough command writing data */
+	}
+	return "other";
+}
+
+/*
+ * The present moments of an I/O, made monotonic: a stamp taken on
+ * another CPU, or a journal commit that began before the fsync, is
+ * pulled forward to the moment before it, so the layers never overlap
+ * and always add up to the end-to-end time. Returns how many; moments
+ * are written to ms[], their times to t[].
+ */
+static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
+{
+	uint64_t prev = 0;
+	int n = 0;
+
+	for (int m = 0; m < MS_N; m++) {
+		uint64_t v = e->t[m];
+
+		if (!v)
+			continue;
+		if (v < prev)
+			v = prev;
+		if (m != MS_END && e->t[MS_END] && v > e->t[MS_END])
+			v = e->t[MS_END];
+		ms[n] = m;
+		t[n++] = prev = v;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ config */
 
 struct config {
-	bool per_disk, per_op, ms, json;
-	const char *disk;
-	uint32_t dev;
+	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events;
+	const char *disk, *svg, *op, *comm;
+	uint32_t dev, pid;
+	uint64_t min_us;
 	uint64_t interval_s;
 	uint64_t count;		/* 0: until Ctrl-C */
+	int ready_fd;
+	struct sp_bucket_layout layout;
 };
 
 static volatile sig_atomic_t stop;
@@ -58,41 +179,323 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: iolat [OPTIONS] [INTERVAL [COUNT]]\n"
 "\n"
-"Per-layer latency of block I/O, as log2 histograms: time queued in the\n"
-"block layer (insert -> issue), in driver and device (issue -> complete),\n"
-"and the block layer end to end; and, per process, how many io_uring\n"
-"requests were handed to io-wq workers. Prints every INTERVAL seconds\n"
-"(default: at Ctrl-C), COUNT times.\n"
+"Follows every I/O through the kernel and shows where its time goes:\n"
+"  - block requests per layer (queued, driver + device, total), as\n"
+"    bpftrace-style histograms, like biolatency;\n"
+"  - a breakdown per I/O path (read(), write(), fsync(), io_uring read/\n"
+"    write/passthrough): count, mean, p50, p99 and share of each layer,\n"
+"    adding up to the end-to-end latency of the I/O;\n"
+"  - io_uring requests handed to io-wq workers, per process, and their cost.\n"
+"Each I/O is charged to the task that submitted it, not to the interrupt,\n"
+"kworker or io-wq thread that finished it. VFS, filesystem, page cache,\n"
+"io-wq and queue_rq layers need fentry or kprobes; without them iolat says\n"
+"so once and reports the rest. Prints every INTERVAL seconds (default: at\n"
+"Ctrl-C), COUNT times.\n"
 "\n"
-"  -D, --disk-split   a histogram per disk\n"
-"  -F, --op-split     a histogram per operation (read, write, flush, ...)\n"
-"  -m, --ms           milliseconds instead of microseconds\n"
-"  -d, --disk NAME    only this disk (e.g. nvme0n1, loop0)\n"
-"      --json         one JSON document per interval\n"
-"  -v, --verbose      libbpf's messages\n"
-"  -h, --help         this text\n"
+"Block histograms:\n"
+"  -D, --disk-split       a histogram per disk\n"
+"  -F, --op-split         a histogram per operation (read, write, flush, ...)\n"
+"  -Q, --queued           device time includes the time queued in the kernel\n"
+"  -m, --ms               milliseconds instead of microseconds\n"
+"  -B, --buckets LAYOUT   log2 (default), log2:K (2^K buckets per power of\n"
+"                         two, bpftrace's hist(v, K)), linear:MIN,MAX,STEP\n"
+"  -L, --layer-hists      also a histogram per path and layer\n"
+"Filters:\n"
+"  -d, --disk NAME        only this disk (e.g. nvme0n1, loop0)\n"
+"  -p, --pid PID          only I/O submitted by this process\n"
+"  -c, --comm NAME        only I/O submitted by this command\n"
+"  -o, --op OP            only this operation: read, write, fsync, passthrough\n"
+"                         (I/Os); read, write, flush, drv_in, ... (requests)\n"
+"  -M, --min-us N         only I/Os and requests of at least N us\n"
+"Output:\n"
+"  -P, --per-process      a breakdown per submitting process\n"
+"  -e, --events           one line per I/O with its layers (like biosnoop)\n"
+"      --svg FILE         write the breakdown as stacked bars (SVG)\n"
+"      --json             one JSON document per interval\n"
+"      --ready-fd FD      write a byte to FD once tracing (for wrappers)\n"
+"  -v, --verbose          libbpf's messages\n"
+"  -h, --help             this text\n"
 "\n"
 "Examples:\n"
-"  iolat 1 5                 # five one-second reports\n"
-"  iolat -D -F -d nvme0n1 10 # ten seconds of nvme0n1, per operation\n"
+"  iolat 1 5                       # five one-second reports\n"
+"  iolat -D -F -d nvme0n1 10       # ten seconds of nvme0n1, per operation\n"
+"  iolat -c fio -M 100 -e          # fio's I/Os slower than 100 us, one per line\n"
+"  iolat -B log2:2 -L --svg b.svg  # finer buckets, per-layer histograms, picture\n"
+"  uring_bench --trace -m psync -n 1000 FILE   # a benchmark and its breakdown\n"
 "\n"
 "Exit status: 0 ok, 1 the programs could not be loaded, 2 bad usage.\n");
 }
 
-static const char *op_name(uint32_t op)
+/* ------------------------------------------------------------ aggregation */
+
+struct hist_entry {
+	char layer[24];
+	int path;		/* -1: block request histograms */
+	uint32_t dev, op;	/* ~0 when not split */
+	uint64_t count, sum;	/* sum in the report's unit */
+	struct sp_buckets b;
+};
+
+struct breakdown {
+	int path;
+	uint32_t tgid;
+	char comm[16];
+	uint64_t count, e2e_sum;	/* ns */
+	struct sp_hist e2e;
+	struct sp_hist *layer[MS_N];	/* NULL: layer never seen */
+	uint64_t layer_sum[MS_N];
+};
+
+struct proc_cost {
+	uint32_t tgid;
+	uint64_t punted, punted_ns, inline_n, inline_ns, iowq_ns;
+};
+
+struct state {
+	const struct config *c;
+	struct hist_entry *hists;
+	int nhists;
+	struct breakdown **bds;
+	int nbds;
+	struct proc_cost *costs;
+	int ncosts;
+	json_object *events;	/* --events --json */
+	uint64_t t0;		/* CLOCK_MONOTONIC ns at start, for --events */
+};
+
+static uint64_t to_unit(const struct config *c, uint64_t ns)
 {
-	switch (op) {
-	case 0: return "read";
-	case 1: return "write";
-	case 2: return "flush";
-	case 3: return "discard";
-	case 5: return "secure_erase";
-	case 9: return "write_zeroes";
-	case 34: return "drv_in";	/* passthrough command reading data */
-	case 35: return "drv_out";	/* passthrough command writing data */
-	}
-	return "other";
+	return c->ms ? ns / 1000000 : ns / 1000;
 }
+
+static int hist_add(struct state *s, const char *layer, int path, uint32_t dev, uint32_t op,
+		    uint64_t ns)
+{
+	const struct config *c = s->c;
+	struct hist_entry *h = NULL;
+	uint64_t v = to_unit(c, ns);
+
+	if (!c->per_disk)
+		dev = ~0u;
+	if (!c->per_op)
+		op = ~0u;
+	for (int i = 0; i < s->nhists; i++) {
+		struct hist_entry *x = &s->hists[i];
+
+		if (x->path == path && x->dev == dev && x->op == op && !strcmp(x->layer, layer)) {
+			h = x;
+			break;
+		}
+	}
+	if (!h) {
+		struct hist_entry *n = realloc(s->hists, (s->nhists + 1) * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->hists = n;
+		h = &n[s->nhists];
+		memset(h, 0, sizeof(*h));
+		snprintf(h->layer, sizeof(h->layer), "%s", layer);
+		h->path = path;
+		h->dev = dev;
+		h->op = op;
+		if (sp_buckets_init(&h->b, &c->layout))
+			return -ENOMEM;
+		s->nhists++;
+	}
+	h->count++;
+	h->sum += v;
+	sp_buckets_add(&h->b, v);
+	return 0;
+}
+
+static struct breakdown *breakdown_of(struct state *s, int path, const struct iolat_event *e)
+{
+	uint32_t tgid = s->c->per_process ? e->tgid : 0;
+	struct breakdown *b, **n;
+
+	for (int i = 0; i < s->nbds; i++)
+		if (s->bds[i]->path == path && s->bds[i]->tgid == tgid)
+			return s->bds[i];
+	b = calloc(1, sizeof(*b));
+	n = realloc(s->bds, (s->nbds + 1) * sizeof(*n));
+	if (!b || !n) {
+		free(b);
+		if (n)
+			s->bds = n;
+		return NULL;
+	}
+	s->bds = n;
+	b->path = path;
+	b->tgid = tgid;
+	if (tgid)
+		memcpy(b->comm, e->comm, sizeof(b->comm));
+	sp_hist_init(&b->e2e);
+	s->bds[s->nbds++] = b;
+	return b;
+}
+
+static struct proc_cost *cost_of(struct state *s, uint32_t tgid)
+{
+	struct proc_cost *n;
+
+	for (int i = 0; i < s->ncosts; i++)
+		if (s->costs[i].tgid == tgid)
+			return &s->costs[i];
+	n = realloc(s->costs, (s->ncosts + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	s->costs = n;
+	memset(&n[s->ncosts], 0, sizeof(*n));
+	n[s->ncosts].tgid = tgid;
+	return &n[s->ncosts++];
+}
+
+static void event_line(struct state *s, const struct iolat_event *e, enum path p,
+		       const int *ms, const uint64_t *t, int n)
+{
+	uint64_t e2e = t[n - 1] - t[0];
+
+	if (s->c->json) {
+		json_object *o = json_object_new_object(), *l = json_object_new_object();
+
+		json_object_object_add(o, "time", sp_json_dbl((t[0] - s->t0) / 1e9));
+		json_object_object_add(o, "comm", json_object_new_string(e->comm));
+		json_object_object_add(o, "pid", sp_json_u64(e->tgid));
+		json_object_object_add(o, "tid", sp_json_u64(e->tid));
+		json_object_object_add(o, "path", json_object_new_string(path_info[p].key));
+		json_object_object_add(o, "res", json_object_new_int64(e->res));
+		json_object_object_add(o, "requests", sp_json_u64(e->nr_requests));
+		json_object_object_add(o, "e2e_ns", sp_json_u64(e2e));
+		for (int i = 0; i + 1 < n; i++)
+			json_object_object_add(l, layer_key(e->kind, ms[i]),
+					       sp_json_u64(t[i + 1] - t[i]));
+		json_object_object_add(o, "layers_ns", l);
+		json_object_array_add(s->events, o);
+		return;
+	}
+	printf("%-10.6f %-16s %7u %-13s %9.1f", (t[0] - s->t0) / 1e9, e->comm, e->tgid,
+	       path_info[p].key, e2e / 1e3);
+	for (int i = 0; i + 1 < n; i++)
+		printf(" %s=%.1f", layer_key(e->kind, ms[i]), (t[i + 1] - t[i]) / 1e3);
+	putchar('\n');
+}
+
+static int on_request(struct state *s, const struct iolat_event *e)
+{
+	const struct config *c = s->c;
+	uint64_t first = 0, to_driver, done = e->t[MS_BLK_DONE];
+	int err = 0;
+
+	if (c->op && strcmp(c->op, req_op_name(e->op)))
+		return 0;
+	for (int m = MS_BIO; m <= MS_DEVICE && !first; m++)
+		first = e->t[m];
+	to_driver = e->t[MS_DRIVER] ? e->t[MS_DRIVER] : e->t[MS_DEVICE];
+	if (!first || !to_driver || done < to_driver)
+		return 0;
+	if (first < to_driver && (e->t[MS_BIO] || e->t[MS_INSERT]))
+		err = hist_add(s, "block_queue", -1, e->dev, e->op, to_driver - first);
+	if (!err)
+		err = hist_add(s, "device", -1, e->dev, e->op,
+			       done - (c->queued ? first : e->t[MS_DEVICE]));
+	if (!err)
+		err = hist_add(s, "block_total", -1, e->dev, e->op, done - first);
+	/* where the driver's own tracepoints or hooks cut the device time */
+	if (!err && e->t[MS_DRIVER] && e->t[MS_DEVICE] >= e->t[MS_DRIVER])
+		err = hist_add(s, "driver", -1, e->dev, e->op, e->t[MS_DEVICE] - e->t[MS_DRIVER]);
+	if (!err && e->t[MS_DEV_DONE])
+		err = hist_add(s, "driver_done", -1, e->dev, e->op, done - e->t[MS_DEV_DONE]);
+	return err;
+}
+
+static int on_io(struct state *s, const struct iolat_event *e)
+{
+	const struct config *c = s->c;
+	int ms[MS_N], n;
+	uint64_t t[MS_N], e2e;
+	enum path p = path_of(e);
+	struct breakdown *b;
+
+	if (c->op && strcmp(c->op, path_info[p].dir))
+		return 0;
+	if (c->dev && e->dev != c->dev)
+		return 0;
+	n = moments(e, ms, t);
+	if (n < 2 || ms[0] != MS_START || ms[n - 1] != MS_END)
+		return 0;
+	e2e = t[n - 1] - t[0];
+	if (c->events)
+		event_line(s, e, p, ms, t, n);
+	b = breakdown_of(s, p, e);
+	if (!b)
+		return -ENOMEM;
+	b->count++;
+	b->e2e_sum += e2e;
+	sp_hist_add(&b->e2e, e2e);
+	for (int i = 0; i + 1 < n; i++) {
+		uint64_t d = t[i + 1] - t[i];
+		int m = ms[i];
+
+		if (!b->layer[m]) {
+			b->layer[m] = malloc(sizeof(*b->layer[m]));
+			if (!b->layer[m])
+				return -ENOMEM;
+			sp_hist_init(b->layer[m]);
+		}
+		sp_hist_add(b->layer[m], d);
+		b->layer_sum[m] += d;
+		if (c->layer_hists && hist_add(s, layer_key(e->kind, m), p, e->dev, ~0u, d))
+			return -ENOMEM;
+	}
+	if (e->kind == IOLAT_URING) {
+		struct proc_cost *pc = cost_of(s, e->tgid);
+
+		if (!pc)
+			return -ENOMEM;
+		if (e->t[MS_PUNT]) {
+			pc->punted++;
+			pc->punted_ns += e2e;
+			for (int i = 0; i + 1 < n; i++)
+				if (ms[i] == MS_PUNT)
+					pc->iowq_ns += t[i + 1] - t[i];
+		} else {
+			pc->inline_n++;
+			pc->inline_ns += e2e;
+		}
+	}
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct state *s = ctx;
+	const struct iolat_event *e = data;
+
+	if (len < sizeof(*e))
+		return 0;
+	return e->kind == IOLAT_REQUEST ? on_request(s, e) : on_io(s, e);
+}
+
+static void state_reset(struct state *s)
+{
+	for (int i = 0; i < s->nhists; i++)
+		sp_buckets_free(&s->hists[i].b);
+	free(s->hists);
+	for (int i = 0; i < s->nbds; i++) {
+		for (int m = 0; m < MS_N; m++)
+			free(s->bds[i]->layer[m]);
+		free(s->bds[i]);
+	}
+	free(s->bds);
+	free(s->costs);
+	s->hists = NULL;
+	s->bds = NULL;
+	s->costs = NULL;
+	s->nhists = s->nbds = s->ncosts = 0;
+}
+
+/* ------------------------------------------------------------ report */
 
 /* "loop0" for a device number, from sysfs. */
 static void disk_name(uint32_t dev, char *buf, size_t len)
@@ -110,32 +513,177 @@ static void disk_name(uint32_t dev, char *buf, size_t len)
 	}
 }
 
-struct entry {
-	struct iolat_key key;
-	struct iolat_hist hist;
+static const char *const req_layer_names[][2] = {
+	{ "block_queue", "block queue (first seen -> issue)" },
+	{ "device", "driver + device (issue -> complete)" },
+	{ "block_total", "block layer total (first seen -> complete)" },
+	{ "driver", "driver submit (queue_rq/setup -> device)" },
+	{ "driver_done", "driver completion (device done -> complete)" },
 };
 
-static int cmp_entry(const void *a, const void *b)
+static const char *hist_title(const struct config *c, const struct hist_entry *h)
 {
-	const struct iolat_key *x = &((const struct entry *)a)->key;
-	const struct iolat_key *y = &((const struct entry *)b)->key;
+	if (h->path >= 0)
+		return path_info[h->path].name;
+	for (unsigned i = 0; i < sizeof(req_layer_names) / sizeof(req_layer_names[0]); i++)
+		if (!strcmp(h->layer, req_layer_names[i][0]))
+			return !strcmp(h->layer, "device") && c->queued ?
+				"kernel queue + driver + device (first seen -> complete)" :
+				req_layer_names[i][1];
+	return h->layer;
+}
 
+static int layer_rank(const char *layer)
+{
+	for (unsigned i = 0; i < sizeof(req_layer_names) / sizeof(req_layer_names[0]); i++)
+		if (!strcmp(layer, req_layer_names[i][0]))
+			return (int)i;
+	for (int m = 0; m < MS_N; m++)
+		if (!strcmp(layer, layer_info[m].key))
+			return 10 + m;
+	return -1;	/* uring_submit: first */
+}
+
+static int cmp_hist(const void *a, const void *b)
+{
+	const struct hist_entry *x = a, *y = b;
+
+	if (x->path != y->path)
+		return x->path - y->path;
 	if (x->dev != y->dev)
 		return x->dev < y->dev ? -1 : 1;
 	if (x->op != y->op)
 		return x->op < y->op ? -1 : 1;
-	return (int)x->layer - (int)y->layer;
+	return layer_rank(x->layer) - layer_rank(y->layer);
 }
 
-/* Reads and clears the histograms; returns how many, sorted. */
-static int drain(int fd, struct entry **out)
+static int cmp_bd(const void *a, const void *b)
 {
-	int n = sp_bpf_map_drain(fd, sizeof((*out)->key), sizeof(**out),
-				 offsetof(struct entry, hist), (void **)out);
+	const struct breakdown *x = *(const struct breakdown *const *)a;
+	const struct breakdown *y = *(const struct breakdown *const *)b;
 
-	if (n > 0)
-		qsort(*out, n, sizeof(**out), cmp_entry);
-	return n < 0 ? 0 : n;
+	if (x->path != y->path)
+		return x->path - y->path;
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+static json_object *hists_json(const struct config *c, const struct state *s)
+{
+	json_object *arr = json_object_new_array();
+
+	for (int i = 0; i < s->nhists; i++) {
+		const struct hist_entry *h = &s->hists[i];
+		json_object *o = json_object_new_object(), *b = json_object_new_array();
+		char name[64];
+
+		json_object_object_add(o, "layer", json_object_new_string(h->layer));
+		if (h->path >= 0)
+			json_object_object_add(o, "path", json_object_new_string(path_info[h->path].key));
+		if (c->per_disk) {
+			disk_name(h->dev, name, sizeof(name));
+			json_object_object_add(o, "disk", json_object_new_string(name));
+		}
+		if (c->per_op && h->path < 0)
+			json_object_object_add(o, "op", json_object_new_string(req_op_name(h->op)));
+		json_object_object_add(o, "count", sp_json_u64(h->count));
+		json_object_object_add(o, "mean", sp_json_dbl(h->count ? (double)h->sum / h->count : 0));
+		for (unsigned k = 0; k < h->b.n; k++) {
+			json_object *x;
+			uint64_t lo, hi;
+
+			if (!h->b.counts[k])
+				continue;
+			sp_bucket_bounds(&h->b.layout, k, &lo, &hi);
+			x = json_object_new_object();
+			json_object_object_add(x, "low", sp_json_u64(lo));
+			json_object_object_add(x, "high", sp_json_u64(hi));
+			json_object_object_add(x, "count", sp_json_u64(h->b.counts[k]));
+			json_object_array_add(b, x);
+		}
+		json_object_object_add(o, "buckets", b);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static double pct_us(const struct sp_hist *h, double p)
+{
+	return sp_hist_percentile(h, p) / 1e3;
+}
+
+static json_object *stat_json(const struct sp_hist *h, uint64_t sum, uint64_t total)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "count", sp_json_u64(h->count));
+	json_object_object_add(o, "mean_us", sp_json_dbl(h->count ? sum / 1e3 / h->count : 0));
+	json_object_object_add(o, "p50_us", sp_json_dbl(pct_us(h, 50)));
+	json_object_object_add(o, "p99_us", sp_json_dbl(pct_us(h, 99)));
+	if (total)
+		json_object_object_add(o, "share", sp_json_dbl((double)sum / total));
+	return o;
+}
+
+/* The layers of a breakdown in path order, uring_submit before the rest. */
+static int bd_kind(const struct breakdown *b)
+{
+	return b->path >= P_URING_READ ? IOLAT_URING : IOLAT_SYSCALL;
+}
+
+static json_object *breakdown_json(const struct state *s)
+{
+	json_object *arr = json_object_new_array();
+
+	for (int i = 0; i < s->nbds; i++) {
+		const struct breakdown *b = s->bds[i];
+		json_object *o = json_object_new_object(), *l = json_object_new_array();
+
+		json_object_object_add(o, "path", json_object_new_string(path_info[b->path].key));
+		if (b->tgid) {
+			json_object_object_add(o, "pid", sp_json_u64(b->tgid));
+			json_object_object_add(o, "comm", json_object_new_string(b->comm));
+		}
+		json_object_object_add(o, "e2e", stat_json(&b->e2e, b->e2e_sum, 0));
+		for (int m = 0; m < MS_N; m++) {
+			json_object *x;
+
+			if (!b->layer[m])
+				continue;
+			x = stat_json(b->layer[m], b->layer_sum[m], b->e2e_sum);
+			json_object_object_add(x, "layer", json_object_new_string(layer_key(bd_kind(b), m)));
+			json_object_array_add(l, x);
+		}
+		json_object_object_add(o, "layers", l);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static void print_breakdown(const struct state *s)
+{
+	for (int i = 0; i < s->nbds; i++) {
+		const struct breakdown *b = s->bds[i];
+
+		printf("\n%s", path_info[b->path].name);
+		if (b->tgid)
+			printf(" by %s (pid %u)", b->comm, b->tgid);
+		printf(": %llu I/Os\n", (unsigned long long)b->count);
+		printf("  %-28s %9s %10s %10s %10s %7s\n", "layer (us)", "count", "mean", "p50",
+		       "p99", "share");
+		for (int m = 0; m < MS_N; m++) {
+			const struct sp_hist *h = b->layer[m];
+
+			if (!h)
+				continue;
+			printf("  %-28s %9llu %10.1f %10.1f %10.1f %6.1f%%\n",
+			       layer_name(bd_kind(b), m), (unsigned long long)h->count,
+			       b->layer_sum[m] / 1e3 / h->count, pct_us(h, 50), pct_us(h, 99),
+			       b->e2e_sum ? 100.0 * b->layer_sum[m] / b->e2e_sum : 0.0);
+		}
+		printf("  %-28s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", "end to end",
+		       (unsigned long long)b->count, b->e2e_sum / 1e3 / b->count,
+		       pct_us(&b->e2e, 50), pct_us(&b->e2e, 99), 100.0);
+	}
 }
 
 struct punt_entry {
@@ -143,123 +691,335 @@ struct punt_entry {
 	struct iolat_punts p;
 };
 
-/* Reads and clears the per-process io_uring counters. */
-static int drain_punts(int fd, struct punt_entry **out)
-{
-	int n = sp_bpf_map_drain(fd, sizeof((*out)->tgid), sizeof(**out),
-				 offsetof(struct punt_entry, p), (void **)out);
+struct enter_entry {
+	__u32 tgid;
+	struct iolat_enter e;
+};
 
-	return n < 0 ? 0 : n;
+static const struct proc_cost *find_cost(const struct state *s, uint32_t tgid)
+{
+	for (int i = 0; i < s->ncosts; i++)
+		if (s->costs[i].tgid == tgid)
+			return &s->costs[i];
+	return NULL;
 }
 
-static void report(const struct config *c, struct entry *e, int n,
-		   const struct punt_entry *pe, int np)
+static const struct iolat_enter *find_enter(const struct enter_entry *ee, int ne, uint32_t tgid)
+{
+	for (int i = 0; i < ne; i++)
+		if (ee[i].tgid == tgid)
+			return &ee[i].e;
+	return NULL;
+}
+
+static double mean_us(uint64_t ns, uint64_t n)
+{
+	return n ? ns / 1e3 / n : 0;
+}
+
+static json_object *punts_json(const struct state *s, const struct punt_entry *pe, int np,
+			       const struct enter_entry *ee, int ne)
+{
+	json_object *arr = json_object_new_array();
+
+	for (int i = 0; i < np; i++) {
+		const struct proc_cost *pc = find_cost(s, pe[i].tgid);
+		const struct iolat_enter *en = find_enter(ee, ne, pe[i].tgid);
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "pid", sp_json_u64(pe[i].tgid));
+		json_object_object_add(o, "comm", json_object_new_string(pe[i].p.comm));
+		json_object_object_add(o, "submitted", sp_json_u64(pe[i].p.submitted));
+		json_object_object_add(o, "punted", sp_json_u64(pe[i].p.punted));
+		if (pc) {
+			json_object_object_add(o, "punted_mean_us", sp_json_dbl(mean_us(pc->punted_ns, pc->punted)));
+			json_object_object_add(o, "inline_mean_us", sp_json_dbl(mean_us(pc->inline_ns, pc->inline_n)));
+			json_object_object_add(o, "iowq_us", sp_json_dbl(pc->iowq_ns / 1e3));
+		}
+		if (en) {
+			json_object_object_add(o, "enter_calls", sp_json_u64(en->calls));
+			json_object_object_add(o, "enter_us", sp_json_dbl(en->ns / 1e3));
+		}
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static void print_punts(const struct state *s, const struct punt_entry *pe, int np,
+			const struct enter_entry *ee, int ne)
+{
+	if (!np)
+		return;
+	printf("\nio_uring requests handed to io-wq workers (punts), by submitting process:\n");
+	printf("  %-16s %8s %10s %10s %7s %12s %12s %12s %10s\n", "comm", "pid", "submitted",
+	       "punted", "share", "punted mean", "inline mean", "io-wq time", "enter()s");
+	for (int i = 0; i < np; i++) {
+		const struct proc_cost *pc = find_cost(s, pe[i].tgid);
+		const struct iolat_enter *en = find_enter(ee, ne, pe[i].tgid);
+		struct proc_cost none = { 0 };
+
+		if (!pc)
+			pc = &none;
+		printf("  %-16s %8u %10llu %10llu %6.1f%% %10.1fus %10.1fus %10.1fms %10llu\n",
+		       pe[i].p.comm, pe[i].tgid, (unsigned long long)pe[i].p.submitted,
+		       (unsigned long long)pe[i].p.punted, pe[i].p.submitted ?
+		       100.0 * pe[i].p.punted / pe[i].p.submitted : 0.0,
+		       mean_us(pc->punted_ns, pc->punted), mean_us(pc->inline_ns, pc->inline_n),
+		       pc->iowq_ns / 1e6, en ? (unsigned long long)en->calls : 0ULL);
+	}
+}
+
+/* ------------------------------------------------------------ picture */
+
+static const char *const layer_colors[MS_N] = {
+	"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+	"#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295", "#fabfd2", "#8cd17d",
+};
+
+/* Stacked bars, one per breakdown, each layer its mean time per I/O. */
+static int write_svg(const char *file, const struct state *s)
+{
+	const int left = 230, width = 600, bar_h = 26, gap = 14, top = 40;
+	int legend_y = top + s->nbds * (bar_h + gap) + 30, rows = 0;
+	double max_us = 0, scale, tick;
+	bool used[MS_N] = { false };
+	FILE *f;
+
+	for (int i = 0; i < s->nbds; i++) {
+		double us = s->bds[i]->e2e_sum / 1e3 / s->bds[i]->count;
+
+		if (us > max_us)
+			max_us = us;
+		for (int m = 0; m < MS_N; m++)
+			used[m] |= s->bds[i]->layer[m] != NULL;
+	}
+	for (int m = 0; m < MS_N; m++)
+		rows += used[m];
+	f = fopen(file, "we");
+	if (!f)
+		return -errno;
+	if (max_us <= 0)
+		max_us = 1;
+	scale = width / max_us;
+	for (tick = 1e-3; max_us / tick > 8; tick *= 10)
+		;
+	if (max_us / tick < 3)
+		tick /= 2;
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+		"font-family=\"sans-serif\" font-size=\"12\">\n", left + width + 60,
+		legend_y + (rows + 1) / 2 * 20 + 20);
+	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+	fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"15\">iolat: mean time per I/O in each layer (us)</text>\n");
+	for (double x = 0; x <= max_us * 1.0001; x += tick)
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+			"<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%g</text>\n",
+			left + x * scale, top - 5, left + x * scale, legend_y - 25,
+			left + x * scale, legend_y - 10, x);
+	for (int i = 0; i < s->nbds; i++) {
+		const struct breakdown *b = s->bds[i];
+		int y = top + i * (bar_h + gap);
+		double x = left;
+
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s", left - 8,
+			y + bar_h / 2 + 4, path_info[b->path].name);
+		if (b->tgid)
+			fprintf(f, " (%s %u)", b->comm, b->tgid);
+		fprintf(f, " n=%llu</text>\n", (unsigned long long)b->count);
+		for (int m = 0; m < MS_N; m++) {
+			double w;
+
+			if (!b->layer[m])
+				continue;
+			w = b->layer_sum[m] / 1e3 / b->count * scale;
+			fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">"
+				"<title>%s: %.1f us (%.1f%%)</title></rect>\n", x, y, w, bar_h,
+				layer_colors[m], layer_name(bd_kind(b), m),
+				b->layer_sum[m] / 1e3 / b->count,
+				100.0 * b->layer_sum[m] / b->e2e_sum);
+			x += w;
+		}
+		fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">%.1f</text>\n", x + 4,
+			y + bar_h / 2 + 4, b->e2e_sum / 1e3 / b->count);
+	}
+	for (int m = 0, r = 0; m < MS_N; m++) {
+		int x, y;
+
+		if (!used[m])
+			continue;
+		x = 20 + (r % 2) * 330;
+		y = legend_y + (r / 2) * 20;
+		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+			"<text x=\"%d\" y=\"%d\">%s</text>\n", x, y, layer_colors[m], x + 20, y + 12,
+			m == MS_START ? "syscall entry / io_uring submit" : layer_info[m].name);
+		r++;
+	}
+	fprintf(f, "</svg>\n");
+	return fclose(f) ? -errno : 0;
+}
+
+/* ------------------------------------------------------------ one report */
+
+static void report(const struct config *c, struct state *s, const struct punt_entry *pe,
+		   int np, const struct enter_entry *ee, int ne, const __u64 *cnt,
+		   json_object *unavailable)
 {
 	const char *unit = c->ms ? "ms" : "us";
 
+	qsort(s->hists, s->nhists, sizeof(*s->hists), cmp_hist);
+	qsort(s->bds, s->nbds, sizeof(*s->bds), cmp_bd);
+	if (c->svg && s->nbds) {
+		int err = write_svg(c->svg, s);
+
+		if (err)
+			sp_err("cannot write %s: %s", c->svg, strerror(-err));
+	}
 	if (c->json) {
-		json_object *root = json_object_new_object();
-		json_object *arr = json_object_new_array();
+		json_object *root = json_object_new_object(), *k = json_object_new_object();
 
-		json_object_object_add(root, "schema", json_object_new_string("shortpath.iolat/1"));
+		json_object_object_add(root, "schema", json_object_new_string("shortpath.iolat/2"));
 		json_object_object_add(root, "unit", json_object_new_string(unit));
-		for (int i = 0; i < n; i++) {
-			json_object *o = json_object_new_object();
-			json_object *b = json_object_new_array();
-			char name[64];
-
-			json_object_object_add(o, "layer",
-					       json_object_new_string(layer_keys[e[i].key.layer]));
-			if (c->per_disk) {
-				disk_name(e[i].key.dev, name, sizeof(name));
-				json_object_object_add(o, "disk", json_object_new_string(name));
-			}
-			if (c->per_op)
-				json_object_object_add(o, "op", json_object_new_string(op_name(e[i].key.op)));
-			json_object_object_add(o, "count", sp_json_u64(e[i].hist.count));
-			json_object_object_add(o, "mean", sp_json_dbl(e[i].hist.count ?
-				(double)e[i].hist.sum / e[i].hist.count : 0));
-			for (unsigned k = 0; k < IOLAT_SLOTS; k++) {
-				json_object *s;
-
-				if (!e[i].hist.slots[k])
-					continue;
-				s = json_object_new_object();
-				json_object_object_add(s, "low", sp_json_u64(k ? 1ULL << k : 0));
-				json_object_object_add(s, "high", sp_json_u64(1ULL << (k + 1)));
-				json_object_object_add(s, "count", sp_json_u64(e[i].hist.slots[k]));
-				json_object_array_add(b, s);
-			}
-			json_object_object_add(o, "buckets", b);
-			json_object_array_add(arr, o);
+		json_object_object_add(root, "histograms", hists_json(c, s));
+		json_object_object_add(root, "breakdown", breakdown_json(s));
+		json_object_object_add(root, "io_uring", punts_json(s, pe, np, ee, ne));
+		json_object_object_add(k, "lost", sp_json_u64(cnt[IOLAT_CNT_LOST]));
+		json_object_object_add(k, "bio_split", sp_json_u64(cnt[IOLAT_CNT_SPLIT]));
+		json_object_object_add(k, "bio_backmerge", sp_json_u64(cnt[IOLAT_CNT_BACKMERGE]));
+		json_object_object_add(k, "bio_frontmerge", sp_json_u64(cnt[IOLAT_CNT_FRONTMERGE]));
+		json_object_object_add(root, "counters", k);
+		json_object_object_add(root, "unavailable", json_object_get(unavailable));
+		if (s->events) {
+			json_object_object_add(root, "events", s->events);
+			s->events = json_object_new_array();
 		}
-		json_object_object_add(root, "histograms", arr);
-		arr = json_object_new_array();
-		for (int i = 0; i < np; i++) {
-			json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "pid", sp_json_u64(pe[i].tgid));
-			json_object_object_add(o, "comm", json_object_new_string(pe[i].p.comm));
-			json_object_object_add(o, "submitted", sp_json_u64(pe[i].p.submitted));
-			json_object_object_add(o, "punted", sp_json_u64(pe[i].p.punted));
-			json_object_array_add(arr, o);
-		}
-		json_object_object_add(root, "io_uring", arr);
 		sp_json_print_and_free(root);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < s->nhists; i++) {
+		const struct hist_entry *h = &s->hists[i];
 		char name[64];
+		bool split = (c->per_disk || c->per_op) && h->path < 0;
 
-		printf("\n@%s_%s", layer_keys[e[i].key.layer], unit);
+		if (h->path >= 0)
+			printf("\n@%s_%s_%s", path_info[h->path].key, h->layer, unit);
+		else
+			printf("\n@%s_%s", h->layer, unit);
 		if (c->per_disk) {
-			disk_name(e[i].key.dev, name, sizeof(name));
+			disk_name(h->dev, name, sizeof(name));
 			printf("[%s", name);
 		}
-		if (c->per_op)
-			printf("%s%s", c->per_disk ? ", " : "[", op_name(e[i].key.op));
-		printf("%s: %s, %llu I/Os, mean %.1f %s\n", c->per_disk || c->per_op ? "]" : "",
-		       layer_names[e[i].key.layer], (unsigned long long)e[i].hist.count,
-		       e[i].hist.count ? (double)e[i].hist.sum / e[i].hist.count : 0.0, unit);
-		/* __u64 and uint64_t are both 64-bit unsigned; only their names differ */
-		sp_log2_hist_print(stdout, (const uint64_t *)e[i].hist.slots, IOLAT_SLOTS);
+		if (c->per_op && h->path < 0)
+			printf("%s%s", c->per_disk ? ", " : "[", req_op_name(h->op));
+		printf("%s: %s, %llu I/Os, mean %.1f %s\n", split || c->per_disk ? "]" : "",
+		       hist_title(c, h), (unsigned long long)h->count,
+		       h->count ? (double)h->sum / h->count : 0.0, unit);
+		sp_buckets_print(stdout, &h->b);
 	}
-	if (!n)
+	if (!s->nhists)
 		printf("no block I/O completed%s\n", c->disk ? " on that disk" : "");
-	if (np) {
-		printf("\nio_uring requests handed to io-wq workers (punts), by submitting process:\n");
-		printf("  %-16s %8s %12s %12s %7s\n", "comm", "pid", "submitted", "punted", "share");
-		for (int i = 0; i < np; i++)
-			printf("  %-16s %8u %12llu %12llu %6.1f%%\n", pe[i].p.comm, pe[i].tgid,
-			       (unsigned long long)pe[i].p.submitted,
-			       (unsigned long long)pe[i].p.punted, pe[i].p.submitted ?
-			       100.0 * pe[i].p.punted / pe[i].p.submitted : 0.0);
-	}
+	print_breakdown(s);
+	print_punts(s, pe, np, ee, ne);
+	if (cnt[IOLAT_CNT_SPLIT] || cnt[IOLAT_CNT_BACKMERGE] || cnt[IOLAT_CNT_FRONTMERGE])
+		printf("\nbios split %llu, merged %llu (back) %llu (front)\n",
+		       (unsigned long long)cnt[IOLAT_CNT_SPLIT],
+		       (unsigned long long)cnt[IOLAT_CNT_BACKMERGE],
+		       (unsigned long long)cnt[IOLAT_CNT_FRONTMERGE]);
+	if (cnt[IOLAT_CNT_LOST])
+		printf("\n%llu records lost (ring buffer full): counts above are short\n",
+		       (unsigned long long)cnt[IOLAT_CNT_LOST]);
 	fflush(stdout);
 }
 
+/* ------------------------------------------------------------ options */
+
 static int parse(int argc, char **argv, struct config *c)
 {
+	enum { OPT_JSON = 256, OPT_SVG, OPT_READY };
 	static const struct option longopts[] = {
 		{ "disk-split", no_argument, NULL, 'D' },
 		{ "op-split", no_argument, NULL, 'F' },
+		{ "queued", no_argument, NULL, 'Q' },
 		{ "ms", no_argument, NULL, 'm' },
+		{ "buckets", required_argument, NULL, 'B' },
+		{ "layer-hists", no_argument, NULL, 'L' },
 		{ "disk", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'J' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "comm", required_argument, NULL, 'c' },
+		{ "op", required_argument, NULL, 'o' },
+		{ "min-us", required_argument, NULL, 'M' },
+		{ "per-process", no_argument, NULL, 'P' },
+		{ "events", no_argument, NULL, 'e' },
+		{ "svg", required_argument, NULL, OPT_SVG },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char *const ops[] = { "read", "write", "fsync", "passthrough", "other",
+		"flush", "discard", "secure_erase", "write_zeroes", "drv_in", "drv_out" };
+	uint64_t v;
 	int opt;
 
 	memset(c, 0, sizeof(*c));
-	while ((opt = getopt_long(argc, argv, "DFmd:vh", longopts, NULL)) != -1) {
+	c->ready_fd = -1;
+	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:Pevh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D': c->per_disk = true; break;
 		case 'F': c->per_op = true; break;
+		case 'Q': c->queued = true; break;
 		case 'm': c->ms = true; break;
+		case 'L': c->layer_hists = true; break;
+		case 'P': c->per_process = true; break;
+		case 'e': c->events = true; break;
 		case 'd': c->disk = optarg; break;
-		case 'J': c->json = true; break;
+		case OPT_SVG: c->svg = optarg; break;
+		case OPT_JSON: c->json = true; break;
+		case 'B':
+			if (sp_bucket_layout_parse(optarg, &c->layout)) {
+				sp_err("--buckets: '%s' is not log2, log2:K (K 0-%d) or linear:MIN,MAX,STEP",
+				       optarg, SP_BUCKET_MAX_K);
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (sp_parse_u64(optarg, 1, INT32_MAX, &v)) {
+				sp_err("--pid: '%s' is not a process id", optarg);
+				return -EINVAL;
+			}
+			c->pid = (uint32_t)v;
+			break;
+		case 'c':
+			if (strlen(optarg) > 15) {
+				sp_err("--comm: '%s' is longer than a command name (15)", optarg);
+				return -EINVAL;
+			}
+			c->comm = optarg;
+			break;
+		case 'o': {
+			bool known = false;
+
+			for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+				known |= !strcmp(optarg, ops[i]);
+			if (!known) {
+				sp_err("--op: unknown operation '%s'; see --help", optarg);
+				return -EINVAL;
+			}
+			c->op = optarg;
+			break;
+		}
+		case 'M':
+			if (sp_parse_u64(optarg, 0, UINT32_MAX, &c->min_us)) {
+				sp_err("--min-us: '%s' is not a number of microseconds", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_READY:
+			if (sp_parse_u64(optarg, 0, INT32_MAX, &v)) {
+				sp_err("--ready-fd: '%s' is not a file descriptor", optarg);
+				return -EINVAL;
+			}
+			c->ready_fd = (int)v;
+			break;
 		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
 		case 'h':
 			usage(stdout);
@@ -281,6 +1041,10 @@ static int parse(int argc, char **argv, struct config *c)
 		sp_err("unexpected argument '%s'; see --help", argv[optind]);
 		return -EINVAL;
 	}
+	if (c->pid && kill((pid_t)c->pid, 0) && errno == ESRCH) {
+		sp_err("--pid: no process %u", c->pid);
+		return -EINVAL;
+	}
 	if (c->disk) {
 		char path[PATH_MAX];
 		struct stat st;
@@ -295,73 +1059,299 @@ static int parse(int argc, char **argv, struct config *c)
 	return 0;
 }
 
+/* ------------------------------------------------------------ loading */
+
+/* The optional hooks, by the layer they give. */
+#define HOOKS(X)							\
+	X(vfs_read, "vfs_read", "VFS")					\
+	X(vfs_write, "vfs_write", "VFS")				\
+	X(ext4_read, "ext4_file_read_iter", "filesystem")		\
+	X(ext4_write, "ext4_file_write_iter", "filesystem")		\
+	X(blkdev_read, "blkdev_read_iter", "filesystem")		\
+	X(blkdev_write, "blkdev_write_iter", "filesystem")		\
+	X(filemap_read, "filemap_read", "page cache")			\
+	X(perform_write, "generic_perform_write", "page cache")		\
+	X(nvme_queue_rq, "nvme_queue_rq", "driver submit")		\
+	X(scsi_queue_rq, "scsi_queue_rq", "driver submit")		\
+	X(iowq, "io_wq_submit_work", "io-wq block I/O")
+
+enum {
+#define X(name, func, layer) H_##name,
+	HOOKS(X)
+#undef X
+	H_N,
+};
+
+static const char *const hook_funcs[H_N] = {
+#define X(name, func, layer) func,
+	HOOKS(X)
+#undef X
+};
+
+static const char *const hook_layers[H_N] = {
+#define X(name, func, layer) layer,
+	HOOKS(X)
+#undef X
+};
+
+static void hook_progs(struct iolat_bpf *skel, struct bpf_program **fe, struct bpf_program **kp)
+{
+#define X(name, func, layer)					\
+	fe[H_##name] = skel->progs.fe_##name;			\
+	kp[H_##name] = skel->progs.kp_##name;
+	HOOKS(X)
+#undef X
+}
+
+enum hook_mode { HOOK_FENTRY, HOOK_KPROBE, HOOK_NONE };
+
+struct tracer {
+	struct iolat_bpf *skel;
+	struct bpf_link *links[H_N];
+	enum hook_mode mode;
+	bool hooked[H_N];
+};
+
+static bool tp_exists(const char *event)
+{
+	return sp_tracepoint_id(event) >= 0;
+}
+
+static int open_load(const struct config *c, enum hook_mode mode, const bool *present,
+		     struct iolat_bpf **out)
+{
+	struct bpf_program *fe[H_N], *kp[H_N];
+	struct iolat_bpf *skel = iolat_bpf__open();
+	bool req, sqe;
+	int err;
+
+	if (!skel)
+		return -errno;
+	skel->rodata->filter_tgid = c->pid;
+	if (c->comm)
+		strncpy((char *)skel->rodata->filter_comm, c->comm, sizeof(skel->rodata->filter_comm) - 1);
+	skel->rodata->filter_dev = c->dev;
+	skel->rodata->min_ns = c->min_us * 1000;
+	/* The submit tracepoint was renamed after 6.1: keep the one this kernel has. */
+	req = tp_exists("io_uring/io_uring_submit_req");
+	sqe = tp_exists("io_uring/io_uring_submit_sqe");
+	bpf_program__set_autoload(skel->progs.iolat_submit_req, req);
+	bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe);
+	bpf_program__set_autoload(skel->progs.iolat_punt, tp_exists("io_uring/io_uring_queue_async_work"));
+	bpf_program__set_autoload(skel->progs.iolat_task_add, tp_exists("io_uring/io_uring_task_add"));
+	bpf_program__set_autoload(skel->progs.iolat_uring_complete, tp_exists("io_uring/io_uring_complete"));
+	/* Driver and filesystem tracepoints exist only with their modules loaded. */
+	bpf_program__set_autoload(skel->progs.iolat_nvme_setup, tp_exists("nvme/nvme_setup_cmd"));
+	bpf_program__set_autoload(skel->progs.iolat_nvme_done, tp_exists("nvme/nvme_complete_rq"));
+	bpf_program__set_autoload(skel->progs.iolat_scsi_start, tp_exists("scsi/scsi_dispatch_cmd_start"));
+	bpf_program__set_autoload(skel->progs.iolat_scsi_done, tp_exists("scsi/scsi_dispatch_cmd_done"));
+	bpf_program__set_autoload(skel->progs.iolat_ext4_sync, tp_exists("ext4/ext4_sync_file_enter"));
+	bpf_program__set_autoload(skel->progs.iolat_jbd2_start, tp_exists("jbd2/jbd2_start_commit"));
+	bpf_program__set_autoload(skel->progs.iolat_jbd2_end, tp_exists("jbd2/jbd2_end_commit"));
+	hook_progs(skel, fe, kp);
+	for (int h = 0; h < H_N; h++) {
+		bpf_program__set_autoload(fe[h], mode == HOOK_FENTRY && present[h]);
+		bpf_program__set_autoload(kp[h], mode == HOOK_KPROBE && present[h]);
+		/* attached one by one, so that one refusal costs one layer */
+		bpf_program__set_autoattach(fe[h], false);
+		bpf_program__set_autoattach(kp[h], false);
+	}
+	err = iolat_bpf__load(skel);
+	if (err) {
+		iolat_bpf__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
+
+/*
+ * Loads with fentry hooks, else with kprobes, else without either, and
+ * attaches. Fills `unavailable` with the layers lost and prints one
+ * line saying which and why.
+ */
+static int tracer_start(const struct config *c, struct tracer *t, json_object *unavailable)
+{
+	struct bpf_program *fe[H_N], *kp[H_N];
+	bool present[H_N];
+	char why[160] = "", missing[256] = "";
+	int err, fe_err = 0, kp_err = 0;
+
+	sp_ksyms_present(hook_funcs, present, H_N);
+	err = open_load(c, HOOK_FENTRY, present, &t->skel);
+	t->mode = HOOK_FENTRY;
+	if (err) {
+		fe_err = err;
+		t->mode = HOOK_KPROBE;
+		err = open_load(c, HOOK_KPROBE, present, &t->skel);
+		if (err) {
+			kp_err = err;
+			t->mode = HOOK_NONE;
+			err = open_load(c, HOOK_NONE, present, &t->skel);
+		}
+	}
+	if (err) {
+		sp_err("cannot load the tracing programs: %s", strerror(-err));
+		return err;
+	}
+	err = iolat_bpf__attach(t->skel);
+	if (err) {
+		sp_err("cannot attach to the block and io_uring tracepoints: %s", strerror(-err));
+		return err;
+	}
+	hook_progs(t->skel, fe, kp);
+	for (int h = 0; h < H_N && t->mode != HOOK_NONE; h++) {
+		struct bpf_program *p = t->mode == HOOK_FENTRY ? fe[h] : kp[h];
+
+		if (!present[h])
+			continue;
+		t->links[h] = bpf_program__attach(p);
+		if (!t->links[h]) {
+			int e = -errno;
+
+			t->links[h] = NULL;
+			if (t->mode == HOOK_FENTRY)
+				fe_err = fe_err ? fe_err : e;
+			else
+				kp_err = kp_err ? kp_err : e;
+			continue;
+		}
+		t->hooked[h] = true;
+	}
+	/* one line: the layers lost, and why */
+	for (int h = 0; h < H_N; h++) {
+		bool dup = false;
+
+		if (t->hooked[h])
+			continue;
+		/* a layer is lost only if none of its hooks made it */
+		for (int g = 0; g < H_N; g++)
+			if (!strcmp(hook_layers[g], hook_layers[h]) && t->hooked[g])
+				dup = true;
+		for (int g = 0; g < h; g++)
+			if (!strcmp(hook_layers[g], hook_layers[h]) && !t->hooked[g])
+				dup = true;
+		if (dup)
+			continue;
+		/* a driver that is not loaded is not a loss */
+		if (!present[h] && (h == H_nvme_queue_rq || h == H_scsi_queue_rq))
+			continue;
+		snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+			 *missing ? ", " : "", hook_layers[h]);
+		json_object_array_add(unavailable, json_object_new_string(hook_layers[h]));
+	}
+	if (fe_err)
+		snprintf(why, sizeof(why), "fentry refused (%s)", strerror(-fe_err));
+	if (kp_err)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), "%skprobes refused (%s)",
+			 *why ? ", " : "", strerror(-kp_err));
+	if (*missing)
+		sp_notice("layers unavailable: %s: %s; reporting the rest", missing,
+			  *why ? why : "no such kernel functions");
+	else if (t->mode == HOOK_KPROBE)
+		sp_info("optional layers through kprobes (fentry refused: %s)", strerror(-fe_err));
+	return 0;
+}
+
+static void tracer_stop(struct tracer *t)
+{
+	for (int h = 0; h < H_N; h++)
+		bpf_link__destroy(t->links[h]);
+	iolat_bpf__destroy(t->skel);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int drain_counters(struct iolat_bpf *skel, __u64 *cnt)
+{
+	for (int i = 0; i < IOLAT_CNT_N; i++)
+		cnt[i] = __atomic_exchange_n(&skel->bss->counters[i], 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct iolat_bpf *skel;
+	json_object *unavailable = json_object_new_array();
+	struct tracer t = { 0 };
+	struct state s = { 0 };
+	struct ring_buffer *rb = NULL;
 	struct config c;
 	int err, status = SP_EXIT_OK;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
-	if (parse(argc, argv, &c))
+	if (parse(argc, argv, &c)) {
+		json_object_put(unavailable);
 		return SP_EXIT_USAGE;
+	}
 	sp_bpf_init();
-	skel = iolat_bpf__open();
-	if (!skel) {
-		sp_err("cannot open the BPF programs: %s", strerror(errno));
-		return SP_EXIT_FAIL;
-	}
-	skel->rodata->per_disk = c.per_disk;
-	skel->rodata->per_op = c.per_op;
-	skel->rodata->in_ms = c.ms;
-	skel->rodata->filter_dev = c.dev;
-	/* Keep the io_uring submit tracepoint this kernel has; without any,
-	 * go on with the block layers only and say so. */
-	{
-		bool req = sp_tracepoint_id("io_uring/io_uring_submit_req") >= 0;
-		bool sqe = sp_tracepoint_id("io_uring/io_uring_submit_sqe") >= 0;
-		bool punt = sp_tracepoint_id("io_uring/io_uring_queue_async_work") >= 0;
-
-		bpf_program__set_autoload(skel->progs.iolat_submit_req, req && punt);
-		bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe && punt);
-		bpf_program__set_autoload(skel->progs.iolat_punt, (req || sqe) && punt);
-		if (!punt || (!req && !sqe))
-			sp_notice("io_uring tracepoints missing: no punt report");
-	}
-	err = iolat_bpf__load(skel);
-	if (err) {
-		sp_err("cannot load the block-layer programs (tp_btf): %s", strerror(-err));
+	s.c = &c;
+	s.t0 = now_ns();
+	if (c.events && c.json)
+		s.events = json_object_new_array();
+	if (tracer_start(&c, &t, unavailable)) {
 		status = SP_EXIT_FAIL;
 		goto out;
 	}
-	err = iolat_bpf__attach(skel);
-	if (err) {
-		sp_err("cannot attach to the block tracepoints: %s", strerror(-err));
+	rb = ring_buffer__new(bpf_map__fd(t.skel->maps.events), on_event, &s, NULL);
+	if (!rb) {
+		sp_err("cannot open the event ring buffer: %s", strerror(errno));
 		status = SP_EXIT_FAIL;
 		goto out;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (!c.json)
-		fprintf(stderr, "iolat: tracing block I/O%s%s... %s\n", c.disk ? " on " : "",
+	if (!c.json && !c.events)
+		fprintf(stderr, "iolat: tracing I/O%s%s... %s\n", c.disk ? " on " : "",
 			c.disk ? c.disk : "", c.interval_s ? "" : "Ctrl-C to end");
+	if (c.events && !c.json)
+		printf("%-10s %-16s %7s %-13s %9s  layers (us)\n", "TIME(s)", "COMM", "PID",
+		       "PATH", "LAT(us)");
+	if (c.ready_fd >= 0) {
+		/* the wrapper waits for this byte before it starts the I/O */
+		if (write(c.ready_fd, "1", 1) != 1)
+			sp_warn("--ready-fd %d: %s", c.ready_fd, strerror(errno));
+		close(c.ready_fd);
+	}
 	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
-		struct entry *e = NULL;
+		uint64_t deadline = now_ns() + c.interval_s * 1000000000ULL;
 		struct punt_entry *pe = NULL;
-		int n, np;
+		struct enter_entry *ee = NULL;
+		__u64 cnt[IOLAT_CNT_N];
+		int np, ne;
 
-		if (c.interval_s)
-			sleep(c.interval_s);
-		else
-			pause();
-		n = drain(bpf_map__fd(skel->maps.hists), &e);
-		np = drain_punts(bpf_map__fd(skel->maps.punts), &pe);
-		report(&c, e, n, pe, np);
-		free(e);
+		while (!stop && (!c.interval_s || now_ns() < deadline)) {
+			err = ring_buffer__poll(rb, 100);
+			if (err < 0 && err != -EINTR) {
+				sp_err("reading the ring buffer: %s", strerror(-err));
+				status = SP_EXIT_FAIL;
+				goto out;
+			}
+		}
+		/* what is still in the ring belongs to this interval */
+		ring_buffer__consume(rb);
+		np = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.punts), sizeof(pe->tgid), sizeof(*pe),
+				      offsetof(struct punt_entry, p), (void **)&pe);
+		ne = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.enters), sizeof(ee->tgid), sizeof(*ee),
+				      offsetof(struct enter_entry, e), (void **)&ee);
+		drain_counters(t.skel, cnt);
+		report(&c, &s, pe, np < 0 ? 0 : np, ee, ne < 0 ? 0 : ne, cnt, unavailable);
+		state_reset(&s);
 		free(pe);
+		free(ee);
 		if (!c.interval_s)
 			break;
 	}
 out:
-	iolat_bpf__destroy(skel);
+	ring_buffer__free(rb);
+	tracer_stop(&t);
+	state_reset(&s);
+	json_object_put(s.events);
+	json_object_put(unavailable);
 	return status;
 }

@@ -66,3 +66,24 @@ int sp_bpf_map_drain(int fd, size_t key_size, size_t rec_size, size_t value_off,
 	*out = recs;
 	return n;
 }
+
+int sp_ksyms_present(const char *const *names, bool *found, unsigned n)
+{
+	FILE *f = fopen("/proc/kallsyms", "re");
+	char line[512], sym[256], type;
+
+	for (unsigned i = 0; i < n; i++)
+		found[i] = false;
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* "ffffffff816b8230 T vfs_read" or "... t nvme_queue_rq\t[nvme]" */
+		if (sscanf(line, "%*s %c %255s", &type, sym) != 2 || (type != 't' && type != 'T'))
+			continue;
+		for (unsigned i = 0; i < n; i++)
+			if (!found[i] && !strcmp(sym, names[i]))
+				found[i] = true;
+	}
+	fclose(f);
+	return 0;
+}

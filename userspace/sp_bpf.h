@@ -3,6 +3,7 @@
 #ifndef SP_BPF_H
 #define SP_BPF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -21,5 +22,12 @@ void sp_bpf_init(void);
  */
 int sp_bpf_map_drain(int fd, size_t key_size, size_t rec_size, size_t value_off,
 		     void **out);
+
+/*
+ * found[i] = whether kernel function names[i] is in /proc/kallsyms (the
+ * running kernel or a loaded module), so optional fentry/kprobe hooks
+ * are asked for only where a target exists. 0 or -errno.
+ */
+int sp_ksyms_present(const char *const *names, bool *found, unsigned n);
 
 #endif

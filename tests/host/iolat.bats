@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# iolat: block-layer latency per layer, from tracepoints.
+# iolat: per-I/O layer breakdown, block histograms, punt report (host:
+# tracepoints only; fentry and kprobes are refused here).
 load ../helpers
 
 setup() {
@@ -8,7 +9,27 @@ setup() {
 }
 
 teardown() {
+	# an iolat a failed test left running would skew the next ones
+	if [ -n "${IOLAT_PID:-}" ] && kill -INT "$IOLAT_PID" 2>/dev/null; then
+		wait "$IOLAT_PID" || true
+	fi
 	loop_teardown
+}
+
+# iolat_bg ARGS: starts iolat in the background (pid in $IOLAT_PID,
+# stdout in $LOOP_DIR/out) and returns once its programs are attached.
+iolat_bg() {
+	rm -f "$LOOP_DIR/ready"
+	mkfifo "$LOOP_DIR/ready"
+	"$BIN/iolat" --ready-fd 3 "$@" 3>"$LOOP_DIR/ready" >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
+	IOLAT_PID=$!
+	read -r -n 1 -t 60 _ <"$LOOP_DIR/ready" || { cat "$LOOP_DIR/err"; return 1; }
+}
+
+# iolat_wait: waits for it to end; its stdout is in $output
+iolat_wait() {
+	wait "$IOLAT_PID" || { cat "$LOOP_DIR/err"; return 1; }
+	output=$(cat "$LOOP_DIR/out")
 }
 
 # Runs iolat ARGS for one 3 s interval while uring_bench does N reads
@@ -16,12 +37,22 @@ teardown() {
 trace_reads() {
 	local n=$1
 	shift
-	"$BIN/iolat" "$@" 3 1 >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
-	local pid=$!
-	sleep 1
+	iolat_bg "$@" 3 1
 	"$UB" --quiet -m uring -w randread -q 8 -n "$n" "$LOOP_DEV" >/dev/null
-	wait "$pid" || { cat "$LOOP_DIR/err"; return 1; }
-	output=$(cat "$LOOP_DIR/out")
+	iolat_wait
+}
+
+# uring_bench --trace --json ARGS: $output is the trace document
+ub_trace() {
+	run --separate-stderr "$UB" --quiet --trace --json "$@"
+	assert_success
+	output=$(jq -c .trace <<<"$output")
+	[ "$output" != null ]
+}
+
+# the breakdown row of path $1
+row() {
+	jq -c --arg p "$1" '[.breakdown[] | select(.path == $p)][0]' <<<"$output"
 }
 
 @test "iolat: every read of the traced disk is counted once per layer" {
@@ -44,6 +75,8 @@ trace_reads() {
 	trace_reads 1000 -d "$DISK"
 	assert_output --partial "@device_us: driver + device (issue -> complete), 1000 I/Os"
 	assert_output --regexp '\[[0-9]+K?, [0-9]+K?\) +[0-9]+ \|@+ *\|'
+	assert_output --partial "io_uring read: 1000 I/Os"
+	assert_output --regexp 'end to end +1000 .* 100\.0%'
 }
 
 @test "iolat: milliseconds on request" {
@@ -51,10 +84,131 @@ trace_reads() {
 	[ "$(jfield '.unit')" = ms ]
 }
 
+@test "iolat: -Q counts the kernel queue in the device time" {
+	trace_reads 500 --json -Q -d "$DISK"
+	dev=$(jfield '[.histograms[] | select(.layer == "device")][0].mean')
+	tot=$(jfield '[.histograms[] | select(.layer == "block_total")][0].mean')
+	[ "$dev" = "$tot" ]
+}
+
+@test "iolat: finer and linear buckets" {
+	trace_reads 300 --json -B log2:2 -d "$DISK"
+	# 4 buckets per power of two: [8, 10) is one of them
+	jq -e '[.histograms[].buckets[] | select(.low >= 8) | (.high - .low) * 4 <= .low] | all' <<<"$output"
+	trace_reads 300 --json -B linear:0,1000,50 -d "$DISK"
+	jq -e '[.histograms[].buckets[] | select(.high < 1000) | .high - .low == 50] | all' <<<"$output"
+	trace_reads 100 -B linear:0,100,25 -d "$DISK"
+	assert_output --regexp '\[100, \.\.\.\) +[0-9]+ \||\[[0-9]+, [0-9]+\) +[0-9]+ \|'
+}
+
+@test "iolat: psync reads break down into layers that add up to end to end" {
+	ub_trace -m psync -n 500 "$LOOP_DEV"
+	r=$(row read)
+	[ "$(jq .e2e.count <<<"$r")" -eq 500 ]
+	# every layer of a block read is there once per I/O
+	# (a loop device has no scheduler: requests are issued, never inserted)
+	for l in syscall block device completion; do
+		[ "$(jq --arg l $l '[.layers[] | select(.layer == $l)][0].count' <<<"$r")" -eq 500 ]
+	done
+	# shares add up to 1, layer means to the end-to-end mean (rounding aside)
+	# (shares are printed to 3 decimals)
+	jq -e '([.layers[].share] | add) as $s | $s > 0.99 and $s < 1.01' <<<"$r"
+	jq -e '(([.layers[] | .mean_us * .count] | add) / .e2e.count) as $m |
+	       ($m - .e2e.mean_us | fabs) < 0.01 * .e2e.mean_us' <<<"$r"
+}
+
+@test "iolat: io_uring reads of a loop device are charged to the submitter" {
+	ub_trace -m uring -q 8 -n 2000 "$LOOP_DEV"
+	r=$(row uring_read)
+	[ "$(jq .e2e.count <<<"$r")" -eq 2000 ]
+	[ "$(jq '[.layers[] | select(.layer == "uring_submit")][0].count' <<<"$r")" -eq 2000 ]
+	[ "$(jq '[.layers[] | select(.layer == "device")][0].count' <<<"$r")" -eq 2000 ]
+	# completions run in interrupt/kworker context, yet the requests are ours
+	[ "$(jfield '[.histograms[] | select(.layer == "device")][0].count')" -eq 2000 ]
+	[ "$(jfield '.io_uring[0].comm')" = uring_bench ]
+	[ "$(jfield '.io_uring[0].submitted')" -eq 2000 ]
+}
+
+@test "iolat: each I/O's layers add up to its end-to-end time (--events)" {
+	iolat_bg --json -e -c uring_bench 3 1
+	"$UB" --quiet -m psync -n 300 "$LOOP_DEV" >/dev/null
+	iolat_wait
+	# 300 reads of one block request each (besides the reads of the
+	# loader and of blkid when uring_bench starts)
+	[ "$(jfield '[.events[] | select(.path == "read" and .requests == 1)] | length')" -ge 300 ]
+	jq -e '[.events[] | ([.layers_ns[]] | add) == .e2e_ns] | all' <<<"$output"
+	jq -e '[.events[] | .comm == "uring_bench"] | all' <<<"$output"
+}
+
+@test "iolat: write() and fsync() are separate paths" {
+	tmpfs_file
+	ub_trace -m psync -w write --buffered --fsync 1 -n 100 --size 4M "$F"
+	tmpfs_teardown
+	[ "$(jq .e2e.count <<<"$(row write)")" -eq 100 ]
+	[ "$(jq .e2e.count <<<"$(row fsync)")" -ge 99 ]
+}
+
+@test "iolat: io_uring punts per process: every tmpfs O_DIRECT read goes to io-wq here, and what it costs" {
+	tmpfs_file
+	"$UB" -n 1 --size 16M "$F" >/dev/null
+	ub_trace -m uring -n 1000 "$F"
+	tmpfs_teardown
+	entry=$(jq -c '[.io_uring[] | select(.comm == "uring_bench")][0]' <<<"$output")
+	[ "$(jq .submitted <<<"$entry")" -eq 1000 ]
+	# the host kernel punts tmpfs reads (the reason iolat reports punts)
+	[ "$(jq .punted <<<"$entry")" -eq 1000 ]
+	jq -e '.punted_mean_us > 0 and .iowq_us > 0' <<<"$entry"
+	[ "$(jq '[.layers[] | select(.layer == "io_wq")][0].count' <<<"$(row uring_read)")" -eq 1000 ]
+}
+
+@test "iolat: layers the kernel refuses are named once, with the reason" {
+	if "$BIN/sp-features" --json 2>/dev/null | jq -e '.features.fentry.supported' >/dev/null; then
+		skip "this kernel allows fentry: nothing is refused"
+	fi
+	ub_trace -m psync -n 10 "$LOOP_DEV"
+	jq -e '.unavailable | index("VFS") and index("page cache")' <<<"$output"
+	run "$BIN/iolat" 1 1
+	assert_success
+	[ "$(grep -c 'layers unavailable: VFS, filesystem, page cache' <<<"$output")" -eq 1 ]
+	assert_output --regexp 'fentry refused \([^)]+\)'
+}
+
+@test "iolat: filters: comm, pid, minimum latency, operation" {
+	trace_reads 300 --json -c no-such-comm
+	[ "$(jfield '.breakdown | length')" -eq 0 ]
+	[ "$(jfield '.histograms | length')" -eq 0 ]
+	trace_reads 300 --json -c uring_bench -M 10000000
+	[ "$(jfield '.breakdown | length')" -eq 0 ]
+	trace_reads 300 --json -c uring_bench -o write
+	[ "$(jfield '.breakdown | length')" -eq 0 ] || { jq -c .breakdown <<<"$output"; false; }
+	trace_reads 300 --json -c uring_bench -o read
+	[ "$(jq .e2e.count <<<"$(row uring_read)")" -eq 300 ]
+}
+
+@test "iolat: per-process breakdown and an SVG picture" {
+	run "$UB" --quiet --trace -m psync -n 200 "$LOOP_DEV"
+	assert_success
+	assert_output --partial "Where the time went (iolat on this run)"
+	assert_output --partial "read(): 200 I/Os"
+	trace_reads 200 --json -P -c uring_bench --svg "$LOOP_DIR/b.svg"
+	[ "$(jq -r .comm <<<"$(row uring_read)")" = uring_bench ]
+	grep -q '^<svg xmlns' "$LOOP_DIR/b.svg"
+	grep -q 'io_uring read (uring_bench' "$LOOP_DIR/b.svg"
+	[ "$(grep -c '<rect x=' "$LOOP_DIR/b.svg")" -ge 4 ]
+	tail -1 "$LOOP_DIR/b.svg" | grep -q '</svg>'
+}
+
 @test "iolat: bad usage is refused (2)" {
 	run "$BIN/iolat" -d no-such-disk 1 1
 	assert_failure 2
 	assert_output --partial "no block device /dev/no-such-disk"
+	run "$BIN/iolat" -p 999999999 1 1
+	assert_failure 2
+	assert_output --partial "no process 999999999"
+	run "$BIN/iolat" -B log2:9 1 1
+	assert_failure 2
+	run "$BIN/iolat" -o sideways 1 1
+	assert_failure 2
 	run "$BIN/iolat" 0
 	assert_failure 2
 	run "$BIN/iolat" --help
@@ -62,18 +216,12 @@ trace_reads() {
 	assert_output --partial "Examples:"
 }
 
-@test "iolat: io_uring punts per process: every tmpfs O_DIRECT read goes to io-wq here" {
-	tmpfs_file
-	"$UB" -n 1 --size 16M "$F" >/dev/null
-	"$BIN/iolat" --json 3 1 >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
-	pid=$!
-	sleep 1
-	"$UB" --quiet -m uring -n 1000 "$F" >/dev/null
-	wait "$pid"
-	output=$(cat "$LOOP_DIR/out")
-	tmpfs_teardown
-	entry=$(jq -c '[.io_uring[] | select(.comm == "uring_bench")][0]' <<<"$output")
-	[ "$(jq .submitted <<<"$entry")" -eq 1000 ]
-	# the host kernel punts tmpfs reads (the reason iolat reports punts)
-	[ "$(jq .punted <<<"$entry")" -eq 1000 ]
+@test "iolat: SIGINT ends it cleanly and leaves no program attached" {
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	iolat_bg
+	bpftool prog show | grep -q 'name iolat_sys_ent'
+	kill -INT "$IOLAT_PID"
+	iolat_wait
+	run bpftool prog show
+	refute_output --partial "iolat_"
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# Guest suite: iolat on the NVMe namespace, for the block path and the
-# passthrough path (passthrough commands are block requests too).
+# Guest suite: iolat where the kernel allows everything (fentry,
+# kprobes, NVMe and SCSI drivers, ext4 with a journal): the block path,
+# the passthrough paths and the AIOS-style read()/write()+fsync() paths.
 
 setup() {
 	load helpers
@@ -9,16 +10,41 @@ setup() {
 	require_bin uring_bench
 }
 
+teardown() {
+	if mountpoint -q /mnt/sp-iolat 2>/dev/null; then
+		umount /mnt/sp-iolat
+		# leave the namespace as the other suites expect it: no filesystem
+		dd if=/dev/zero of=/dev/nvme0n1 bs=1M count=2 conv=notrunc status=none
+	fi
+}
+
 # trace N MODE NODE: iolat --json -F on nvme0n1 while uring_bench reads
 trace() {
 	local n=$1 mode=$2 node=$3
-	timeout 60 "$SP_BIN/iolat" --json -F -d nvme0n1 4 1 >"$BATS_TEST_TMPDIR/out" &
+	mkfifo "$BATS_TEST_TMPDIR/ready"
+	timeout 120 "$SP_BIN/iolat" --ready-fd 3 --json -F -d nvme0n1 4 1 \
+		3>"$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/out" &
 	local pid=$!
-	sleep 1.5
+	read -r -n 1 -t 100 _ <"$BATS_TEST_TMPDIR/ready" || fail "iolat did not start"
 	"$SP_BIN/uring_bench" --quiet -m "$mode" -q 8 -n "$n" "$node" >/dev/null ||
 		fail "uring_bench -m $mode failed"
 	wait "$pid" || fail "iolat failed"
 	output=$(cat "$BATS_TEST_TMPDIR/out")
+}
+
+# ub_trace ARGS: uring_bench --trace --json; $output is the trace document
+ub_trace() {
+	run --separate-stderr timeout 120 "$SP_BIN/uring_bench" --quiet --trace --json "$@"
+	[ "$status" -eq 0 ] || fail "uring_bench --trace $* exited $status: $stderr"
+	[[ $stderr != *"layers unavailable"* ]] || fail "layers refused in the guest: $stderr"
+	output=$(jq -c .trace <<<"$output")
+}
+
+# layer_count PATH LAYER: I/Os of PATH that crossed LAYER (0 if none)
+layer_count() {
+	jq --arg p "$1" --arg l "$2" \
+		'[.breakdown[] | select(.path == $p) | .layers[] | select(.layer == $l) | .count] | add // 0' \
+		<<<"$output"
 }
 
 @test "iolat: block reads of nvme0n1 are all seen" {
@@ -39,4 +65,70 @@ trace() {
 	entry=$(jq -c '[.io_uring[] | select(.comm == "uring_bench")][0]' <<<"$output")
 	assert_equal "$(jq .submitted <<<"$entry")" 1000
 	assert_equal "$(jq .punted <<<"$entry")" 0
+}
+
+@test "iolat: with fentry, a psync read of the block device crosses VFS, bdev file, block, NVMe driver, device" {
+	ub_trace -m psync -n 300 /dev/nvme0n1
+	assert_equal "$(jq '.unavailable | length' <<<"$output")" 0
+	for l in syscall vfs filesystem block device completion; do
+		assert_equal "$(layer_count read $l)" 300
+	done
+	[ "$(layer_count read driver)" -ge 290 ] || fail "driver: $(layer_count read driver)"
+	# nvme_complete_rq is seen on the CPU that completes the request
+	[ "$(layer_count read driver_done)" -ge 290 ] || fail "driver_done: $(layer_count read driver_done)"
+	# every layer of the driver appears in the request histograms too
+	[ "$(jq '[.histograms[] | select(.layer == "driver")][0].count' <<<"$output")" -ge 290 ]
+}
+
+@test "iolat: NVMe passthrough shows driver and device layers and no bio, VFS or filesystem layer" {
+	ub_trace -m nvme -q 4 -n 400 /dev/ng0n1
+	assert_equal "$(jq '[.breakdown[] | select(.path == "uring_cmd")][0].e2e.count' <<<"$output")" 400
+	for l in uring_submit device; do
+		assert_equal "$(layer_count uring_cmd $l)" 400
+	done
+	# nvme_setup_cmd has no request pointer: it is matched on its CPU,
+	# and TCG stretches a rare gap past the 1 ms iolat allows
+	[ "$(layer_count uring_cmd driver)" -ge 390 ] || fail "driver: $(layer_count uring_cmd driver)"
+	[ "$(layer_count uring_cmd driver_done)" -ge 390 ] || fail "driver_done: $(layer_count uring_cmd driver_done)"
+	for l in vfs filesystem page_cache block; do
+		assert_equal "$(layer_count uring_cmd $l)" 0
+	done
+}
+
+@test "iolat: SCSI passthrough (sg) reaches the HBA: scsi dispatch splits driver from device" {
+	local sd sg
+	sd=$(sas_disk)
+	[ -n "$sd" ] || skip "no megaraid_sas disk"
+	sg=$(basename /sys/block/"$sd"/device/scsi_generic/sg*)
+	ub_trace -m sg -q 4 -n 300 "/dev/$sg"
+	# the sg commands are block requests of the disk's queue, without a bio
+	run jq '[.histograms[] | select(.layer == "driver")][0].count' <<<"$output"
+	[ "$output" -ge 300 ] || fail "scsi driver layer: $output"
+}
+
+@test "iolat: ext4 read() through the page cache, and write()+fsync() with the journal (AIOS paths)" {
+	modprobe ext4 || fail "no ext4 module in the testbed"
+	mkfs.ext4 -q -F /dev/nvme0n1
+	mkdir -p /mnt/sp-iolat
+	mount /dev/nvme0n1 /mnt/sp-iolat || fail "cannot mount the namespace"
+	f=/mnt/sp-iolat/data
+	"$SP_BIN/uring_bench" --quiet -m psync -w write --buffered --size 8M -n 2048 "$f" >/dev/null
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	ub_trace -m psync -w randread --buffered --size 8M -n 300 "$f"
+	for l in syscall vfs filesystem page_cache; do
+		assert_equal "$(layer_count read $l)" 300
+	done
+	# cold cache: some reads wait for the device
+	[ "$(layer_count read device)" -gt 0 ] || fail "no read went to the device"
+	# fsync() after each write: the new mtime goes through the journal
+	rm -f "$f"
+	ub_trace -m psync -w randwrite --buffered --fsync 1 --size 64M -n 100 "$f"
+	for l in vfs filesystem page_cache; do
+		assert_equal "$(layer_count write $l)" 100
+	done
+	# a datasync after each write but the last
+	assert_equal "$(layer_count fsync filesystem)" 99
+	[ "$(layer_count fsync journal)" -ge 50 ] || fail "journal: $(layer_count fsync journal)"
+	[ "$(layer_count fsync device)" -ge 50 ] || fail "device: $(layer_count fsync device)"
 }
