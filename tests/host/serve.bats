@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# sp-serve and sp-fetch between two network namespaces: every mode
+# serves files of several sizes byte for byte, bad requests get errors
+# and the server keeps serving, and nothing is left behind.
+load ../helpers
+
+SERVE=$BIN/sp-serve
+FETCH=$BIN/sp-fetch
+
+setup_file() {
+	[[ $(id -u) -eq 0 ]] || return 0
+	source "$TOP/bench/netns.sh"
+	export SD
+	SD=$(mktemp -d /dev/shm/shortpath-serve.XXXXXX)
+	head -c 4096 /dev/urandom >"$SD/f4k"
+	head -c 65536 /dev/urandom >"$SD/f64k"
+	head -c 1048576 /dev/urandom >"$SD/f1m"
+	# not a multiple of the 1 KiB verify block
+	head -c 5000003 /dev/urandom >"$SD/f5m"
+	sp_netns_up "bats$$" || return 1
+	export NS_S NS_C VETH_S VETH_C SRV_IP CLI_IP
+}
+
+teardown_file() {
+	[[ -n ${SD:-} ]] || return 0
+	source "$TOP/bench/netns.sh"
+	sp_netns_down
+	rm -rf "$SD"
+}
+
+setup() {
+	require_root
+	[[ -n ${NS_S:-} ]] || skip "no namespaces"
+}
+
+teardown() {
+	stop_server
+}
+
+# start_server MODE [ARGS...]: sp-serve in the server namespace; its
+# JSON report goes to $SD/srv.json. Returns 1 when it did not come up.
+start_server() {
+	local mode=$1
+	shift
+	rm -f "$SD/ready" "$SD/srv.json"
+	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
+		"$SD/f4k" "$SD/f64k" "$SD/f1m" "$SD/f5m" >"$SD/srv.json" 2>"$SD/srv.err" &
+	SRV_PID=$!
+	for _ in $(seq 50); do
+		[[ -e $SD/ready ]] && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_server() {
+	[[ -n ${SRV_PID:-} ]] || return 0
+	kill -INT "$SRV_PID" 2>/dev/null
+	wait "$SRV_PID"
+	SRV_STATUS=$?
+	SRV_PID=
+}
+
+fetch() {
+	ip netns exec "$NS_C" "$FETCH" -s "$SRV_IP" "$@"
+}
+
+# every size, whole files and 4 KiB / 64 KiB ranges, byte-exact
+serves_all_sizes() {
+	local f
+	for f in f4k f64k f1m f5m; do
+		run fetch -q -P 4 -n 12 --json "$SD/$f"
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 ]]
+	done
+	run fetch -q -P 8 -n 200 --len 4k --json "$SD/f5m"
+	assert_success
+	run fetch -q -P 2 -n 50 --len 64k --json "$SD/f1m"
+	assert_success
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	[[ $(jq .errors.total "$SD/srv.json") == 0 ]]
+	[[ $(jq .requests "$SD/srv.json") == 298 ]]
+}
+
+@test "copy mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server copy
+	serves_all_sizes
+}
+
+@test "sendfile mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server sendfile
+	serves_all_sizes
+}
+
+@test "splice mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server splice
+	serves_all_sizes
+}
+
+@test "sendzc mode serves 4 KiB to 5 MiB byte-exact, buffers freed by notifications" {
+	if ! start_server sendzc; then
+		grep -q "no IORING_OP_SEND_ZC" "$SD/srv.err" && skip "$(cat "$SD/srv.err")"
+		cat "$SD/srv.err"
+		false
+	fi
+	serves_all_sizes
+	# one notification per send: zero-copy, or copied on the way (veth)
+	[[ $(jq '.sendzc_notifications | .zerocopy + .copied' "$SD/srv.json") -gt 0 ]]
+}
+
+@test "malformed, unknown, out-of-range and oversized requests get errors; serving goes on" {
+	start_server sendfile --max-len 2m
+	for kind in malformed nofile range toobig; do
+		run fetch --bad "$kind" "$SD/f5m"
+		assert_success
+	done
+	# raw garbage, then a header that never ends
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878;
+		printf 'GET /\0\1 HTTP/1.1\r\n\r\n' >&3; head -c 12 <&3"
+	assert_output "HTTP/1.1 400"
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878;
+		head -c 5000 /dev/zero | tr '\0' a >&3; head -c 12 <&3"
+	assert_output "HTTP/1.1 400"
+	run fetch -q -n 20 "$SD/f1m"
+	assert_success
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	run jq -c .errors "$SD/srv.json"
+	assert_output '{"total":6,"malformed":3,"nofile":1,"range":1,"toobig":1,"busy":0}'
+}
+
+@test "connections above --max-conns get 503 and are counted" {
+	start_server copy --max-conns 1
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878; sleep 0.2;
+		exec 4<>/dev/tcp/$SRV_IP/7878; head -c 12 <&4"
+	assert_output "HTTP/1.1 503"
+	stop_server
+	[[ $(jq .refused "$SD/srv.json") == 1 ]]
+}
+
+@test "the fuzzer finds nothing in the protocol parsers in 20 s" {
+	local fz=$TOP/build/fuzz/fuzz_proto corpus
+	[[ -x $fz ]] || skip "fuzzer not built"
+	corpus=$(mktemp -d)
+	printf 'GET /f4k HTTP/1.1\r\nRange: bytes=0-99\r\n\r\n' >"$corpus/req"
+	printf 'HTTP/1.1 206 Partial\r\nContent-Length: 1\r\nContent-Range: bytes 0-0/9\r\n\r\n' >"$corpus/resp"
+	run timeout 120 "$fz" -max_total_time=20 -rss_limit_mb=1024 \
+		-artifact_prefix="$corpus/" "$corpus"
+	rm -rf "$corpus"
+	assert_success
+	assert_output --partial "Done"
+}
+
+@test "sp-serve and sp-fetch: --help, usage errors" {
+	run "$SERVE" --help
+	assert_success
+	assert_output --partial "Examples:"
+	run "$FETCH" --help
+	assert_success
+	assert_output --partial "Examples:"
+	run "$SERVE" -m warp "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "unknown mode 'warp'"
+	run "$SERVE" -m copy
+	assert_failure 2
+	run "$SERVE" -m copy "$SD/f4k" "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "two files named"
+	run "$FETCH" --len 1000 "$SD/f4k"
+	assert_failure 2
+	run "$FETCH" /nonexistent
+	assert_failure 2
+}
