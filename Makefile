@@ -22,7 +22,7 @@ BPFOUT   := $(BUILD)/bpf
 CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
-PKGS     := libbpf liburing json-c blkid libelf zlib
+PKGS     := libbpf libxdp liburing json-c blkid libelf zlib
 
 ifeq ($(V),1)
 Q :=
@@ -97,6 +97,8 @@ $(OBJ)/tracing/featprobe.o: $(BPFOUT)/featprobe.skel.h
 $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
 # sp-serve's AF_XDP loop is its own file, linked in beside the main one.
 $(BIN)/sp-serve: $(OBJ)/userspace/serve_xdp.o
+$(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
+$(OBJ)/userspace/serve_xdp.o: $(BPFOUT)/xsk_redirect.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)

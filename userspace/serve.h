@@ -22,7 +22,7 @@ struct serve_stats {
 	uint64_t connections, refused, requests, bytes;
 	uint64_t errors, err_malformed, err_nofile, err_range, err_toobig, err_busy;
 	uint64_t zc_sent, zc_copied;		/* sendzc notifications */
-	uint64_t frames_tx, frames_rx, busy_polls, sleeps;	/* xdp */
+	uint64_t frames_tx, frames_rx, busy_polls, sleeps, dropped, frames_seen;	/* xdp */
 	char xdp_attach[16];
 	bool direct_io;
 	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
@@ -36,6 +36,7 @@ struct server {
 	uint16_t port;
 	const char *ifname, *xdp_mode, *ready_path;
 	unsigned max_conns, max_inflight;
+	unsigned drop_every;	/* xdp, tests: drop every Nth DATA frame */
 	uint64_t max_len, chunk;
 	unsigned pipe_size;
 	bool json;

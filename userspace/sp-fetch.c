@@ -652,7 +652,8 @@ static int run_udp(struct client *c)
 			if (!s->busy && !udp_issue(c, &u, i))
 				continue;
 			active++;
-			if (now - s->last_ns > c->timeout_ns) {
+			/* last_ns may be later than now: just issued */
+			if (now > s->last_ns && now - s->last_ns > c->timeout_ns) {
 				if (s->retries >= 100) {
 					c->lost++;
 					fail(c, "frames at %llu still missing after 100 re-requests",

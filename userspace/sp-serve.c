@@ -64,6 +64,8 @@ static void usage(FILE *f)
 "      --max-len BYTES   longest range one request may ask for; longer\n"
 "                        requests get an error (default 1G)\n"
 "      --chunk BYTES     copy and sendzc: buffer size (default 64k)\n"
+"      --drop-every N    xdp, for tests: drop every Nth data frame so that\n"
+"                        the client's recovery is exercised\n"
 "      --ready FILE      create FILE once serving (for scripts)\n"
 "      --json            at exit, print counters as JSON on stdout\n"
 "  -v, --verbose         say more on stderr\n"
@@ -864,6 +866,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "frames_rx", sp_json_u64(st->frames_rx));
 			json_object_object_add(x, "busy_polls", sp_json_u64(st->busy_polls));
 			json_object_object_add(x, "sleeps", sp_json_u64(st->sleeps));
+			json_object_object_add(x, "dropped", sp_json_u64(st->dropped));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));
 			json_object_object_add(root, "xdp", x);
@@ -885,7 +888,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 }
 
 enum { OPT_XDP_MODE = 256, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
-       OPT_CHUNK, OPT_READY, OPT_JSON };
+       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON };
 
 static int parse_args(int argc, char **argv, struct server *s)
 {
@@ -899,6 +902,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
+		{ "drop-every", required_argument, NULL, OPT_DROP },
 		{ "ready", required_argument, NULL, OPT_READY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -953,6 +957,11 @@ static int parse_args(int argc, char **argv, struct server *s)
 			if (sp_parse_size(optarg, &s->chunk) || s->chunk < 4096 ||
 			    s->chunk > (16u << 20) || s->chunk % 4096)
 				goto bad;
+			break;
+		case OPT_DROP:
+			if (sp_parse_u64(optarg, 2, UINT32_MAX, &v))
+				goto bad;
+			s->drop_every = v;
 			break;
 		case OPT_READY: s->ready_path = optarg; break;
 		case OPT_JSON: s->json = true; break;
