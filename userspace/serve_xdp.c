@@ -450,7 +450,6 @@ static int setup_ring(struct xdp *x)
 {
 	struct sp_ring_opts ro = { .entries = RING, .sq_cpu = -1, .no_modern = true };
 	struct sp_ring_info info;
-	struct iovec *iov;
 	int ret;
 
 	ret = sp_ring_init(&x->ring, &ro, &info);
@@ -459,12 +458,7 @@ static int setup_ring(struct xdp *x)
 		return ret;
 	}
 	x->ring_ok = true;
-	iov = calloc(NR_FRAMES, sizeof(*iov));
-	if (!iov)
-		return -ENOMEM;
-	sp_bufpool_iovecs(&x->umem_mem, iov);
-	ret = io_uring_register_buffers(&x->ring, iov, NR_FRAMES);
-	free(iov);
+	ret = sp_ring_register_pool(&x->ring, &x->umem_mem);
 	if (ret) {
 		sp_err("xdp: registering the UMEM with io_uring: %s", strerror(-ret));
 		return ret;

@@ -659,7 +659,6 @@ static int zc_setup(struct tcp *t)
 	struct sp_ring_opts ro = { .entries = 256, .sq_cpu = -1, .no_modern = true };
 	struct io_uring_probe *probe;
 	struct sp_ring_info info;
-	struct iovec *iov;
 	bool ok;
 	int ret;
 
@@ -676,12 +675,7 @@ static int zc_setup(struct tcp *t)
 		sp_err("sendzc: this kernel has no IORING_OP_SEND_ZC");
 		return -EOPNOTSUPP;
 	}
-	iov = calloc(t->pool.nr, sizeof(*iov));
-	if (!iov)
-		return -ENOMEM;
-	sp_bufpool_iovecs(&t->pool, iov);
-	ret = io_uring_register_buffers(&t->ring, iov, t->pool.nr);
-	free(iov);
+	ret = sp_ring_register_pool(&t->ring, &t->pool);
 	if (ret) {
 		sp_err("sendzc: registering %u buffers: %s", t->pool.nr, strerror(-ret));
 		return ret;

@@ -219,3 +219,25 @@ start_xdp() {
 	run "$FETCH" /nonexistent
 	assert_failure 2
 }
+
+@test "serve-compare removes its namespaces, files and servers on Ctrl-C" {
+	local pid
+	# an asynchronous job ignores SIGINT; give the harness the default back
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$TOP/bench/serve-compare" \
+		--time 2s --sizes 4k --modes "sendfile copy" --out "$SD/cmp" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		ip netns list | grep -q "sp-srv-$pid" && break
+		sleep 0.1
+	done
+	ip netns list | grep -q "sp-srv-$pid"
+	sleep 1
+	kill -INT "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	[[ $rc -eq 130 ]]
+	run ip netns list
+	refute_output --partial "-$pid"
+	run pgrep -f "sp-serve.*shortpath-serve"
+	assert_failure
+}
