@@ -57,7 +57,7 @@ struct xreq {
 	int fd;
 	uint32_t req_id;
 	struct sp_udp_addr client, self;
-	uint64_t next, end;	/* next file offset to read; end of the range */
+	uint64_t first, next, end;	/* range asked for; next offset to read */
 	uint64_t bytes;
 	uint32_t frames;
 	unsigned reads;		/* in flight */
@@ -173,17 +173,23 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 		end = m.offset + m.length;
 	if (end - m.offset > s->max_len)
 		return reply_err(x, &self, &client, m.req_id, SP_XE_TOOBIG);
-	for (unsigned i = 0; i < s->max_inflight; i++)
-		if (!x->reqs[i].used) {
+	for (unsigned i = 0; i < s->max_inflight; i++) {
+		const struct xreq *q = &x->reqs[i];
+
+		/* a re-request of what is still being sent: it is on its way */
+		if (q->used && q->req_id == m.req_id && q->first == m.offset &&
+		    q->end == end && q->client.ip == client.ip &&
+		    q->client.port == client.port)
+			return;
+		if (!q->used && !r)
 			r = &x->reqs[i];
-			break;
-		}
+	}
 	if (!r)
 		return reply_err(x, &self, &client, m.req_id, SP_XE_BUSY);
 	*r = (struct xreq){
 		.used = true, .f = &s->files[m.aux], .fd = x->dfd[m.aux],
 		.req_id = m.req_id, .client = client, .self = self,
-		.next = m.offset, .end = end, .start_ns = sp_now_ns(),
+		.first = m.offset, .next = m.offset, .end = end, .start_ns = sp_now_ns(),
 	};
 	x->active++;
 }

@@ -99,7 +99,7 @@ struct client {
 	uint32_t *crcs;		/* one per BLK bytes of the file */
 	uint64_t rng;
 	/* results */
-	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits;
+	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
 	uint64_t start_ns;
 	struct sp_hist lat;
 	char fail[256];
@@ -591,6 +591,12 @@ static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_
 			fail(c, "re-request: %s", strerror(errno));
 		break;
 	case SP_X_ERR:
+		if (m.aux == SP_XE_BUSY) {
+			/* the server is full: ask again after --timeout */
+			c->busy++;
+			s->last_ns = sp_now_ns();
+			break;
+		}
 		c->errors++;
 		fail(c, "server error for the request at %llu: %s",
 		     (unsigned long long)s->off, sp_x_err_str(m.aux));
@@ -839,6 +845,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object_object_add(root, "mismatches", sp_json_u64(c->mismatches));
 		json_object_object_add(root, "lost", sp_json_u64(c->lost));
 		json_object_object_add(root, "retransmits", sp_json_u64(c->retransmits));
+		json_object_object_add(root, "busy_replies", sp_json_u64(c->busy));
 		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
 		json_object_object_add(root, "mib_s", sp_json_dbl(secs > 0 ? c->bytes / secs / 1048576.0 : 0));
 		json_object_object_add(root, "rps", sp_json_dbl(secs > 0 ? c->done / secs : 0));

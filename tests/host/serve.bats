@@ -143,6 +143,15 @@ start_xdp() {
 	[[ $(jq .xdp.dropped "$SD/srv.json") -gt 0 ]]
 }
 
+@test "xdp mode: above --max-inflight the server answers BUSY and the client asks again" {
+	start_xdp --max-inflight 2
+	run fetch -m udp --id 0 -q -P 16 -n 300 --json "$SD/f4k"
+	assert_success
+	[[ $(jfield .busy_replies) -gt 0 && $(jfield .requests) == 300 ]]
+	stop_server
+	[[ $(jq .errors.busy "$SD/srv.json") -gt 0 ]]
+}
+
 @test "xdp mode: bad requests get error messages; serving goes on" {
 	start_xdp --max-len 2m
 	for kind in malformed nofile range toobig; do
