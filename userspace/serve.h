@@ -16,6 +16,8 @@ struct served_file {
 	const char *path;
 	int fd;
 	uint64_t size;
+	uint32_t lbs;		/* O_DIRECT unit */
+	bool dio;		/* O_DIRECT works on it */
 };
 
 struct serve_stats {

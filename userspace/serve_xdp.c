@@ -473,10 +473,12 @@ static int setup_ring(struct xdp *x)
 	for (unsigned i = 0; i < x->s->nr_files; i++) {
 		const struct served_file *f = &x->s->files[i];
 
-		x->dfd[i] = open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		/* frames are read at DIO_ALIGN granularity */
+		x->dfd[i] = f->dio && f->lbs <= DIO_ALIGN ?
+			    open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
 		if (x->dfd[i] < 0) {
-			sp_notice("xdp: %s: no O_DIRECT (%s); reading through the page cache",
-				  f->path, strerror(errno));
+			sp_notice("xdp: %s: no O_DIRECT in %u-byte units; reading through the page cache",
+				  f->path, DIO_ALIGN);
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
 		}

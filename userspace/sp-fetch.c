@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sp_dev.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
@@ -131,14 +132,18 @@ static int load_source(struct client *c)
 	size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
 	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	struct sp_devinfo d;
 	int ret = 0;
 
-	if (fd < 0 || !buf || fstat(fd, &st)) {
+	if (fd < 0 || !buf) {
 		ret = buf ? -errno : -ENOMEM;
 		goto out;
 	}
-	c->size = st.st_size;
+	/* a block device's size is not in st_size */
+	ret = sp_dev_probe(c->path, false, &d);
+	if (ret)
+		goto out;
+	c->size = d.size;
 	if (!c->size) {
 		ret = -ENODATA;
 		goto out;

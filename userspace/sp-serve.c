@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "sp_buf.h"
+#include "sp_dev.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 "Usage: sp-serve [OPTIONS] FILE...\n"
 "\n"
 "Serve FILEs (each under its base name; over UDP as id 0, 1, ... in the\n"
-"order given) until SIGINT or SIGTERM, then print what was served.\n"
+"order given) until SIGINT or SIGTERM, then print what was served. A FILE\n"
+"may be a block device; nothing is ever written.\n"
 "\n"
 "  -m, --mode MODE       copy      read(2) into a buffer, write(2) to the socket\n"
 "                        sendfile  sendfile(2) from the page cache\n"
@@ -93,6 +95,7 @@ static const char *const mode_names[] = {
 
 /* ------------------------------------------------------------ files */
 
+/* Regular files and block devices (read-only: serving never writes). */
 static int open_files(struct server *s, char **paths, int n)
 {
 	s->files = calloc(n, sizeof(*s->files));
@@ -100,25 +103,30 @@ static int open_files(struct server *s, char **paths, int n)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		struct served_file *f = &s->files[s->nr_files];
-		struct stat st;
+		struct sp_devinfo d;
 		char *dup = strdup(paths[i]);
+		int ret;
 
 		if (!dup)
 			return -ENOMEM;
 		snprintf(f->name, sizeof(f->name), "%s", basename(dup));
 		free(dup);
 		f->path = paths[i];
+		ret = sp_dev_probe(paths[i], false, &d);
+		if (ret || (d.kind != SP_KIND_FILE && d.kind != SP_KIND_BLOCK)) {
+			sp_err("%s: %s", paths[i],
+			       ret ? strerror(-ret) : "not a regular file or block device");
+			return ret ? ret : -EINVAL;
+		}
+		f->size = d.size;
+		f->lbs = d.lbs;
+		f->dio = d.dio;
 		f->fd = open(paths[i], O_RDONLY | O_CLOEXEC);
 		if (f->fd < 0) {
 			sp_err("%s: %s", paths[i], strerror(errno));
 			return -errno;
 		}
 		s->nr_files++;
-		if (fstat(f->fd, &st) || !S_ISREG(st.st_mode)) {
-			sp_err("%s: not a regular file", paths[i]);
-			return -EINVAL;
-		}
-		f->size = st.st_size;
 		for (int j = 0; j < i; j++)
 			if (!strcmp(s->files[j].name, f->name)) {
 				sp_err("%s: two files named '%s'", paths[i], f->name);

@@ -35,16 +35,18 @@ setup() {
 
 teardown() {
 	stop_server
+	loop_teardown
 }
 
 # start_server MODE [ARGS...]: sp-serve in the server namespace; its
 # JSON report goes to $SD/srv.json. Returns 1 when it did not come up.
 start_server() {
-	local mode=$1
+	local mode=$1 files=("$SD/f4k" "$SD/f64k" "$SD/f1m" "$SD/f5m")
 	shift
+	[[ -n ${SRV_FILE:-} ]] && files=("$SRV_FILE")
 	rm -f "$SD/ready" "$SD/srv.json"
 	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
-		"$SD/f4k" "$SD/f64k" "$SD/f1m" "$SD/f5m" >"$SD/srv.json" 2>"$SD/srv.err" &
+		"${files[@]}" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
 	for _ in $(seq 50); do
 		[[ -e $SD/ready ]] && return 0
@@ -163,6 +165,24 @@ start_xdp() {
 	stop_server
 	run jq -c .errors "$SD/srv.json"
 	assert_output '{"total":4,"malformed":1,"nofile":1,"range":1,"toobig":1,"busy":0}'
+}
+
+@test "a block device is served too: sendfile and xdp (O_DIRECT into the UMEM) from a loop device" {
+	loop_setup 8M
+	dd if=/dev/urandom of="$LOOP_DEV" bs=1M count=8 oflag=direct status=none
+	SRV_FILE=$LOOP_DEV
+	start_server sendfile
+	run fetch -q -P 4 -n 8 --json "$LOOP_DEV"
+	assert_success
+	run fetch -q -P 4 -n 200 --len 4k --json "$LOOP_DEV"
+	assert_success
+	stop_server
+	start_xdp
+	run fetch -m udp -q -P 4 -n 4 --json "$LOOP_DEV"
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .bytes) == $((4 * 8 << 20)) ]]
+	stop_server
+	[[ $(jq .xdp.direct_io "$SD/srv.json") == true ]]
 }
 
 @test "malformed, unknown, out-of-range and oversized requests get errors; serving goes on" {
