@@ -40,6 +40,7 @@ struct server {
 	unsigned max_conns, max_inflight;
 	unsigned drop_every;	/* xdp, tests: drop every Nth DATA frame */
 	uint64_t max_len, chunk;
+	uint64_t busy_poll_ns;	/* xdp: idle time before sleeping */
 	unsigned pipe_size;
 	bool json;
 	struct serve_stats st;

@@ -9,7 +9,9 @@
  * around it. One thread runs to completion: receive requests, submit
  * reads, turn completed reads into frames, transmit, reclaim. It
  * busy-polls while there is work and sleeps in poll(2) on the socket
- * after SP_XDP_IDLE_NS without any.
+ * after --busy-poll without any (by default 200 us, or none where
+ * there are two CPUs or fewer: the spinning would take the CPU that
+ * the client, softirq and io-wq need).
  *
  * The XDP program (bpf/xsk_redirect.bpf.c) sends only our UDP port to
  * the socket, so ARP and the rest still reach the kernel.
@@ -45,7 +47,6 @@
 #define DATA_OFF	512u		/* payload of a frame: O_DIRECT aligned */
 #define DIO_ALIGN	512u
 #define BATCH		64u
-#define SP_XDP_IDLE_NS	(200 * 1000ULL)
 #define HDRS		(SP_X_HDRS + sizeof(struct sp_xmsg))
 
 _Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_PAYLOAD <= FRAME,
@@ -565,7 +566,7 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 			struct io_uring_cqe *cqe;
 
 			io_uring_wait_cqe_timeout(&x.ring, &cqe, &ts);
-		} else if (!x.tx_out && sp_now_ns() - last_work > SP_XDP_IDLE_NS) {
+		} else if (!x.tx_out && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
 			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk), .events = POLLIN };
 
 			s->st.sleeps++;

@@ -61,6 +61,10 @@ static void usage(FILE *f)
 "  -p, --port N          TCP or UDP port (default 7878)\n"
 "  -i, --ifname IFACE    xdp: interface to attach to (queue 0)\n"
 "      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
+"      --busy-poll TIME  xdp: keep polling this long after the last work\n"
+"                        before sleeping in poll(2); 0: sleep at once\n"
+"                        (default 200us, 0 on two CPUs or fewer, where\n"
+"                        spinning takes the CPU the rest of the path needs)\n"
 "      --max-conns N     TCP connections at once; more get 503 (default 64)\n"
 "      --max-inflight N  xdp: requests in flight; more get BUSY (default 64)\n"
 "      --max-len BYTES   longest range one request may ask for; longer\n"
@@ -869,6 +873,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "busy_polls", sp_json_u64(st->busy_polls));
 			json_object_object_add(x, "sleeps", sp_json_u64(st->sleeps));
 			json_object_object_add(x, "dropped", sp_json_u64(st->dropped));
+			json_object_object_add(x, "busy_poll_ns", sp_json_u64(s->busy_poll_ns));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));
 			json_object_object_add(root, "xdp", x);
@@ -889,7 +894,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 		gib > 0 ? cpu / gib / 1e6 : 0.0);
 }
 
-enum { OPT_XDP_MODE = 256, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
+enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
        OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON };
 
 static int parse_args(int argc, char **argv, struct server *s)
@@ -900,6 +905,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "port", required_argument, NULL, 'p' },
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
@@ -921,6 +927,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->max_len = 1ULL << 30;
 	s->chunk = 64 << 10;
 	s->pipe_size = 1 << 20;
+	s->busy_poll_ns = sysconf(_SC_NPROCESSORS_ONLN) > 2 ? 200000 : 0;
 	while ((opt = getopt_long(argc, argv, "m:a:p:i:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
@@ -940,6 +947,13 @@ static int parse_args(int argc, char **argv, struct server *s)
 			if (strcmp(optarg, "native") && strcmp(optarg, "skb"))
 				goto bad;
 			s->xdp_mode = optarg;
+			break;
+		case OPT_BUSY_POLL:
+			/* "0" is a duration of nothing, not an error */
+			if (strcmp(optarg, "0") && sp_parse_duration(optarg, &s->busy_poll_ns))
+				goto bad;
+			if (!strcmp(optarg, "0"))
+				s->busy_poll_ns = 0;
 			break;
 		case OPT_MAX_CONNS:
 			if (sp_parse_u64(optarg, 1, 65536, &v))
