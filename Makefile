@@ -22,7 +22,7 @@ BPFOUT   := $(BUILD)/bpf
 CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
-PKGS     := libbpf liburing json-c blkid libelf zlib
+PKGS     := libbpf libxdp liburing json-c blkid libelf zlib
 
 ifeq ($(V),1)
 Q :=
@@ -57,20 +57,26 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
 sp-io_SRC := userspace/sp-io.c
 sp-cost_SRC := userspace/sp-cost.c
 iolat_SRC := tracing/iolat.c
+sp-serve_SRC := userspace/sp-serve.c
+sp-fetch_SRC := userspace/sp-fetch.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
+# libFuzzer targets: clang, sanitizers, built straight from the sources
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/sp_proto.c
+
 .PHONY: all deps demo test test-host clean
-all: $(TOOL_BINS) $(UNIT_BINS)
+all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- BPF
 $(BPFOUT)/vmlinux.h: | $(BPFOUT)
@@ -89,6 +95,10 @@ $(BPFOUT)/%.skel.h: $(BPFOUT)/%.bpf.o
 # A userspace file that includes a skeleton depends on it.
 $(OBJ)/tracing/featprobe.o: $(BPFOUT)/featprobe.skel.h
 $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
+# sp-serve's AF_XDP loop is its own file, linked in beside the main one.
+$(BIN)/sp-serve: $(OBJ)/userspace/serve_xdp.o
+$(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
+$(OBJ)/userspace/serve_xdp.o: $(BPFOUT)/xsk_redirect.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
@@ -108,6 +118,12 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/fuzz/%: $$(%_SRCS) userspace/sp_proto.h
+	@mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace \
+		-fsanitize=fuzzer,address,undefined $(filter %.c,$^) -o $@
 
 $(BUILD) $(BIN) $(BPFOUT):
 	$(Q)mkdir -p $@

@@ -56,3 +56,15 @@ for row in "${rows[@]}"; do
 done
 echo
 echo "Ring set-up obtained: $(jget "$("$UB" --json -m nop -n 1)" .config.setup)"
+
+# Serving: the same files by read/write, sendfile, io_uring send_zc,
+# AF_XDP and nginx (bench/serve-compare, short settings).
+echo
+if [[ $(id -u) -ne 0 ]]; then
+	echo "Serving comparison skipped: it needs root for its network namespaces."
+else
+	modes="copy sendfile splice sendzc xdp"
+	command -v nginx >/dev/null && modes+=" nginx"
+	"$TOP/bench/serve-compare" --time 1s --sizes "4k 1m" --modes "$modes" ||
+		echo "Serving comparison failed (see above)."
+fi

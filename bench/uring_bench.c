@@ -503,22 +503,6 @@ static double per_io(uint64_t v, uint64_t ios)
 	return ios ? (double)v / (double)ios : 0.0;
 }
 
-static const double pcts[] = { 50, 90, 99, 99.9, 99.99 };
-static const char *const pct_names[] = { "p50", "p90", "p99", "p99.9", "p99.99" };
-
-static json_object *latency_json(const struct sp_hist *h)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "min", sp_json_u64(h->count ? h->min : 0));
-	json_object_object_add(o, "mean", sp_json_dbl(sp_hist_mean(h)));
-	for (unsigned i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-		json_object_object_add(o, pct_names[i],
-				       sp_json_u64(sp_hist_percentile(h, pcts[i])));
-	json_object_object_add(o, "max", sp_json_u64(h->max));
-	return o;
-}
-
 static void print_json(const struct bench *b, const struct totals *tt, int status,
 		       const char *error)
 {
@@ -583,7 +567,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(res, "elapsed_ns", sp_json_u64(u->wall_ns));
 	json_object_object_add(res, "iops", sp_json_dbl(secs > 0 ? tt->ios / secs : 0));
 	json_object_object_add(res, "mib_s", sp_json_dbl(secs > 0 ? tt->bytes / secs / 1048576.0 : 0));
-	json_object_object_add(res, "latency_ns", latency_json(&tt->lat));
+	json_object_object_add(res, "latency_ns", sp_json_hist(&tt->lat));
 	json_object_object_add(cpu, "user_ns", sp_json_u64(u->user_ns));
 	json_object_object_add(cpu, "sys_ns", sp_json_u64(u->sys_ns));
 	json_object_object_add(cpu, "user_ns_per_io", sp_json_dbl(per_io(u->user_ns, tt->ios)));
@@ -616,7 +600,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 		json_object_object_add(jo, "cpu", json_object_new_int(j->cpu));
 		json_object_object_add(jo, "ios", sp_json_u64(j->ios_done));
 		json_object_object_add(jo, "iops", sp_json_dbl(secs > 0 ? j->ios_done / secs : 0));
-		json_object_object_add(jo, "latency_ns", latency_json(&j->lat));
+		json_object_object_add(jo, "latency_ns", sp_json_hist(&j->lat));
 		json_object_array_add(jobs, jo);
 	}
 	json_object_object_add(root, "jobs", jobs);
@@ -668,9 +652,9 @@ static void print_text(const struct bench *b, const struct totals *tt)
 	       secs > 0 ? tt->bytes / secs / 1048576.0 : 0);
 	printf("  latency us  min %s  mean %s", fmt_us(tt->lat.count ? tt->lat.min : 0, s1, sizeof(s1)),
 	       fmt_us((uint64_t)sp_hist_mean(&tt->lat), s2, sizeof(s2)));
-	for (unsigned i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-		printf("  %s %s", pct_names[i],
-		       fmt_us(sp_hist_percentile(&tt->lat, pcts[i]), s3, sizeof(s3)));
+	for (unsigned i = 0; i < SP_JSON_NR_PCTS; i++)
+		printf("  %s %s", sp_json_pct_names[i],
+		       fmt_us(sp_hist_percentile(&tt->lat, sp_json_pcts[i]), s3, sizeof(s3)));
 	printf("  max %s\n", fmt_us(tt->lat.max, s1, sizeof(s1)));
 	printf("  CPU/IO us   user %.3f  sys %.3f  total %.3f (all threads)\n",
 	       per_io(u->user_ns, tt->ios) / 1000.0, per_io(u->sys_ns, tt->ios) / 1000.0,

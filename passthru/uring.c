@@ -60,15 +60,7 @@ int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
 		u->sqe_flags = IOSQE_FIXED_FILE;
 	}
 	if (t->o.fixed_bufs) {
-		struct iovec *iov = calloc(t->bufs.nr, sizeof(*iov));
-
-		if (!iov) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		sp_bufpool_iovecs(&t->bufs, iov);
-		ret = io_uring_register_buffers(&u->ring, iov, t->bufs.nr);
-		free(iov);
+		ret = sp_ring_register_pool(&u->ring, &t->bufs);
 		if (ret) {
 			snprintf(t->err, sizeof(t->err), "registering %u buffers: %s%s",
 				 t->bufs.nr, strerror(-ret), ret == -ENOMEM ?

@@ -4,6 +4,11 @@
 
 #include "sp_json.h"
 
+const double sp_json_pcts[SP_JSON_NR_PCTS] = { 50, 90, 99, 99.9, 99.99 };
+const char *const sp_json_pct_names[SP_JSON_NR_PCTS] = {
+	"p50", "p90", "p99", "p99.9", "p99.99",
+};
+
 json_object *sp_json_dbl(double v)
 {
 	char text[64];
@@ -29,4 +34,17 @@ void sp_json_fprint_and_free(FILE *f, json_object *root)
 void sp_json_print_and_free(json_object *root)
 {
 	sp_json_fprint_and_free(stdout, root);
+}
+
+json_object *sp_json_hist(const struct sp_hist *h)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "min", sp_json_u64(h->count ? h->min : 0));
+	json_object_object_add(o, "mean", sp_json_dbl(sp_hist_mean(h)));
+	for (unsigned i = 0; i < SP_JSON_NR_PCTS; i++)
+		json_object_object_add(o, sp_json_pct_names[i],
+				       sp_json_u64(sp_hist_percentile(h, sp_json_pcts[i])));
+	json_object_object_add(o, "max", sp_json_u64(h->max));
+	return o;
 }

@@ -7,11 +7,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sp_hist.h"
+
 /* A double rounded to three decimals: stable, readable output. */
 json_object *sp_json_dbl(double v);
 json_object *sp_json_u64(uint64_t v);
 /* Prints the document pretty on stdout (or f) and frees it. */
 void sp_json_print_and_free(json_object *root);
 void sp_json_fprint_and_free(FILE *f, json_object *root);
+
+/* The percentiles every tool reports, and their JSON names. */
+#define SP_JSON_NR_PCTS 5
+extern const double sp_json_pcts[SP_JSON_NR_PCTS];
+extern const char *const sp_json_pct_names[SP_JSON_NR_PCTS];
+/* {min, mean, p50, p90, p99, p99.9, p99.99, max} of a histogram. */
+json_object *sp_json_hist(const struct sp_hist *h);
 
 #endif

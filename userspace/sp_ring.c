@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp_ring.h"
@@ -98,5 +99,18 @@ int sp_ring_init(struct io_uring *ring, const struct sp_ring_opts *o,
 		optional &= ~optional_order[drop];
 		info->refused |= optional_order[drop];
 	}
+	return ret;
+}
+
+int sp_ring_register_pool(struct io_uring *ring, const struct sp_bufpool *p)
+{
+	struct iovec *iov = calloc(p->nr, sizeof(*iov));
+	int ret;
+
+	if (!iov)
+		return -ENOMEM;
+	sp_bufpool_iovecs(p, iov);
+	ret = io_uring_register_buffers(ring, iov, p->nr);
+	free(iov);
 	return ret;
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sp_buf.h"
+
 struct sp_ring_opts {
 	unsigned entries;
 	bool sqpoll;
@@ -32,6 +34,9 @@ struct sp_ring_info {
 /* Returns 0 or -errno from io_uring_setup() for the required flags. */
 int sp_ring_init(struct io_uring *ring, const struct sp_ring_opts *o,
 		 struct sp_ring_info *info);
+/* Registers every buffer of a pool as io_uring fixed buffers, buffer i
+ * as index i; 0 or -errno. */
+int sp_ring_register_pool(struct io_uring *ring, const struct sp_bufpool *p);
 /* "SQPOLL|COOP_TASKRUN|..." into buf. */
 const char *sp_ring_flags_str(unsigned flags, char *buf, size_t len);
 

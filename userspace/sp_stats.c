@@ -139,3 +139,29 @@ void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
 	d->invol_csw = b->invol_csw - a->invol_csw;
 	d->syscalls = b->syscalls - a->syscalls;
 }
+
+int sp_proc_cpu_ns(int pid, uint64_t *ns)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long tck = sysconf(_SC_CLK_TCK);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n ? -errno : -EIO;
+	buf[n] = '\0';
+	/* the command name may hold spaces and parentheses: skip to its end */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2 || tck <= 0)
+		return -EIO;
+	*ns = (ut + st) * (1000000000ULL / tck);
+	return 0;
+}

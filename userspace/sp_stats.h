@@ -40,6 +40,10 @@ int sp_usage_snapshot(struct sp_usage *u, const struct sp_syscall_counter *c);
 void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
 		    struct sp_usage *d);
 
+/* CPU time (user + system, every thread) of another process so far,
+ * from /proc/PID/stat: clock-tick resolution. 0 or -errno. */
+int sp_proc_cpu_ns(int pid, uint64_t *ns);
+
 /* Id of a tracepoint ("raw_syscalls/sys_enter"), or -errno. */
 int sp_tracepoint_id(const char *event);
 

@@ -1,0 +1,46 @@
+# Two network namespaces joined by a veth pair, for the serving tools:
+# the server side (NS_S, VETH_S, SRV_IP) and the client side (NS_C,
+# VETH_C, CLI_IP). Names carry a tag (default: the shell's PID), so
+# that runs side by side do not collide. Sourced by bench/serve-compare,
+# bench/demo.sh and tests/host/serve.bats.
+# shellcheck shell=bash
+
+# sp_netns_up [TAG]: creates the pair; 0 or 1 (with the cause on stderr).
+sp_netns_up() {
+	local tag=${1:-$$}
+	NS_S=sp-srv-$tag NS_C=sp-cli-$tag
+	VETH_S=sps$tag VETH_C=spc$tag
+	SRV_IP=10.77.0.1 CLI_IP=10.77.0.2
+	VETH_S=${VETH_S:0:15} VETH_C=${VETH_C:0:15}
+	ip netns add "$NS_S" && ip netns add "$NS_C" &&
+	ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C" &&
+	ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S" &&
+	ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C" &&
+	ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&
+	ip -n "$NS_S" link set "$VETH_S" up && ip -n "$NS_C" link set "$VETH_C" up || {
+		echo "netns: could not build the namespace pair $NS_S/$NS_C" >&2
+		sp_netns_down
+		return 1
+	}
+}
+
+# sp_netns_down: kills what still runs inside, removes both namespaces
+# (the veth pair goes with them, and so do XDP programs attached to it).
+sp_netns_down() {
+	local ns pid
+	for ns in ${NS_S:-} ${NS_C:-}; do
+		[[ -e /run/netns/$ns ]] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -TERM "$pid" 2>/dev/null
+		done
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			[[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
+			sleep 0.1
+		done
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
+}

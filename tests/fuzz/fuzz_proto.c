@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target for every parser of sp_proto.c: the HTTP request and
+ * reply parsers, the UDP message parser and the Ethernet/IPv4/UDP frame
+ * parser. Besides memory errors (AddressSanitizer) it checks that what
+ * a parser accepts is consistent, and that an accepted request survives
+ * a format-and-parse round trip.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_proto.h"
+
+#define CHECK(c) do { if (!(c)) abort(); } while (0)
+
+static void http_req(const char *buf, size_t len)
+{
+	struct sp_http_req r, r2;
+	char out[1024];
+	int h = sp_http_parse_req(buf, len, &r);
+
+	if (h <= 0)
+		return;
+	CHECK((size_t)h <= len && h >= 4 && !memcmp(buf + h - 4, "\r\n\r\n", 4));
+	CHECK(r.name[0] && strlen(r.name) <= SP_HTTP_MAX_NAME);
+	CHECK(!strchr(r.name, '/'));
+	if (r.has_range) {
+		CHECK(r.first <= r.last);
+		if (r.last == UINT64_MAX)
+			return;
+	}
+	h = sp_http_fmt_req(out, sizeof(out), r.name, r.first,
+			    r.has_range ? r.last - r.first + 1 : 0);
+	CHECK(h > 0);
+	CHECK(sp_http_parse_req(out, h, &r2) == h);
+	CHECK(!strcmp(r.name, r2.name) && r.has_range == r2.has_range);
+	CHECK(!r.has_range || (r.first == r2.first && r.last == r2.last));
+}
+
+static void http_resp(const char *buf, size_t len)
+{
+	struct sp_http_resp r;
+	int h = sp_http_parse_resp(buf, len, &r);
+
+	if (h <= 0)
+		return;
+	CHECK((size_t)h <= len && r.status >= 100 && r.status <= 999);
+	CHECK(r.content_length != UINT64_MAX);
+	CHECK(!r.has_range || r.range_first <= r.range_last);
+}
+
+static void xmsg(const uint8_t *buf, size_t len)
+{
+	struct sp_xinfo m;
+	uint8_t out[sizeof(struct sp_xmsg)];
+
+	if (sp_x_parse(buf, len, &m))
+		return;
+	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_ERR);
+	if (m.type == SP_X_DATA) {
+		CHECK(m.len && m.len <= SP_X_PAYLOAD && sizeof(struct sp_xmsg) + m.len <= len);
+		CHECK(m.payload == buf + sizeof(struct sp_xmsg));
+		return;
+	}
+	sp_x_fill(out, m.type, m.len, m.req_id, m.aux, m.offset, m.length);
+	CHECK(!memcmp(out, buf, sizeof(out)));
+}
+
+static void frame(const uint8_t *buf, size_t len)
+{
+	struct sp_udp_addr src, dst;
+	const uint8_t *p;
+	uint16_t port;
+	size_t plen;
+
+	/* the first two bytes choose the port the parser looks for */
+	if (len < 2)
+		return;
+	memcpy(&port, buf, 2);
+	if (sp_udp_parse(buf + 2, len - 2, port, &src, &dst, &p, &plen))
+		return;
+	CHECK(p >= buf + 2 + SP_X_HDRS && p + plen <= buf + len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	http_req((const char *)data, size);
+	http_resp((const char *)data, size);
+	xmsg(data, size);
+	frame(data, size);
+	return 0;
+}

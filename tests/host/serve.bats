@@ -1,0 +1,272 @@
+#!/usr/bin/env bats
+# sp-serve and sp-fetch between two network namespaces: every mode
+# serves files of several sizes byte for byte, bad requests get errors
+# and the server keeps serving, and nothing is left behind.
+load ../helpers
+
+SERVE=$BIN/sp-serve
+FETCH=$BIN/sp-fetch
+
+setup_file() {
+	[[ $(id -u) -eq 0 ]] || return 0
+	source "$TOP/bench/netns.sh"
+	export SD
+	SD=$(mktemp -d /dev/shm/shortpath-serve.XXXXXX)
+	head -c 4096 /dev/urandom >"$SD/f4k"
+	head -c 65536 /dev/urandom >"$SD/f64k"
+	head -c 1048576 /dev/urandom >"$SD/f1m"
+	# not a multiple of the 1 KiB verify block
+	head -c 5000003 /dev/urandom >"$SD/f5m"
+	sp_netns_up "bats$$" || return 1
+	export NS_S NS_C VETH_S VETH_C SRV_IP CLI_IP
+}
+
+teardown_file() {
+	[[ -n ${SD:-} ]] || return 0
+	source "$TOP/bench/netns.sh"
+	sp_netns_down
+	rm -rf "$SD"
+}
+
+setup() {
+	require_root
+	[[ -n ${NS_S:-} ]] || skip "no namespaces"
+}
+
+teardown() {
+	stop_server
+	loop_teardown
+}
+
+# start_server MODE [ARGS...]: sp-serve in the server namespace; its
+# JSON report goes to $SD/srv.json. Returns 1 when it did not come up.
+start_server() {
+	local mode=$1 files=("$SD/f4k" "$SD/f64k" "$SD/f1m" "$SD/f5m")
+	shift
+	[[ -n ${SRV_FILE:-} ]] && files=("$SRV_FILE")
+	rm -f "$SD/ready" "$SD/srv.json"
+	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
+		"${files[@]}" >"$SD/srv.json" 2>"$SD/srv.err" &
+	SRV_PID=$!
+	for _ in $(seq 50); do
+		[[ -e $SD/ready ]] && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_server() {
+	[[ -n ${SRV_PID:-} ]] || return 0
+	kill -INT "$SRV_PID" 2>/dev/null
+	wait "$SRV_PID"
+	SRV_STATUS=$?
+	SRV_PID=
+}
+
+fetch() {
+	ip netns exec "$NS_C" "$FETCH" -s "$SRV_IP" "$@"
+}
+
+# every size, whole files and 4 KiB / 64 KiB ranges, byte-exact;
+# serves_all_sizes udp: the same through the xdp mode (file ids)
+serves_all_sizes() {
+	local f id=0 m=(-m "${1:-tcp}")
+	for f in f4k f64k f1m f5m; do
+		run fetch "${m[@]}" --id $((id++)) -q -P 4 -n 12 --json "$SD/$f"
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 ]]
+	done
+	run fetch "${m[@]}" --id 3 -q -P 8 -n 200 --len 4k --json "$SD/f5m"
+	assert_success
+	run fetch "${m[@]}" --id 2 -q -P 2 -n 50 --len 64k --json "$SD/f1m"
+	assert_success
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	[[ $(jq .errors.total "$SD/srv.json") == 0 ]]
+	# UDP: a sub-request per 64 KiB, and re-requests count too
+	[[ $(jq .requests "$SD/srv.json") -ge 298 ]]
+}
+
+# start_xdp [ARGS]: the xdp mode on the server's veth, or skip saying why
+start_xdp() {
+	if ! start_server xdp -i "$VETH_S" "$@"; then
+		grep -qiE "refused|not supported|operation not permitted" "$SD/srv.err" &&
+			skip "AF_XDP unavailable: $(head -1 "$SD/srv.err")"
+		cat "$SD/srv.err"
+		return 1
+	fi
+}
+
+@test "copy mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server copy
+	serves_all_sizes
+}
+
+@test "sendfile mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server sendfile
+	serves_all_sizes
+}
+
+@test "splice mode serves 4 KiB to 5 MiB byte-exact" {
+	start_server splice
+	serves_all_sizes
+}
+
+@test "sendzc mode serves 4 KiB to 5 MiB byte-exact, buffers freed by notifications" {
+	if ! start_server sendzc; then
+		grep -q "no IORING_OP_SEND_ZC" "$SD/srv.err" && skip "$(cat "$SD/srv.err")"
+		cat "$SD/srv.err"
+		false
+	fi
+	serves_all_sizes
+	# one notification per send: zero-copy, or copied on the way (veth)
+	[[ $(jq '.sendzc_notifications | .zerocopy + .copied' "$SD/srv.json") -gt 0 ]]
+}
+
+@test "xdp mode serves 4 KiB to 5 MiB byte-exact over AF_XDP, then detaches" {
+	start_xdp
+	serves_all_sizes udp
+	[[ $(jq -r .xdp.attach "$SD/srv.json") =~ ^(native|skb)$ ]]
+	[[ $(jq .xdp.frames_tx "$SD/srv.json") -gt 5000 ]]
+	# the program is gone from the interface and from the kernel
+	run ip -n "$NS_S" link show "$VETH_S"
+	refute_output --partial "prog/xdp"
+	run bpftool prog show name xsk_redirect
+	assert_output ""
+}
+
+@test "xdp mode: lost frames are re-requested, counted, and the data still matches" {
+	start_xdp --drop-every 97
+	run fetch -m udp --id 3 -q -P 4 -n 6 --json "$SD/f5m"
+	assert_success
+	[[ $(jfield .retransmits) -gt 0 && $(jfield .mismatches) == 0 && $(jfield .lost) == 0 ]]
+	stop_server
+	[[ $(jq .xdp.dropped "$SD/srv.json") -gt 0 ]]
+}
+
+@test "xdp mode: above --max-inflight the server answers BUSY and the client asks again" {
+	start_xdp --max-inflight 2
+	run fetch -m udp --id 0 -q -P 16 -n 300 --json "$SD/f4k"
+	assert_success
+	[[ $(jfield .busy_replies) -gt 0 && $(jfield .requests) == 300 ]]
+	stop_server
+	[[ $(jq .errors.busy "$SD/srv.json") -gt 0 ]]
+}
+
+@test "xdp mode: bad requests get error messages; serving goes on" {
+	start_xdp --max-len 2m
+	for kind in malformed nofile range toobig; do
+		run fetch -m udp --id 3 --bad "$kind" "$SD/f5m"
+		assert_success
+	done
+	run fetch -m udp --id 2 -q -n 20 "$SD/f1m"
+	assert_success
+	stop_server
+	run jq -c .errors "$SD/srv.json"
+	assert_output '{"total":4,"malformed":1,"nofile":1,"range":1,"toobig":1,"busy":0}'
+}
+
+@test "a block device is served too: sendfile and xdp (O_DIRECT into the UMEM) from a loop device" {
+	loop_setup 8M
+	dd if=/dev/urandom of="$LOOP_DEV" bs=1M count=8 oflag=direct status=none
+	SRV_FILE=$LOOP_DEV
+	start_server sendfile
+	run fetch -q -P 4 -n 8 --json "$LOOP_DEV"
+	assert_success
+	run fetch -q -P 4 -n 200 --len 4k --json "$LOOP_DEV"
+	assert_success
+	stop_server
+	start_xdp
+	run fetch -m udp -q -P 4 -n 4 --json "$LOOP_DEV"
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .bytes) == $((4 * 8 << 20)) ]]
+	stop_server
+	[[ $(jq .xdp.direct_io "$SD/srv.json") == true ]]
+}
+
+@test "malformed, unknown, out-of-range and oversized requests get errors; serving goes on" {
+	start_server sendfile --max-len 2m
+	for kind in malformed nofile range toobig; do
+		run fetch --bad "$kind" "$SD/f5m"
+		assert_success
+	done
+	# raw garbage, then a header that never ends
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878;
+		printf 'GET /\0\1 HTTP/1.1\r\n\r\n' >&3; head -c 12 <&3"
+	assert_output "HTTP/1.1 400"
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878;
+		head -c 5000 /dev/zero | tr '\0' a >&3; head -c 12 <&3"
+	assert_output "HTTP/1.1 400"
+	run fetch -q -n 20 "$SD/f1m"
+	assert_success
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	run jq -c .errors "$SD/srv.json"
+	assert_output '{"total":6,"malformed":3,"nofile":1,"range":1,"toobig":1,"busy":0}'
+}
+
+@test "connections above --max-conns get 503 and are counted" {
+	start_server copy --max-conns 1
+	run ip netns exec "$NS_C" bash -c "exec 3<>/dev/tcp/$SRV_IP/7878; sleep 0.2;
+		exec 4<>/dev/tcp/$SRV_IP/7878; head -c 12 <&4"
+	assert_output "HTTP/1.1 503"
+	stop_server
+	[[ $(jq .refused "$SD/srv.json") == 1 ]]
+}
+
+@test "the fuzzer finds nothing in the protocol parsers in 20 s" {
+	local fz=$TOP/build/fuzz/fuzz_proto corpus
+	[[ -x $fz ]] || skip "fuzzer not built"
+	corpus=$(mktemp -d)
+	printf 'GET /f4k HTTP/1.1\r\nRange: bytes=0-99\r\n\r\n' >"$corpus/req"
+	printf 'HTTP/1.1 206 Partial\r\nContent-Length: 1\r\nContent-Range: bytes 0-0/9\r\n\r\n' >"$corpus/resp"
+	run timeout 120 "$fz" -max_total_time=20 -rss_limit_mb=1024 \
+		-artifact_prefix="$corpus/" "$corpus"
+	rm -rf "$corpus"
+	assert_success
+	assert_output --partial "Done"
+}
+
+@test "sp-serve and sp-fetch: --help, usage errors" {
+	run "$SERVE" --help
+	assert_success
+	assert_output --partial "Examples:"
+	run "$FETCH" --help
+	assert_success
+	assert_output --partial "Examples:"
+	run "$SERVE" -m warp "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "unknown mode 'warp'"
+	run "$SERVE" -m copy
+	assert_failure 2
+	run "$SERVE" -m copy "$SD/f4k" "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "two files named"
+	run "$FETCH" --len 1000 "$SD/f4k"
+	assert_failure 2
+	run "$FETCH" /nonexistent
+	assert_failure 2
+}
+
+@test "serve-compare removes its namespaces, files and servers on Ctrl-C" {
+	local pid
+	# an asynchronous job ignores SIGINT; give the harness the default back
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$TOP/bench/serve-compare" \
+		--time 2s --sizes 4k --modes "sendfile copy" --out "$SD/cmp" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		ip netns list | grep -q "sp-srv-$pid" && break
+		sleep 0.1
+	done
+	ip netns list | grep -q "sp-srv-$pid"
+	sleep 1
+	kill -INT "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	[[ $rc -eq 130 ]]
+	run ip netns list
+	refute_output --partial "-$pid"
+	run pgrep -f "sp-serve.*shortpath-serve"
+	assert_failure
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+/* The serving protocols: HTTP subset and UDP messages (sp_proto.c). */
+#include <arpa/inet.h>
+#include <errno.h>
+
+#include "sp_proto.h"
+#include "sp_verify.h"
+#include "tap.h"
+
+#define S(x) x, sizeof(x) - 1
+
+int main(void)
+{
+	struct sp_http_req r;
+	struct sp_http_resp p;
+	struct sp_xinfo m;
+	char buf[512];
+	uint8_t frame[128], msg[64];
+	int n;
+
+	n = sp_http_parse_req(S("GET /a.bin HTTP/1.1\r\nHost: x\r\n\r\n"), &r);
+	TAP_CHECK(n == 32 && !strcmp(r.name, "a.bin") && !r.has_range && !r.close,
+		  "plain GET");
+	TAP_CHECK(sp_http_parse_req(S("GET /a.bin HTTP/1.1\r\nHost: x\r\n"), &r) == 0,
+		  "incomplete header asks for more");
+	n = sp_http_parse_req(S("GET /f HTTP/1.1\r\nrange:  bytes=10-19 \r\n\r\n"), &r);
+	TAP_CHECK(n > 0 && r.has_range && r.first == 10 && r.last == 19, "Range, any case");
+	n = sp_http_parse_req(S("GET /f HTTP/1.0\r\nRange: bytes=5-\r\n\r\n"), &r);
+	TAP_CHECK(n > 0 && r.last == UINT64_MAX && r.close, "open range, HTTP/1.0 closes");
+	TAP_CHECK(sp_http_parse_req(S("GET /../etc HTTP/1.1\r\n\r\n"), &r) == -EINVAL,
+		  "no slash in names");
+	TAP_CHECK(sp_http_parse_req(S("GET /.. HTTP/1.1\r\n\r\n"), &r) == -EINVAL, "'..' refused");
+	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=9-3\r\n\r\n"), &r) == -EINVAL,
+		  "backwards range refused");
+	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=-3\r\n\r\n"), &r) == -EINVAL,
+		  "suffix range refused");
+	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=99999999999999999999999-\r\n\r\n"), &r) == -EINVAL,
+		  "overflowing number refused");
+	TAP_CHECK(sp_http_parse_req(S("PUT /f HTTP/1.1\r\n\r\n"), &r) == -EINVAL, "only GET");
+	memset(buf, 'a', sizeof(buf));
+	TAP_CHECK(sp_http_parse_req(buf, sizeof(buf), &r) == 0, "no end yet: more");
+
+	n = sp_http_fmt_ok(buf, sizeof(buf), true, 100, 50, 1000);
+	TAP_CHECK(n > 0 && sp_http_parse_resp(buf, n, &p) == n && p.status == 206 &&
+		  p.content_length == 50 && p.has_range && p.range_first == 100 &&
+		  p.range_last == 149 && p.range_total == 1000, "206 round trip");
+	n = sp_http_fmt_err(buf, sizeof(buf), 404);
+	TAP_CHECK(n > 0 && sp_http_parse_resp(buf, n, &p) > 0 && p.status == 404,
+		  "error reply parses");
+	TAP_CHECK(sp_http_parse_resp(S("HTTP/1.1 200 OK\r\n\r\n"), &p) == -EINVAL,
+		  "a reply needs Content-Length");
+
+	sp_x_fill(msg, SP_X_REQ, 0, 7, 3, 4096, 8192);
+	TAP_CHECK(!sp_x_parse(msg, 32, &m) && m.type == SP_X_REQ && m.req_id == 7 &&
+		  m.aux == 3 && m.offset == 4096 && m.length == 8192, "REQ round trip");
+	TAP_CHECK(sp_x_parse(msg, 31, &m) == -EINVAL, "short message refused");
+	sp_x_fill(msg, SP_X_DATA, 32, 9, 0, 0, 0);
+	TAP_CHECK(sp_x_parse(msg, 40, &m) == -EINVAL && m.req_id == 9,
+		  "DATA longer than the datagram refused, req_id kept");
+	TAP_CHECK(!sp_x_parse(msg, 64, &m) && m.payload == msg + 32, "DATA payload");
+
+	struct sp_udp_addr a = { { 1, 2, 3, 4, 5, 6 }, htonl(0x0a000001), htons(7878) };
+	struct sp_udp_addr b = { { 6, 5, 4, 3, 2, 1 }, htonl(0x0a000002), htons(5555) };
+	struct sp_udp_addr ps, pd;
+	const uint8_t *pl;
+	size_t plen;
+
+	sp_udp_fill(frame, &a, &b, 32);
+	TAP_CHECK(!sp_udp_parse(frame, SP_X_HDRS + 32, htons(5555), &ps, &pd, &pl, &plen) &&
+		  plen == 32 && pl == frame + SP_X_HDRS && ps.ip == a.ip && pd.port == b.port &&
+		  !memcmp(ps.mac, a.mac, 6), "UDP frame round trip");
+	TAP_CHECK(sp_udp_parse(frame, SP_X_HDRS + 32, htons(1), &ps, &pd, &pl, &plen) == -ENOENT,
+		  "other port: not ours");
+	TAP_CHECK(sp_udp_parse(frame, SP_X_HDRS + 16, htons(5555), &ps, &pd, &pl, &plen) == -EINVAL,
+		  "truncated frame refused");
+	return tap_done();
+}

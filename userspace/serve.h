@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* What sp-serve's TCP loop (sp-serve.c) and its AF_XDP loop (serve_xdp.c) share. */
+#ifndef SERVE_H
+#define SERVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp_hist.h"
+
+enum serve_mode { MODE_COPY, MODE_SENDFILE, MODE_SPLICE, MODE_SENDZC, MODE_XDP };
+
+struct served_file {
+	char name[256];
+	const char *path;
+	int fd;
+	uint64_t size;
+	uint32_t lbs;		/* O_DIRECT unit */
+	bool dio;		/* O_DIRECT works on it */
+};
+
+struct serve_stats {
+	uint64_t connections, refused, requests, bytes;
+	uint64_t errors, err_malformed, err_nofile, err_range, err_toobig, err_busy;
+	uint64_t zc_sent, zc_copied;		/* sendzc notifications */
+	uint64_t frames_tx, frames_rx, busy_polls, sleeps, dropped, frames_seen;	/* xdp */
+	char xdp_attach[16];
+	bool direct_io;
+	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
+};
+
+struct server {
+	enum serve_mode mode;
+	struct served_file *files;
+	unsigned nr_files;
+	uint32_t addr;		/* network order */
+	uint16_t port;
+	const char *ifname, *xdp_mode, *ready_path;
+	unsigned max_conns, max_inflight;
+	unsigned drop_every;	/* xdp, tests: drop every Nth DATA frame */
+	uint64_t max_len, chunk;
+	uint64_t busy_poll_ns;	/* xdp: idle time before sleeping */
+	unsigned pipe_size;
+	bool json;
+	struct serve_stats st;
+};
+
+const struct served_file *sp_serve_lookup(const struct server *s, const char *name);
+void sp_serve_ready(struct server *s);
+/* Runs the AF_XDP server until *stop; 0 or -errno (reported). */
+int sp_serve_xdp(struct server *s, atomic_bool *stop);
+
+#endif

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-serve's xdp mode: the UDP protocol of sp_proto.h over AF_XDP.
+ *
+ * Storage to wire without a CPU copy in user space: the UMEM is also
+ * registered with io_uring as fixed buffers, so a file block is read
+ * (O_DIRECT where the file allows it) straight into the UMEM frame it
+ * is then transmitted from; only the headers and a CRC are written
+ * around it. One thread runs to completion: receive requests, submit
+ * reads, turn completed reads into frames, transmit, reclaim. It
+ * busy-polls while there is work and sleeps in poll(2) on the socket
+ * after --busy-poll without any (by default 200 us, or none where
+ * there are two CPUs or fewer: the spinning would take the CPU that
+ * the client, softirq and io-wq need).
+ *
+ * The XDP program (bpf/xsk_redirect.bpf.c) sends only our UDP port to
+ * the socket, so ARP and the rest still reach the kernel.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xdp/xsk.h>
+
+#include "sp_buf.h"
+#include "sp_log.h"
+#include "sp_proto.h"
+#include "sp_ring.h"
+#include "sp_time.h"
+#include "sp_verify.h"
+#include "serve.h"
+#include "xsk_redirect.skel.h"
+
+#define FRAME		4096u
+#define NR_FRAMES	4096u
+#define NR_RX		(NR_FRAMES / 2)	/* the rest are for transmit */
+#define RING		2048u		/* every ring: as many as TX frames */
+#define DATA_OFF	512u		/* payload of a frame: O_DIRECT aligned */
+#define DIO_ALIGN	512u
+#define BATCH		64u
+#define HDRS		(SP_X_HDRS + sizeof(struct sp_xmsg))
+
+_Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_PAYLOAD <= FRAME,
+	       "frame layout");
+
+struct xreq {
+	bool used, failed;
+	const struct served_file *f;
+	int fd;
+	uint32_t req_id;
+	struct sp_udp_addr client, self;
+	uint64_t first, next, end;	/* range asked for; next offset to read */
+	uint64_t bytes;
+	uint32_t frames;
+	unsigned reads;		/* in flight */
+	uint64_t start_ns;
+};
+
+struct xdp {
+	struct server *s;
+	struct xsk_redirect_bpf *skel;
+	int ifindex;
+	uint32_t attach_flags;
+	bool attached;
+	struct sp_bufpool umem_mem;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq, rx;
+	struct io_uring ring;
+	bool ring_ok;
+	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
+	uint64_t free_tx[NR_FRAMES - NR_RX];
+	unsigned nr_free_tx;
+	unsigned tx_queued;	/* descriptors put on TX since the last kick */
+	unsigned tx_out;	/* transmitted, not yet completed */
+	struct xreq *reqs;
+	unsigned active, reads;
+	struct fmeta {		/* per frame, while a read into it is in flight */
+		uint32_t req;
+		uint16_t lead, plen;
+		uint64_t off;
+	} *meta;
+};
+
+static uint8_t *frame_at(struct xdp *x, uint64_t addr)
+{
+	return xsk_umem__get_data(x->umem_mem.base, addr);
+}
+
+static void tx_push(struct xdp *x, uint64_t addr, uint32_t len)
+{
+	uint32_t idx = 0;
+
+	/* never fails: the ring has room for every TX frame */
+	xsk_ring_prod__reserve(&x->tx, 1, &idx);
+	xsk_ring_prod__tx_desc(&x->tx, idx)->addr = addr;
+	xsk_ring_prod__tx_desc(&x->tx, idx)->len = len;
+	xsk_ring_prod__submit(&x->tx, 1);
+	x->tx_queued++;
+	x->s->st.frames_tx++;
+}
+
+/* A frame with headers and no payload (END, ERR); false if none free. */
+static bool send_ctl(struct xdp *x, const struct sp_udp_addr *self,
+		     const struct sp_udp_addr *client, enum sp_x_type type,
+		     uint32_t req_id, uint32_t aux, uint64_t off, uint64_t len)
+{
+	uint64_t addr;
+	uint8_t *p;
+
+	if (!x->nr_free_tx)
+		return false;
+	addr = x->free_tx[--x->nr_free_tx];
+	p = frame_at(x, addr);
+	sp_udp_fill(p, self, client, sizeof(struct sp_xmsg));
+	sp_x_fill(p + SP_X_HDRS, type, 0, req_id, aux, off, len);
+	tx_push(x, addr, HDRS);
+	return true;
+}
+
+static void reply_err(struct xdp *x, const struct sp_udp_addr *self,
+		      const struct sp_udp_addr *client, uint32_t req_id, uint32_t err)
+{
+	struct serve_stats *st = &x->s->st;
+
+	st->errors++;
+	switch (err) {
+	case SP_XE_MALFORMED: st->err_malformed++; break;
+	case SP_XE_NOFILE: st->err_nofile++; break;
+	case SP_XE_RANGE: st->err_range++; break;
+	case SP_XE_TOOBIG: st->err_toobig++; break;
+	case SP_XE_BUSY: st->err_busy++; break;
+	default: break;
+	}
+	/* no frame free: the client asks again */
+	send_ctl(x, self, client, SP_X_ERR, req_id, err, 0, 0);
+}
+
+static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
+{
+	struct server *s = x->s;
+	struct sp_udp_addr client, self;
+	const uint8_t *payload;
+	struct sp_xinfo m;
+	struct xreq *r = NULL;
+	size_t plen;
+	uint64_t end;
+
+	x->s->st.frames_rx++;
+	if (sp_udp_parse(pkt, len, htons(s->port), &client, &self, &payload, &plen)) {
+		/* not addressable: nobody to answer */
+		s->st.errors++;
+		s->st.err_malformed++;
+		return;
+	}
+	if (sp_x_parse(payload, plen, &m) || m.type != SP_X_REQ)
+		return reply_err(x, &self, &client, m.req_id, SP_XE_MALFORMED);
+	if (m.aux >= s->nr_files)
+		return reply_err(x, &self, &client, m.req_id, SP_XE_NOFILE);
+	if (m.offset >= s->files[m.aux].size)
+		return reply_err(x, &self, &client, m.req_id, SP_XE_RANGE);
+	end = s->files[m.aux].size;
+	if (m.length && m.length < end - m.offset)
+		end = m.offset + m.length;
+	if (end - m.offset > s->max_len)
+		return reply_err(x, &self, &client, m.req_id, SP_XE_TOOBIG);
+	for (unsigned i = 0; i < s->max_inflight; i++) {
+		const struct xreq *q = &x->reqs[i];
+
+		/* a re-request of what is still being sent: it is on its way */
+		if (q->used && q->req_id == m.req_id && q->first == m.offset &&
+		    q->end == end && q->client.ip == client.ip &&
+		    q->client.port == client.port)
+			return;
+		if (!q->used && !r)
+			r = &x->reqs[i];
+	}
+	if (!r)
+		return reply_err(x, &self, &client, m.req_id, SP_XE_BUSY);
+	*r = (struct xreq){
+		.used = true, .f = &s->files[m.aux], .fd = x->dfd[m.aux],
+		.req_id = m.req_id, .client = client, .self = self,
+		.first = m.offset, .next = m.offset, .end = end, .start_ns = sp_now_ns(),
+	};
+	x->active++;
+}
+
+/*
+ * Reads the next frames of every active request into free TX frames.
+ * A frame carries the file bytes up to the next SP_X_PAYLOAD boundary;
+ * the read starts at the DIO_ALIGN boundary below, so that O_DIRECT
+ * takes it, and the headers are written over the leading bytes later.
+ */
+static int submit_reads(struct xdp *x)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < x->s->max_inflight && x->nr_free_tx; i++) {
+		struct xreq *r = &x->reqs[i];
+
+		while (r->used && !r->failed && r->next < r->end && x->nr_free_tx) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
+			uint64_t pend = (r->next / SP_X_PAYLOAD + 1) * SP_X_PAYLOAD;
+			uint32_t lead = r->next % DIO_ALIGN, plen, rlen;
+			uint64_t addr;
+			unsigned fi;
+
+			if (!sqe)
+				goto out;
+			if (pend > r->end)
+				pend = r->end;
+			plen = pend - r->next;
+			rlen = (lead + plen + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+			addr = x->free_tx[--x->nr_free_tx];
+			fi = addr / FRAME;
+			x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen,
+						      .off = r->next };
+			io_uring_prep_read_fixed(sqe, r->fd, frame_at(x, addr) + DATA_OFF, rlen,
+						 r->next - lead, fi);
+			io_uring_sqe_set_data64(sqe, fi);
+			r->next = pend;
+			r->reads++;
+			x->reads++;
+			n++;
+		}
+	}
+out:
+	return n ? io_uring_submit(&x->ring) : 0;
+}
+
+/* Ends a request whose frames are all out: END (or ERR if a read failed). */
+static void finish(struct xdp *x, struct xreq *r)
+{
+	bool sent;
+
+	if (r->reads || (!r->failed && r->next < r->end))
+		return;
+	if (r->failed) {
+		reply_err(x, &r->self, &r->client, r->req_id, SP_XE_IO);
+		sent = true;	/* or lost, like any frame: the client asks again */
+	} else {
+		sent = send_ctl(x, &r->self, &r->client, SP_X_END, r->req_id,
+				r->frames, r->end, r->bytes);
+		if (sent) {
+			x->s->st.requests++;
+			sp_hist_add(&x->s->st.lat, sp_now_ns() - r->start_ns);
+		}
+	}
+	if (sent) {
+		r->used = false;
+		x->active--;
+	}
+}
+
+static unsigned reap_reads(struct xdp *x)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&x->ring, &cqe) == 0) {
+		unsigned fi = cqe->user_data;
+		const struct fmeta *m = &x->meta[fi];
+		struct xreq *r = &x->reqs[m->req];
+		uint64_t addr = (uint64_t)fi * FRAME;
+		uint8_t *payload = frame_at(x, addr) + DATA_OFF + m->lead;
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&x->ring, cqe);
+		n++;
+		r->reads--;
+		x->reads--;
+		if (res < 0 || (uint32_t)res < (uint32_t)m->lead + m->plen) {
+			if (!r->failed)
+				sp_dbg("xdp: read of %s at %llu: %s", r->f->name,
+				       (unsigned long long)m->off,
+				       res < 0 ? strerror(-res) : "short");
+			r->failed = true;
+			x->free_tx[x->nr_free_tx++] = addr;
+		} else if (x->s->drop_every &&
+			   ++x->s->st.frames_seen % x->s->drop_every == 0) {
+			x->s->st.dropped++;
+			x->free_tx[x->nr_free_tx++] = addr;
+		} else if (!r->failed) {
+			/* headers written in front of the data read in place */
+			sp_udp_fill(payload - HDRS, &r->self, &r->client,
+				    sizeof(struct sp_xmsg) + m->plen);
+			sp_x_fill(payload - sizeof(struct sp_xmsg), SP_X_DATA, m->plen,
+				  r->req_id, sp_crc32c(0, payload, m->plen), m->off, 0);
+			tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
+			r->frames++;
+			r->bytes += m->plen;
+			x->s->st.bytes += m->plen;
+		} else {
+			x->free_tx[x->nr_free_tx++] = addr;
+		}
+		finish(x, r);
+	}
+	return n;
+}
+
+/* Transmit completions give frames back; a END held back goes now. */
+static unsigned reap_tx(struct xdp *x)
+{
+	uint32_t idx;
+	unsigned n = xsk_ring_cons__peek(&x->cq, BATCH, &idx);
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t addr = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
+
+		x->free_tx[x->nr_free_tx++] = addr & ~(uint64_t)(FRAME - 1);
+	}
+	if (n) {
+		xsk_ring_cons__release(&x->cq, n);
+		x->tx_out -= n;
+		for (unsigned i = 0; i < x->s->max_inflight && x->active; i++)
+			if (x->reqs[i].used)
+				finish(x, &x->reqs[i]);
+	}
+	return n;
+}
+
+static unsigned reap_rx(struct xdp *x)
+{
+	uint32_t idx, fidx;
+	unsigned n = xsk_ring_cons__peek(&x->rx, BATCH, &idx);
+
+	if (!n)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+
+		on_request(x, frame_at(x, d->addr), d->len);
+	}
+	/* requests are parsed in place: their frames go straight back */
+	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
+		for (unsigned i = 0; i < n; i++)
+			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
+				xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr & ~(uint64_t)(FRAME - 1);
+		xsk_ring_prod__submit(&x->fq, n);
+	}
+	xsk_ring_cons__release(&x->rx, n);
+	return n;
+}
+
+static void kick_tx(struct xdp *x)
+{
+	if (!x->tx_queued)
+		return;
+	x->tx_out += x->tx_queued;
+	x->tx_queued = 0;
+	/* copy mode transmits in this call */
+	if (xsk_ring_prod__needs_wakeup(&x->tx) &&
+	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+	    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+		sp_dbg("xdp: sendto: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int attach_prog(struct xdp *x)
+{
+	struct server *s = x->s;
+	int prog, ret;
+
+	x->skel = xsk_redirect_bpf__open();
+	if (!x->skel) {
+		sp_err("xdp: opening the BPF program: %s", strerror(errno));
+		return -errno;
+	}
+	x->skel->rodata->udp_port = htons(s->port);
+	ret = xsk_redirect_bpf__load(x->skel);
+	if (ret) {
+		sp_err("xdp: loading the BPF program: %s", strerror(-ret));
+		return ret;
+	}
+	prog = bpf_program__fd(x->skel->progs.xsk_redirect);
+	ret = -EOPNOTSUPP;
+	if (!s->xdp_mode || !strcmp(s->xdp_mode, "native")) {
+		x->attach_flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
+		if (ret && !s->xdp_mode)
+			sp_notice("xdp: native mode refused on %s (%s), trying skb mode",
+				  s->ifname, strerror(-ret));
+	}
+	if (ret && (!s->xdp_mode || !strcmp(s->xdp_mode, "skb"))) {
+		x->attach_flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
+	}
+	if (ret) {
+		sp_err("xdp: attaching to %s: %s", s->ifname, strerror(-ret));
+		return ret;
+	}
+	x->attached = true;
+	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s",
+		 x->attach_flags & XDP_FLAGS_DRV_MODE ? "native" : "skb");
+	return 0;
+}
+
+static int setup_xsk(struct xdp *x)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = RING, .comp_size = RING, .frame_size = FRAME,
+	};
+	struct xsk_socket_config scfg = {
+		.rx_size = RING, .tx_size = RING,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
+		/* veth has no zero-copy AF_XDP */
+		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
+	};
+	uint32_t idx;
+	int ret;
+
+	ret = sp_bufpool_alloc(&x->umem_mem, NR_FRAMES, FRAME, 0);
+	if (ret) {
+		sp_err("xdp: UMEM of %u frames: %s", NR_FRAMES, strerror(-ret));
+		return ret;
+	}
+	ret = xsk_umem__create(&x->umem, x->umem_mem.base, x->umem_mem.map_len,
+			       &x->fq, &x->cq, &ucfg);
+	if (ret) {
+		sp_err("xdp: UMEM registration: %s", strerror(-ret));
+		return ret;
+	}
+	ret = xsk_socket__create(&x->xsk, x->s->ifname, 0, x->umem, &x->rx, &x->tx, &scfg);
+	if (ret) {
+		sp_err("xdp: AF_XDP socket on %s queue 0: %s", x->s->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = xsk_socket__update_xskmap(x->xsk, bpf_map__fd(x->skel->maps.xsks));
+	if (ret) {
+		sp_err("xdp: adding the socket to the XSKMAP: %s", strerror(-ret));
+		return ret;
+	}
+	if (xsk_ring_prod__reserve(&x->fq, NR_RX, &idx) != NR_RX)
+		return -ENOSPC;
+	for (unsigned i = 0; i < NR_RX; i++)
+		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (uint64_t)i * FRAME;
+	xsk_ring_prod__submit(&x->fq, NR_RX);
+	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
+		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
+	return 0;
+}
+
+/* The UMEM, frame by frame, becomes io_uring's fixed buffers. */
+static int setup_ring(struct xdp *x)
+{
+	struct sp_ring_opts ro = { .entries = RING, .sq_cpu = -1, .no_modern = true };
+	struct sp_ring_info info;
+	int ret;
+
+	ret = sp_ring_init(&x->ring, &ro, &info);
+	if (ret) {
+		sp_err("xdp: io_uring set-up: %s", strerror(-ret));
+		return ret;
+	}
+	x->ring_ok = true;
+	ret = sp_ring_register_pool(&x->ring, &x->umem_mem);
+	if (ret) {
+		sp_err("xdp: registering the UMEM with io_uring: %s", strerror(-ret));
+		return ret;
+	}
+	x->s->st.direct_io = true;
+	for (unsigned i = 0; i < x->s->nr_files; i++) {
+		const struct served_file *f = &x->s->files[i];
+
+		/* frames are read at DIO_ALIGN granularity */
+		x->dfd[i] = f->dio && f->lbs <= DIO_ALIGN ?
+			    open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
+		if (x->dfd[i] < 0) {
+			sp_notice("xdp: %s: no O_DIRECT in %u-byte units; reading through the page cache",
+				  f->path, DIO_ALIGN);
+			x->dfd[i] = f->fd;
+			x->s->st.direct_io = false;
+		}
+	}
+	return 0;
+}
+
+static void teardown(struct xdp *x)
+{
+	/* reads in flight target the UMEM: wait for them before unmapping */
+	while (x->ring_ok && x->reads) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe(&x->ring, &cqe))
+			break;
+		io_uring_cqe_seen(&x->ring, cqe);
+		x->reads--;
+	}
+	if (x->ring_ok)
+		io_uring_queue_exit(&x->ring);
+	for (unsigned i = 0; x->dfd && i < x->s->nr_files; i++)
+		if (x->dfd[i] >= 0 && x->dfd[i] != x->s->files[i].fd)
+			close(x->dfd[i]);
+	if (x->xsk)
+		xsk_socket__delete(x->xsk);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->attached)
+		bpf_xdp_detach(x->ifindex, x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	xsk_redirect_bpf__destroy(x->skel);
+	sp_bufpool_free(&x->umem_mem);
+	free(x->dfd);
+	free(x->reqs);
+	free(x->meta);
+}
+
+int sp_serve_xdp(struct server *s, atomic_bool *stop)
+{
+	struct xdp x = { .s = s };
+	uint64_t last_work;
+	int ret;
+
+	x.ifindex = if_nametoindex(s->ifname);
+	if (!x.ifindex) {
+		sp_err("xdp: no interface '%s'", s->ifname);
+		return -ENODEV;
+	}
+	x.reqs = calloc(s->max_inflight, sizeof(*x.reqs));
+	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
+	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
+	if (!x.reqs || !x.meta || !x.dfd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < s->nr_files; i++)
+		x.dfd[i] = -1;
+	ret = attach_prog(&x);
+	if (!ret)
+		ret = setup_xsk(&x);
+	if (!ret)
+		ret = setup_ring(&x);
+	if (ret)
+		goto out;
+	sp_serve_ready(s);
+	last_work = sp_now_ns();
+	while (!atomic_load(stop)) {
+		unsigned work = reap_tx(&x) + reap_rx(&x);
+
+		ret = submit_reads(&x);
+		if (ret < 0) {
+			sp_err("xdp: io_uring submit: %s", strerror(-ret));
+			goto out;
+		}
+		work += ret + reap_reads(&x);
+		kick_tx(&x);
+		if (work) {
+			last_work = sp_now_ns();
+			s->st.busy_polls++;
+			continue;
+		}
+		if (x.reads) {
+			/* only reads to wait for: wait on the ring */
+			struct __kernel_timespec ts = { .tv_nsec = 1000000 };
+			struct io_uring_cqe *cqe;
+
+			io_uring_wait_cqe_timeout(&x.ring, &cqe, &ts);
+		} else if (!x.tx_out && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
+			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk), .events = POLLIN };
+
+			s->st.sleeps++;
+			poll(&pfd, 1, 100);
+		} else if (x.tx_out) {
+			/* completions of copy-mode transmits come from the kick */
+			if (sendto(xsk_socket__fd(x.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+			    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+				sp_dbg("xdp: sendto: %s", strerror(errno));
+		}
+		s->st.busy_polls++;
+	}
+	ret = 0;
+out:
+	teardown(&x);
+	return ret;
+}

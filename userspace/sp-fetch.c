@@ -1,0 +1,1063 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-fetch: the verifying client of sp-serve (and of any HTTP server
+ * that honours Range, such as nginx). Every byte received is checked
+ * against the local source file: a CRC32C per SP_X_PAYLOAD-byte block
+ * of the file is computed once, and the CRC of each received block must
+ * match it. Nothing received is stored, so a 64 MiB file costs one
+ * table of 64 Ki CRCs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sp_dev.h"
+#include "sp_hist.h"
+#include "sp_json.h"
+#include "sp_log.h"
+#include "sp_opts.h"
+#include "sp_proto.h"
+#include "sp_stats.h"
+#include "sp_time.h"
+#include "sp_verify.h"
+
+#define BLK SP_X_PAYLOAD	/* verification granularity, bytes */
+#define MAX_PIDS 8
+#define UDP_MAX_FRAMES 64	/* frames of one sub-request: one bitmap word */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: sp-fetch [OPTIONS] FILE\n"
+"\n"
+"Fetch FILE (the local copy of what the server serves) many times, in\n"
+"parallel, and check every byte received against it.\n"
+"\n"
+"  -m, --mode tcp|udp    tcp: HTTP/1.1 (sp-serve's TCP modes, nginx);\n"
+"                        udp: sp-serve's xdp mode (default tcp)\n"
+"  -s, --server IPV4     server address (default 127.0.0.1)\n"
+"  -p, --port N          server port (default 7878)\n"
+"      --name NAME       tcp: name on the server (default: base name of FILE)\n"
+"      --id N            udp: file id on the server (default 0)\n"
+"  -P, --parallel N      connections (tcp) or requests in flight (udp) (default 4)\n"
+"  -n, --requests N      requests in all (default 100)\n"
+"  -t, --time DURATION   run this long instead\n"
+"      --len BYTES       fetch ranges of BYTES at random offsets that are\n"
+"                        multiples of 1 KiB (default: the whole file)\n"
+"      --chunk BYTES     udp: longest single request (default and most 64k)\n"
+"      --timeout DURATION udp: re-request what is missing after this much\n"
+"                        silence (default 20ms)\n"
+"      --server-pid PID  also report the CPU time of PID (repeatable)\n"
+"      --bad KIND        send one bad request instead (malformed, nofile,\n"
+"                        range, toobig) and check the server's error reply\n"
+"      --json            one JSON document on stdout\n"
+"  -q, --quiet           no progress line\n"
+"  -h, --help            this text\n"
+"\n"
+"Examples:\n"
+"  sp-fetch -s 10.0.0.1 -P 8 -n 1000 /srv/a.bin\n"
+"  sp-fetch -m udp -s 10.0.0.1 --len 4k -t 5s --json /srv/a.bin\n"
+"  sp-fetch -s 10.0.0.1 --bad nofile /srv/a.bin\n"
+"\n"
+"Exit status: 0 every byte matched (or --bad got its error), 1 a mismatch,\n"
+"a loss, an error reply or a network failure, 2 bad usage.\n");
+}
+
+enum bad_kind { BAD_NONE, BAD_MALFORMED, BAD_NOFILE, BAD_RANGE, BAD_TOOBIG };
+static const char *const bad_names[] = {
+	[BAD_MALFORMED] = "malformed", [BAD_NOFILE] = "nofile",
+	[BAD_RANGE] = "range", [BAD_TOOBIG] = "toobig",
+};
+
+struct client {
+	bool udp;
+	struct sockaddr_in sa;
+	const char *path, *name;
+	uint32_t id;
+	unsigned parallel;
+	uint64_t requests, run_ns, len, chunk, timeout_ns;
+	int pids[MAX_PIDS];
+	unsigned nr_pids;
+	enum bad_kind bad;
+	bool json, quiet, progress;
+	/* source */
+	uint64_t size;
+	uint32_t *crcs;		/* one per BLK bytes of the file */
+	uint64_t rng;
+	/* results */
+	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
+	uint64_t start_ns;
+	struct sp_hist lat;
+	char fail[256];
+};
+
+static atomic_bool interrupted;
+
+static void on_signal(int sig)
+{
+	atomic_store(&interrupted, true);
+}
+
+static void fail(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void fail(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->fail[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
+	va_end(ap);
+}
+
+static int load_source(struct client *c)
+{
+	size_t bufsz = 1 << 20;
+	char *buf = malloc(bufsz);
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	struct sp_devinfo d;
+	int ret = 0;
+
+	if (fd < 0 || !buf) {
+		ret = buf ? -errno : -ENOMEM;
+		goto out;
+	}
+	/* a block device's size is not in st_size */
+	ret = sp_dev_probe(c->path, false, &d);
+	if (ret)
+		goto out;
+	c->size = d.size;
+	if (!c->size) {
+		ret = -ENODATA;
+		goto out;
+	}
+	c->crcs = calloc((c->size + BLK - 1) / BLK, sizeof(*c->crcs));
+	if (!c->crcs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t off = 0; off < c->size;) {
+		ssize_t n = pread(fd, buf, bufsz, off);
+
+		if (n <= 0) {
+			ret = n ? -errno : -EIO;
+			goto out;
+		}
+		for (ssize_t i = 0; i < n; i += BLK)
+			c->crcs[(off + i) / BLK] = sp_crc32c(0, buf + i,
+							     n - i < BLK ? n - i : BLK);
+		off += n;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The next range to fetch: the whole file, or --len at a random block. */
+static void next_range(struct client *c, uint64_t *off, uint64_t *len)
+{
+	if (!c->len || c->len >= c->size) {
+		*off = 0;
+		*len = c->size;
+		return;
+	}
+	*off = rng_next(&c->rng) % ((c->size - c->len) / BLK + 1) * BLK;
+	*len = c->len;
+}
+
+static bool more_to_issue(struct client *c)
+{
+	if (atomic_load(&interrupted) || c->fail[0])
+		return false;
+	if (c->run_ns)
+		return sp_now_ns() - c->start_ns < c->run_ns;
+	return c->issued < c->requests;
+}
+
+static void progress(struct client *c, bool last)
+{
+	static uint64_t next;
+	uint64_t now = sp_now_ns();
+
+	if (!c->progress || (!last && now < next))
+		return;
+	next = now + 500000000ULL;
+	fprintf(stderr, "\r%llu requests, %.1f MiB, %llu errors  ",
+		(unsigned long long)c->done, c->bytes / 1048576.0,
+		(unsigned long long)(c->errors + c->mismatches));
+	if (last)
+		fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------ TCP */
+
+struct tconn {
+	int fd;
+	bool busy;		/* a request is out */
+	bool in_body;
+	char hdr[SP_HTTP_MAX_HDR];
+	size_t hdr_len;
+	uint64_t pos, end;	/* file offsets of the body still expected */
+	uint32_t crc;		/* of the current block so far */
+	uint64_t start_ns;
+};
+
+static int tcp_connect(struct client *c)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/* Checks body bytes as they come: a block is compared when it is whole. */
+static void verify_feed(struct client *c, struct tconn *t, const char *p, size_t n)
+{
+	while (n) {
+		uint64_t blk = t->pos / BLK;
+		uint64_t bend = (blk + 1) * BLK < c->size ? (blk + 1) * BLK : c->size;
+		size_t take = bend - t->pos < n ? bend - t->pos : n;
+
+		t->crc = sp_crc32c(t->crc, p, take);
+		t->pos += take;
+		p += take;
+		n -= take;
+		if (t->pos == bend || t->pos == t->end) {
+			if (t->pos != bend || t->crc != c->crcs[blk]) {
+				c->mismatches++;
+				fail(c, "block at offset %llu differs from the source",
+				     (unsigned long long)blk * BLK);
+			}
+			t->crc = 0;
+		}
+	}
+}
+
+static int tcp_send_req(struct client *c, struct tconn *t)
+{
+	char req[512];
+	uint64_t off, len;
+	int n;
+
+	if (t->fd < 0) {
+		t->fd = tcp_connect(c);
+		if (t->fd < 0)
+			return t->fd;
+	}
+	next_range(c, &off, &len);
+	n = sp_http_fmt_req(req, sizeof(req), c->name, off,
+			    off == 0 && len == c->size ? 0 : len);
+	if (n < 0)
+		return n;
+	if (send(t->fd, req, n, MSG_NOSIGNAL) != n)
+		return -errno ? -errno : -EIO;
+	t->busy = true;
+	t->in_body = false;
+	t->hdr_len = 0;
+	t->pos = off;
+	t->end = off + len;
+	t->crc = 0;
+	t->start_ns = sp_now_ns();
+	c->issued++;
+	return 0;
+}
+
+/* The reply header is whole: check that it is the answer asked for. */
+static int tcp_check_resp(struct client *c, struct tconn *t,
+			  const struct sp_http_resp *r)
+{
+	uint64_t want = t->end - t->pos;
+
+	if (r->status != 200 && r->status != 206) {
+		c->errors++;
+		fail(c, "server replied %d", r->status);
+		return -EPROTO;
+	}
+	if (r->content_length != want ||
+	    (r->status == 206 && (!r->has_range || r->range_first != t->pos)) ||
+	    (r->status == 200 && t->pos != 0)) {
+		c->errors++;
+		fail(c, "reply %d of %llu bytes does not match the %llu bytes at %llu asked for",
+		     r->status, (unsigned long long)r->content_length,
+		     (unsigned long long)want, (unsigned long long)t->pos);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int tcp_readable(struct client *c, struct tconn *t)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = recv(t->fd, buf, sizeof(buf), 0);
+		size_t used = 0;
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0) {
+			fail(c, "server closed the connection mid-reply");
+			return -ECONNRESET;
+		}
+		if (!t->in_body) {
+			struct sp_http_resp r;
+			size_t room = sizeof(t->hdr) - t->hdr_len;
+			size_t take = (size_t)n < room ? (size_t)n : room;
+			int h;
+
+			memcpy(t->hdr + t->hdr_len, buf, take);
+			h = sp_http_parse_resp(t->hdr, t->hdr_len + take, &r);
+			if (h == 0) {
+				t->hdr_len += take;
+				continue;
+			}
+			if (h < 0) {
+				c->errors++;
+				fail(c, "malformed reply header: %s", strerror(-h));
+				return h;
+			}
+			if (tcp_check_resp(c, t, &r))
+				return -EPROTO;
+			if (r.close) {
+				fail(c, "the server closes the connection after each reply");
+				return -EPROTO;
+			}
+			used = h - t->hdr_len;
+			t->in_body = true;
+		}
+		if ((uint64_t)(n - used) > t->end - t->pos) {
+			c->errors++;
+			fail(c, "more bytes than the reply announced");
+			return -EPROTO;
+		}
+		verify_feed(c, t, buf + used, n - used);
+		c->bytes += n - used;
+		if (t->pos == t->end) {
+			sp_hist_add(&c->lat, sp_now_ns() - t->start_ns);
+			c->done++;
+			t->busy = false;
+			return 0;
+		}
+	}
+}
+
+static int run_tcp(struct client *c)
+{
+	struct tconn *conns = calloc(c->parallel, sizeof(*conns));
+	struct pollfd *pfd = calloc(c->parallel, sizeof(*pfd));
+	int ret = 0;
+
+	if (!conns || !pfd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < c->parallel; i++)
+		conns[i].fd = -1;
+	for (;;) {
+		unsigned active = 0;
+
+		for (unsigned i = 0; i < c->parallel; i++) {
+			if (!conns[i].busy && more_to_issue(c)) {
+				ret = tcp_send_req(c, &conns[i]);
+				if (ret) {
+					fail(c, "request to %s: %s", inet_ntoa(c->sa.sin_addr),
+					     strerror(-ret));
+					goto out;
+				}
+			}
+			pfd[i].fd = conns[i].busy ? conns[i].fd : -1;
+			pfd[i].events = POLLIN;
+			active += conns[i].busy;
+		}
+		if (!active || c->fail[0])
+			break;
+		if (poll(pfd, c->parallel, 1000) < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		for (unsigned i = 0; i < c->parallel; i++)
+			if (pfd[i].revents && (ret = tcp_readable(c, &conns[i])))
+				goto out;
+		progress(c, false);
+	}
+out:
+	for (unsigned i = 0; conns && i < c->parallel; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	free(conns);
+	free(pfd);
+	return c->fail[0] ? -EIO : ret;
+}
+
+/* ------------------------------------------------------------ UDP */
+
+struct uslot {
+	bool busy;
+	uint32_t req_id;
+	uint64_t off, len;	/* off: a multiple of BLK */
+	unsigned nframes;
+	uint64_t got;		/* bitmap of frames received */
+	uint64_t last_ns;	/* last request sent or frame received */
+	unsigned retries;
+	unsigned fetch;		/* index in the fetch ring */
+};
+
+struct ufetch {
+	uint64_t start_ns;
+	unsigned pieces;	/* sub-requests not yet complete */
+	bool all_issued;
+};
+
+struct udp {
+	int fd;
+	struct uslot *slots;
+	struct ufetch *fetches;
+	unsigned nr_fetches;	/* ring size */
+	unsigned cur;		/* fetch being cut into sub-requests */
+	uint64_t cur_off, cur_end;
+	uint32_t seq;
+};
+
+static int udp_send(struct udp *u, uint32_t req_id, uint32_t id, uint64_t off,
+		    uint64_t len)
+{
+	uint8_t msg[sizeof(struct sp_xmsg)];
+
+	sp_x_fill(msg, SP_X_REQ, 0, req_id, id, off, len);
+	return send(u->fd, msg, sizeof(msg), 0) == sizeof(msg) ? 0 : -errno;
+}
+
+static uint64_t full_mask(unsigned n)
+{
+	return n == 64 ? ~0ULL : (1ULL << n) - 1;
+}
+
+/* Asks again for every run of frames still missing. */
+static int udp_rerequest(struct client *c, struct udp *u, struct uslot *s)
+{
+	uint64_t missing = ~s->got & full_mask(s->nframes);
+
+	while (missing) {
+		unsigned first = __builtin_ctzll(missing), last = first;
+		uint64_t off, end;
+		int ret;
+
+		while (last + 1 < s->nframes && (missing >> (last + 1) & 1))
+			last++;
+		off = s->off + (uint64_t)first * BLK;
+		end = s->off + (uint64_t)(last + 1) * BLK;
+		if (end > s->off + s->len)
+			end = s->off + s->len;
+		ret = udp_send(u, s->req_id, c->id, off, end - off);
+		if (ret)
+			return ret;
+		c->retransmits++;
+		missing &= ~full_mask(last + 1);
+	}
+	s->retries++;
+	s->last_ns = sp_now_ns();
+	return 0;
+}
+
+static bool udp_issue(struct client *c, struct udp *u, unsigned si)
+{
+	struct uslot *s = &u->slots[si];
+	struct ufetch *f;
+	uint64_t off, len;
+
+	if (u->cur_off == u->cur_end) {
+		/* the fetch ring holds every fetch with a piece in flight */
+		if (!more_to_issue(c) || u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
+			return false;
+		u->fetches[u->cur].all_issued = true;
+		u->cur = (u->cur + 1) % u->nr_fetches;
+		next_range(c, &off, &len);
+		u->cur_off = off;
+		u->cur_end = off + len;
+		f = &u->fetches[u->cur];
+		f->start_ns = sp_now_ns();
+		f->pieces = 0;
+		f->all_issued = false;
+		c->issued++;
+	}
+	f = &u->fetches[u->cur];
+	len = u->cur_end - u->cur_off < c->chunk ? u->cur_end - u->cur_off : c->chunk;
+	s->busy = true;
+	s->req_id = si << 22 | (u->seq++ & 0x3fffff);
+	s->off = u->cur_off;
+	s->len = len;
+	s->nframes = (len + BLK - 1) / BLK;
+	s->got = 0;
+	s->retries = 0;
+	s->fetch = u->cur;
+	s->last_ns = sp_now_ns();
+	f->pieces++;
+	u->cur_off += len;
+	if (u->cur_off == u->cur_end)
+		f->all_issued = true;
+	if (udp_send(u, s->req_id, c->id, s->off, s->len)) {
+		fail(c, "sending a request: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void udp_slot_done(struct client *c, struct udp *u, struct uslot *s)
+{
+	struct ufetch *f = &u->fetches[s->fetch];
+
+	s->busy = false;
+	if (--f->pieces == 0 && f->all_issued) {
+		sp_hist_add(&c->lat, sp_now_ns() - f->start_ns);
+		c->done++;
+	}
+}
+
+static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_t len)
+{
+	struct sp_xinfo m;
+	struct uslot *s;
+	unsigned si;
+	uint64_t k;
+
+	if (sp_x_parse(buf, len, &m)) {
+		c->errors++;
+		fail(c, "malformed reply from the server");
+		return;
+	}
+	si = m.req_id >> 22;
+	if (si >= c->parallel || !u->slots[si].busy || u->slots[si].req_id != m.req_id)
+		return;		/* late duplicate of a finished request */
+	s = &u->slots[si];
+	switch (m.type) {
+	case SP_X_DATA:
+		if (m.offset < s->off || m.offset >= s->off + s->len ||
+		    (m.offset - s->off) % BLK)
+			break;
+		k = (m.offset - s->off) / BLK;
+		if (s->got >> k & 1)
+			break;
+		if (sp_crc32c(0, m.payload, m.len) != m.aux ||
+		    m.len != (m.offset + BLK < c->size ? BLK : c->size - m.offset) ||
+		    m.aux != c->crcs[m.offset / BLK]) {
+			c->mismatches++;
+			fail(c, "frame at offset %llu differs from the source",
+			     (unsigned long long)m.offset);
+			break;
+		}
+		s->got |= 1ULL << k;
+		s->last_ns = sp_now_ns();
+		c->bytes += m.len;
+		if (s->got == full_mask(s->nframes))
+			udp_slot_done(c, u, s);
+		break;
+	case SP_X_END:
+		/* frames after a gap were sent: the gap is lost */
+		if (s->got != full_mask(s->nframes) && udp_rerequest(c, u, s))
+			fail(c, "re-request: %s", strerror(errno));
+		break;
+	case SP_X_ERR:
+		if (m.aux == SP_XE_BUSY) {
+			/* the server is full: ask again after --timeout */
+			c->busy++;
+			s->last_ns = sp_now_ns();
+			break;
+		}
+		c->errors++;
+		fail(c, "server error for the request at %llu: %s",
+		     (unsigned long long)s->off, sp_x_err_str(m.aux));
+		break;
+	default:
+		break;
+	}
+}
+
+static int udp_socket(struct client *c)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int sz = 32 << 20;
+
+	if (fd < 0)
+		return -errno;
+	/* a burst of frames must not overflow the socket (FORCE: root only) */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int run_udp(struct client *c)
+{
+	enum { BATCH = 32, FRAME = 2048 };
+	struct udp u = { .fd = -1 };
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	char (*bufs)[FRAME] = malloc(BATCH * FRAME);
+	int ret = 0;
+
+	u.nr_fetches = c->parallel + 2;
+	u.slots = calloc(c->parallel, sizeof(*u.slots));
+	u.fetches = calloc(u.nr_fetches, sizeof(*u.fetches));
+	if (!u.slots || !u.fetches || !bufs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	u.fd = udp_socket(c);
+	if (u.fd < 0) {
+		ret = u.fd;
+		fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
+		goto out;
+	}
+	for (;;) {
+		unsigned active = 0;
+		uint64_t now = sp_now_ns();
+		int n;
+
+		for (unsigned i = 0; i < c->parallel; i++) {
+			struct uslot *s = &u.slots[i];
+
+			if (!s->busy && !udp_issue(c, &u, i))
+				continue;
+			active++;
+			/* last_ns may be later than now: just issued */
+			if (now > s->last_ns && now - s->last_ns > c->timeout_ns) {
+				if (s->retries >= 100) {
+					c->lost++;
+					fail(c, "frames at %llu still missing after 100 re-requests",
+					     (unsigned long long)s->off);
+				} else if (udp_rerequest(c, &u, s)) {
+					fail(c, "re-request: %s", strerror(errno));
+				}
+			}
+		}
+		if (!active || c->fail[0])
+			break;
+		for (unsigned i = 0; i < BATCH; i++) {
+			iov[i] = (struct iovec){ bufs[i], FRAME };
+			msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		}
+		struct pollfd pfd = { .fd = u.fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
+			continue;
+		n = recvmmsg(u.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			ret = -errno;
+			fail(c, "receiving: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			udp_frame(c, &u, (uint8_t *)bufs[i], msgs[i].msg_len);
+		progress(c, false);
+	}
+out:
+	if (u.fd >= 0)
+		close(u.fd);
+	free(u.slots);
+	free(u.fetches);
+	free(bufs);
+	return c->fail[0] ? -EIO : ret;
+}
+
+/* ------------------------------------------------------------ --bad */
+
+static int expect_status(enum bad_kind k)
+{
+	switch (k) {
+	case BAD_MALFORMED: return 400;
+	case BAD_NOFILE: return 404;
+	case BAD_RANGE: return 416;
+	case BAD_TOOBIG: return 413;
+	default: return 0;
+	}
+}
+
+static uint32_t expect_xerr(enum bad_kind k)
+{
+	switch (k) {
+	case BAD_MALFORMED: return SP_XE_MALFORMED;
+	case BAD_NOFILE: return SP_XE_NOFILE;
+	case BAD_RANGE: return SP_XE_RANGE;
+	case BAD_TOOBIG: return SP_XE_TOOBIG;
+	default: return 0;
+	}
+}
+
+static int bad_tcp(struct client *c, char *got, size_t gotlen)
+{
+	char req[512], buf[SP_HTTP_MAX_HDR];
+	struct sp_http_resp r;
+	size_t have = 0;
+	int fd, n = 0;
+
+	switch (c->bad) {
+	case BAD_MALFORMED:
+		n = snprintf(req, sizeof(req), "FETCH /%s HTTP/9\r\n\r\n", c->name);
+		break;
+	case BAD_NOFILE:
+		n = sp_http_fmt_req(req, sizeof(req), "no-such-file", 0, 0);
+		break;
+	case BAD_RANGE:
+		n = sp_http_fmt_req(req, sizeof(req), c->name, c->size, 1);
+		break;
+	case BAD_TOOBIG:
+		n = sp_http_fmt_req(req, sizeof(req), c->name, 0, 0);
+		break;
+	default:
+		break;
+	}
+	fd = tcp_connect(c);
+	if (fd < 0)
+		return fd;
+	fcntl(fd, F_SETFL, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 5 },
+		   sizeof(struct timeval));
+	if (send(fd, req, n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -EIO;
+	}
+	for (;;) {
+		ssize_t k = recv(fd, buf + have, sizeof(buf) - have, 0);
+		int h;
+
+		if (k <= 0) {
+			close(fd);
+			return k ? -errno : -ECONNRESET;
+		}
+		have += k;
+		h = sp_http_parse_resp(buf, have, &r);
+		if (h < 0) {
+			close(fd);
+			return h;
+		}
+		if (h > 0)
+			break;
+	}
+	close(fd);
+	snprintf(got, gotlen, "%d %s", r.status, sp_http_reason(r.status));
+	return r.status == expect_status(c->bad) ? 0 : -EPROTO;
+}
+
+static int bad_udp(struct client *c, char *got, size_t gotlen)
+{
+	uint8_t msg[sizeof(struct sp_xmsg)], buf[2048];
+	uint32_t id = c->id;
+	uint64_t off = 0, len = 0;
+	struct sp_xinfo m;
+	int fd = udp_socket(c);
+
+	if (fd < 0)
+		return fd;
+	switch (c->bad) {
+	case BAD_NOFILE: id = 1u << 30; break;
+	case BAD_RANGE: off = c->size; len = 1; break;
+	case BAD_TOOBIG: len = c->size; break;
+	default: break;
+	}
+	sp_x_fill(msg, SP_X_REQ, 0, 77, id, off, len);
+	if (c->bad == BAD_MALFORMED)
+		msg[5] = 99;	/* an unknown message type */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 1 },
+		   sizeof(struct timeval));
+	for (int tries = 0; tries < 5; tries++) {
+		ssize_t n;
+
+		if (send(fd, msg, sizeof(msg), 0) != sizeof(msg))
+			break;
+		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+			if (sp_x_parse(buf, n, &m) || m.req_id != 77)
+				continue;
+			close(fd);
+			if (m.type != SP_X_ERR) {
+				snprintf(got, gotlen, "a reply of type %u", m.type);
+				return -EPROTO;
+			}
+			snprintf(got, gotlen, "error %u (%s)", m.aux, sp_x_err_str(m.aux));
+			return m.aux == expect_xerr(c->bad) ? 0 : -EPROTO;
+		}
+	}
+	close(fd);
+	return -ETIMEDOUT;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void report(struct client *c, const struct sp_usage *u, const uint64_t *srv_ns)
+{
+	double secs = u->wall_ns / 1e9, gib = c->bytes / 1073741824.0;
+	uint64_t cpu = u->user_ns + u->sys_ns;
+
+	if (c->json) {
+		json_object *root = json_object_new_object();
+		json_object *cj = json_object_new_object();
+
+		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-fetch/1"));
+		json_object_object_add(root, "mode", json_object_new_string(c->udp ? "udp" : "tcp"));
+		json_object_object_add(root, "server", json_object_new_string(inet_ntoa(c->sa.sin_addr)));
+		json_object_object_add(root, "file", json_object_new_string(c->path));
+		json_object_object_add(root, "size", sp_json_u64(c->size));
+		json_object_object_add(root, "range_len", sp_json_u64(c->len && c->len < c->size ? c->len : c->size));
+		json_object_object_add(root, "parallel", sp_json_u64(c->parallel));
+		json_object_object_add(root, "ok", json_object_new_boolean(!c->fail[0]));
+		json_object_object_add(root, "failure", c->fail[0] ? json_object_new_string(c->fail) : NULL);
+		json_object_object_add(root, "requests", sp_json_u64(c->done));
+		json_object_object_add(root, "bytes", sp_json_u64(c->bytes));
+		json_object_object_add(root, "errors", sp_json_u64(c->errors));
+		json_object_object_add(root, "mismatches", sp_json_u64(c->mismatches));
+		json_object_object_add(root, "lost", sp_json_u64(c->lost));
+		json_object_object_add(root, "retransmits", sp_json_u64(c->retransmits));
+		json_object_object_add(root, "busy_replies", sp_json_u64(c->busy));
+		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
+		json_object_object_add(root, "mib_s", sp_json_dbl(secs > 0 ? c->bytes / secs / 1048576.0 : 0));
+		json_object_object_add(root, "rps", sp_json_dbl(secs > 0 ? c->done / secs : 0));
+		json_object_object_add(root, "latency_ns", sp_json_hist(&c->lat));
+		json_object_object_add(cj, "client_ns_per_gib", sp_json_dbl(gib > 0 ? cpu / gib : 0));
+		json_object_object_add(cj, "server_ns_per_gib",
+				       srv_ns ? sp_json_dbl(gib > 0 ? *srv_ns / gib : 0) : NULL);
+		json_object_object_add(root, "cpu", cj);
+		sp_json_print_and_free(root);
+		return;
+	}
+	printf("%s %s:%u %s: %llu requests, %.1f MiB in %.2f s: %.1f MiB/s, %.0f req/s\n",
+	       c->udp ? "udp" : "tcp", inet_ntoa(c->sa.sin_addr), ntohs(c->sa.sin_port),
+	       c->path, (unsigned long long)c->done, c->bytes / 1048576.0, secs,
+	       secs > 0 ? c->bytes / secs / 1048576.0 : 0, secs > 0 ? c->done / secs : 0);
+	printf("  latency us  p50 %.1f  p99 %.1f  max %.1f\n",
+	       sp_hist_percentile(&c->lat, 50) / 1e3, sp_hist_percentile(&c->lat, 99) / 1e3,
+	       c->lat.max / 1e3);
+	printf("  CPU ms/GiB  client %.1f", gib > 0 ? cpu / gib / 1e6 : 0);
+	if (srv_ns)
+		printf("  server %.1f", gib > 0 ? *srv_ns / gib / 1e6 : 0);
+	printf("\n  checked     %llu bytes: %llu mismatches, %llu error replies, "
+	       "%llu lost, %llu re-requests\n", (unsigned long long)c->bytes,
+	       (unsigned long long)c->mismatches, (unsigned long long)c->errors,
+	       (unsigned long long)c->lost, (unsigned long long)c->retransmits);
+}
+
+enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
+       OPT_BAD, OPT_JSON };
+
+static int parse_args(int argc, char **argv, struct client *c)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "server", required_argument, NULL, 's' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "id", required_argument, NULL, OPT_ID },
+		{ "parallel", required_argument, NULL, 'P' },
+		{ "requests", required_argument, NULL, 'n' },
+		{ "time", required_argument, NULL, 't' },
+		{ "len", required_argument, NULL, OPT_LEN },
+		{ "chunk", required_argument, NULL, OPT_CHUNK },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "server-pid", required_argument, NULL, OPT_PID },
+		{ "bad", required_argument, NULL, OPT_BAD },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int opt;
+
+	c->sa.sin_family = AF_INET;
+	c->sa.sin_port = htons(7878);
+	c->sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->parallel = 4;
+	c->requests = 100;
+	c->chunk = UDP_MAX_FRAMES * BLK;
+	c->timeout_ns = 20000000;
+	while ((opt = getopt_long(argc, argv, "m:s:p:P:n:t:qh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp"))
+				goto bad;
+			c->udp = !strcmp(optarg, "udp");
+			break;
+		case 's':
+			if (inet_pton(AF_INET, optarg, &c->sa.sin_addr) != 1)
+				goto bad;
+			break;
+		case 'p':
+			if (sp_parse_u64(optarg, 1, 65535, &v))
+				goto bad;
+			c->sa.sin_port = htons(v);
+			break;
+		case OPT_NAME: c->name = optarg; break;
+		case OPT_ID:
+			if (sp_parse_u64(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			c->id = v;
+			break;
+		case 'P':
+			if (sp_parse_u64(optarg, 1, 1024, &v))
+				goto bad;
+			c->parallel = v;
+			break;
+		case 'n':
+			if (sp_parse_u64(optarg, 1, UINT64_MAX, &c->requests))
+				goto bad;
+			break;
+		case 't':
+			if (sp_parse_duration(optarg, &c->run_ns) || !c->run_ns)
+				goto bad;
+			break;
+		case OPT_LEN:
+			if (sp_parse_size(optarg, &c->len) || !c->len || c->len % BLK)
+				goto bad;
+			break;
+		case OPT_CHUNK:
+			if (sp_parse_size(optarg, &c->chunk) || !c->chunk ||
+			    c->chunk % BLK || c->chunk > UDP_MAX_FRAMES * BLK)
+				goto bad;
+			break;
+		case OPT_TIMEOUT:
+			if (sp_parse_duration(optarg, &c->timeout_ns) || !c->timeout_ns)
+				goto bad;
+			break;
+		case OPT_PID:
+			if (c->nr_pids == MAX_PIDS || sp_parse_u64(optarg, 1, INT32_MAX, &v))
+				goto bad;
+			c->pids[c->nr_pids++] = v;
+			break;
+		case OPT_BAD:
+			for (c->bad = BAD_MALFORMED; c->bad <= BAD_TOOBIG; c->bad++)
+				if (!strcmp(optarg, bad_names[c->bad]))
+					break;
+			if (c->bad > BAD_TOOBIG)
+				goto bad;
+			break;
+		case OPT_JSON: c->json = true; break;
+		case 'q': c->quiet = true; break;
+		case 'h':
+			usage(stdout);
+			exit(SP_EXIT_OK);
+		default:
+			sp_err("bad usage; see --help");
+			return -EINVAL;
+		}
+		continue;
+bad:
+		sp_err("bad value '%s'; see --help", optarg);
+		return -EINVAL;
+	}
+	if (optind != argc - 1) {
+		sp_err("one FILE expected (the source to check against); see --help");
+		return -EINVAL;
+	}
+	c->path = argv[optind];
+	if (!c->name)
+		c->name = basename(argv[optind]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct client c = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct sp_usage u0, u1, d;
+	uint64_t srv0 = 0, srv1 = 0;
+	bool have_srv = true;
+	int ret;
+
+	sp_log_init("sp-fetch", SP_LOG_NOTICE);
+	if (parse_args(argc, argv, &c))
+		return SP_EXIT_USAGE;
+	ret = load_source(&c);
+	if (ret) {
+		sp_err("%s: %s", c.path, ret == -ENODATA ? "empty file" : strerror(-ret));
+		return SP_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (c.bad) {
+		char got[128] = "nothing";
+
+		ret = c.udp ? bad_udp(&c, got, sizeof(got)) : bad_tcp(&c, got, sizeof(got));
+		free(c.crcs);
+		if (ret == -EPROTO)
+			sp_err("--bad %s: the server answered %s", bad_names[c.bad], got);
+		else if (ret)
+			sp_err("--bad %s: %s", bad_names[c.bad], strerror(-ret));
+		else if (!c.quiet)
+			printf("--bad %s: the server answered %s\n", bad_names[c.bad], got);
+		return ret ? SP_EXIT_FAIL : SP_EXIT_OK;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	c.progress = !c.quiet && !c.json && isatty(STDERR_FILENO);
+	c.rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
+	sp_hist_init(&c.lat);
+	for (unsigned i = 0; i < c.nr_pids; i++) {
+		uint64_t ns;
+
+		have_srv = have_srv && !sp_proc_cpu_ns(c.pids[i], &ns);
+		srv0 += ns;
+	}
+	sp_usage_snapshot(&u0, NULL);
+	c.start_ns = u0.wall_ns;
+	ret = c.udp ? run_udp(&c) : run_tcp(&c);
+	sp_usage_snapshot(&u1, NULL);
+	sp_usage_delta(&u0, &u1, &d);
+	for (unsigned i = 0; i < c.nr_pids; i++) {
+		uint64_t ns;
+
+		have_srv = have_srv && !sp_proc_cpu_ns(c.pids[i], &ns);
+		srv1 += ns;
+	}
+	srv1 -= srv0;
+	progress(&c, true);
+	if (!c.fail[0] && ret)
+		fail(&c, "%s", strerror(-ret));
+	if (!c.fail[0] && atomic_load(&interrupted))
+		fail(&c, "interrupted");
+	report(&c, &d, c.nr_pids && have_srv ? &srv1 : NULL);
+	if (c.fail[0])
+		sp_err("%s", c.fail);
+	free(c.crcs);
+	return c.fail[0] ? SP_EXIT_FAIL : SP_EXIT_OK;
+}

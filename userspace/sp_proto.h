@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wire protocols of the file server (sp-serve) and its client
+ * (sp-fetch), shared with the fuzzer so that the code that is fuzzed is
+ * the code that serves.
+ *
+ * TCP modes speak a subset of HTTP/1.1 so that the same client can
+ * fetch from nginx: "GET /NAME HTTP/1.1", an optional
+ * "Range: bytes=FIRST-LAST", keep-alive by default. Replies: 200 or 206
+ * with Content-Length (and Content-Range), or an error status with a
+ * short body: 400 malformed, 404 unknown file, 413 length above the
+ * server's limit, 416 range outside the file, 503 too many connections.
+ *
+ * The AF_XDP mode speaks UDP over IPv4. Every message starts with the
+ * 32-byte struct sp_xmsg, all fields little-endian:
+ *   REQ   client -> server: file id in aux, offset, length (0: to EOF)
+ *   DATA  server -> client: len payload bytes at file offset `offset`,
+ *         aux = CRC32C of the payload. Frames split the range at
+ *         multiples of SP_X_PAYLOAD bytes of the file.
+ *   END   server -> client: all DATA frames of the request were sent;
+ *         offset = end of the range, length = bytes sent, aux = frames
+ *   ERR   server -> client: aux = enum sp_x_err; nothing else is sent
+ * Every reply carries the req_id of its request. UDP gives no delivery
+ * guarantee: the client re-requests what it did not get.
+ */
+#ifndef SP_PROTO_H
+#define SP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ HTTP */
+
+#define SP_HTTP_MAX_HDR	4096	/* request or response header, bytes */
+#define SP_HTTP_MAX_NAME 255
+
+struct sp_http_req {
+	char name[SP_HTTP_MAX_NAME + 1];	/* path without the leading '/' */
+	bool has_range;
+	uint64_t first, last;	/* inclusive; last = UINT64_MAX: open-ended */
+	bool close;		/* "Connection: close" */
+};
+
+/*
+ * Parses the request at the start of buf. Returns the header length
+ * (bytes up to and including the blank line), 0 when more bytes are
+ * needed, or -EINVAL (malformed), -ENAMETOOLONG, -EMSGSIZE (no end of
+ * header within SP_HTTP_MAX_HDR bytes).
+ */
+int sp_http_parse_req(const char *buf, size_t len, struct sp_http_req *r);
+
+struct sp_http_resp {
+	int status;
+	uint64_t content_length;
+	bool has_range;
+	uint64_t range_first, range_last, range_total;
+	bool close;
+};
+
+/* Same return convention as sp_http_parse_req, for a reply. */
+int sp_http_parse_resp(const char *buf, size_t len, struct sp_http_resp *r);
+
+/* A request for [off, off + len) of name (len 0: the whole file). */
+int sp_http_fmt_req(char *buf, size_t size, const char *name, uint64_t off,
+		    uint64_t len);
+/* Header of a 200/206 reply; a partial reply says which part. */
+int sp_http_fmt_ok(char *buf, size_t size, bool partial, uint64_t first,
+		   uint64_t len, uint64_t total);
+/* A complete error reply (header and a one-line body). */
+int sp_http_fmt_err(char *buf, size_t size, int status);
+const char *sp_http_reason(int status);
+
+/* ------------------------------------------------------------ UDP (AF_XDP) */
+
+#define SP_X_MAGIC	0x58505053u	/* "SPPX" */
+#define SP_X_VERSION	1
+#define SP_X_PAYLOAD	1024u	/* DATA bytes per frame: fits a 1500 MTU */
+
+enum sp_x_type {
+	SP_X_REQ = 1,
+	SP_X_DATA = 2,
+	SP_X_END = 3,
+	SP_X_ERR = 4,
+};
+
+enum sp_x_err {
+	SP_XE_MALFORMED = 1,
+	SP_XE_NOFILE = 2,
+	SP_XE_RANGE = 3,	/* offset past the end */
+	SP_XE_TOOBIG = 4,	/* length above the server's limit */
+	SP_XE_BUSY = 5,		/* too many requests in flight */
+	SP_XE_IO = 6,		/* the server could not read the file */
+};
+
+struct sp_xmsg {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint16_t len;		/* DATA: payload bytes that follow */
+	uint32_t req_id;
+	uint32_t aux;
+	uint64_t offset;
+	uint64_t length;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct sp_xmsg) == 32, "wire layout");
+
+/* Host-order view of a message, as parsed. */
+struct sp_xinfo {
+	enum sp_x_type type;
+	uint16_t len;
+	uint32_t req_id, aux;
+	uint64_t offset, length;
+	const uint8_t *payload;	/* DATA only */
+};
+
+/* Parses one UDP payload; 0 or -EINVAL (req_id is still set when the
+ * header was readable, so an error reply can name the request). */
+int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m);
+/* Writes the 32-byte header into buf (which holds at least that). */
+void sp_x_fill(void *buf, enum sp_x_type type, uint16_t len, uint32_t req_id,
+	       uint32_t aux, uint64_t offset, uint64_t length);
+const char *sp_x_err_str(uint32_t err);
+
+/*
+ * Ethernet + IPv4 + UDP framing for the AF_XDP side, which has no
+ * kernel stack to do it. Options in the IP header are accepted on
+ * receive and never sent.
+ */
+#define SP_X_HDRS	(14 + 20 + 8)	/* Ethernet, IPv4, UDP */
+
+struct sp_udp_addr {
+	uint8_t mac[6];
+	uint32_t ip;		/* network order */
+	uint16_t port;		/* network order */
+};
+
+/* Finds the UDP payload of a frame for dst_port (network order). 0, or
+ * -EINVAL (not IPv4/UDP, truncated, bad lengths) / -ENOENT (another port). */
+int sp_udp_parse(const void *frame, size_t len, uint16_t dst_port,
+		 struct sp_udp_addr *src, struct sp_udp_addr *dst,
+		 const uint8_t **payload, size_t *plen);
+/* Writes SP_X_HDRS bytes of headers for plen bytes of payload. The UDP
+ * checksum is left 0 (optional on IPv4). */
+void sp_udp_fill(void *frame, const struct sp_udp_addr *src,
+		 const struct sp_udp_addr *dst, size_t plen);
+
+#endif
