@@ -57,13 +57,15 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-guard pt_cost
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
 sp-io_SRC := userspace/sp-io.c
 sp-cost_SRC := userspace/sp-cost.c
 iolat_SRC := tracing/iolat.c
+sp-guard_SRC := userspace/sp-guard.c
+pt_cost_SRC := bench/pt_cost.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -89,6 +91,7 @@ $(BPFOUT)/%.skel.h: $(BPFOUT)/%.bpf.o
 # A userspace file that includes a skeleton depends on it.
 $(OBJ)/tracing/featprobe.o: $(BPFOUT)/featprobe.skel.h
 $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
+$(OBJ)/userspace/sp-guard.o: $(BPFOUT)/guard.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)

@@ -30,3 +30,11 @@ void sp_json_print_and_free(json_object *root)
 {
 	sp_json_fprint_and_free(stdout, root);
 }
+
+void sp_json_print_line_and_free(json_object *root)
+{
+	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(root);
+}
