@@ -804,7 +804,7 @@ static void summary(struct guard_bpf *skel, const struct monitor *m)
 	printf("\n%llu of %llu passthrough commands to guarded nodes denied",
 	       (unsigned long long)denied, (unsigned long long)checked);
 	for (int p = 0; p < GUARD_PATHS; p++)
-		printf("%s %s %llu/%llu", p ? "," : " (", path_names[p],
+		printf("%s%s %llu/%llu", p ? ", " : " (", path_names[p],
 		       (unsigned long long)(sum[p][0].denied + sum[p][1].denied),
 		       (unsigned long long)(sum[p][0].checked + sum[p][1].checked));
 	printf(")\n");
