@@ -177,10 +177,12 @@ static __always_inline int judge(__u32 path, __u32 cls, __u32 dev, __u32 cmd,
 	struct guard_counts *c = bpf_map_lookup_elem(&stats, &slot);
 	bool ok = allowed(dev, cls, h->opcode, cred);
 
+	/* atomic even per CPU: these programs run with migration disabled,
+	 * not preemption, so another task may run them on this CPU meanwhile */
 	if (c) {
-		c->checked++;	/* per CPU: no other writer */
+		__sync_fetch_and_add(&c->checked, 1);
 		if (!ok)
-			c->denied++;
+			__sync_fetch_and_add(&c->denied, 1);
 	}
 	if (ok)
 		return 0;
