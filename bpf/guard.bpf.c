@@ -251,6 +251,17 @@ static __always_inline int ioctl_class(unsigned int cmd)
 	return -1;
 }
 
+/* Whether cmd is an NVMe passthrough ioctl on a guarded node. */
+static __always_inline bool guarded_ioctl(struct file *file, unsigned int cmd,
+					  int *cls, __u32 *dev)
+{
+	*cls = ioctl_class(cmd);
+	if (*cls < 0)
+		return false;
+	*dev = file_dev(file);
+	return is_guarded(*dev);
+}
+
 SEC("lsm.s/file_ioctl")
 int BPF_PROG(guard_file_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
 {
@@ -265,11 +276,7 @@ int BPF_PROG(guard_file_ioctl, struct file *file, unsigned int cmd, unsigned lon
 			__sync_fetch_and_add(&probe_hits, 1);
 		return 0;
 	}
-	cls = ioctl_class(cmd);
-	if (cls < 0)
-		return 0;
-	dev = file_dev(file);
-	if (!is_guarded(dev))
+	if (!guarded_ioctl(file, cmd, &cls, &dev))
 		return 0;
 	/* Every structure starts with the opcode and the namespace. The
 	 * driver will copy the command again after this: what a second
@@ -292,14 +299,8 @@ int BPF_PROG(guard_ioctl_compat, struct file *file, unsigned int cmd, unsigned l
 	int cls;
 	__u32 dev;
 
-	if (ret)
+	if (ret || !guarded_ioctl(file, cmd, &cls, &dev))
 		return ret;
-	cls = ioctl_class(cmd);
-	if (cls < 0)
-		return 0;
-	dev = file_dev(file);
-	if (!is_guarded(dev))
-		return 0;
 	if (bpf_probe_read_user(&h, sizeof(h), (const void *)arg))
 		return -EPERM;
 	return judge(GUARD_PATH_IOCTL, cls, dev, cmd, &h);

@@ -282,18 +282,12 @@ static int read_devnum(const char *sysdir, const char *name, uint32_t *dev)
 {
 	char path[PATH_MAX], text[32];
 	unsigned ma, mi;
-	ssize_t n;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s/dev", sysdir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	text[n] = '\0';
+	ret = sp_read_text_file(path, text, sizeof(text));
+	if (ret)
+		return ret;
 	if (sscanf(text, "%u:%u", &ma, &mi) != 2)
 		return -EIO;
 	*dev = ma << 20 | mi;

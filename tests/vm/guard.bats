@@ -33,6 +33,7 @@ teardown() {
 		wait "$GUARD_PID" 2>/dev/null || true
 	fi
 	[[ -n ${CG:-} ]] && rmdir "$CG" 2>/dev/null || true
+	[[ -n ${CG_MOUNTED:-} ]] && umount /sys/fs/cgroup 2>/dev/null || true
 }
 
 # reader / stranger CMD...: run CMD as uid 1000 in group 100, or as uid
@@ -168,6 +169,7 @@ guard_programs() {
 @test "guard: a cgroup rule covers the processes below that cgroup" {
 	if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then
 		mount -t cgroup2 none /sys/fs/cgroup || skip "cannot mount cgroup v2"
+		CG_MOUNTED=1
 	fi
 	CG=/sys/fs/cgroup/sp-guard-test
 	mkdir -p "$CG"
