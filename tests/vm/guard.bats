@@ -149,6 +149,25 @@ guard_programs() {
 	[ "$(summary '[.denials[] | select(.opcode_name == "identify") | .count] | add')" -eq 4 ]
 }
 
+@test "guard: SQPOLL and polled submissions are judged like any other" {
+	require_bin uring_bench
+	guard_start
+	# set-up (Identify, one proving read) is allowed; every write is not
+	run reader "$SP_BIN/uring_bench" -m nvme --sqpoll -w write -q 4 -n 8 /dev/ng0n1
+	assert_failure
+	run reader "$SP_BIN/uring_bench" -m nvme --iopoll -w write -q 4 -n 8 /dev/ng0n1
+	assert_failure
+	run reader "$SP_BIN/uring_bench" -m nvme --sqpoll --iopoll -w randread -q 4 -n 64 /dev/ng0n1
+	assert_success
+	guard_stop
+	[ "$(summary '.by_path.io_uring.io.denied')" -ge 2 ] || fail "$SUMMARY"
+	[ "$(summary '[.denials[] | select(.opcode_name != "write")] | length')" -eq 0 ] ||
+		fail "something else than writes was refused: $SUMMARY"
+	# the SQPOLL thread submits for the reader, and is seen as such
+	run jq -r 'select(.event == "deny") | "\(.uid) \(.comm)"' "$BATS_TEST_TMPDIR/guard.out"
+	assert_line --regexp '^1000 iou-sqp-[0-9]+$'
+}
+
 @test "guard: the counts of denials equal the attempts" {
 	guard_start
 	run stranger "$SP_BIN/pt_cost" -p uring -n 25 read /dev/ng0n1
