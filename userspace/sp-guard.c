@@ -233,8 +233,9 @@ static int policy_read(struct policy *p, const char *file)
 	memset(p, 0, sizeof(*p));
 	p->file = file;
 	if (!f) {
-		sp_err("cannot read the policy %s: %s", file, strerror(errno));
-		return -errno;
+		ret = -errno;
+		sp_err("cannot read the policy %s: %s", file, strerror(-ret));
+		return ret;
 	}
 	while (getline(&line, &cap, f) > 0) {
 		char *s = line, *hash = strchr(line, '#'), *end;
