@@ -57,7 +57,7 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
@@ -66,6 +66,8 @@ sp-cost_SRC := userspace/sp-cost.c
 iolat_SRC := tracing/iolat.c
 sp-serve_SRC := userspace/sp-serve.c
 sp-fetch_SRC := userspace/sp-fetch.c
+sp-guard_SRC := userspace/sp-guard.c
+pt_cost_SRC := bench/pt_cost.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -99,6 +101,7 @@ $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
 $(BIN)/sp-serve: $(OBJ)/userspace/serve_xdp.o
 $(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
 $(OBJ)/userspace/serve_xdp.o: $(BPFOUT)/xsk_redirect.skel.h
+$(OBJ)/userspace/sp-guard.o: $(BPFOUT)/guard.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)

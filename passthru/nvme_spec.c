@@ -169,3 +169,92 @@ const char *sp_nvme_status_str(uint16_t status, char *buf, size_t len)
 			 sct_names[sct], sct, sc, status & 0x4000 ? ", do not retry" : "");
 	return buf;
 }
+
+struct opcode_name {
+	bool admin;
+	uint8_t opcode;
+	const char *name;
+};
+
+/* NVM Express Base 2.0 and NVM Command Set 1.0, figure "Opcodes". */
+static const struct opcode_name opcode_names[] = {
+	{ false, 0x00, "flush" },
+	{ false, 0x01, "write" },
+	{ false, 0x02, "read" },
+	{ false, 0x04, "write-uncorrectable" },
+	{ false, 0x05, "compare" },
+	{ false, 0x08, "write-zeroes" },
+	{ false, 0x09, "dsm" },
+	{ false, 0x0c, "verify" },
+	{ false, 0x0d, "resv-register" },
+	{ false, 0x0e, "resv-report" },
+	{ false, 0x11, "resv-acquire" },
+	{ false, 0x15, "resv-release" },
+	{ false, 0x19, "copy" },
+	{ false, 0x79, "zone-mgmt-send" },
+	{ false, 0x7a, "zone-mgmt-recv" },
+	{ false, 0x7d, "zone-append" },
+	{ true, 0x00, "delete-sq" },
+	{ true, 0x01, "create-sq" },
+	{ true, 0x02, "get-log-page" },
+	{ true, 0x04, "delete-cq" },
+	{ true, 0x05, "create-cq" },
+	{ true, 0x06, "identify" },
+	{ true, 0x08, "abort" },
+	{ true, 0x09, "set-features" },
+	{ true, 0x0a, "get-features" },
+	{ true, 0x0c, "async-event" },
+	{ true, 0x0d, "ns-mgmt" },
+	{ true, 0x10, "fw-commit" },
+	{ true, 0x11, "fw-download" },
+	{ true, 0x14, "self-test" },
+	{ true, 0x15, "ns-attach" },
+	{ true, 0x18, "keep-alive" },
+	{ true, 0x19, "directive-send" },
+	{ true, 0x1a, "directive-recv" },
+	{ true, 0x1c, "virt-mgmt" },
+	{ true, 0x1d, "mi-send" },
+	{ true, 0x1e, "mi-recv" },
+	{ true, 0x7c, "doorbell-buffer-config" },
+	{ true, 0x80, "format" },
+	{ true, 0x81, "security-send" },
+	{ true, 0x82, "security-recv" },
+	{ true, 0x84, "sanitize" },
+	{ true, 0x86, "get-lba-status" },
+};
+
+#define N_OPCODE_NAMES (sizeof(opcode_names) / sizeof(opcode_names[0]))
+
+const char *sp_nvme_opcode_name(bool admin, uint8_t opcode)
+{
+	for (size_t i = 0; i < N_OPCODE_NAMES; i++)
+		if (opcode_names[i].admin == admin && opcode_names[i].opcode == opcode)
+			return opcode_names[i].name;
+	return NULL;
+}
+
+int sp_nvme_opcode_parse(bool admin, const char *s)
+{
+	uint64_t v;
+
+	for (size_t i = 0; i < N_OPCODE_NAMES; i++)
+		if (opcode_names[i].admin == admin && !strcmp(opcode_names[i].name, s))
+			return opcode_names[i].opcode;
+	if (sp_parse_u64(s, 0, 0xff, &v))
+		return -EINVAL;
+	return (int)v;
+}
+
+void sp_nvme_opcode_list(bool admin, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < N_OPCODE_NAMES && off < len; i++) {
+		if (opcode_names[i].admin != admin)
+			continue;
+		off += snprintf(buf + off, len - off, "%s%s", off ? " " : "",
+				opcode_names[i].name);
+	}
+}

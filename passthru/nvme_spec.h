@@ -7,6 +7,7 @@
 #ifndef SP_NVME_SPEC_H
 #define SP_NVME_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +57,16 @@ int sp_nvme_parse_id_ns(const void *page, struct sp_nvme_info *info);
  * Writes e.g. "LBA Out of Range (SCT 0x0, SC 0x80)" into buf.
  */
 const char *sp_nvme_status_str(uint16_t status, char *buf, size_t len);
+
+/*
+ * Short names of NVMe opcodes, NVM command set (io) or admin, as a
+ * policy or a report spells them: "read", "write-zeroes", "identify",
+ * "format", "sanitize". NULL when the opcode has no name here.
+ */
+const char *sp_nvme_opcode_name(bool admin, uint8_t opcode);
+/* The opcode of such a name, or of a number ("2", "0x84"); -EINVAL. */
+int sp_nvme_opcode_parse(bool admin, const char *s);
+/* Every name of a class, space-separated, for help texts. */
+void sp_nvme_opcode_list(bool admin, char *buf, size_t len);
 
 #endif

@@ -48,3 +48,11 @@ json_object *sp_json_hist(const struct sp_hist *h)
 	json_object_object_add(o, "max", sp_json_u64(h->max));
 	return o;
 }
+
+void sp_json_print_line_and_free(json_object *root)
+{
+	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(root);
+}

@@ -15,6 +15,8 @@ json_object *sp_json_u64(uint64_t v);
 /* Prints the document pretty on stdout (or f) and frees it. */
 void sp_json_print_and_free(json_object *root);
 void sp_json_fprint_and_free(FILE *f, json_object *root);
+/* One document per line (JSON Lines), for tools that stream events. */
+void sp_json_print_line_and_free(json_object *root);
 
 /* The percentiles every tool reports, and their JSON names. */
 #define SP_JSON_NR_PCTS 5

@@ -152,19 +152,28 @@ const char *sp_fmt_size(uint64_t bytes, char *buf, unsigned len)
 	return buf;
 }
 
-int sp_read_int_file(const char *path, long long *val)
+int sp_read_text_file(const char *path, char *buf, size_t len)
 {
-	char buf[32];
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
 		return -EIO;
 	buf[n] = '\0';
+	return 0;
+}
+
+int sp_read_int_file(const char *path, long long *val)
+{
+	char buf[32];
+	int ret = sp_read_text_file(path, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
 	*val = strtoll(buf, NULL, 0);
 	return 0;
 }

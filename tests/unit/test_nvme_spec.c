@@ -44,5 +44,13 @@ int main(void)
 	TAP_CHECK(strstr(buf, "Unrecovered Read Error") != NULL, "%s", buf);
 	sp_nvme_status_str(0x07c3, buf, sizeof(buf));
 	TAP_CHECK(strstr(buf, "unknown Vendor Specific status") != NULL, "%s", buf);
+
+	TAP_CHECK(!strcmp(sp_nvme_opcode_name(false, 0x01), "write") &&
+		  !strcmp(sp_nvme_opcode_name(true, 0x84), "sanitize") &&
+		  sp_nvme_opcode_name(true, 0x03) == NULL, "opcode names by class");
+	TAP_CHECK(sp_nvme_opcode_parse(true, "format") == 0x80 &&
+		  sp_nvme_opcode_parse(false, "0x02") == 0x02 &&
+		  sp_nvme_opcode_parse(false, "identify") < 0 &&
+		  sp_nvme_opcode_parse(true, "256") < 0, "opcodes parse from names and numbers");
 	return tap_done();
 }

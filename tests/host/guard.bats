@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# sp-guard on a host: the policy language, and the one-line refusal where
+# BPF LSM is unavailable. Enforcement itself is tested in the guest
+# (tests/vm/guard.bats), whose kernel is booted with bpf in lsm=.
+load ../helpers
+
+setup() {
+	POLICY=$BATS_TEST_TMPDIR/policy
+}
+
+policy() {
+	printf '%s\n' "$@" >"$POLICY"
+}
+
+@test "sp-guard: without BPF LSM it says so in one line and exits 2" {
+	require_root
+	run --separate-stderr "$BIN/sp-features" --json
+	[[ $(jfield '.features.lsm.supported') == false ]] ||
+		skip "BPF LSM works on this kernel: tests/vm/guard.bats covers enforcement"
+	policy "allow uid:0 /dev/nvme0 io:all admin:all"
+	run --separate-stderr "$BIN/sp-guard" "$POLICY"
+	assert_failure 2
+	[ -z "$output" ] || fail "stdout is not empty: $output"
+	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "more than one line: $stderr"
+	[[ $stderr == "sp-guard: error: BPF LSM unavailable: "* ]] || fail "$stderr"
+	if command -v bpftool >/dev/null; then
+		run bpftool prog show
+		refute_output --partial guard_
+	fi
+}
+
+@test "sp-guard: policy errors name the file and line, exit 2" {
+	policy "# comment" "" "allow everyone /dev/nvme0 io:read"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "policy:3: unknown subject 'everyone'"
+	policy "allow all /dev/nvme0 io:reed"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "policy:1: unknown io opcode 'reed'"
+	policy "allow all /dev/nvme0 admin:read"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "unknown admin opcode 'read'"
+	policy "allow all /dev/nvme0 vendor:0xc0"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "unknown command class 'vendor'"
+	policy "deny all /dev/nvme0"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "unknown statement 'deny'"
+	policy "allow uid:0 /dev/nvme0"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "expected: allow SUBJECT DEVICE"
+	policy "# nothing"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "no rules"
+	run "$BIN/sp-guard" --check "$BATS_TEST_TMPDIR/missing"
+	assert_failure 2
+	assert_output --partial "cannot read the policy"
+}
+
+@test "sp-guard: a device that is not an NVMe node is refused" {
+	policy "allow uid:0 /dev/null io:read"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "/dev/null is not an NVMe controller or namespace node"
+	policy "guard /dev/no-such-nvme"
+	run "$BIN/sp-guard" --check "$POLICY"
+	assert_failure 2
+	assert_output --partial "/dev/no-such-nvme: No such file or directory"
+}
+
+@test "sp-guard: --help lists opcodes and examples; usage errors exit 2" {
+	run "$BIN/sp-guard" --help
+	assert_success
+	assert_output --partial "sanitize"
+	assert_output --partial "Examples:"
+	run "$BIN/sp-guard"
+	assert_failure 2
+	run "$BIN/sp-guard" --bogus "$POLICY"
+	assert_failure 2
+}
+
+@test "pt_cost: usage errors exit 2" {
+	run "$BIN/pt_cost" -p carrier-pigeon read /dev/null
+	assert_failure 2
+	assert_output --partial "unknown path 'carrier-pigeon'"
+	run "$BIN/pt_cost" -p submit-io identify /dev/null
+	assert_failure 2
+	run "$BIN/pt_cost" read "$BATS_TEST_TMPDIR/missing"
+	assert_failure 2
+	assert_output --partial "cannot open"
+	run "$BIN/pt_cost" -p ioctl read /dev/null
+	assert_failure 1
+	assert_output --partial "Inappropriate ioctl for device"
+}
