@@ -57,13 +57,14 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-vfio
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
 sp-io_SRC := userspace/sp-io.c
 sp-cost_SRC := userspace/sp-cost.c
 iolat_SRC := tracing/iolat.c
+sp-vfio_SRC := userspace/sp-vfio.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
