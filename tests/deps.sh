@@ -11,6 +11,7 @@ pkgs=(
 	libjson-c-dev libblkid-dev
 	# tests and benchmarks
 	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2
+	gnuplot-nox
 	# QEMU testbed (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod nvme-cli sg3-utils
 )

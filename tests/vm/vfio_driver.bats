@@ -37,6 +37,10 @@ holds_vfio() {
 	ls -l "/proc/$1/fd" 2>/dev/null | grep -q /dev/vfio/
 }
 
+on_vfio() {
+	[ "$(driver)" = vfio-pci ]
+}
+
 driver() {
 	basename "$(readlink -f "/sys/bus/pci/devices/$BDF/driver")"
 }
@@ -183,4 +187,30 @@ driver() {
 		assert_equal "$(driver)" nvme
 		wait_for 30 test -b /dev/nvme0n1 || fail "/dev/nvme0n1 did not come back"
 	fi
+}
+
+@test "ab-compare: kernel vs VFIO interleaved, structural figures, nvme back at the end" {
+	[[ -x $SP_BIN/ab-compare ]] || skip "ab-compare is not in the initramfs"
+	run --separate-stderr "$SP_BIN/ab-compare" --json -r 2 -n 200 -q 4 /dev/nvme0n1 uring vfio
+	[ "$status" -eq 0 ] || fail "ab-compare exited $status: $stderr"
+	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,vfio
+	assert_equal "$(json '[.paths[].runs | length] | join(",")')" 2,2
+	assert_equal "$(json .emulated)" true
+	assert_equal "$(json '.paths[1].summary.syscalls_per_io.median')" 0
+	assert_equal "$(json '.paths[1].summary.irqs_per_io.median')" 0
+	[ "$(json '.paths[0].summary.irqs_per_io.median')" != 0 ] || fail "no interrupts counted for uring"
+	assert_equal "$(json '.paths[0].summary.iops.ratio')" 1
+	assert_equal "$(driver)" nvme
+	[ -b /dev/nvme0n1 ] || fail "/dev/nvme0n1 not back"
+}
+
+@test "ab-compare: stopped half-way, it returns the controller to nvme" {
+	[[ -x $SP_BIN/ab-compare ]] || skip "ab-compare is not in the initramfs"
+	"$SP_BIN/ab-compare" --json -r 50 -t 1s /dev/nvme0n1 uring vfio >/dev/null 2>&1 &
+	pid=$!
+	wait_for 60 on_vfio || fail "ab-compare never bound vfio-pci"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	assert_equal "$(driver)" nvme
+	wait_for 30 test -b /dev/nvme0n1 || fail "/dev/nvme0n1 not back"
 }
