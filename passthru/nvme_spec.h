@@ -111,6 +111,14 @@ struct sp_nvme_info {
 	uint8_t flbas_index;	/* LBA format in use */
 };
 
+/*
+ * Opcode and CDW10-12 of the NVM command for a backend op (enum sp_op):
+ * the starting LBA and the 0-based count of nlb (>= 1) blocks where the
+ * command has them. -EOPNOTSUPP for an op NVMe has no command for.
+ */
+int sp_nvme_io_cmd(unsigned op, uint64_t slba, uint32_t nlb, uint8_t *opcode,
+		   uint32_t *cdw10, uint32_t *cdw11, uint32_t *cdw12);
+
 /* Parse the 4 KiB Identify Controller / Identify Namespace pages. */
 void sp_nvme_parse_id_ctrl(const void *page, struct sp_nvme_info *info);
 int sp_nvme_parse_id_ns(const void *page, struct sp_nvme_info *info);

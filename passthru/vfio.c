@@ -1083,6 +1083,7 @@ static int vfio_queue(struct sp_target *t, struct sp_io *io)
 	uint16_t cid = io->buf;
 	uint64_t slba = io->offset >> v->lba_shift;
 	struct sp_nvme_sqe *cmd;
+	int ret;
 
 	if (v->inflight + 1 >= q->size || cid >= q->size || v->slot[cid])
 		return -EBUSY;
@@ -1090,31 +1091,17 @@ static int vfio_queue(struct sp_target *t, struct sp_io *io)
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->cid = cid;
 	cmd->nsid = v->nsid;
-	switch (io->op) {
-	case SP_OP_READ:
-	case SP_OP_WRITE:
+	ret = sp_nvme_io_cmd(io->op, slba, io->len >> v->lba_shift, &cmd->opcode,
+			     &cmd->cdw10, &cmd->cdw11, &cmd->cdw12);
+	if (ret)
+		return ret;
+	if (io->op == SP_OP_READ || io->op == SP_OP_WRITE) {
 		if (!io->len || io->len > v->c->max_transfer ||
 		    (io->len & ((1u << v->lba_shift) - 1)))
 			return -EINVAL;
-		cmd->opcode = io->op == SP_OP_READ ? SP_NVME_CMD_READ : SP_NVME_CMD_WRITE;
 		set_prps(v, cmd, cid, io->buf < t->bufs.nr ? v->bufs.iova +
 			 ((char *)sp_io_buf(t, io) - (char *)t->bufs.base) : v->force_iova,
 			 io->len);
-		cmd->cdw10 = (uint32_t)slba;
-		cmd->cdw11 = (uint32_t)(slba >> 32);
-		cmd->cdw12 = (io->len >> v->lba_shift) - 1;	/* 0-based */
-		break;
-	case SP_OP_FLUSH:
-		cmd->opcode = SP_NVME_CMD_FLUSH;
-		break;
-	case SP_OP_WRITE_ZEROES:
-		cmd->opcode = SP_NVME_CMD_WRITE_ZEROES;
-		cmd->cdw10 = (uint32_t)slba;
-		cmd->cdw11 = (uint32_t)(slba >> 32);
-		cmd->cdw12 = (io->len >> v->lba_shift) - 1;
-		break;
-	default:
-		return -EOPNOTSUPP;
 	}
 	q->sq_tail = (q->sq_tail + 1) % q->size;
 	q->queued++;
