@@ -1182,7 +1182,13 @@ static int vfio_submit(struct sp_target *t, unsigned wait_nr)
 			since = 0;
 			continue;
 		}
-		if (!since) {
+		if (v->q.gen != atomic_load_explicit(&v->c->gen, memory_order_relaxed)) {
+			/* another job reset the controller: ours will never answer */
+			int ret = recover(t, false);
+
+			if (ret)
+				return ret;
+		} else if (!since) {
 			since = sp_now_ns();
 		} else if (sp_now_ns() - since > CMD_TIMEOUT_NS) {
 			int ret = recover(t, true);

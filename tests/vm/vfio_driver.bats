@@ -113,6 +113,23 @@ driver() {
 	ub 200 -m vfio -w randrw -b 64k -q 8 -j 2 --verify --size 16M "$BDF"
 }
 
+@test "vfio: huge pages for the buffers when the system has them; MDTS respected" {
+	bind
+	echo 16 >/proc/sys/vm/nr_hugepages
+	ub 200 -m vfio -w randrw -q 8 --verify --size 8M "$BDF"
+	pages=$(json .config.setup)
+	echo 0 >/proc/sys/vm/nr_hugepages
+	[[ $pages == *"huge-page buffers"* ]] || fail "no huge pages: $pages"
+	ub 200 -m vfio -w randrw -q 8 --verify --size 8M "$BDF"
+	[[ $(json .config.setup) == *"pinned 4 KiB-page buffers"* ]] || fail "$(json .config.setup)"
+	max=$("$SP_BIN/uring_bench" -m vfio --json -n 1 "$BDF" | jq -r .target.max_transfer)
+	[ "$max" -gt 0 ] || fail "no transfer limit reported"
+	run --separate-stderr "$SP_BIN/uring_bench" -m vfio -n 1 -b $((max * 2)) "$BDF"
+	[ "$status" -eq 2 ] || fail "a transfer above MDTS: exit $status"
+	[[ $stderr == *"exceeds the largest transfer"* ]] || fail "$stderr"
+	ub 50 -m vfio -w randrw -b "$max" -q 2 --verify --size 16M "$BDF"
+}
+
 @test "vfio: an LBA out of range gives the decoded status and exit 1" {
 	bind
 	blocks=$((SP_NVME_BYTES / 512))
