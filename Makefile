@@ -57,7 +57,7 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost sp-vfio
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
@@ -68,6 +68,7 @@ sp-serve_SRC := userspace/sp-serve.c
 sp-fetch_SRC := userspace/sp-fetch.c
 sp-guard_SRC := userspace/sp-guard.c
 pt_cost_SRC := bench/pt_cost.c
+sp-vfio_SRC := userspace/sp-vfio.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

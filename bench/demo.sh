@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # make demo: every submission path at QD1 and QD32 on an embedded
-# default target, one table. Usage: bench/demo.sh [--runtime 2s] [TARGET]
+# default target, one table; then the A/B against the VFIO userspace
+# driver (bench/ab-compare), in the QEMU testbed's guest on its emulated
+# NVMe (about a minute), or on a real controller named with --ab.
+# Usage: bench/demo.sh [--runtime 2s] [--ab NVME_DEV|BDF | --no-ab] [TARGET]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 runtime=2s
 target=
+ab=true
+ab_dev=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--runtime) runtime=$2; shift 2 ;;
-	-h | --help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--ab) ab_dev=$2; shift 2 ;;
+	--no-ab) ab=false; shift ;;
+	-h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	*) target=$1; shift ;;
 	esac
@@ -67,4 +74,30 @@ else
 	command -v nginx >/dev/null && modes+=" nginx"
 	"$TOP/bench/serve-compare" --time 1s --sizes "4k 1m" --modes "$modes" ||
 		echo "Serving comparison failed (see above)."
+fi
+
+$ab || exit 0
+echo
+echo "A/B: kernel block (io_uring) vs NVMe passthrough vs the VFIO userspace driver"
+ab_png=$TOP/build/ab-compare.png
+if [[ -n $ab_dev ]]; then
+	# a real controller: moved to vfio-pci and back by ab-compare itself
+	"$TOP/bench/ab-compare" -q 1 --plot "$ab_png" "$ab_dev" uring nvme nvme-fixed vfio
+	exit
+fi
+if ! make -C "$TOP" --no-print-directory vm >"$TOP/build/demo-vm.log" 2>&1; then
+	echo "skipped: the QEMU testbed could not be prepared (build/demo-vm.log);"
+	echo "name a spare NVMe controller with --ab to run it on real hardware"
+	exit 0
+fi
+ab_json=$TOP/build/ab-compare.json
+# guest stdout and stderr arrive together: the JSON is cut out of it
+if "$TOP/tests/vm/run" -- bash -c 'ab-compare --json -r 3 -t 1s -q 1 /dev/nvme0n1 uring nvme vfio 2>/tmp/err ||
+		{ cat /tmp/err; exit 1; }' 2>/dev/null | sed -n '/^{$/,/^}$/p' >"$ab_json" &&
+   [[ -s $ab_json ]]; then
+	"$TOP/bench/ab-compare" --from "$ab_json" --plot "$ab_png"
+	echo "(JSON: $ab_json)"
+else
+	echo "the A/B in the guest failed; see tests/vm/run -- ab-compare /dev/nvme0n1"
+	exit 1
 fi

@@ -644,6 +644,7 @@ static void print_text(const struct bench *b, const struct totals *tt)
 		printf(" (%s, %s, lbs %u, %s)", sp_kind_name(b->dev.kind),
 		       sp_fmt_size(b->dev.size, s2, sizeof(s2)), b->dev.lbs,
 		       b->dev.kind == SP_KIND_CHAR ? "passthrough" :
+		       b->dev.kind == SP_KIND_PCI ? "userspace driver" :
 		       c->topts.direct ? "O_DIRECT" : "buffered");
 	printf("\n  setup       %s\n", b->jobs[0].t.setup);
 	printf("  I/Os        %llu in %.2f s: %s IOPS, %.1f MiB/s\n",
@@ -731,6 +732,8 @@ static void usage(FILE *f)
 "  uring_bench -w randrw -M 70 --verify -n 100000 /dev/loop0\n"
 "  uring_bench -m nop -q 128 -s 32 -c 32 --json\n"
 "  uring_bench --trace -m psync -w write --buffered --fsync 1 -n 200 /tmp/f\n"
+"  uring_bench -m vfio -j 2 -q 32 -w randrw --verify -n 10000 0000:00:04.0\n"
+"                                                  # after sp-vfio bind 0000:00:04.0\n"
 "\n"
 "Exit status: 0 success, 1 I/O or runtime failure (including verify errors),\n"
 "2 bad usage or unusable target (nothing written).\n");

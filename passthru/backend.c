@@ -11,6 +11,7 @@ extern const struct sp_backend sp_backend_uring;
 extern const struct sp_backend sp_backend_nop;
 extern const struct sp_backend sp_backend_nvme;
 extern const struct sp_backend sp_backend_sg;
+extern const struct sp_backend sp_backend_vfio;
 
 static const struct sp_backend *const backends[] = {
 	&sp_backend_psync,
@@ -18,6 +19,7 @@ static const struct sp_backend *const backends[] = {
 	&sp_backend_nop,
 	&sp_backend_nvme,
 	&sp_backend_sg,
+	&sp_backend_vfio,
 };
 
 const struct sp_backend *sp_backend_find(const char *name)
@@ -56,7 +58,7 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 	if (dev)
 		t->dev = *dev;
 	ret = sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
-			       o->huge_bufs ? SP_BUF_HUGE : 0);
+			       o->huge_bufs || (be->caps & SP_CAP_DMA) ? SP_BUF_HUGE : 0);
 	if (ret) {
 		snprintf(t->err, sizeof(t->err), "cannot allocate %u buffers of "
 			 "%u bytes: %s", o->depth, o->buf_size, strerror(-ret));

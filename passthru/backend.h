@@ -79,6 +79,7 @@ struct sp_target {
 #define SP_CAP_RING	(1u << 1)	/* io_uring options apply */
 #define SP_CAP_FLUSH	(1u << 2)
 #define SP_CAP_VECTORED	(1u << 3)	/* takes --vectored */
+#define SP_CAP_DMA	(1u << 4)	/* buffers are DMA-mapped: huge pages if any */
 
 struct sp_backend {
 	const char *name;

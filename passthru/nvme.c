@@ -251,6 +251,7 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 	struct io_uring_sqe *sqe = sp_uring_sqe(t, &n->u, io);
 	struct nvme_uring_cmd *cmd;
 	uint64_t slba = io->offset >> n->lba_shift;
+	int ret;
 
 	if (!sqe)
 		return -EBUSY;
@@ -259,10 +260,11 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 	sqe->user_data = (uint64_t)(uintptr_t)io;
 	cmd = (struct nvme_uring_cmd *)sqe->cmd;
 	cmd->nsid = n->nsid;
-	switch (io->op) {
-	case SP_OP_READ:
-	case SP_OP_WRITE:
-		cmd->opcode = io->op == SP_OP_READ ? SP_NVME_CMD_READ : SP_NVME_CMD_WRITE;
+	ret = sp_nvme_io_cmd(io->op, slba, io->len >> n->lba_shift, &cmd->opcode,
+			     &cmd->cdw10, &cmd->cdw11, &cmd->cdw12);
+	if (ret)
+		return ret;
+	if (io->op == SP_OP_READ || io->op == SP_OP_WRITE) {
 		if (n->iov) {
 			/* one segment: the point is the vectored path's cost */
 			n->iov[io->buf].iov_len = io->len;
@@ -273,25 +275,10 @@ static int nvme_queue(struct sp_target *t, struct sp_io *io)
 			cmd->addr = (uint64_t)(uintptr_t)sp_io_buf(t, io);
 			cmd->data_len = io->len;
 		}
-		cmd->cdw10 = (uint32_t)slba;
-		cmd->cdw11 = (uint32_t)(slba >> 32);
-		cmd->cdw12 = (io->len >> n->lba_shift) - 1;	/* 0-based */
 		if (t->o.fixed_bufs) {
 			sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
 			sqe->buf_index = io->buf;
 		}
-		break;
-	case SP_OP_FLUSH:
-		cmd->opcode = SP_NVME_CMD_FLUSH;
-		break;
-	case SP_OP_WRITE_ZEROES:
-		cmd->opcode = SP_NVME_CMD_WRITE_ZEROES;
-		cmd->cdw10 = (uint32_t)slba;
-		cmd->cdw11 = (uint32_t)(slba >> 32);
-		cmd->cdw12 = (io->len >> n->lba_shift) - 1;
-		break;
-	default:
-		return -EOPNOTSUPP;
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "nvme_spec.h"
 #include "sp_opts.h"
 
@@ -19,6 +20,31 @@ static uint32_t get32(const uint8_t *p)
 static uint64_t get64(const uint8_t *p)
 {
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+int sp_nvme_io_cmd(unsigned op, uint64_t slba, uint32_t nlb, uint8_t *opcode,
+		   uint32_t *cdw10, uint32_t *cdw11, uint32_t *cdw12)
+{
+	switch (op) {
+	case SP_OP_READ:
+		*opcode = SP_NVME_CMD_READ;
+		break;
+	case SP_OP_WRITE:
+		*opcode = SP_NVME_CMD_WRITE;
+		break;
+	case SP_OP_WRITE_ZEROES:
+		*opcode = SP_NVME_CMD_WRITE_ZEROES;
+		break;
+	case SP_OP_FLUSH:
+		*opcode = SP_NVME_CMD_FLUSH;
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+	*cdw10 = (uint32_t)slba;
+	*cdw11 = (uint32_t)(slba >> 32);
+	*cdw12 = nlb - 1;
+	return 0;
 }
 
 void sp_nvme_parse_id_ctrl(const void *page, struct sp_nvme_info *info)

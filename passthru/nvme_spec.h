@@ -19,8 +19,73 @@ enum sp_nvme_io_opc {
 };
 
 enum sp_nvme_admin_opc {
+	SP_NVME_ADMIN_DELETE_SQ = 0x00,
+	SP_NVME_ADMIN_CREATE_SQ = 0x01,
+	SP_NVME_ADMIN_DELETE_CQ = 0x04,
+	SP_NVME_ADMIN_CREATE_CQ = 0x05,
 	SP_NVME_ADMIN_IDENTIFY = 0x06,
+	SP_NVME_ADMIN_SET_FEATURES = 0x09,
 };
+
+#define SP_NVME_FEAT_NUM_QUEUES 0x07
+
+/*
+ * Controller registers (BAR0), for a driver that owns the controller
+ * (VFIO). Offsets and fields as in the NVMe base specification, 3.1.
+ */
+enum sp_nvme_reg {
+	SP_NVME_REG_CAP = 0x00,		/* 64 bit */
+	SP_NVME_REG_VS = 0x08,
+	SP_NVME_REG_CC = 0x14,
+	SP_NVME_REG_CSTS = 0x1c,
+	SP_NVME_REG_AQA = 0x24,
+	SP_NVME_REG_ASQ = 0x28,		/* 64 bit */
+	SP_NVME_REG_ACQ = 0x30,		/* 64 bit */
+	SP_NVME_REG_DBS = 0x1000,	/* doorbells, CAP.DSTRD apart */
+};
+
+#define SP_NVME_CAP_MQES(cap)	((uint32_t)((cap) & 0xffff))	/* 0-based */
+#define SP_NVME_CAP_TO_MS(cap)	((uint32_t)(((cap) >> 24) & 0xff) * 500)
+#define SP_NVME_CAP_DSTRD(cap)	((uint32_t)(((cap) >> 32) & 0xf))
+#define SP_NVME_CAP_CSS_NVM(cap) (((cap) >> 37) & 1)
+#define SP_NVME_CAP_MPSMIN(cap)	((uint32_t)(((cap) >> 48) & 0xf))
+
+#define SP_NVME_CC_EN		(1u << 0)
+#define SP_NVME_CC_MPS(shift)	((uint32_t)((shift) - 12) << 7)
+#define SP_NVME_CC_SHN_NORMAL	(1u << 14)
+#define SP_NVME_CC_SHN_MASK	(3u << 14)
+#define SP_NVME_CC_IOSQES	(6u << 16)	/* 64-byte SQ entries */
+#define SP_NVME_CC_IOCQES	(4u << 20)	/* 16-byte CQ entries */
+
+#define SP_NVME_CSTS_RDY	(1u << 0)
+#define SP_NVME_CSTS_CFS	(1u << 1)
+#define SP_NVME_CSTS_SHST_MASK	(3u << 2)
+#define SP_NVME_CSTS_SHST_DONE	(2u << 2)
+
+/* Submission queue entry (64 bytes), little endian like the device. */
+struct sp_nvme_sqe {
+	uint8_t opcode;
+	uint8_t flags;		/* FUSE 1:0, PSDT 7:6 (0: PRPs) */
+	uint16_t cid;
+	uint32_t nsid;
+	uint32_t cdw2, cdw3;
+	uint64_t mptr;
+	uint64_t prp1, prp2;
+	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
+};
+
+/* Completion queue entry (16 bytes). */
+struct sp_nvme_cqe {
+	uint32_t result;	/* dword 0 */
+	uint32_t rsvd;
+	uint16_t sq_head;
+	uint16_t sq_id;
+	uint16_t cid;
+	uint16_t status;	/* bit 0: phase tag; 15:1 the status field */
+};
+
+_Static_assert(sizeof(struct sp_nvme_sqe) == 64, "NVMe SQ entry is 64 bytes");
+_Static_assert(sizeof(struct sp_nvme_cqe) == 16, "NVMe CQ entry is 16 bytes");
 
 enum sp_nvme_cns {
 	SP_NVME_CNS_NS = 0x00,
@@ -46,6 +111,14 @@ struct sp_nvme_info {
 	uint8_t nlbaf;		/* number of LBA formats (0-based count + 1) */
 	uint8_t flbas_index;	/* LBA format in use */
 };
+
+/*
+ * Opcode and CDW10-12 of the NVM command for a backend op (enum sp_op):
+ * the starting LBA and the 0-based count of nlb (>= 1) blocks where the
+ * command has them. -EOPNOTSUPP for an op NVMe has no command for.
+ */
+int sp_nvme_io_cmd(unsigned op, uint64_t slba, uint32_t nlb, uint8_t *opcode,
+		   uint32_t *cdw10, uint32_t *cdw11, uint32_t *cdw12);
 
 /* Parse the 4 KiB Identify Controller / Identify Namespace pages. */
 void sp_nvme_parse_id_ctrl(const void *page, struct sp_nvme_info *info);

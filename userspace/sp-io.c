@@ -25,7 +25,8 @@ static void usage(FILE *f)
 "Send one command to DEVICE and report the answer: the NVMe status or the\n"
 "SCSI sense in words when it fails. The range is not checked first.\n"
 "\n"
-"  -m, --mode NAME    nvme, sg, uring or psync (default: what DEVICE is)\n"
+"  -m, --mode NAME    nvme, sg, vfio, uring or psync (default: what DEVICE\n"
+"                     is); vfio takes a PCI address bound to vfio-pci\n"
 "      --lba N        first logical block (default 0)\n"
 "      --offset BYTES or a byte offset\n"
 "      --blocks N     logical blocks to move (default 1)\n"
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 "  sp-id /dev/ng0n1 && sp-io read --lba 0 --blocks 8 /dev/ng0n1\n"
 "  sp-io write --lba 100 --pattern 0xa5 /dev/sg0\n"
 "  sp-io read --lba 999999999 /dev/ng0n1   # see the device refuse it\n"
+"  sp-io -m vfio read --lba 0 0000:00:04.0 # through the userspace driver\n"
 "\n"
 "Exit status: 0 ok, 1 the command failed, 2 bad usage or unusable device.\n");
 }
@@ -175,19 +177,20 @@ int main(int argc, char **argv)
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	if (parse(argc, argv, &r))
 		return SP_EXIT_USAGE;
-	ret = sp_backend_detect(r.path, r.op != SP_OP_READ, &be, &d, why, sizeof(why));
-	if (!ret && r.mode && strcmp(r.mode, be->name)) {
-		const struct sp_backend *want = sp_backend_find(r.mode);
-
-		if (!want || !(want->caps & SP_CAP_TARGET)) {
-			sp_err("unknown mode '%s': nvme, sg, uring or psync", r.mode);
+	why[0] = '\0';
+	if (r.mode) {
+		/* a named mode probes the path its own way (vfio: a PCI address) */
+		be = sp_backend_find(r.mode);
+		if (!be || !(be->caps & SP_CAP_TARGET)) {
+			sp_err("unknown mode '%s': nvme, sg, vfio, uring or psync", r.mode);
 			return SP_EXIT_USAGE;
 		}
-		be = want;
 		ret = be->probe ? be->probe(r.path, r.op != SP_OP_READ, &d, why, sizeof(why))
 				: sp_dev_probe(r.path, r.op != SP_OP_READ, &d);
 		if (ret && !why[0])
 			snprintf(why, sizeof(why), "%s: %s", r.path, strerror(-ret));
+	} else {
+		ret = sp_backend_detect(r.path, r.op != SP_OP_READ, &be, &d, why, sizeof(why));
 	}
 	if (ret) {
 		sp_err("%s", why[0] ? why : strerror(-ret));
@@ -208,7 +211,7 @@ int main(int argc, char **argv)
 		       sp_fmt_size(d.max_transfer, s2, sizeof(s2)));
 		return SP_EXIT_USAGE;
 	}
-	if (r.op == SP_OP_WRITE_ZEROES && strcmp(be->name, "nvme")) {
+	if (r.op == SP_OP_WRITE_ZEROES && strcmp(be->name, "nvme") && strcmp(be->name, "vfio")) {
 		sp_err("write-zeroes is an NVMe command: %s is reached through %s",
 		       r.path, be->name);
 		return SP_EXIT_USAGE;

@@ -21,6 +21,7 @@ const char *sp_kind_name(enum sp_target_kind k)
 	case SP_KIND_FILE: return "file";
 	case SP_KIND_BLOCK: return "block";
 	case SP_KIND_CHAR: return "char";
+	case SP_KIND_PCI: return "pci";
 	}
 	return "?";
 }

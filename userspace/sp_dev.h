@@ -19,6 +19,7 @@ enum sp_target_kind {
 	SP_KIND_FILE,
 	SP_KIND_BLOCK,
 	SP_KIND_CHAR,
+	SP_KIND_PCI,		/* a PCI function driven from userspace (VFIO) */
 };
 
 struct sp_devinfo {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* NVMe protocol helpers: Identify parsing and status words. */
+#include <errno.h>
 #include <string.h>
 
+#include "backend.h"
 #include "nvme_spec.h"
 #include "tap.h"
 
@@ -52,5 +54,18 @@ int main(void)
 		  sp_nvme_opcode_parse(false, "0x02") == 0x02 &&
 		  sp_nvme_opcode_parse(false, "identify") < 0 &&
 		  sp_nvme_opcode_parse(true, "256") < 0, "opcodes parse from names and numbers");
+	{
+		uint32_t c10 = 0, c11 = 0, c12 = 0;
+		uint8_t opc = 0xff;
+		int r = sp_nvme_io_cmd(SP_OP_WRITE, 0x123456789ULL, 8, &opc, &c10, &c11, &c12);
+
+		TAP_CHECK(r == 0 && opc == SP_NVME_CMD_WRITE && c10 == 0x23456789 && c11 == 1 &&
+			  c12 == 7, "write: SLBA split over CDW10/11, 0-based count in CDW12");
+		c10 = c12 = 0xdead;
+		r = sp_nvme_io_cmd(SP_OP_FLUSH, 5, 1, &opc, &c10, &c11, &c12);
+		TAP_CHECK(r == 0 && opc == SP_NVME_CMD_FLUSH && c10 == 0xdead, "flush takes no range");
+		r = sp_nvme_io_cmd(SP_OP_NOP, 0, 1, &opc, &c10, &c11, &c12);
+		TAP_CHECK(r == -EOPNOTSUPP, "no NVMe command for a NOP");
+	}
 	return tap_done();
 }

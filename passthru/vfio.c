@@ -1,0 +1,1271 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vfio: a small polled NVMe driver in userspace, over VFIO (type1
+ * container and group). The controller is detached from the kernel
+ * (bound to vfio-pci, see sp-vfio) and driven from here: BAR0 mapped
+ * into the process, queues and buffers in our memory, mapped for the
+ * device through the IOMMU, completions found by polling the phase tag.
+ * No syscall and no interrupt per I/O: the path SPDK takes, as the
+ * far end of every comparison.
+ *
+ * One controller per process, shared by every target (job) that opens
+ * it; each target gets its own I/O queue pair, so jobs never share a
+ * lock on the I/O path. The admin queue, queue IDs and resets are under
+ * the controller's lock.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vfio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iova.h"
+#include "nvme_spec.h"
+#include "sp_time.h"
+#include "vfio.h"
+
+#define PAGE		4096u		/* CC.MPS: the controller's page size */
+#define HUGE_2M		(2ULL << 20)
+#define ADMIN_QSIZE	32
+#define NR_IOQ_WANTED	64
+/* One PRP list page per command: 512 entries beyond the first page. */
+#define MAX_XFER	(2u << 20)
+/* Commands the device has not answered by then are given up on; long,
+ * because an emulated controller under TCG can be slow. */
+#define CMD_TIMEOUT_NS	(30ULL * 1000000000ULL)
+/* Below this, IOVAs are never handed out: a zeroed PRP faults. */
+#define IOVA_FLOOR	0x100000ULL
+
+/*
+ * The device reads our queue entries with DMA once it sees the
+ * doorbell, so the entry must be in memory before the doorbell write
+ * reaches the device. x86 keeps stores in order, also against
+ * uncached MMIO, so only the compiler must be stopped from reordering;
+ * arm64 needs a store barrier that covers the device.
+ */
+static inline void wmb_doorbell(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("dsb st" ::: "memory");
+#else
+	__sync_synchronize();
+#endif
+}
+
+/* After seeing a new phase tag: the rest of the entry is read after. */
+static inline void rmb_cqe(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("dmb oshld" ::: "memory");
+#else
+	__sync_synchronize();
+#endif
+}
+
+struct dma {
+	void *va;
+	uint64_t iova;
+	size_t len;
+	bool ours;		/* allocated here (else: the target's pool) */
+};
+
+struct qpair {
+	uint16_t qid, size;
+	uint16_t sq_tail, cq_head;
+	uint8_t phase;
+	unsigned queued;	/* entries written since the last doorbell */
+	unsigned gen;		/* controller generation it was created in */
+	struct sp_nvme_sqe *sq;
+	volatile struct sp_nvme_cqe *cq;
+	volatile uint32_t *sq_db, *cq_db;
+	uint64_t *prp;		/* one list page per command slot */
+	uint64_t prp_iova;
+	struct dma mem;
+};
+
+struct ctrl {
+	char bdf[16];
+	unsigned refs;
+	int container, group, device;
+	void *bar;
+	size_t bar_len;
+	uint64_t cfg_off;	/* config space in the device fd */
+	uint64_t cap;
+	uint32_t to_ms;		/* CAP.TO */
+	uint32_t db_stride;	/* bytes between doorbells */
+	struct sp_iova iova;
+	pthread_mutex_t lock;
+	struct qpair admin;
+	struct dma scratch;	/* Identify page */
+	uint16_t nr_ioq;	/* I/O queue pairs granted */
+	uint8_t qid_used[NR_IOQ_WANTED + 1];
+	_Atomic unsigned gen;	/* bumped by every reset */
+	struct sp_nvme_info info;
+	uint32_t max_transfer;
+};
+
+struct vtarget {
+	struct ctrl *c;
+	struct qpair q;
+	struct dma bufs;	/* the target's buffer pool, mapped */
+	struct sp_io **slot;	/* in flight, by command ID */
+	struct sp_io **done;	/* completed, not yet reaped */
+	unsigned nr_done, inflight;
+	uint32_t nsid;
+	unsigned lba_shift;
+	uint64_t unmapped;	/* an allocated IOVA page mapped to nothing */
+	uint64_t force_iova;	/* for sp_vfio_read_iova */
+	bool created;		/* the queue pair exists on the controller */
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctrl *g_ctrl;
+static _Atomic unsigned g_ctrls, g_qpairs, g_maps;
+static _Atomic uint64_t g_map_bytes, g_iova_bytes;
+
+void sp_vfio_usage(struct sp_vfio_usage *u)
+{
+	u->controllers = atomic_load(&g_ctrls);
+	u->queue_pairs = atomic_load(&g_qpairs);
+	u->dma_maps = atomic_load(&g_maps);
+	u->dma_bytes = atomic_load(&g_map_bytes);
+	u->iova_bytes = atomic_load(&g_iova_bytes);
+}
+
+/* ------------------------------------------------------------ registers */
+
+static uint32_t rd32(const struct ctrl *c, uint32_t off)
+{
+	return *(volatile uint32_t *)((char *)c->bar + off);
+}
+
+/* Two 32-bit halves: not every controller takes 64-bit MMIO. */
+static uint64_t rd64(const struct ctrl *c, uint32_t off)
+{
+	return rd32(c, off) | (uint64_t)rd32(c, off + 4) << 32;
+}
+
+static void wr32(struct ctrl *c, uint32_t off, uint32_t v)
+{
+	*(volatile uint32_t *)((char *)c->bar + off) = v;
+}
+
+static void wr64(struct ctrl *c, uint32_t off, uint64_t v)
+{
+	wr32(c, off, (uint32_t)v);
+	wr32(c, off + 4, (uint32_t)(v >> 32));
+}
+
+/* Polls CSTS until (CSTS & mask) == want, for at most ms. */
+static int wait_csts(struct ctrl *c, uint32_t mask, uint32_t want, uint32_t ms)
+{
+	uint64_t end = sp_now_ns() + (uint64_t)ms * 1000000;
+	struct timespec pause = { 0, 1000000 };
+
+	for (;;) {
+		uint32_t csts = rd32(c, SP_NVME_REG_CSTS);
+
+		if (csts == 0xffffffff)
+			return -ENODEV;	/* the device fell off the bus */
+		if ((csts & mask) == want)
+			return 0;
+		if (sp_now_ns() > end)
+			return -ETIMEDOUT;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* ------------------------------------------------------------ DMA */
+
+static int dma_map(struct ctrl *c, void *va, size_t len, uint64_t align, uint64_t *iova)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uint64_t)(uintptr_t)va,
+		.size = len,
+	};
+	int ret = sp_iova_alloc(&c->iova, len, align, iova);
+
+	if (ret)
+		return ret;
+	map.iova = *iova;
+	/* type1 pins the pages here, for as long as the mapping lives */
+	if (ioctl(c->container, VFIO_IOMMU_MAP_DMA, &map)) {
+		ret = -errno;
+		sp_iova_free(&c->iova, *iova, len);
+		return ret;
+	}
+	atomic_fetch_add(&g_maps, 1);
+	atomic_fetch_add(&g_map_bytes, len);
+	atomic_fetch_add(&g_iova_bytes, len);
+	return 0;
+}
+
+static void dma_unmap(struct ctrl *c, uint64_t iova, size_t len)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = len,
+	};
+
+	if (ioctl(c->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0) {
+		atomic_fetch_sub(&g_maps, 1);
+		atomic_fetch_sub(&g_map_bytes, len);
+	}
+	if (sp_iova_free(&c->iova, iova, len) == 0)
+		atomic_fetch_sub(&g_iova_bytes, len);
+}
+
+/* Zeroed memory the device may read and write: huge pages when the
+ * system has them for a large region, else ordinary pages (type1 pins
+ * them when mapping). */
+static int dma_alloc(struct ctrl *c, size_t len, struct dma *d)
+{
+	uint64_t align = PAGE;
+	void *va = MAP_FAILED;
+	int ret;
+
+	len = (len + PAGE - 1) & ~(size_t)(PAGE - 1);
+	if (len >= HUGE_2M) {
+		size_t hlen = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
+
+		va = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (va != MAP_FAILED) {
+			len = hlen;
+			align = HUGE_2M;
+		}
+	}
+	if (va == MAP_FAILED)
+		va = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (va == MAP_FAILED)
+		return -errno;
+	ret = dma_map(c, va, len, align, &d->iova);
+	if (ret) {
+		munmap(va, len);
+		return ret;
+	}
+	d->va = va;
+	d->len = len;
+	d->ours = true;
+	return 0;
+}
+
+static void dma_free(struct ctrl *c, struct dma *d)
+{
+	if (!d->va)
+		return;
+	dma_unmap(c, d->iova, d->len);
+	if (d->ours)
+		munmap(d->va, d->len);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ------------------------------------------------------------ queues */
+
+static uint32_t align_page(uint32_t v)
+{
+	return (v + PAGE - 1) & ~(PAGE - 1);
+}
+
+static int qpair_alloc(struct ctrl *c, struct qpair *q, uint16_t qid, uint16_t size,
+		       bool prp_lists)
+{
+	uint32_t sq_len = align_page(size * sizeof(struct sp_nvme_sqe));
+	uint32_t cq_len = align_page(size * sizeof(struct sp_nvme_cqe));
+	uint64_t db = SP_NVME_REG_DBS + 2ULL * qid * c->db_stride;
+	int ret;
+
+	if (db + c->db_stride + 4 > c->bar_len)
+		return -ENOSPC;
+	memset(q, 0, sizeof(*q));
+	ret = dma_alloc(c, sq_len + cq_len + (prp_lists ? (size_t)size * PAGE : 0), &q->mem);
+	if (ret)
+		return ret;
+	q->qid = qid;
+	q->size = size;
+	q->phase = 1;
+	q->sq = q->mem.va;
+	q->cq = (void *)((char *)q->mem.va + sq_len);
+	if (prp_lists) {
+		q->prp = (void *)((char *)q->mem.va + sq_len + cq_len);
+		q->prp_iova = q->mem.iova + sq_len + cq_len;
+	}
+	q->sq_db = (uint32_t *)((char *)c->bar + db);
+	q->cq_db = (uint32_t *)((char *)c->bar + db + c->db_stride);
+	return 0;
+}
+
+/* Back to empty, as after the controller or the queue was recreated. */
+static void qpair_rewind(struct qpair *q)
+{
+	q->sq_tail = q->cq_head = 0;
+	q->phase = 1;
+	q->queued = 0;
+	memset((void *)q->cq, 0, q->size * sizeof(*q->cq));
+}
+
+static uint64_t sq_iova(const struct qpair *q)
+{
+	return q->mem.iova;
+}
+
+static uint64_t cq_iova(const struct qpair *q)
+{
+	return q->mem.iova + ((char *)q->cq - (char *)q->mem.va);
+}
+
+static void ring_sq(struct qpair *q)
+{
+	if (!q->queued)
+		return;
+	wmb_doorbell();
+	*q->sq_db = q->sq_tail;
+	q->queued = 0;
+}
+
+/*
+ * Consumes up to max new completions, calling fn for each, then tells
+ * the controller how far the queue was read. Returns how many.
+ */
+static unsigned qpair_poll(struct qpair *q, unsigned max,
+			   void (*fn)(void *arg, const volatile struct sp_nvme_cqe *),
+			   void *arg)
+{
+	unsigned n = 0;
+
+	while (n < max) {
+		const volatile struct sp_nvme_cqe *cqe = &q->cq[q->cq_head];
+
+		if ((cqe->status & 1) != q->phase)
+			break;
+		rmb_cqe();
+		fn(arg, cqe);
+		n++;
+		if (++q->cq_head == q->size) {
+			q->cq_head = 0;
+			q->phase ^= 1;
+		}
+	}
+	if (n) {
+		/* the entries must have been read before they are handed back */
+		wmb_doorbell();
+		*q->cq_db = q->cq_head;
+	}
+	return n;
+}
+
+struct admin_result {
+	bool done;
+	uint16_t cid, status;
+	uint32_t result;
+};
+
+static void admin_cqe(void *arg, const volatile struct sp_nvme_cqe *cqe)
+{
+	struct admin_result *r = arg;
+
+	if (cqe->cid != r->cid)
+		return;		/* a late answer to a command given up on */
+	r->done = true;
+	r->status = cqe->status >> 1;
+	r->result = cqe->result;
+}
+
+static int ctrl_reset_locked(struct ctrl *c);
+
+/* One admin command, synchronously; caller holds c->lock. -EIO with
+ * *status set when the controller refused it. */
+static int admin_cmd(struct ctrl *c, struct sp_nvme_sqe *cmd, uint32_t *result,
+		     uint16_t *status)
+{
+	struct qpair *q = &c->admin;
+	struct admin_result r = { .cid = q->sq_tail };
+	uint64_t end = sp_now_ns() + CMD_TIMEOUT_NS;
+
+	cmd->cid = r.cid;
+	q->sq[q->sq_tail] = *cmd;
+	q->sq_tail = (q->sq_tail + 1) % q->size;
+	q->queued++;
+	ring_sq(q);
+	while (!r.done) {
+		if (!qpair_poll(q, q->size, admin_cqe, &r) && sp_now_ns() > end) {
+			/* the admin queue is stuck: start the controller over */
+			ctrl_reset_locked(c);
+			return -ETIMEDOUT;
+		}
+	}
+	if (status)
+		*status = r.status;
+	if (result)
+		*result = r.result;
+	return r.status ? -EIO : 0;
+}
+
+static int create_io_queues(struct ctrl *c, struct qpair *q, uint16_t *status)
+{
+	struct sp_nvme_sqe cq = {
+		.opcode = SP_NVME_ADMIN_CREATE_CQ,
+		.prp1 = cq_iova(q),
+		.cdw10 = q->qid | (uint32_t)(q->size - 1) << 16,
+		.cdw11 = 1,	/* physically contiguous, no interrupts: polled */
+	};
+	struct sp_nvme_sqe sq = {
+		.opcode = SP_NVME_ADMIN_CREATE_SQ,
+		.prp1 = sq_iova(q),
+		.cdw10 = q->qid | (uint32_t)(q->size - 1) << 16,
+		.cdw11 = 1 | (uint32_t)q->qid << 16,	/* contiguous, its CQ */
+	};
+	int ret;
+
+	qpair_rewind(q);
+	ret = admin_cmd(c, &cq, NULL, status);
+	if (ret)
+		return ret;
+	ret = admin_cmd(c, &sq, NULL, status);
+	if (ret) {
+		struct sp_nvme_sqe del = { .opcode = SP_NVME_ADMIN_DELETE_CQ, .cdw10 = q->qid };
+
+		admin_cmd(c, &del, NULL, NULL);
+		return ret;
+	}
+	q->gen = atomic_load(&c->gen);
+	return 0;
+}
+
+static void delete_io_queues(struct ctrl *c, struct qpair *q)
+{
+	struct sp_nvme_sqe sq = { .opcode = SP_NVME_ADMIN_DELETE_SQ, .cdw10 = q->qid };
+	struct sp_nvme_sqe cq = { .opcode = SP_NVME_ADMIN_DELETE_CQ, .cdw10 = q->qid };
+
+	/* after a reset the queues are gone already */
+	if (q->gen != atomic_load(&c->gen))
+		return;
+	admin_cmd(c, &sq, NULL, NULL);
+	admin_cmd(c, &cq, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ controller */
+
+/* Disable, program the admin queue, enable: CC.EN 0 -> 1. */
+static int ctrl_enable(struct ctrl *c)
+{
+	int ret;
+
+	if (rd32(c, SP_NVME_REG_CC) & SP_NVME_CC_EN)
+		wr32(c, SP_NVME_REG_CC, rd32(c, SP_NVME_REG_CC) & ~SP_NVME_CC_EN);
+	ret = wait_csts(c, SP_NVME_CSTS_RDY, 0, c->to_ms);
+	if (ret)
+		return ret;
+	qpair_rewind(&c->admin);
+	wr32(c, SP_NVME_REG_AQA, (ADMIN_QSIZE - 1) | (ADMIN_QSIZE - 1) << 16);
+	wr64(c, SP_NVME_REG_ASQ, sq_iova(&c->admin));
+	wr64(c, SP_NVME_REG_ACQ, cq_iova(&c->admin));
+	wr32(c, SP_NVME_REG_CC, SP_NVME_CC_MPS(12) | SP_NVME_CC_IOSQES |
+	     SP_NVME_CC_IOCQES | SP_NVME_CC_EN);	/* CSS 0: NVM command set */
+	ret = wait_csts(c, SP_NVME_CSTS_RDY | SP_NVME_CSTS_CFS, SP_NVME_CSTS_RDY, c->to_ms);
+	if (ret == -ETIMEDOUT && (rd32(c, SP_NVME_REG_CSTS) & SP_NVME_CSTS_CFS))
+		ret = -EIO;	/* controller fatal status */
+	return ret;
+}
+
+/*
+ * The reset path: every queue goes with CC.EN = 0, and with it every
+ * command in flight. The generation tells the targets that their queue
+ * pairs are gone; each recreates its own.
+ */
+static int ctrl_reset_locked(struct ctrl *c)
+{
+	atomic_fetch_add(&c->gen, 1);
+	return ctrl_enable(c);
+}
+
+static int identify(struct ctrl *c, uint32_t nsid, uint32_t cns)
+{
+	struct sp_nvme_sqe cmd = {
+		.opcode = SP_NVME_ADMIN_IDENTIFY,
+		.nsid = nsid,
+		.prp1 = c->scratch.iova,
+		.cdw10 = cns,
+	};
+
+	return admin_cmd(c, &cmd, NULL, NULL);
+}
+
+/* Shutdown notification, then disabled: the way the kernel driver
+ * leaves a controller, so that it finds a clean one. */
+static void ctrl_shutdown(struct ctrl *c)
+{
+	uint32_t cc = rd32(c, SP_NVME_REG_CC);
+
+	if (cc == 0xffffffff || !(cc & SP_NVME_CC_EN))
+		return;
+	wr32(c, SP_NVME_REG_CC, (cc & ~SP_NVME_CC_SHN_MASK) | SP_NVME_CC_SHN_NORMAL);
+	wait_csts(c, SP_NVME_CSTS_SHST_MASK, SP_NVME_CSTS_SHST_DONE,
+		  c->to_ms > 10000 ? c->to_ms : 10000);
+	wr32(c, SP_NVME_REG_CC, rd32(c, SP_NVME_REG_CC) & ~(SP_NVME_CC_EN | SP_NVME_CC_SHN_MASK));
+	wait_csts(c, SP_NVME_CSTS_RDY, 0, c->to_ms);
+}
+
+static int pci_command(struct ctrl *c, uint16_t set, uint16_t clear)
+{
+	uint16_t cmd;
+
+	if (pread(c->device, &cmd, sizeof(cmd), c->cfg_off + 4) != sizeof(cmd))
+		return -EIO;
+	cmd = (cmd | set) & ~clear;
+	if (pwrite(c->device, &cmd, sizeof(cmd), c->cfg_off + 4) != sizeof(cmd))
+		return -EIO;
+	return 0;
+}
+
+/* The IOVA ranges the IOMMU accepts, from the type1 capability chain. */
+static int iommu_ranges(struct ctrl *c)
+{
+	struct vfio_iommu_type1_info *info;
+	struct sp_iova_extent fallback[] = {
+		/* without the capability: below the x86 MSI window, and above */
+		{ IOVA_FLOOR, 0xfee00000ULL }, { 0x100000000ULL, 1ULL << 39 },
+	};
+	struct sp_iova_extent *ext = NULL;
+	unsigned nr = 0;
+	uint32_t argsz = sizeof(*info);
+	int ret;
+
+	info = calloc(1, argsz);
+	if (!info)
+		return -ENOMEM;
+	info->argsz = argsz;
+	if (ioctl(c->container, VFIO_IOMMU_GET_INFO, info)) {
+		ret = -errno;
+		free(info);
+		return ret;
+	}
+	if (info->argsz > argsz) {
+		struct vfio_iommu_type1_info *bigger = realloc(info, info->argsz);
+
+		if (!bigger) {
+			free(info);
+			return -ENOMEM;
+		}
+		info = bigger;
+		argsz = info->argsz;
+		memset(info, 0, argsz);
+		info->argsz = argsz;
+		if (ioctl(c->container, VFIO_IOMMU_GET_INFO, info)) {
+			ret = -errno;
+			free(info);
+			return ret;
+		}
+	}
+	if (info->flags & VFIO_IOMMU_INFO_CAPS) {
+		uint32_t off = info->cap_offset;
+
+		while (off && off + sizeof(struct vfio_info_cap_header) <= argsz) {
+			struct vfio_info_cap_header *h = (void *)((char *)info + off);
+
+			if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+				struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
+
+				ext = calloc(r->nr_iovas, sizeof(*ext));
+				if (!ext) {
+					free(info);
+					return -ENOMEM;
+				}
+				for (uint32_t i = 0; i < r->nr_iovas; i++) {
+					/* the kernel's ends are inclusive */
+					uint64_t s = r->iova_ranges[i].start, e = r->iova_ranges[i].end;
+
+					if (e < IOVA_FLOOR)
+						continue;
+					ext[nr].start = s < IOVA_FLOOR ? IOVA_FLOOR : s;
+					ext[nr].end = e == UINT64_MAX ? e : e + 1;
+					nr++;
+				}
+				break;
+			}
+			off = h->next;
+		}
+	}
+	free(info);
+	ret = ext ? sp_iova_init(&c->iova, ext, nr) : sp_iova_init(&c->iova, fallback, 2);
+	free(ext);
+	return ret;
+}
+
+/* "0000:00:04.0" or "00:04.0" into the full form; -ENODEV otherwise. */
+int sp_vfio_parse_bdf(const char *s, char *out, size_t len)
+{
+	unsigned dom = 0, bus, dev, fn;
+	char tail;
+
+	if (sscanf(s, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail) != 4) {
+		dom = 0;
+		if (sscanf(s, "%x:%x.%x%c", &bus, &dev, &fn, &tail) != 3)
+			return -ENODEV;
+	}
+	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
+		return -ENODEV;
+	snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+	return 0;
+}
+
+/* The last component of a sysfs link (driver, iommu_group); -errno. */
+int sp_pci_link_name(const char *bdf, const char *what, char *out, size_t len)
+{
+	char path[256], target[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, what);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	slash = strrchr(target, '/');
+	snprintf(out, len, "%s", slash ? slash + 1 : target);
+	return 0;
+}
+
+static int vfio_attach(struct ctrl *c, char *why, size_t len)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	char group[32], drv[64] = "", path[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", c->bdf);
+	if (access(path, F_OK)) {
+		snprintf(why, len, "%s: no such PCI device (see sp-vfio status)", c->bdf);
+		return -ENODEV;
+	}
+	if (sp_pci_link_name(c->bdf, "iommu_group", group, sizeof(group))) {
+		snprintf(why, len, "%s: no IOMMU: the device is in no IOMMU group "
+			 "(enable the IOMMU, e.g. intel_iommu=on)", c->bdf);
+		return -ENXIO;
+	}
+	if (sp_pci_link_name(c->bdf, "driver", drv, sizeof(drv)) || strcmp(drv, "vfio-pci")) {
+		snprintf(why, len, "%s: in use by %s%s, not vfio-pci: run sp-vfio bind %s",
+			 c->bdf, drv[0] ? "the kernel driver " : "no driver",
+			 drv[0] ? drv : "", c->bdf);
+		return -EBUSY;
+	}
+	c->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (c->container < 0) {
+		ret = -errno;
+		snprintf(why, len, "/dev/vfio/vfio: %s (is vfio-pci loaded?)", strerror(-ret));
+		return ret;
+	}
+	if (ioctl(c->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
+	    ioctl(c->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
+		snprintf(why, len, "this kernel's VFIO has no type1v2 IOMMU container");
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/%s", group);
+	c->group = open(path, O_RDWR | O_CLOEXEC);
+	if (c->group < 0) {
+		ret = -errno;
+		if (ret == -EBUSY)
+			snprintf(why, len, "%s: in use: VFIO group %s is open in another "
+				 "process", c->bdf, group);
+		else
+			snprintf(why, len, "%s: %s", path, strerror(-ret));
+		return ret == -EBUSY ? ret : -ENODEV;
+	}
+	if (ioctl(c->group, VFIO_GROUP_GET_STATUS, &gs) ||
+	    !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		snprintf(why, len, "%s: IOMMU group %s is not viable: every device in "
+			 "it must be bound to vfio-pci", c->bdf, group);
+		return -EBUSY;
+	}
+	if (ioctl(c->group, VFIO_GROUP_SET_CONTAINER, &c->container) ||
+	    ioctl(c->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot set up the IOMMU container: %s", c->bdf,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = iommu_ranges(c);
+	if (ret) {
+		snprintf(why, len, "%s: no usable IOVA range: %s", c->bdf, strerror(-ret));
+		return ret;
+	}
+	c->device = ioctl(c->group, VFIO_GROUP_GET_DEVICE_FD, c->bdf);
+	if (c->device < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot get the device from VFIO: %s", c->bdf,
+			 strerror(-ret));
+		return ret == -EBUSY ? ret : -ENODEV;
+	}
+	if (ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, &bar) ||
+	    ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, &cfg) ||
+	    !(bar.flags & VFIO_REGION_INFO_FLAG_MMAP) || bar.size < 0x2000) {
+		snprintf(why, len, "%s: BAR0 cannot be mapped (is it an NVMe controller?)",
+			 c->bdf);
+		return -ENODEV;
+	}
+	c->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, c->device,
+		      bar.offset);
+	if (c->bar == MAP_FAILED) {
+		ret = -errno;
+		c->bar = NULL;
+		snprintf(why, len, "%s: mapping BAR0: %s", c->bdf, strerror(-ret));
+		return ret;
+	}
+	c->bar_len = bar.size;
+	c->cfg_off = cfg.offset;
+	/* memory decoding and bus mastering: the device may now do DMA,
+	 * confined by the IOMMU to what we map */
+	ret = pci_command(c, 0x2 | 0x4, 0);
+	if (ret)
+		snprintf(why, len, "%s: cannot enable bus mastering", c->bdf);
+	return ret;
+}
+
+static void ctrl_free(struct ctrl *c)
+{
+	if (c->bar) {
+		if (c->admin.mem.va)
+			ctrl_shutdown(c);
+		pci_command(c, 0, 0x4);
+		munmap(c->bar, c->bar_len);
+	}
+	if (c->iova.free || c->iova.nr) {
+		dma_free(c, &c->scratch);
+		dma_free(c, &c->admin.mem);
+		sp_iova_destroy(&c->iova);
+	}
+	if (c->device >= 0)
+		close(c->device);
+	if (c->group >= 0) {
+		ioctl(c->group, VFIO_GROUP_UNSET_CONTAINER, &c->container);
+		close(c->group);
+	}
+	if (c->container >= 0)
+		close(c->container);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int ctrl_bring_up(struct ctrl *c, char *why, size_t len)
+{
+	struct sp_nvme_sqe nq = {
+		.opcode = SP_NVME_ADMIN_SET_FEATURES,
+		.cdw10 = SP_NVME_FEAT_NUM_QUEUES,
+		.cdw11 = (NR_IOQ_WANTED - 1) | (NR_IOQ_WANTED - 1) << 16,
+	};
+	uint32_t granted;
+	uint16_t status = 0;
+	char st[160];
+	int ret;
+
+	c->cap = rd64(c, SP_NVME_REG_CAP);
+	if (c->cap == UINT64_MAX) {
+		snprintf(why, len, "%s: the controller does not answer", c->bdf);
+		return -ENODEV;
+	}
+	c->to_ms = SP_NVME_CAP_TO_MS(c->cap);
+	if (!c->to_ms)
+		c->to_ms = 500;
+	c->db_stride = 4u << SP_NVME_CAP_DSTRD(c->cap);
+	if (!SP_NVME_CAP_CSS_NVM(c->cap) || SP_NVME_CAP_MPSMIN(c->cap) > 0) {
+		snprintf(why, len, "%s: the controller lacks the NVM command set or "
+			 "4 KiB pages", c->bdf);
+		return -EOPNOTSUPP;
+	}
+	ret = qpair_alloc(c, &c->admin, 0, ADMIN_QSIZE, false);
+	if (!ret)
+		ret = dma_alloc(c, PAGE, &c->scratch);
+	if (ret) {
+		snprintf(why, len, "%s: DMA memory for the admin queue: %s", c->bdf,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = ctrl_enable(c);
+	if (ret) {
+		snprintf(why, len, "%s: the controller did not become ready within "
+			 "%u ms (CAP.TO): %s", c->bdf, c->to_ms, strerror(-ret));
+		return ret;
+	}
+	ret = identify(c, 0, SP_NVME_CNS_CTRL);
+	if (!ret) {
+		sp_nvme_parse_id_ctrl(c->scratch.va, &c->info);
+		c->info.nsid = 1;
+		ret = identify(c, c->info.nsid, SP_NVME_CNS_NS);
+	}
+	if (!ret)
+		ret = sp_nvme_parse_id_ns(c->scratch.va, &c->info);
+	if (!ret && !c->info.nsze)
+		ret = -ENXIO;
+	if (ret) {
+		snprintf(why, len, "%s: Identify failed: %s", c->bdf,
+			 ret == -EPROTO ? "malformed LBA format" :
+			 ret == -ENXIO ? "namespace 1 is not active" : strerror(-ret));
+		return ret;
+	}
+	ret = admin_cmd(c, &nq, &granted, &status);
+	if (ret) {
+		snprintf(why, len, "%s: Set Features (Number of Queues): %s", c->bdf,
+			 ret == -EIO ? sp_nvme_status_str(status, st, sizeof(st)) : strerror(-ret));
+		return ret;
+	}
+	/* 0-based counts of submission and completion queues granted */
+	c->nr_ioq = ((granted & 0xffff) < (granted >> 16) ? (granted & 0xffff) : (granted >> 16)) + 1;
+	if (c->nr_ioq > NR_IOQ_WANTED)
+		c->nr_ioq = NR_IOQ_WANTED;
+	c->max_transfer = MAX_XFER;
+	/* MDTS is in units of the minimum page size, 4 KiB here */
+	if (c->info.mdts && c->info.mdts < 20 && (PAGE << c->info.mdts) < c->max_transfer)
+		c->max_transfer = PAGE << c->info.mdts;
+	return 0;
+}
+
+/* The controller at bdf, brought up on first use; one per process. */
+static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
+{
+	char bdf[16];
+	struct ctrl *c;
+	int ret;
+
+	if (sp_vfio_parse_bdf(path, bdf, sizeof(bdf))) {
+		snprintf(why, len, "'%s' is not a PCI address (DDDD:BB:DD.F, e.g. "
+			 "0000:00:04.0)", path);
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&g_lock);
+	if (g_ctrl) {
+		ret = strcmp(g_ctrl->bdf, bdf) ? -EBUSY : 0;
+		if (ret)
+			snprintf(why, len, "one controller per process: %s is open", g_ctrl->bdf);
+		else
+			g_ctrl->refs++;
+		*out = g_ctrl;
+		pthread_mutex_unlock(&g_lock);
+		return ret;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		pthread_mutex_unlock(&g_lock);
+		return -ENOMEM;
+	}
+	snprintf(c->bdf, sizeof(c->bdf), "%s", bdf);
+	c->container = c->group = c->device = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	ret = vfio_attach(c, why, len);
+	if (!ret)
+		ret = ctrl_bring_up(c, why, len);
+	if (ret) {
+		ctrl_free(c);
+		pthread_mutex_unlock(&g_lock);
+		return ret;
+	}
+	c->refs = 1;
+	g_ctrl = c;
+	atomic_fetch_add(&g_ctrls, 1);
+	*out = c;
+	pthread_mutex_unlock(&g_lock);
+	return 0;
+}
+
+static void ctrl_put(struct ctrl *c)
+{
+	pthread_mutex_lock(&g_lock);
+	if (--c->refs == 0) {
+		g_ctrl = NULL;
+		ctrl_free(c);
+		atomic_fetch_sub(&g_ctrls, 1);
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+/* ------------------------------------------------------------ backend */
+
+static int vfio_probe(const char *path, bool write, struct sp_devinfo *d,
+		      char *why, size_t len)
+{
+	struct ctrl *c;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	ret = ctrl_get(path, &c, why, len);
+	if (ret)
+		return ret;
+	snprintf(d->path, sizeof(d->path), "%s", c->bdf);
+	d->kind = SP_KIND_PCI;
+	d->nsid = c->info.nsid;
+	d->lbs = c->info.lba_size;
+	d->mem_align = 4;
+	d->dio = true;
+	d->io_poll = 1;
+	d->size = c->info.nsze * c->info.lba_size;
+	d->ms = c->info.ms;
+	d->write_zeroes = c->info.oncs & SP_NVME_ONCS_WRITE_ZEROES;
+	d->mdts = c->info.mdts;
+	d->max_transfer = c->max_transfer;
+	snprintf(d->model, sizeof(d->model), "%s", c->info.model);
+	snprintf(d->serial, sizeof(d->serial), "%s", c->info.serial);
+	snprintf(d->firmware, sizeof(d->firmware), "%s", c->info.firmware);
+	ctrl_put(c);
+	return 0;
+}
+
+static void vfio_close(struct sp_target *t);
+
+static int vfio_open(struct sp_target *t)
+{
+	struct vtarget *v;
+	struct ctrl *c;
+	uint16_t qid = 0, status = 0;
+	char st[160];
+	int ret;
+
+	if (t->dev.ms) {
+		snprintf(t->err, sizeof(t->err), "%s: LBA format with %u metadata "
+			 "bytes per block is not supported", t->dev.path, t->dev.ms);
+		return -EOPNOTSUPP;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	t->priv = v;
+	ret = ctrl_get(t->dev.path, &c, t->err, sizeof(t->err));
+	if (ret) {
+		free(v);
+		t->priv = NULL;
+		return ret;
+	}
+	v->c = c;
+	v->nsid = c->info.nsid;
+	v->lba_shift = __builtin_ctz(c->info.lba_size);
+	/* one slot more than the depth: a full queue has one entry empty,
+	 * and sp_vfio_read_iova uses the last command ID */
+	if (t->o.depth + 2 > SP_NVME_CAP_MQES(c->cap) + 1) {
+		snprintf(t->err, sizeof(t->err), "%s: iodepth %u is more than the "
+			 "controller's queues hold (%u entries)", c->bdf, t->o.depth,
+			 SP_NVME_CAP_MQES(c->cap) + 1);
+		ret = -EINVAL;
+		goto fail;
+	}
+	v->slot = calloc(t->o.depth + 2, sizeof(*v->slot));
+	v->done = calloc(t->o.depth + 2, sizeof(*v->done));
+	if (!v->slot || !v->done) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = dma_map(c, t->bufs.base, t->bufs.map_len, t->bufs.huge ? HUGE_2M : PAGE,
+		      &v->bufs.iova);
+	if (ret) {
+		snprintf(t->err, sizeof(t->err), "%s: VFIO_IOMMU_MAP_DMA of %zu bytes of "
+			 "buffers: %s", c->bdf, t->bufs.map_len, strerror(-ret));
+		goto fail;
+	}
+	v->bufs.va = t->bufs.base;
+	v->bufs.len = t->bufs.map_len;
+	if (sp_iova_alloc(&c->iova, PAGE, PAGE, &v->unmapped) == 0)
+		atomic_fetch_add(&g_iova_bytes, PAGE);
+	pthread_mutex_lock(&c->lock);
+	for (uint16_t i = 1; i <= c->nr_ioq; i++)
+		if (!c->qid_used[i]) {
+			qid = i;
+			c->qid_used[i] = 1;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	if (!qid) {
+		snprintf(t->err, sizeof(t->err), "%s: the controller granted %u I/O "
+			 "queue pairs, all in use: use at most %u jobs", c->bdf,
+			 c->nr_ioq, c->nr_ioq);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	ret = qpair_alloc(c, &v->q, qid, t->o.depth + 2, true);
+	if (ret) {
+		v->q.qid = qid;	/* released in vfio_close */
+		snprintf(t->err, sizeof(t->err), "%s: memory for I/O queue %u: %s",
+			 c->bdf, qid, strerror(-ret));
+		goto fail;
+	}
+	pthread_mutex_lock(&c->lock);
+	ret = create_io_queues(c, &v->q, &status);
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		snprintf(t->err, sizeof(t->err), "%s: creating I/O queue pair %u: %s",
+			 c->bdf, qid, ret == -EIO ? sp_nvme_status_str(status, st, sizeof(st))
+						  : strerror(-ret));
+		goto fail;
+	}
+	v->created = true;
+	atomic_fetch_add(&g_qpairs, 1);
+	snprintf(t->setup, sizeof(t->setup), "VFIO NVMe %s nsid %u, polled queue "
+		 "pair %u of %u (%u entries), %s buffers, no syscalls or interrupts "
+		 "per I/O", c->bdf, v->nsid, qid, c->nr_ioq, v->q.size,
+		 t->bufs.huge ? "huge-page" : "pinned 4 KiB-page");
+	return 0;
+fail:
+	vfio_close(t);
+	return ret;
+}
+
+static void vfio_close(struct sp_target *t)
+{
+	struct vtarget *v = t->priv;
+	struct ctrl *c;
+
+	if (!v)
+		return;
+	c = v->c;
+	if (v->q.qid) {
+		pthread_mutex_lock(&c->lock);
+		if (v->created) {
+			/* deleting the SQ aborts what is still in it */
+			delete_io_queues(c, &v->q);
+			atomic_fetch_sub(&g_qpairs, 1);
+		}
+		dma_free(c, &v->q.mem);
+		c->qid_used[v->q.qid] = 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (v->bufs.va)
+		dma_unmap(c, v->bufs.iova, v->bufs.len);
+	if (v->unmapped && sp_iova_free(&c->iova, v->unmapped, PAGE) == 0)
+		atomic_fetch_sub(&g_iova_bytes, PAGE);
+	ctrl_put(c);
+	free(v->slot);
+	free(v->done);
+	free(v);
+	t->priv = NULL;
+}
+
+/* PRP1, PRP2 and, past two pages, the command's PRP list. */
+static void set_prps(struct vtarget *v, struct sp_nvme_sqe *cmd, uint16_t cid,
+		     uint64_t iova, uint32_t len)
+{
+	uint32_t first = PAGE - (iova & (PAGE - 1));
+
+	cmd->prp1 = iova;
+	if (len <= first)
+		return;
+	if (len <= first + PAGE) {
+		cmd->prp2 = iova + first;
+		return;
+	}
+	{
+		uint64_t *list = v->q.prp + (size_t)cid * (PAGE / sizeof(uint64_t));
+		unsigned n = 0;
+
+		for (uint64_t a = iova + first; a < iova + len; a += PAGE)
+			list[n++] = a;
+		cmd->prp2 = v->q.prp_iova + (uint64_t)cid * PAGE;
+	}
+}
+
+static int vfio_queue(struct sp_target *t, struct sp_io *io)
+{
+	struct vtarget *v = t->priv;
+	struct qpair *q = &v->q;
+	uint16_t cid = io->buf;
+	uint64_t slba = io->offset >> v->lba_shift;
+	struct sp_nvme_sqe *cmd;
+	int ret;
+
+	if (v->inflight + 1 >= q->size || cid >= q->size || v->slot[cid])
+		return -EBUSY;
+	cmd = &q->sq[q->sq_tail];
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->cid = cid;
+	cmd->nsid = v->nsid;
+	ret = sp_nvme_io_cmd(io->op, slba, io->len >> v->lba_shift, &cmd->opcode,
+			     &cmd->cdw10, &cmd->cdw11, &cmd->cdw12);
+	if (ret)
+		return ret;
+	if (io->op == SP_OP_READ || io->op == SP_OP_WRITE) {
+		if (!io->len || io->len > v->c->max_transfer ||
+		    (io->len & ((1u << v->lba_shift) - 1)))
+			return -EINVAL;
+		set_prps(v, cmd, cid, io->buf < t->bufs.nr ? v->bufs.iova +
+			 ((char *)sp_io_buf(t, io) - (char *)t->bufs.base) : v->force_iova,
+			 io->len);
+	}
+	q->sq_tail = (q->sq_tail + 1) % q->size;
+	q->queued++;
+	v->slot[cid] = io;
+	v->inflight++;
+	return 0;
+}
+
+static void io_cqe(void *arg, const volatile struct sp_nvme_cqe *cqe)
+{
+	struct vtarget *v = arg;
+	uint16_t cid = cqe->cid, status = cqe->status >> 1;
+	struct sp_io *io;
+
+	if (cid >= v->q.size || !(io = v->slot[cid]))
+		return;		/* not ours (a command failed by a reset) */
+	v->slot[cid] = NULL;
+	v->inflight--;
+	if (status) {
+		io->status = status;
+		io->res = -EIO;
+	} else {
+		io->res = io->op == SP_OP_FLUSH ? 0 : (int32_t)io->len;
+	}
+	v->done[v->nr_done++] = io;
+}
+
+/* Every command in flight completes with err; the queue is empty. */
+static void fail_inflight(struct vtarget *v, int err)
+{
+	for (unsigned i = 0; i < v->q.size; i++) {
+		struct sp_io *io = v->slot[i];
+
+		if (!io)
+			continue;
+		io->res = err;
+		v->slot[i] = NULL;
+		v->done[v->nr_done++] = io;
+	}
+	v->inflight = 0;
+}
+
+/*
+ * After a timeout (ours, or one another target's reset answered): the
+ * controller is reset unless someone did already, the commands in
+ * flight fail, and this target's queue pair is created again.
+ */
+static int recover(struct sp_target *t, bool timed_out)
+{
+	struct vtarget *v = t->priv;
+	struct ctrl *c = v->c;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (timed_out && v->q.gen == atomic_load(&c->gen))
+		ret = ctrl_reset_locked(c);
+	fail_inflight(v, timed_out ? -ETIMEDOUT : -EIO);
+	if (!ret)
+		ret = create_io_queues(c, &v->q, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static int vfio_submit(struct sp_target *t, unsigned wait_nr)
+{
+	struct vtarget *v = t->priv;
+	uint64_t since = 0;
+
+	if (v->q.gen != atomic_load(&v->c->gen)) {
+		int ret = recover(t, false);
+
+		if (ret)
+			return ret;
+	}
+	ring_sq(&v->q);
+	while (v->nr_done < wait_nr && v->inflight) {
+		if (qpair_poll(&v->q, v->q.size, io_cqe, v)) {
+			since = 0;
+			continue;
+		}
+		if (v->q.gen != atomic_load_explicit(&v->c->gen, memory_order_relaxed)) {
+			/* another job reset the controller: ours will never answer */
+			int ret = recover(t, false);
+
+			if (ret)
+				return ret;
+		} else if (!since) {
+			since = sp_now_ns();
+		} else if (sp_now_ns() - since > CMD_TIMEOUT_NS) {
+			int ret = recover(t, true);
+
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int vfio_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+{
+	struct vtarget *v = t->priv;
+	unsigned n;
+
+	if (v->inflight)
+		qpair_poll(&v->q, v->q.size, io_cqe, v);
+	n = v->nr_done < max ? v->nr_done : max;
+	memcpy(ios, v->done, n * sizeof(*ios));
+	memmove(v->done, v->done + n, (v->nr_done - n) * sizeof(*ios));
+	v->nr_done -= n;
+	return n;
+}
+
+int sp_vfio_read_iova(struct sp_target *t, uint64_t iova, uint64_t off,
+		      uint32_t len, uint32_t *status)
+{
+	struct vtarget *v = t->priv;
+	struct sp_io io = { .op = SP_OP_READ, .offset = off, .len = len,
+			    .buf = v->q.size - 1 }, *done;
+	int ret;
+
+	v->force_iova = iova;
+	ret = vfio_queue(t, &io);
+	if (!ret)
+		ret = vfio_submit(t, 1);
+	while (!ret && (ret = vfio_reap(t, &done, 1)) == 0)
+		ret = vfio_submit(t, 1);
+	if (ret < 0)
+		return ret;
+	*status = io.status;
+	return io.res < 0 ? io.res : 0;
+}
+
+uint64_t sp_vfio_unmapped_iova(struct sp_target *t)
+{
+	struct vtarget *v = t->priv;
+
+	return v->unmapped;
+}
+
+int sp_vfio_reset(struct sp_target *t)
+{
+	struct vtarget *v = t->priv;
+	int ret;
+
+	pthread_mutex_lock(&v->c->lock);
+	ret = ctrl_reset_locked(v->c);
+	pthread_mutex_unlock(&v->c->lock);
+	return ret ? ret : recover(t, false);
+}
+
+static const char *vfio_status(uint32_t status, char *buf, size_t len)
+{
+	return sp_nvme_status_str(status, buf, len);
+}
+
+const struct sp_backend sp_backend_vfio = {
+	.name = "vfio",
+	.desc = "userspace NVMe driver over VFIO, polled (PCI address; see sp-vfio bind)",
+	.caps = SP_CAP_TARGET | SP_CAP_FLUSH | SP_CAP_DMA,
+	.probe = vfio_probe,
+	.status_str = vfio_status,
+	.open = vfio_open,
+	.queue = vfio_queue,
+	.submit = vfio_submit,
+	.reap = vfio_reap,
+	.close = vfio_close,
+};
