@@ -52,14 +52,14 @@ enum { NR_read = 63, NR_write = 64, NR_pread64 = 67, NR_pwrite64 = 68, NR_readv 
 
 struct rq_state {
 	__u64 owner;		/* key of the I/O in `ios`, 0 when none */
-	__u64 t_bio, t_insert, t_driver, t_device;
+	__u64 t_bio, t_getrq, t_insert, t_driver, t_device;
 	__u32 tgid;		/* who queued it, when no I/O owns it */
 	char comm[16];
 };
 
 struct bio_state {
 	__u64 owner;
-	__u64 t;
+	__u64 t, t_getrq;
 	__u32 tgid;
 	char comm[16];
 };
@@ -75,20 +75,30 @@ struct journal {
 	__u64 start, end;
 };
 
+/*
+ * A plain hash: an LRU map costs twice as much per update, and every
+ * entry leaves again (syscall exit, CQE), since requests that post no
+ * CQE are not followed.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct iolat_event);
 } ios SEC(".maps");
 
+/* the I/O (key in `ios`) the task works for now; freed with the task */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);		/* thread id */
-	__type(value, __u64);		/* key in `ios` */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
 } active SEC(".maps");
 
+/*
+ * LRU: a bio that is merged into another request, or goes to a bio-based
+ * device (zram, dm), never shows up again; the LRU recycles its entry.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -96,8 +106,9 @@ struct {
 	__type(value, struct bio_state);
 } bios SEC(".maps");
 
+/* every request it holds completes, so no LRU is needed (see `ios`) */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct request *);
 	__type(value, struct rq_state);
@@ -172,18 +183,48 @@ static __always_inline __u32 rq_dev(struct request *rq)
 	return (__u32)BPF_CORE_READ(disk, major) << 20 | BPF_CORE_READ(disk, first_minor);
 }
 
+/*
+ * The reader polls every 100 ms anyway: waking it for every record would
+ * cost a context switch per I/O, so only a filling ring wakes it.
+ */
+#define WAKEUP_BYTES (4 << 20)
+
 static __always_inline void emit(struct iolat_event *e)
 {
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ?
+		      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags))
 		__sync_fetch_and_add(&counters[IOLAT_CNT_LOST], 1);
+}
+
+static __always_inline __u64 *active_of_current(bool create)
+{
+	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void active_set(__u64 key)
+{
+	__u64 *a = active_of_current(key != 0);
+
+	if (a)
+		*a = key;
+}
+
+/* The key of the I/O the current task works for, 0 if none. */
+static __always_inline __u64 current_owner(void)
+{
+	__u64 *a = active_of_current(false);
+
+	return a ? *a : 0;
 }
 
 static __always_inline struct iolat_event *current_io(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *owner = bpf_map_lookup_elem(&active, &tid);
+	__u64 owner = current_owner();
 
-	return owner ? bpf_map_lookup_elem(&ios, owner) : NULL;
+	return owner ? bpf_map_lookup_elem(&ios, &owner) : NULL;
 }
 
 /* First time the current thread's I/O reaches moment `ms`. */
@@ -210,7 +251,7 @@ static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
 	e.t[MS_START] = bpf_ktime_get_ns();
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	bpf_map_update_elem(&ios, &key, &e, BPF_ANY);
-	bpf_map_update_elem(&active, &tid, &key, BPF_ANY);
+	active_set(key);
 }
 
 static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
@@ -288,23 +329,29 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	}
 	if (!want_syscalls || !is_data_syscall(id) || !task_wanted())
 		return 0;
-	if (!fd_is_storage(PT_REGS_PARM1_CORE(regs)))
-		return 0;
+	/* whether the fd is storage is asked at exit, and only if no block
+	 * request answered: the I/O path itself does not pay for it */
 	tid = (__u32)bpf_get_current_pid_tgid();
 	io_begin(tid, IOLAT_SYSCALL, id);
 	return 0;
 }
 
-/* The journal commit an fsync waited for: the last one that ended inside it. */
+/*
+ * The journal commit an fsync waited for: one that was running while it
+ * ran. jbd2 wakes the waiters before its end_commit tracepoint fires, so
+ * the end is often not known yet when the fsync returns: the journal
+ * layer then runs from the commit's start to the fsync's next moment.
+ */
 static __always_inline void add_journal(struct iolat_event *e, __u64 now)
 {
 	__u32 zero = 0;
 	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
 
-	if (!j || !j->end || j->end < e->t[MS_START] || j->end > now)
+	if (!j || !j->start || j->start > now || (j->end && j->end < e->t[MS_START]))
 		return;
 	e->t[MS_JOURNAL] = j->start;
-	e->t[MS_JOURNAL_END] = j->end;
+	if (j->end && j->end <= now)
+		e->t[MS_JOURNAL_END] = j->end;
 }
 
 SEC("tp_btf/sys_exit")
@@ -330,13 +377,18 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 		}
 		bpf_map_delete_elem(&enter_ts, &tid);
 		/* the requests it submitted are no longer this thread's work */
-		bpf_map_delete_elem(&active, &tid);
+		active_set(0);
 		return 0;
 	}
 	e = bpf_map_lookup_elem(&ios, &key);
 	if (!e || e->kind != IOLAT_SYSCALL)
 		return 0;
-	bpf_map_delete_elem(&active, &tid);
+	active_set(0);
+	/* x86 and arm64 keep the first argument in pt_regs at exit */
+	if (!e->nr_requests && !fd_is_storage(PT_REGS_PARM1_CORE(regs))) {
+		bpf_map_delete_elem(&ios, &key);
+		return 0;
+	}
 	if (e->op == NR_fsync || e->op == NR_fdatasync)
 		add_journal(e, bpf_ktime_get_ns());
 	io_end(key, e, ret);
@@ -357,7 +409,10 @@ static __always_inline struct iolat_punts *punt_entry(void)
 	return bpf_map_lookup_elem(&punts, &tgid);
 }
 
-static __always_inline int uring_submit(void *req, __u8 opcode)
+/* REQ_F_CQE_SKIP mirrors IOSQE_CQE_SKIP_SUCCESS (uapi bit 6) */
+#define REQ_F_CQE_SKIP_FLAG (1ULL << 6)
+
+static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 {
 	struct iolat_punts *p;
 
@@ -366,6 +421,9 @@ static __always_inline int uring_submit(void *req, __u8 opcode)
 	p = punt_entry();
 	if (p)
 		__sync_fetch_and_add(&p->submitted, 1);
+	/* no CQE, no end: not followed (sg's queuing writes are such) */
+	if (flags & REQ_F_CQE_SKIP_FLAG)
+		return 0;
 	io_begin((__u64)req, IOLAT_URING, opcode);
 	return 0;
 }
@@ -374,18 +432,19 @@ static __always_inline int uring_submit(void *req, __u8 opcode)
 SEC("tracepoint/io_uring/io_uring_submit_req")
 int iolat_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
 {
-	return uring_submit(ctx->req, ctx->opcode);
+	return uring_submit(ctx->req, ctx->opcode, ctx->flags);
 }
 
 struct trace_event_raw_io_uring_submit_sqe___v61 {
 	void *req;
 	u8 opcode;
+	u32 flags;
 } __attribute__((preserve_access_index));
 
 SEC("tracepoint/io_uring/io_uring_submit_sqe")
 int iolat_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___v61 *ctx)
 {
-	return uring_submit(ctx->req, ctx->opcode);
+	return uring_submit(ctx->req, ctx->opcode, ctx->flags);
 }
 
 SEC("tracepoint/io_uring/io_uring_queue_async_work")
@@ -432,21 +491,32 @@ int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 SEC("tp_btf/block_bio_queue")
 int BPF_PROG(iolat_bio_queue, struct bio *bio)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	__u64 *owner = bpf_map_lookup_elem(&active, &tid);
-	struct iolat_event *e = owner ? bpf_map_lookup_elem(&ios, owner) : NULL;
+	__u64 id = bpf_get_current_pid_tgid(), owner = current_owner();
+	struct iolat_event *e = owner ? bpf_map_lookup_elem(&ios, &owner) : NULL;
 	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32 };
 
 	if (e) {
-		b.owner = *owner;
+		b.owner = owner;
 		if (!e->t[MS_BIO])
 			e->t[MS_BIO] = b.t;
 	} else if (filter_tgid || filter_comm[0]) {
 		return 0;
+	} else {
+		/* who to name for a request no I/O owns (jbd2, writeback) */
+		bpf_get_current_comm(b.comm, sizeof(b.comm));
 	}
-	bpf_get_current_comm(b.comm, sizeof(b.comm));
 	bpf_map_update_elem(&bios, &bio, &b, BPF_ANY);
+	return 0;
+}
+
+/* A request is allocated for the bio: the end of plugging and merging. */
+SEC("tp_btf/block_getrq")
+int BPF_PROG(iolat_getrq, struct bio *bio)
+{
+	struct bio_state *b = bpf_map_lookup_elem(&bios, &bio);
+
+	if (b && !b->t_getrq)
+		b->t_getrq = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -494,9 +564,10 @@ static __always_inline struct rq_state *rq_state(struct request *rq)
 		if (b) {
 			fresh.owner = b->owner;
 			fresh.t_bio = b->t;
+			fresh.t_getrq = b->t_getrq;
 			fresh.tgid = b->tgid;
 			__builtin_memcpy(fresh.comm, b->comm, sizeof(fresh.comm));
-			bpf_map_delete_elem(&bios, &bio);
+			/* not deleted: the LRU recycles it, at no cost here */
 		}
 	}
 	if (!fresh.owner) {
@@ -511,15 +582,10 @@ static __always_inline struct rq_state *rq_state(struct request *rq)
 			fresh.owner = key;
 	}
 	if (!fresh.owner) {
-		struct iolat_event *e = current_io();
+		__u64 owner = current_owner();
 
-		if (e) {
-			__u32 tid = (__u32)bpf_get_current_pid_tgid();
-			__u64 *owner = bpf_map_lookup_elem(&active, &tid);
-
-			if (owner)
-				fresh.owner = *owner;
-		}
+		if (owner && bpf_map_lookup_elem(&ios, &owner))
+			fresh.owner = owner;
 	}
 	if (!fresh.tgid) {
 		if (!fresh.owner && (filter_tgid || filter_comm[0]) && !task_wanted())
@@ -578,15 +644,21 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 	if (!st)
 		return 0;
 	r.t[MS_BIO] = st->t_bio;
+	r.t[MS_GETRQ] = st->t_getrq;
 	r.t[MS_INSERT] = st->t_insert;
 	r.t[MS_DRIVER] = st->t_driver;
 	r.t[MS_DEVICE] = st->t_device;
 	r.t[MS_BLK_DONE] = now;
 	if (c) {
+		/*
+		 * Not cleared: a batch of NVMe completions traces every
+		 * command before it completes any request, so the whole
+		 * batch shares the last stamp. A stale one is older than
+		 * this request's issue and is not taken.
+		 */
 		if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
 		    now - c->dev_done_t < STASH_NS)
 			r.t[MS_DEV_DONE] = c->dev_done_t;
-		c->dev_done_t = 0;
 	}
 	r.dev = rq_dev(rq);
 	r.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
@@ -599,6 +671,7 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 		/* the last request to complete is the one the I/O waited for */
 		if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
 			e->t[MS_BIO] = st->t_bio;
+		e->t[MS_GETRQ] = r.t[MS_GETRQ];
 		e->t[MS_INSERT] = r.t[MS_INSERT];
 		e->t[MS_DRIVER] = r.t[MS_DRIVER];
 		e->t[MS_DEVICE] = r.t[MS_DEVICE];
@@ -733,11 +806,10 @@ HOOK(scsi_queue_rq, scsi_queue_rq, return stash_driver())
 /* An io-wq worker starts on a request: its block I/O is that request's. */
 static __always_inline int iowq_start(void *work)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
 
 	if (bpf_map_lookup_elem(&ios, &key))
-		bpf_map_update_elem(&active, &tid, &key, BPF_ANY);
+		active_set(key);
 	return 0;
 }
 

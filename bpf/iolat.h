@@ -17,6 +17,7 @@ enum iolat_ms {
 	MS_FS,		/* the file's read_iter/write_iter, or ext4 fsync */
 	MS_PAGECACHE,	/* filemap_read / generic_perform_write */
 	MS_BIO,		/* first bio of this I/O queued (block_bio_queue) */
+	MS_GETRQ,	/* a request allocated for it (block_getrq) */
 	MS_INSERT,	/* its request inserted into the queue / scheduler */
 	MS_DRIVER,	/* handed to the driver: queue_rq, nvme_setup_cmd, issue */
 	MS_DEVICE,	/* started on the device (block_rq_issue, scsi dispatch) */

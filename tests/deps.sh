@@ -7,6 +7,8 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm pkg-config bpftool
+	# libFuzzer and the sanitizers (only recommended by clang, so asked for)
+	libclang-rt-14-dev
 	libbpf-dev liburing-dev libxdp-dev libelf-dev zlib1g-dev
 	libjson-c-dev libblkid-dev
 	# tests and benchmarks

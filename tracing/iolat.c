@@ -47,7 +47,8 @@ static const struct {
 	[MS_VFS] = { "vfs", "VFS" },
 	[MS_FS] = { "filesystem", "filesystem / bdev file" },
 	[MS_PAGECACHE] = { "page_cache", "page cache" },
-	[MS_BIO] = { "block", "block: bio -> request" },
+	[MS_BIO] = { "block", "block: bio (merge, plug)" },
+	[MS_GETRQ] = { "request", "block: request -> queue" },
 	[MS_INSERT] = { "block_queue", "block queue / scheduler" },
 	[MS_DRIVER] = { "driver", "driver submit" },
 	[MS_DEVICE] = { "device", "device" },
@@ -58,14 +59,60 @@ static const struct {
 	[MS_TASK_WORK] = { "task_work", "task work -> CQE" },
 };
 
-static const char *layer_key(int kind, int m)
+static const char *moment_key(int kind, int m)
 {
 	return m == MS_START && kind == IOLAT_URING ? "uring_submit" : layer_info[m].key;
 }
 
-static const char *layer_name(int kind, int m)
+/*
+ * --aios: the layers grouped the way the AIOS paper (Lee et al., ATC'19)
+ * breaks down ext4's read() and write()+fsync() paths.
+ */
+enum aios_group {
+	G_SYSCALL, G_URING, G_FS, G_PAGECACHE, G_BLOCK, G_DEVICE, G_JOURNAL, G_COMPLETION, G_N,
+};
+
+static const struct {
+	const char *key, *name;
+} group_info[G_N] = {
+	[G_SYSCALL] = { "syscall_vfs", "syscall + VFS" },
+	[G_URING] = { "io_uring", "io_uring (submit, io-wq, task work)" },
+	[G_FS] = { "filesystem", "filesystem" },
+	[G_PAGECACHE] = { "page_cache", "page cache" },
+	[G_BLOCK] = { "block", "block layer" },
+	[G_DEVICE] = { "driver_device", "driver + device" },
+	[G_JOURNAL] = { "journal", "journal (jbd2)" },
+	[G_COMPLETION] = { "completion", "completion + wake-up" },
+};
+
+static bool aios;
+
+static int group_of(int kind, int m)
 {
-	return m == MS_START && kind == IOLAT_URING ? "io_uring submit" : layer_info[m].name;
+	switch (m) {
+	case MS_START: return kind == IOLAT_URING ? G_URING : G_SYSCALL;
+	case MS_PUNT: case MS_TASK_WORK: return G_URING;
+	case MS_VFS: return G_SYSCALL;
+	case MS_FS: return G_FS;
+	case MS_PAGECACHE: return G_PAGECACHE;
+	case MS_BIO: case MS_GETRQ: case MS_INSERT: return G_BLOCK;
+	case MS_DRIVER: case MS_DEVICE: case MS_DEV_DONE: return G_DEVICE;
+	case MS_JOURNAL: return G_JOURNAL;
+	}
+	return G_COMPLETION;
+}
+
+/* A row of a breakdown: a layer, or with --aios a group of layers. */
+static const char *row_key(int kind, int idx)
+{
+	return aios ? group_info[idx].key : moment_key(kind, idx);
+}
+
+static const char *row_name(int kind, int idx)
+{
+	if (aios)
+		return group_info[idx].name;
+	return idx == MS_START && kind == IOLAT_URING ? "io_uring submit" : layer_info[idx].name;
 }
 
 /* I/O paths a breakdown is made for */
@@ -157,7 +204,7 @@ static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
 /* ------------------------------------------------------------ config */
 
 struct config {
-	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events;
+	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events, aios;
 	const char *disk, *svg, *op, *comm;
 	uint32_t dev, pid;
 	uint64_t min_us;
@@ -209,6 +256,9 @@ static void usage(FILE *f)
 "  -M, --min-us N         only I/Os and requests of at least N us\n"
 "Output:\n"
 "  -P, --per-process      a breakdown per submitting process\n"
+"  -A, --aios             group the layers as the AIOS paper does: syscall +\n"
+"                         VFS, filesystem, page cache, block layer, driver +\n"
+"                         device, journal, completion (and io_uring)\n"
 "  -e, --events           one line per I/O with its layers (like biosnoop)\n"
 "      --svg FILE         write the breakdown as stacked bars (SVG)\n"
 "      --json             one JSON document per interval\n"
@@ -221,6 +271,7 @@ static void usage(FILE *f)
 "  iolat -D -F -d nvme0n1 10       # ten seconds of nvme0n1, per operation\n"
 "  iolat -c fio -M 100 -e          # fio's I/Os slower than 100 us, one per line\n"
 "  iolat -B log2:2 -L --svg b.svg  # finer buckets, per-layer histograms, picture\n"
+"  iolat -A -c fio                 # fio's read()/write()+fsync() as in AIOS\n"
 "  uring_bench --trace -m psync -n 1000 FILE   # a benchmark and its breakdown\n"
 "\n"
 "Exit status: 0 ok, 1 the programs could not be loaded, 2 bad usage.\n");
@@ -368,7 +419,7 @@ static void event_line(struct state *s, const struct iolat_event *e, enum path p
 		json_object_object_add(o, "requests", sp_json_u64(e->nr_requests));
 		json_object_object_add(o, "e2e_ns", sp_json_u64(e2e));
 		for (int i = 0; i + 1 < n; i++)
-			json_object_object_add(l, layer_key(e->kind, ms[i]),
+			json_object_object_add(l, moment_key(e->kind, ms[i]),
 					       sp_json_u64(t[i + 1] - t[i]));
 		json_object_object_add(o, "layers_ns", l);
 		json_object_array_add(s->events, o);
@@ -377,7 +428,7 @@ static void event_line(struct state *s, const struct iolat_event *e, enum path p
 	printf("%-10.6f %-16s %7u %-13s %9.1f", (t[0] - s->t0) / 1e9, e->comm, e->tgid,
 	       path_info[p].key, e2e / 1e3);
 	for (int i = 0; i + 1 < n; i++)
-		printf(" %s=%.1f", layer_key(e->kind, ms[i]), (t[i + 1] - t[i]) / 1e3);
+		printf(" %s=%.1f", moment_key(e->kind, ms[i]), (t[i + 1] - t[i]) / 1e3);
 	putchar('\n');
 }
 
@@ -433,20 +484,30 @@ static int on_io(struct state *s, const struct iolat_event *e)
 	b->count++;
 	b->e2e_sum += e2e;
 	sp_hist_add(&b->e2e, e2e);
-	for (int i = 0; i + 1 < n; i++) {
-		uint64_t d = t[i + 1] - t[i];
-		int m = ms[i];
+	{
+		uint64_t row_ns[MS_N] = { 0 };
+		bool seen[MS_N] = { false };
 
-		if (!b->layer[m]) {
-			b->layer[m] = malloc(sizeof(*b->layer[m]));
-			if (!b->layer[m])
-				return -ENOMEM;
-			sp_hist_init(b->layer[m]);
+		for (int i = 0; i + 1 < n; i++) {
+			int r = aios ? group_of(e->kind, ms[i]) : ms[i];
+
+			row_ns[r] += t[i + 1] - t[i];
+			seen[r] = true;
 		}
-		sp_hist_add(b->layer[m], d);
-		b->layer_sum[m] += d;
-		if (c->layer_hists && hist_add(s, layer_key(e->kind, m), p, e->dev, ~0u, d))
-			return -ENOMEM;
+		for (int r = 0; r < MS_N; r++) {
+			if (!seen[r])
+				continue;
+			if (!b->layer[r]) {
+				b->layer[r] = malloc(sizeof(*b->layer[r]));
+				if (!b->layer[r])
+					return -ENOMEM;
+				sp_hist_init(b->layer[r]);
+			}
+			sp_hist_add(b->layer[r], row_ns[r]);
+			b->layer_sum[r] += row_ns[r];
+			if (c->layer_hists && hist_add(s, row_key(e->kind, r), p, e->dev, ~0u, row_ns[r]))
+				return -ENOMEM;
+		}
 	}
 	if (e->kind == IOLAT_URING) {
 		struct proc_cost *pc = cost_of(s, e->tgid);
@@ -541,6 +602,9 @@ static int layer_rank(const char *layer)
 	for (int m = 0; m < MS_N; m++)
 		if (!strcmp(layer, layer_info[m].key))
 			return 10 + m;
+	for (int g = 0; g < G_N; g++)
+		if (!strcmp(layer, group_info[g].key))
+			return 10 + g;
 	return -1;	/* uring_submit: first */
 }
 
@@ -650,7 +714,7 @@ static json_object *breakdown_json(const struct state *s)
 			if (!b->layer[m])
 				continue;
 			x = stat_json(b->layer[m], b->layer_sum[m], b->e2e_sum);
-			json_object_object_add(x, "layer", json_object_new_string(layer_key(bd_kind(b), m)));
+			json_object_object_add(x, "layer", json_object_new_string(row_key(bd_kind(b), m)));
 			json_object_array_add(l, x);
 		}
 		json_object_object_add(o, "layers", l);
@@ -668,19 +732,19 @@ static void print_breakdown(const struct state *s)
 		if (b->tgid)
 			printf(" by %s (pid %u)", b->comm, b->tgid);
 		printf(": %llu I/Os\n", (unsigned long long)b->count);
-		printf("  %-28s %9s %10s %10s %10s %7s\n", "layer (us)", "count", "mean", "p50",
+		printf("  %-30s %9s %10s %10s %10s %7s\n", "layer (us)", "count", "mean", "p50",
 		       "p99", "share");
 		for (int m = 0; m < MS_N; m++) {
 			const struct sp_hist *h = b->layer[m];
 
 			if (!h)
 				continue;
-			printf("  %-28s %9llu %10.1f %10.1f %10.1f %6.1f%%\n",
-			       layer_name(bd_kind(b), m), (unsigned long long)h->count,
+			printf("  %-30s %9llu %10.1f %10.1f %10.1f %6.1f%%\n",
+			       row_name(bd_kind(b), m), (unsigned long long)h->count,
 			       b->layer_sum[m] / 1e3 / h->count, pct_us(h, 50), pct_us(h, 99),
 			       b->e2e_sum ? 100.0 * b->layer_sum[m] / b->e2e_sum : 0.0);
 		}
-		printf("  %-28s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", "end to end",
+		printf("  %-30s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", "end to end",
 		       (unsigned long long)b->count, b->e2e_sum / 1e3 / b->count,
 		       pct_us(&b->e2e, 50), pct_us(&b->e2e, 99), 100.0);
 	}
@@ -774,6 +838,7 @@ static void print_punts(const struct state *s, const struct punt_entry *pe, int 
 static const char *const layer_colors[MS_N] = {
 	"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
 	"#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295", "#fabfd2", "#8cd17d",
+	"#499894", "#f1ce63",
 };
 
 /* Stacked bars, one per breakdown, each layer its mean time per I/O. */
@@ -833,7 +898,7 @@ static int write_svg(const char *file, const struct state *s)
 			w = b->layer_sum[m] / 1e3 / b->count * scale;
 			fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">"
 				"<title>%s: %.1f us (%.1f%%)</title></rect>\n", x, y, w, bar_h,
-				layer_colors[m], layer_name(bd_kind(b), m),
+				layer_colors[m], row_name(bd_kind(b), m),
 				b->layer_sum[m] / 1e3 / b->count,
 				100.0 * b->layer_sum[m] / b->e2e_sum);
 			x += w;
@@ -850,7 +915,8 @@ static int write_svg(const char *file, const struct state *s)
 		y = legend_y + (r / 2) * 20;
 		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/>"
 			"<text x=\"%d\" y=\"%d\">%s</text>\n", x, y, layer_colors[m], x + 20, y + 12,
-			m == MS_START ? "syscall entry / io_uring submit" : layer_info[m].name);
+			aios ? group_info[m].name :
+			m == MS_START ? "syscall / io_uring submit" : layer_info[m].name);
 		r++;
 	}
 	fprintf(f, "</svg>\n");
@@ -947,6 +1013,7 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "op", required_argument, NULL, 'o' },
 		{ "min-us", required_argument, NULL, 'M' },
 		{ "per-process", no_argument, NULL, 'P' },
+		{ "aios", no_argument, NULL, 'A' },
 		{ "events", no_argument, NULL, 'e' },
 		{ "svg", required_argument, NULL, OPT_SVG },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -962,7 +1029,7 @@ static int parse(int argc, char **argv, struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->ready_fd = -1;
-	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:Pevh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:PAevh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D': c->per_disk = true; break;
 		case 'F': c->per_op = true; break;
@@ -970,6 +1037,7 @@ static int parse(int argc, char **argv, struct config *c)
 		case 'm': c->ms = true; break;
 		case 'L': c->layer_hists = true; break;
 		case 'P': c->per_process = true; break;
+		case 'A': c->aios = aios = true; break;
 		case 'e': c->events = true; break;
 		case 'd': c->disk = optarg; break;
 		case OPT_SVG: c->svg = optarg; break;

@@ -18,7 +18,9 @@
 VM_DIR    ?= $(BUILD)/vm
 VM_KERNEL := $(VM_DIR)/kernel/.version
 VM_INITRD := $(VM_DIR)/initramfs.cpio
-VMFLAGS   ?=
+# every suite in one boot takes about 8 min under TCG here; the limit
+# leaves room for a loaded host
+VMFLAGS   ?= --timeout 1200
 
 .PHONY: vm vmtest vm-clean vm-force
 
