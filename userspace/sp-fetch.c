@@ -457,13 +457,19 @@ struct udp {
 	uint32_t seq;
 };
 
+/*
+ * A one-unit request is padded to the size of its reply, so that the
+ * XDP cache can turn the frame into the reply in place: on veth and in
+ * generic XDP a received frame has little room to grow.
+ */
 static int udp_send(struct udp *u, uint32_t req_id, uint32_t id, uint64_t off,
 		    uint64_t len)
 {
-	uint8_t msg[sizeof(struct sp_xmsg)];
+	uint8_t msg[sizeof(struct sp_xmsg) + BLK] = { 0 };
+	size_t n = len && len <= BLK && off % BLK == 0 ? sizeof(msg) : sizeof(struct sp_xmsg);
 
 	sp_x_fill(msg, SP_X_REQ, 0, req_id, id, off, len);
-	return send(u->fd, msg, sizeof(msg), 0) == sizeof(msg) ? 0 : -errno;
+	return send(u->fd, msg, n, 0) == (ssize_t)n ? 0 : -errno;
 }
 
 static uint64_t full_mask(unsigned n)
