@@ -978,12 +978,11 @@ static int run_fresh(struct client *c)
 		unsigned active = 0;
 
 		if (!f.w.busy && more) {
-			ret = fresh_next_write(c, &f, next_w++ % c->fresh);
-			if (ret)
-				break;
+			if (fresh_next_write(c, &f, next_w++ % c->fresh))
+				fail(c, "sending a write: %s", strerror(errno));
 		} else if (f.w.busy && now - f.w.sent_ns > c->timeout_ns) {
 			if (fresh_send_write(c, &f))
-				break;
+				fail(c, "sending a write: %s", strerror(errno));
 			c->retransmits++;
 		}
 		for (unsigned i = 0; i < c->parallel; i++) {
@@ -997,10 +996,10 @@ static int run_fresh(struct client *c)
 				s->start_ns = sp_now_ns();
 				c->issued++;
 				if (fresh_send_read(c, &f, i))
-					break;
+					fail(c, "sending a read: %s", strerror(errno));
 			} else if (s->busy && now - s->sent_ns > c->timeout_ns) {
 				if (fresh_send_read(c, &f, i))
-					break;
+					fail(c, "sending a read: %s", strerror(errno));
 				c->retransmits++;
 			}
 			active += s->busy;
