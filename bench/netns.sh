@@ -24,6 +24,14 @@ sp_netns_up() {
 	}
 }
 
+# sp_netns_peer_xdp OBJECT: attaches the xdp_pass program of OBJECT
+# (build/bpf/xsk_redirect.bpf.o) to the client's veth in native mode. A
+# veth receives the XDP_TX frames of its peer (the hot-block cache's
+# replies) only while it has an XDP program of its own. 0 or 1.
+sp_netns_peer_xdp() {
+	ip -n "$NS_C" link set dev "$VETH_C" xdpdrv object "$1" program xdp_pass
+}
+
 # sp_netns_down: kills what still runs inside, removes both namespaces
 # (the veth pair goes with them, and so do XDP programs attached to it).
 sp_netns_down() {

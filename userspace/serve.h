@@ -14,10 +14,11 @@ enum serve_mode { MODE_COPY, MODE_SENDFILE, MODE_SPLICE, MODE_SENDZC, MODE_XDP }
 struct served_file {
 	char name[256];
 	const char *path;
-	int fd;
+	int fd;			/* read-write with --writable */
 	uint64_t size;
 	uint32_t lbs;		/* O_DIRECT unit */
 	bool dio;		/* O_DIRECT works on it */
+	bool backed;		/* a block device holds its data (not tmpfs) */
 };
 
 struct serve_stats {
@@ -25,6 +26,13 @@ struct serve_stats {
 	uint64_t errors, err_malformed, err_nofile, err_range, err_toobig, err_busy;
 	uint64_t zc_sent, zc_copied;		/* sendzc notifications */
 	uint64_t frames_tx, frames_rx, busy_polls, sleeps, dropped, frames_seen;	/* xdp */
+	/* xdp: the hot-block cache; hits to torn from the program's per-CPU
+	 * counters, the rest counted by the server */
+	struct cache_stats {
+		uint64_t hits, misses, stale, torn, noroom, bypasses;
+		uint64_t admissions, deferred, raced, evictions, invalidations, entries;
+	} cache;
+	uint64_t writes, write_bytes;
 	char xdp_attach[16];
 	bool direct_io;
 	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
@@ -41,6 +49,10 @@ struct server {
 	unsigned drop_every;	/* xdp, tests: drop every Nth DATA frame */
 	uint64_t max_len, chunk;
 	uint64_t busy_poll_ns;	/* xdp: idle time before sleeping */
+	bool cache;		/* xdp: answer cached units in XDP */
+	unsigned cache_entries;	/* xdp: units the cache holds at most */
+	unsigned cache_admit;	/* xdp: misses of a unit before it is admitted */
+	bool writable;		/* xdp: WRITE requests are served */
 	unsigned pipe_size;
 	bool json;
 	struct serve_stats st;

@@ -65,6 +65,12 @@ static void usage(FILE *f)
 "      --server-pid PID  also report the CPU time of PID (repeatable)\n"
 "      --bad KIND        send one bad request instead (malformed, nofile,\n"
 "                        range, toobig) and check the server's error reply\n"
+"      --fresh UNITS     udp, against sp-serve --writable: a writer rewrites\n"
+"                        the first UNITS KiB of FILE, one KiB unit at a time,\n"
+"                        with numbered versions, while -P readers fetch\n"
+"                        units; fails if a reader gets a version older than\n"
+"                        the last one acknowledged before it asked, or a\n"
+"                        unit that is no version at all. FILE is changed.\n"
 "      --json            one JSON document on stdout\n"
 "  -q, --quiet           no progress line\n"
 "  -h, --help            this text\n"
@@ -73,6 +79,7 @@ static void usage(FILE *f)
 "  sp-fetch -s 10.0.0.1 -P 8 -n 1000 /srv/a.bin\n"
 "  sp-fetch -m udp -s 10.0.0.1 --len 4k -t 5s --json /srv/a.bin\n"
 "  sp-fetch -s 10.0.0.1 --bad nofile /srv/a.bin\n"
+"  sp-fetch -m udp -s 10.0.0.1 --fresh 16 -P 8 -t 3s /srv/a.bin\n"
 "\n"
 "Exit status: 0 every byte matched (or --bad got its error), 1 a mismatch,\n"
 "a loss, an error reply or a network failure, 2 bad usage.\n");
@@ -94,6 +101,7 @@ struct client {
 	int pids[MAX_PIDS];
 	unsigned nr_pids;
 	enum bad_kind bad;
+	unsigned fresh;		/* units of the --fresh check; 0: off */
 	bool json, quiet, progress;
 	/* source */
 	uint64_t size;
@@ -101,6 +109,7 @@ struct client {
 	uint64_t rng;
 	/* results */
 	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
+	uint64_t writes, stale;	/* --fresh */
 	uint64_t start_ns;
 	struct sp_hist lat;
 	char fail[256];
@@ -447,8 +456,15 @@ struct ufetch {
 	bool all_issued;
 };
 
+#define UDP_OUT_BATCH 64
+#define UDP_REQ_MAX (sizeof(struct sp_xmsg) + BLK)
+
 struct udp {
 	int fd;
+	struct mmsghdr out[UDP_OUT_BATCH];	/* requests not yet sent */
+	struct iovec out_iov[UDP_OUT_BATCH];
+	uint8_t out_buf[UDP_OUT_BATCH][UDP_REQ_MAX];
+	unsigned nr_out;
 	struct uslot *slots;
 	struct ufetch *fetches;
 	unsigned nr_fetches;	/* ring size */
@@ -457,13 +473,49 @@ struct udp {
 	uint32_t seq;
 };
 
+/*
+ * Requests are queued and go out together with sendmmsg(2): one system
+ * call for every request a pass of the loop issues. A one-unit request
+ * is padded to the size of its reply, so that the XDP cache can turn
+ * the frame into the reply in place: on veth and in generic XDP a
+ * received frame has little room to grow.
+ */
+static int udp_flush(struct udp *u)
+{
+	unsigned done = 0;
+
+	while (done < u->nr_out) {
+		int n = sendmmsg(u->fd, u->out + done, u->nr_out - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			u->nr_out = 0;
+			return -errno;
+		}
+		done += n;
+	}
+	u->nr_out = 0;
+	return 0;
+}
+
 static int udp_send(struct udp *u, uint32_t req_id, uint32_t id, uint64_t off,
 		    uint64_t len)
 {
-	uint8_t msg[sizeof(struct sp_xmsg)];
+	uint8_t *msg;
+	size_t n = len && len <= BLK && off % BLK == 0 ? UDP_REQ_MAX : sizeof(struct sp_xmsg);
+	int ret;
 
+	if (u->nr_out == UDP_OUT_BATCH && (ret = udp_flush(u)))
+		return ret;
+	msg = u->out_buf[u->nr_out];
+	memset(msg, 0, n);
 	sp_x_fill(msg, SP_X_REQ, 0, req_id, id, off, len);
-	return send(u->fd, msg, sizeof(msg), 0) == sizeof(msg) ? 0 : -errno;
+	u->out_iov[u->nr_out] = (struct iovec){ msg, n };
+	u->out[u->nr_out] = (struct mmsghdr){
+		.msg_hdr = { .msg_iov = &u->out_iov[u->nr_out], .msg_iovlen = 1 } };
+	u->nr_out++;
+	return 0;
 }
 
 static uint64_t full_mask(unsigned n)
@@ -633,22 +685,28 @@ static int udp_socket(struct client *c)
 static int run_udp(struct client *c)
 {
 	enum { BATCH = 32, FRAME = 2048 };
-	struct udp u = { .fd = -1 };
+	struct udp *u = calloc(1, sizeof(*u));	/* the send batch is large */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	char (*bufs)[FRAME] = malloc(BATCH * FRAME);
+	bool idle = true;
 	int ret = 0;
 
-	u.nr_fetches = c->parallel + 2;
-	u.slots = calloc(c->parallel, sizeof(*u.slots));
-	u.fetches = calloc(u.nr_fetches, sizeof(*u.fetches));
-	if (!u.slots || !u.fetches || !bufs) {
+	if (!u || !bufs) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	u.fd = udp_socket(c);
-	if (u.fd < 0) {
-		ret = u.fd;
+	u->fd = -1;
+	u->nr_fetches = c->parallel + 2;
+	u->slots = calloc(c->parallel, sizeof(*u->slots));
+	u->fetches = calloc(u->nr_fetches, sizeof(*u->fetches));
+	if (!u->slots || !u->fetches) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	u->fd = udp_socket(c);
+	if (u->fd < 0) {
+		ret = u->fd;
 		fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
 		goto out;
 	}
@@ -658,9 +716,9 @@ static int run_udp(struct client *c)
 		int n;
 
 		for (unsigned i = 0; i < c->parallel; i++) {
-			struct uslot *s = &u.slots[i];
+			struct uslot *s = &u->slots[i];
 
-			if (!s->busy && !udp_issue(c, &u, i))
+			if (!s->busy && !udp_issue(c, u, i))
 				continue;
 			active++;
 			/* last_ns may be later than now: just issued */
@@ -669,10 +727,15 @@ static int run_udp(struct client *c)
 					c->lost++;
 					fail(c, "frames at %llu still missing after 100 re-requests",
 					     (unsigned long long)s->off);
-				} else if (udp_rerequest(c, &u, s)) {
+				} else if (udp_rerequest(c, u, s)) {
 					fail(c, "re-request: %s", strerror(errno));
 				}
 			}
+		}
+		ret = udp_flush(u);
+		if (ret) {
+			fail(c, "sending requests: %s", strerror(-ret));
+			break;
 		}
 		if (!active || c->fail[0])
 			break;
@@ -680,26 +743,286 @@ static int run_udp(struct client *c)
 			iov[i] = (struct iovec){ bufs[i], FRAME };
 			msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
 		}
-		struct pollfd pfd = { .fd = u.fd, .events = POLLIN };
+		/* poll only when the last look found nothing */
+		if (idle) {
+			struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
 
-		if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
-			continue;
-		n = recvmmsg(u.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+			if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
+				continue;
+		}
+		n = recvmmsg(u->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			ret = -errno;
 			fail(c, "receiving: %s", strerror(errno));
 			break;
 		}
+		idle = n <= 0;
 		for (int i = 0; i < n; i++)
-			udp_frame(c, &u, (uint8_t *)bufs[i], msgs[i].msg_len);
+			udp_frame(c, u, (uint8_t *)bufs[i], msgs[i].msg_len);
 		progress(c, false);
 	}
 out:
-	if (u.fd >= 0)
-		close(u.fd);
-	free(u.slots);
-	free(u.fetches);
+	if (u) {
+		if (u->fd >= 0)
+			close(u->fd);
+		free(u->slots);
+		free(u->fetches);
+	}
+	free(u);
 	free(bufs);
+	return c->fail[0] ? -EIO : ret;
+}
+
+/* ------------------------------------------------------------ --fresh */
+
+/*
+ * One process plays writer and readers, so "acknowledged before the
+ * read was sent" is a plain comparison: acked[u] is read when a read of
+ * unit u goes out and is the floor for the version it may get back.
+ * Units are sp_verify blocks (header, pattern, CRC) whose generation is
+ * the version, so a torn or misplaced unit is caught as well.
+ */
+struct fslot {
+	bool busy;
+	uint32_t req_id;
+	unsigned unit;
+	uint32_t floor;		/* acked[unit] when the read was sent */
+	uint64_t sent_ns, start_ns;
+};
+
+struct fresh {
+	int rfd, wfd;		/* readers' and writer's sockets */
+	struct fslot *slots, w;	/* w: the write in flight */
+	uint32_t *acked, version;
+	uint64_t seed;
+	uint32_t seq;
+	uint8_t wbuf[sizeof(struct sp_xmsg) + BLK];
+};
+
+static int fresh_send_write(struct client *c, struct fresh *f)
+{
+	struct fslot *w = &f->w;
+
+	sp_x_fill(f->wbuf, SP_X_WRITE, BLK, w->req_id, c->id, (uint64_t)w->unit * BLK, 0);
+	w->sent_ns = sp_now_ns();
+	return send(f->wfd, f->wbuf, sizeof(f->wbuf), 0) == sizeof(f->wbuf) ? 0 : -errno;
+}
+
+static int fresh_next_write(struct client *c, struct fresh *f, unsigned unit)
+{
+	struct fslot *w = &f->w;
+
+	*w = (struct fslot){ .busy = true, .req_id = f->seq++, .unit = unit,
+			     .floor = ++f->version, .start_ns = sp_now_ns() };
+	sp_verify_fill(f->wbuf + sizeof(struct sp_xmsg), BLK, (uint64_t)unit * BLK,
+		       f->seed, w->floor);
+	return fresh_send_write(c, f);
+}
+
+static int fresh_send_read(struct client *c, struct fresh *f, unsigned si)
+{
+	struct fslot *s = &f->slots[si];
+	uint8_t msg[sizeof(struct sp_xmsg) + BLK] = { 0 };
+
+	/* padded to the reply's size, as udp_send does */
+	sp_x_fill(msg, SP_X_REQ, 0, s->req_id, c->id, (uint64_t)s->unit * BLK, BLK);
+	s->sent_ns = sp_now_ns();
+	return send(f->rfd, msg, sizeof(msg), 0) == sizeof(msg) ? 0 : -errno;
+}
+
+static void fresh_ack(struct client *c, struct fresh *f, const struct sp_xinfo *m)
+{
+	struct fslot *w = &f->w;
+
+	if (!w->busy || m->req_id != w->req_id)
+		return;		/* an ACK of a write resent meanwhile */
+	if (m->type == SP_X_ERR) {
+		c->errors++;
+		fail(c, "write of unit %u: %s", w->unit, sp_x_err_str(m->aux));
+		return;
+	}
+	if (m->type != SP_X_ACK || m->offset != (uint64_t)w->unit * BLK || m->length != BLK ||
+	    m->aux != sp_crc32c(0, f->wbuf + sizeof(struct sp_xmsg), BLK)) {
+		c->errors++;
+		fail(c, "the ACK of the write of unit %u does not match it", w->unit);
+		return;
+	}
+	f->acked[w->unit] = w->floor;
+	c->writes++;
+	w->busy = false;
+}
+
+static void fresh_data(struct client *c, struct fresh *f, const struct sp_xinfo *m)
+{
+	unsigned si = m->req_id >> 22;
+	struct fslot *s;
+	const struct sp_verify_hdr *h;
+	enum sp_verify_result vr;
+	char why[160];
+
+	if (si >= c->parallel || !f->slots[si].busy || f->slots[si].req_id != m->req_id)
+		return;
+	s = &f->slots[si];
+	if (m->type == SP_X_END)
+		return;		/* the DATA frame decides */
+	if (m->type == SP_X_ERR) {
+		if (m->aux == SP_XE_BUSY) {
+			c->busy++;
+			return;	/* asked again after --timeout */
+		}
+		c->errors++;
+		fail(c, "read of unit %u: %s", s->unit, sp_x_err_str(m->aux));
+		return;
+	}
+	if (m->type != SP_X_DATA)
+		return;
+	if (m->offset != (uint64_t)s->unit * BLK || m->len != BLK ||
+	    sp_crc32c(0, m->payload, m->len) != m->aux) {
+		c->mismatches++;
+		fail(c, "reply for unit %u is not that unit", s->unit);
+		return;
+	}
+	vr = sp_verify_check(m->payload, BLK, m->offset, f->seed, SP_VERIFY_GEN_ANY);
+	h = (const void *)m->payload;
+	if (vr != SP_VERIFY_OK) {
+		c->mismatches++;
+		fail(c, "unit %u: %s", s->unit,
+		     sp_verify_describe(vr, m->payload, m->offset, 0, why, sizeof(why)));
+		return;
+	}
+	if (h->generation < s->floor) {
+		c->stale++;
+		fail(c, "unit %u: version %u read after version %u was acknowledged",
+		     s->unit, h->generation, s->floor);
+		return;
+	}
+	c->bytes += BLK;
+	c->done++;
+	sp_hist_add(&c->lat, sp_now_ns() - s->start_ns);
+	s->busy = false;
+}
+
+static void fresh_recv(struct client *c, struct fresh *f, int fd)
+{
+	uint8_t buf[2048];
+	struct sp_xinfo m;
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		if (sp_x_parse(buf, n, &m)) {
+			c->errors++;
+			fail(c, "malformed reply from the server");
+			return;
+		}
+		if (fd == f->wfd)
+			fresh_ack(c, f, &m);
+		else
+			fresh_data(c, f, &m);
+	}
+}
+
+/* Waits for the ACK of the write in flight, resending it on silence. */
+static int fresh_wait_write(struct client *c, struct fresh *f)
+{
+	for (unsigned tries = 0; f->w.busy && !c->fail[0]; tries++) {
+		struct pollfd p = { .fd = f->wfd, .events = POLLIN };
+
+		if (tries > 100) {
+			c->lost++;
+			fail(c, "no ACK for the write of unit %u", f->w.unit);
+			break;
+		}
+		if (poll(&p, 1, c->timeout_ns / 1000000 + 1) > 0)
+			fresh_recv(c, f, f->wfd);
+		else if (fresh_send_write(c, f))
+			return -errno;
+		else
+			c->retransmits++;
+	}
+	return c->fail[0] ? -EIO : 0;
+}
+
+static int run_fresh(struct client *c)
+{
+	struct fresh f = { .rfd = -1, .wfd = -1, .seed = c->rng };
+	unsigned next_w = 0;
+	int ret = 0;
+
+	f.slots = calloc(c->parallel, sizeof(*f.slots));
+	f.acked = calloc(c->fresh, sizeof(*f.acked));
+	if (!f.slots || !f.acked) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	f.rfd = udp_socket(c);
+	f.wfd = udp_socket(c);
+	if (f.rfd < 0 || f.wfd < 0) {
+		ret = f.rfd < 0 ? f.rfd : f.wfd;
+		fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
+		goto out;
+	}
+	/* version 1 everywhere first: from then on every unit is a version */
+	for (unsigned u = 0; u < c->fresh && !ret; u++) {
+		ret = fresh_next_write(c, &f, u);
+		if (!ret)
+			ret = fresh_wait_write(c, &f);
+	}
+	if (ret)
+		goto out;
+	c->start_ns = sp_now_ns();
+	for (;;) {
+		struct pollfd p[2] = { { .fd = f.rfd, .events = POLLIN },
+				       { .fd = f.wfd, .events = POLLIN } };
+		bool more = more_to_issue(c);
+		uint64_t now = sp_now_ns();
+		unsigned active = 0;
+
+		if (!f.w.busy && more) {
+			if (fresh_next_write(c, &f, next_w++ % c->fresh))
+				fail(c, "sending a write: %s", strerror(errno));
+		} else if (f.w.busy && now - f.w.sent_ns > c->timeout_ns) {
+			if (fresh_send_write(c, &f))
+				fail(c, "sending a write: %s", strerror(errno));
+			c->retransmits++;
+		}
+		for (unsigned i = 0; i < c->parallel; i++) {
+			struct fslot *s = &f.slots[i];
+
+			if (!s->busy && more) {
+				s->busy = true;
+				s->req_id = i << 22 | (f.seq++ & 0x3fffff);
+				s->unit = rng_next(&c->rng) % c->fresh;
+				s->floor = f.acked[s->unit];
+				s->start_ns = sp_now_ns();
+				c->issued++;
+				if (fresh_send_read(c, &f, i))
+					fail(c, "sending a read: %s", strerror(errno));
+			} else if (s->busy && now - s->sent_ns > c->timeout_ns) {
+				if (fresh_send_read(c, &f, i))
+					fail(c, "sending a read: %s", strerror(errno));
+				c->retransmits++;
+			}
+			active += s->busy;
+		}
+		if ((!active && !f.w.busy) || c->fail[0])
+			break;
+		if (poll(p, 2, c->timeout_ns / 1000000 + 1) < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		if (p[1].revents)
+			fresh_recv(c, &f, f.wfd);
+		if (p[0].revents)
+			fresh_recv(c, &f, f.rfd);
+		progress(c, false);
+	}
+out:
+	if (f.rfd >= 0)
+		close(f.rfd);
+	if (f.wfd >= 0)
+		close(f.wfd);
+	free(f.slots);
+	free(f.acked);
 	return c->fail[0] ? -EIO : ret;
 }
 
@@ -851,6 +1174,14 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object_object_add(root, "lost", sp_json_u64(c->lost));
 		json_object_object_add(root, "retransmits", sp_json_u64(c->retransmits));
 		json_object_object_add(root, "busy_replies", sp_json_u64(c->busy));
+		if (c->fresh) {
+			json_object *fj = json_object_new_object();
+
+			json_object_object_add(fj, "units", sp_json_u64(c->fresh));
+			json_object_object_add(fj, "writes", sp_json_u64(c->writes));
+			json_object_object_add(fj, "stale", sp_json_u64(c->stale));
+			json_object_object_add(root, "fresh", fj);
+		}
 		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
 		json_object_object_add(root, "mib_s", sp_json_dbl(secs > 0 ? c->bytes / secs / 1048576.0 : 0));
 		json_object_object_add(root, "rps", sp_json_dbl(secs > 0 ? c->done / secs : 0));
@@ -876,10 +1207,13 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 	       "%llu lost, %llu re-requests\n", (unsigned long long)c->bytes,
 	       (unsigned long long)c->mismatches, (unsigned long long)c->errors,
 	       (unsigned long long)c->lost, (unsigned long long)c->retransmits);
+	if (c->fresh)
+		printf("  fresh       %llu acknowledged writes over %u units, %llu stale reads\n",
+		       (unsigned long long)c->writes, c->fresh, (unsigned long long)c->stale);
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_JSON };
+       OPT_BAD, OPT_FRESH, OPT_JSON };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
@@ -897,6 +1231,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "bad", required_argument, NULL, OPT_BAD },
+		{ "fresh", required_argument, NULL, OPT_FRESH },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -972,6 +1307,11 @@ static int parse_args(int argc, char **argv, struct client *c)
 			if (c->bad > BAD_TOOBIG)
 				goto bad;
 			break;
+		case OPT_FRESH:
+			if (sp_parse_u64(optarg, 1, 1 << 20, &v))
+				goto bad;
+			c->fresh = v;
+			break;
 		case OPT_JSON: c->json = true; break;
 		case 'q': c->quiet = true; break;
 		case 'h':
@@ -991,6 +1331,10 @@ bad:
 		return -EINVAL;
 	}
 	c->path = argv[optind];
+	if (c->fresh && !c->udp) {
+		sp_err("--fresh needs --mode udp");
+		return -EINVAL;
+	}
 	if (!c->name)
 		c->name = basename(argv[optind]);
 	return 0;
@@ -1011,6 +1355,11 @@ int main(int argc, char **argv)
 	ret = load_source(&c);
 	if (ret) {
 		sp_err("%s: %s", c.path, ret == -ENODATA ? "empty file" : strerror(-ret));
+		return SP_EXIT_USAGE;
+	}
+	if ((uint64_t)c.fresh * BLK > c.size) {
+		sp_err("--fresh %u: %s has fewer KiB units", c.fresh, c.path);
+		free(c.crcs);
 		return SP_EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -1040,7 +1389,7 @@ int main(int argc, char **argv)
 	}
 	sp_usage_snapshot(&u0, NULL);
 	c.start_ns = u0.wall_ns;
-	ret = c.udp ? run_udp(&c) : run_tcp(&c);
+	ret = c.fresh ? run_fresh(&c) : c.udp ? run_udp(&c) : run_tcp(&c);
 	sp_usage_snapshot(&u1, NULL);
 	sp_usage_delta(&u0, &u1, &d);
 	for (unsigned i = 0; i < c.nr_pids; i++) {

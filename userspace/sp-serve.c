@@ -49,7 +49,7 @@ static void usage(FILE *f)
 "\n"
 "Serve FILEs (each under its base name; over UDP as id 0, 1, ... in the\n"
 "order given) until SIGINT or SIGTERM, then print what was served. A FILE\n"
-"may be a block device; nothing is ever written.\n"
+"may be a block device; nothing is ever written but with --writable.\n"
 "\n"
 "  -m, --mode MODE       copy      read(2) into a buffer, write(2) to the socket\n"
 "                        sendfile  sendfile(2) from the page cache\n"
@@ -70,6 +70,13 @@ static void usage(FILE *f)
 "      --max-len BYTES   longest range one request may ask for; longer\n"
 "                        requests get an error (default 1G)\n"
 "      --chunk BYTES     copy and sendzc: buffer size (default 64k)\n"
+"      --cache           xdp: answer one-KiB requests of hot units in XDP,\n"
+"                        from a BPF map (the hot-block cache; default off)\n"
+"      --no-cache        xdp: every request goes to the AF_XDP socket\n"
+"      --cache-entries N xdp: units the cache holds, LRU (default 8192)\n"
+"      --cache-admit N   xdp: a unit is cached at its Nth miss (default 2)\n"
+"      --writable        xdp: serve WRITE requests (files opened read-write);\n"
+"                        a write invalidates its units before it is acknowledged\n"
 "      --drop-every N    xdp, for tests: drop every Nth data frame so that\n"
 "                        the client's recovery is exercised\n"
 "      --ready FILE      create FILE once serving (for scripts)\n"
@@ -81,6 +88,7 @@ static void usage(FILE *f)
 "  sp-serve -m sendfile /srv/a.bin /srv/b.bin\n"
 "  sp-fetch -m tcp -s 10.0.0.1 -n 1000 /srv/a.bin\n"
 "  sp-serve -m xdp -i veth0 --json /srv/a.bin\n"
+"  sp-serve -m xdp -i veth0 --cache --writable /srv/a.bin\n"
 "\n"
 "Exit status: 0 ok, 1 set-up failed, 2 bad usage.\n");
 }
@@ -99,7 +107,7 @@ static const char *const mode_names[] = {
 
 /* ------------------------------------------------------------ files */
 
-/* Regular files and block devices (read-only: serving never writes). */
+/* Regular files and block devices (read-write only with --writable). */
 static int open_files(struct server *s, char **paths, int n)
 {
 	s->files = calloc(n, sizeof(*s->files));
@@ -125,7 +133,8 @@ static int open_files(struct server *s, char **paths, int n)
 		f->size = d.size;
 		f->lbs = d.lbs;
 		f->dio = d.dio;
-		f->fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		f->backed = d.block_path[0];
+		f->fd = open(paths[i], (s->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (f->fd < 0) {
 			sp_err("%s: %s", paths[i], strerror(errno));
 			return -errno;
@@ -831,6 +840,29 @@ void sp_serve_ready(struct server *s)
 	sp_info("serving %u file(s) in %s mode", s->nr_files, mode_names[s->mode]);
 }
 
+static json_object *cache_json(const struct server *s)
+{
+	const struct cache_stats *c = &s->st.cache;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "enabled", json_object_new_boolean(s->cache));
+	json_object_object_add(o, "max_entries", sp_json_u64(s->cache ? s->cache_entries : 0));
+	json_object_object_add(o, "admit_at_miss", sp_json_u64(s->cache_admit));
+	json_object_object_add(o, "hits", sp_json_u64(c->hits));
+	json_object_object_add(o, "misses", sp_json_u64(c->misses));
+	json_object_object_add(o, "stale", sp_json_u64(c->stale));
+	json_object_object_add(o, "torn", sp_json_u64(c->torn));
+	json_object_object_add(o, "noroom", sp_json_u64(c->noroom));
+	json_object_object_add(o, "bypasses", sp_json_u64(c->bypasses));
+	json_object_object_add(o, "admissions", sp_json_u64(c->admissions));
+	json_object_object_add(o, "deferred", sp_json_u64(c->deferred));
+	json_object_object_add(o, "raced", sp_json_u64(c->raced));
+	json_object_object_add(o, "invalidations", sp_json_u64(c->invalidations));
+	json_object_object_add(o, "evictions", sp_json_u64(c->evictions));
+	json_object_object_add(o, "entries", sp_json_u64(c->entries));
+	return o;
+}
+
 static void report(const struct server *s, const struct sp_usage *u)
 {
 	const struct serve_stats *st = &s->st;
@@ -876,6 +908,9 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "busy_poll_ns", sp_json_u64(s->busy_poll_ns));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));
+			json_object_object_add(x, "cache", cache_json(s));
+			json_object_object_add(x, "writes", sp_json_u64(st->writes));
+			json_object_object_add(x, "write_bytes", sp_json_u64(st->write_bytes));
 			json_object_object_add(root, "xdp", x);
 		} else {
 			json_object_put(x);
@@ -892,10 +927,27 @@ static void report(const struct server *s, const struct sp_usage *u)
 		(unsigned long long)st->err_range, (unsigned long long)st->err_toobig,
 		(unsigned long long)st->err_busy, (unsigned long long)st->refused,
 		gib > 0 ? cpu / gib / 1e6 : 0.0);
+	if (s->mode == MODE_XDP && s->cache) {
+		const struct cache_stats *c = &s->st.cache;
+
+		fprintf(stderr, "%s: cache: %llu hits in XDP, %llu misses (%llu stale, %llu torn), "
+			"%llu bypasses; %llu admitted, %llu deferred, %llu raced a write, "
+			"%llu invalidated, %llu evicted, %llu left\n", sp_prog(),
+			(unsigned long long)c->hits, (unsigned long long)c->misses,
+			(unsigned long long)c->stale, (unsigned long long)c->torn,
+			(unsigned long long)c->bypasses, (unsigned long long)c->admissions,
+			(unsigned long long)c->deferred, (unsigned long long)c->raced,
+			(unsigned long long)c->invalidations, (unsigned long long)c->evictions,
+			(unsigned long long)c->entries);
+	}
+	if (s->writable)
+		fprintf(stderr, "%s: %llu writes, %llu bytes written\n", sp_prog(),
+			(unsigned long long)s->st.writes, (unsigned long long)s->st.write_bytes);
 }
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
-       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON };
+       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE,
+       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE };
 
 static int parse_args(int argc, char **argv, struct server *s)
 {
@@ -911,6 +963,11 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
 		{ "drop-every", required_argument, NULL, OPT_DROP },
+		{ "cache", no_argument, NULL, OPT_CACHE },
+		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+		{ "cache-entries", required_argument, NULL, OPT_CACHE_ENTRIES },
+		{ "cache-admit", required_argument, NULL, OPT_CACHE_ADMIT },
+		{ "writable", no_argument, NULL, OPT_WRITABLE },
 		{ "ready", required_argument, NULL, OPT_READY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -928,6 +985,8 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->chunk = 64 << 10;
 	s->pipe_size = 1 << 20;
 	s->busy_poll_ns = sysconf(_SC_NPROCESSORS_ONLN) > 2 ? 200000 : 0;
+	s->cache_entries = 8192;
+	s->cache_admit = 2;
 	while ((opt = getopt_long(argc, argv, "m:a:p:i:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
@@ -979,6 +1038,19 @@ static int parse_args(int argc, char **argv, struct server *s)
 				goto bad;
 			s->drop_every = v;
 			break;
+		case OPT_CACHE: s->cache = true; break;
+		case OPT_NO_CACHE: s->cache = false; break;
+		case OPT_CACHE_ENTRIES:
+			if (sp_parse_u64(optarg, 1, 1 << 20, &v))
+				goto bad;
+			s->cache_entries = v;
+			break;
+		case OPT_CACHE_ADMIT:
+			if (sp_parse_u64(optarg, 1, 1000, &v))
+				goto bad;
+			s->cache_admit = v;
+			break;
+		case OPT_WRITABLE: s->writable = true; break;
 		case OPT_READY: s->ready_path = optarg; break;
 		case OPT_JSON: s->json = true; break;
 		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
@@ -1003,6 +1075,10 @@ bad:
 			break;
 	if (s->mode > MODE_XDP) {
 		sp_err("unknown mode '%s': copy, sendfile, splice, sendzc or xdp", mode);
+		return -EINVAL;
+	}
+	if (s->mode != MODE_XDP && (s->cache || s->writable)) {
+		sp_err("--cache and --writable are for the xdp mode");
 		return -EINVAL;
 	}
 	if (s->mode == MODE_XDP && !s->ifname) {

@@ -87,3 +87,27 @@ int sp_ksyms_present(const char *const *names, bool *found, unsigned n)
 	fclose(f);
 	return 0;
 }
+
+int sp_bpf_percpu_sum(int fd, uint32_t key, uint64_t *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *v;
+	int ret;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ret = bpf_map_lookup_elem(fd, &key, v);
+	if (ret) {
+		ret = -errno;
+		goto out;
+	}
+	*sum = 0;
+	for (int i = 0; i < ncpu; i++)
+		*sum += v[i];
+out:
+	free(v);
+	return ret;
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Routes libbpf's messages through sp_log (warnings only at debug
@@ -29,5 +30,8 @@ int sp_bpf_map_drain(int fd, size_t key_size, size_t rec_size, size_t value_off,
  * are asked for only where a target exists. 0 or -errno.
  */
 int sp_ksyms_present(const char *const *names, bool *found, unsigned n);
+
+/* *sum = the values of every CPU of a per-CPU array of u64 at key. 0 or -errno. */
+int sp_bpf_percpu_sum(int fd, uint32_t key, uint64_t *sum);
 
 #endif

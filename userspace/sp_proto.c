@@ -326,12 +326,19 @@ int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m)
 			return -EINVAL;
 		m->payload = (const uint8_t *)buf + sizeof(h);
 		return 0;
+	case SP_X_WRITE:
+		if (!m->len || m->len > SP_X_PAYLOAD || len - sizeof(h) < m->len ||
+		    m->offset > UINT64_MAX - m->len || m->length)
+			return -EINVAL;
+		m->payload = (const uint8_t *)buf + sizeof(h);
+		return 0;
 	case SP_X_REQ:
 		if (m->length && m->offset > UINT64_MAX - m->length)
 			return -EINVAL;
 		/* fall through */
 	case SP_X_END:
 	case SP_X_ERR:
+	case SP_X_ACK:
 		return m->len ? -EINVAL : 0;
 	}
 	return -EINVAL;
@@ -362,7 +369,8 @@ const char *sp_x_err_str(uint32_t err)
 	case SP_XE_RANGE: return "offset past the end of the file";
 	case SP_XE_TOOBIG: return "length above the server's limit";
 	case SP_XE_BUSY: return "too many requests in flight";
-	case SP_XE_IO: return "the server could not read the file";
+	case SP_XE_IO: return "the server could not read or write the file";
+	case SP_XE_RDONLY: return "the server does not take writes (no --writable)";
 	default: return "unknown error";
 	}
 }
@@ -378,15 +386,31 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = v & 0xff;
 }
 
-static uint16_t ip_csum(const uint8_t *p, size_t len)
+uint32_t sp_inet_sum(uint32_t sum, const void *buf, size_t len)
 {
-	uint32_t sum = 0;
+	const uint8_t *p = buf;
+	uint64_t s = sum;
+	size_t i;
 
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
+	for (i = 0; i + 1 < len; i += 2)
+		s += get16(p + i);
+	if (i < len)
+		s += (uint32_t)p[i] << 8;
+	while (s >> 32)
+		s = (s & 0xffffffff) + (s >> 32);
+	return s;
+}
+
+uint16_t sp_inet_fold(uint32_t sum)
+{
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum & 0xffff;
+	return sum;
+}
+
+static uint16_t ip_csum(const uint8_t *p, size_t len)
+{
+	return ~sp_inet_fold(sp_inet_sum(0, p, len)) & 0xffff;
 }
 
 int sp_udp_parse(const void *frame, size_t len, uint16_t dst_port,

@@ -20,8 +20,18 @@
  *   END   server -> client: all DATA frames of the request were sent;
  *         offset = end of the range, length = bytes sent, aux = frames
  *   ERR   server -> client: aux = enum sp_x_err; nothing else is sent
+ *   WRITE client -> server: len payload bytes (1..SP_X_PAYLOAD) to write
+ *         at `offset` of file id aux, inside the file (files never
+ *         grow); length must be 0. Served only with sp-serve --writable.
+ *   ACK   server -> client: the WRITE is done and visible to every
+ *         later request; offset and length = what was written, aux =
+ *         CRC32C of it. A write is idempotent: the client resends it
+ *         until acknowledged.
  * Every reply carries the req_id of its request. UDP gives no delivery
- * guarantee: the client re-requests what it did not get.
+ * guarantee: the client re-requests what it did not get. A one-unit
+ * request answered by the XDP hot-block cache gets its DATA frame and
+ * no END (a client completes a request when it has every frame; END
+ * only tells it about gaps).
  */
 #ifndef SP_PROTO_H
 #define SP_PROTO_H
@@ -82,6 +92,8 @@ enum sp_x_type {
 	SP_X_DATA = 2,
 	SP_X_END = 3,
 	SP_X_ERR = 4,
+	SP_X_WRITE = 5,
+	SP_X_ACK = 6,
 };
 
 enum sp_x_err {
@@ -90,7 +102,8 @@ enum sp_x_err {
 	SP_XE_RANGE = 3,	/* offset past the end */
 	SP_XE_TOOBIG = 4,	/* length above the server's limit */
 	SP_XE_BUSY = 5,		/* too many requests in flight */
-	SP_XE_IO = 6,		/* the server could not read the file */
+	SP_XE_IO = 6,		/* the server could not read or write the file */
+	SP_XE_RDONLY = 7,	/* a WRITE to a server without --writable */
 };
 
 struct sp_xmsg {
@@ -112,7 +125,7 @@ struct sp_xinfo {
 	uint16_t len;
 	uint32_t req_id, aux;
 	uint64_t offset, length;
-	const uint8_t *payload;	/* DATA only */
+	const uint8_t *payload;	/* DATA and WRITE */
 };
 
 /* Parses one UDP payload; 0 or -EINVAL (req_id is still set when the
@@ -145,5 +158,13 @@ int sp_udp_parse(const void *frame, size_t len, uint16_t dst_port,
  * checksum is left 0 (optional on IPv4). */
 void sp_udp_fill(void *frame, const struct sp_udp_addr *src,
 		 const struct sp_udp_addr *dst, size_t plen);
+
+/*
+ * The Internet checksum (RFC 1071): sum continues a running sum over
+ * len bytes taken as big-endian 16-bit words, an odd last byte padded
+ * with zero. sp_inet_fold folds it to 16 bits (not inverted).
+ */
+uint32_t sp_inet_sum(uint32_t sum, const void *buf, size_t len);
+uint16_t sp_inet_fold(uint32_t sum);
 
 #endif

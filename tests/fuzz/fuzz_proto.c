@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for every parser of sp_proto.c: the HTTP request and
  * reply parsers, the UDP message parser and the Ethernet/IPv4/UDP frame
- * parser. Besides memory errors (AddressSanitizer) it checks that what
+ * parser (REQ, DATA, END, ERR, WRITE, ACK). Besides memory errors (AddressSanitizer) it checks that what
  * a parser accepts is consistent, and that an accepted request survives
  * a format-and-parse round trip.
  */
@@ -57,12 +57,14 @@ static void xmsg(const uint8_t *buf, size_t len)
 
 	if (sp_x_parse(buf, len, &m))
 		return;
-	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_ERR);
-	if (m.type == SP_X_DATA) {
+	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_ACK);
+	if (m.type == SP_X_DATA || m.type == SP_X_WRITE) {
 		CHECK(m.len && m.len <= SP_X_PAYLOAD && sizeof(struct sp_xmsg) + m.len <= len);
 		CHECK(m.payload == buf + sizeof(struct sp_xmsg));
+		CHECK(m.type == SP_X_DATA || !m.length);
 		return;
 	}
+	CHECK(!m.payload && !m.len);
 	sp_x_fill(out, m.type, m.len, m.req_id, m.aux, m.offset, m.length);
 	CHECK(!memcmp(out, buf, sizeof(out)));
 }
@@ -83,11 +85,22 @@ static void frame(const uint8_t *buf, size_t len)
 	CHECK(p >= buf + 2 + SP_X_HDRS && p + plen <= buf + len);
 }
 
+/* The running Internet checksum: any split of the bytes at an even
+ * offset gives the same sum as one pass. */
+static void inet_sum(const uint8_t *buf, size_t len)
+{
+	size_t cut = len / 2 & ~(size_t)1;
+
+	CHECK(sp_inet_fold(sp_inet_sum(0, buf, len)) ==
+	      sp_inet_fold(sp_inet_sum(sp_inet_sum(0, buf, cut), buf + cut, len - cut)));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	http_req((const char *)data, size);
 	http_resp((const char *)data, size);
 	xmsg(data, size);
 	frame(data, size);
+	inet_sum(data, size);
 	return 0;
 }

@@ -59,6 +59,26 @@ int main(void)
 		  "DATA longer than the datagram refused, req_id kept");
 	TAP_CHECK(!sp_x_parse(msg, 64, &m) && m.payload == msg + 32, "DATA payload");
 
+	sp_x_fill(msg, SP_X_WRITE, 16, 11, 2, 1024, 0);
+	TAP_CHECK(!sp_x_parse(msg, 48, &m) && m.type == SP_X_WRITE && m.len == 16 &&
+		  m.aux == 2 && m.offset == 1024 && m.payload == msg + 32, "WRITE round trip");
+	TAP_CHECK(sp_x_parse(msg, 40, &m) == -EINVAL, "WRITE longer than the datagram refused");
+	sp_x_fill(msg, SP_X_WRITE, 0, 11, 2, 1024, 0);
+	TAP_CHECK(sp_x_parse(msg, 48, &m) == -EINVAL, "empty WRITE refused");
+	sp_x_fill(msg, SP_X_WRITE, 16, 11, 2, 1024, 5);
+	TAP_CHECK(sp_x_parse(msg, 48, &m) == -EINVAL, "WRITE with a length refused");
+	sp_x_fill(msg, SP_X_WRITE, 16, 11, 2, UINT64_MAX - 3, 0);
+	TAP_CHECK(sp_x_parse(msg, 48, &m) == -EINVAL, "WRITE past 2^64 refused");
+	sp_x_fill(msg, SP_X_ACK, 0, 11, 0xabcd, 1024, 16);
+	TAP_CHECK(!sp_x_parse(msg, 32, &m) && m.type == SP_X_ACK && m.aux == 0xabcd &&
+		  m.length == 16, "ACK round trip");
+	sp_x_fill(msg, SP_X_REQ, 0, 12, 0, 0, 1024);
+	TAP_CHECK(!sp_x_parse(msg, 64, &m) && m.type == SP_X_REQ, "padded REQ accepted");
+	/* RFC 1071's example: 0001 f203 f4f5 f6f7 sums to ddf2 */
+	static const uint8_t rfc[] = { 0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7 };
+	TAP_CHECK(sp_inet_fold(sp_inet_sum(0, rfc, sizeof(rfc))) == 0xddf2, "RFC 1071 sum");
+	TAP_CHECK(sp_inet_fold(sp_inet_sum(0, rfc, 3)) == (0x0001 + 0xf200), "odd byte padded");
+
 	struct sp_udp_addr a = { { 1, 2, 3, 4, 5, 6 }, htonl(0x0a000001), htons(7878) };
 	struct sp_udp_addr b = { { 6, 5, 4, 3, 2, 1 }, htonl(0x0a000002), htons(5555) };
 	struct sp_udp_addr ps, pd;
