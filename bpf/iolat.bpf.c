@@ -87,12 +87,21 @@ struct {
 	__type(value, struct iolat_event);
 } ios SEC(".maps");
 
-/* the I/O (key in `ios`) the task works for now; freed with the task */
+/* per task, freed with it */
+struct task_io {
+	__u64 owner;		/* key in `ios` of the I/O it works for now, or 0 */
+	__u64 enter_ns;		/* in io_uring_enter since, or 0 */
+	bool in_syscall;	/* owner is its own read/write/fsync syscall */
+	/* a bio it queued unplugged: its request comes next, from this task */
+	struct bio *last_bio;
+	__u64 last_bio_t, last_bio_getrq;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
+	__type(value, struct task_io);
 } active SEC(".maps");
 
 /*
@@ -143,13 +152,6 @@ struct {
 } punts SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);		/* thread in io_uring_enter */
-	__type(value, __u64);		/* since */
-} enter_ts SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);		/* tgid */
@@ -198,26 +200,28 @@ static __always_inline void emit(struct iolat_event *e)
 		__sync_fetch_and_add(&counters[IOLAT_CNT_LOST], 1);
 }
 
-static __always_inline __u64 *active_of_current(bool create)
+static __always_inline struct task_io *task_io(bool create)
 {
 	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline void active_set(__u64 key)
+static __always_inline void active_set(__u64 key, bool syscall)
 {
-	__u64 *a = active_of_current(key != 0);
+	struct task_io *a = task_io(key != 0);
 
-	if (a)
-		*a = key;
+	if (a) {
+		a->owner = key;
+		a->in_syscall = syscall;
+	}
 }
 
 /* The key of the I/O the current task works for, 0 if none. */
 static __always_inline __u64 current_owner(void)
 {
-	__u64 *a = active_of_current(false);
+	struct task_io *a = task_io(false);
 
-	return a ? *a : 0;
+	return a ? a->owner : 0;
 }
 
 static __always_inline struct iolat_event *current_io(void)
@@ -251,7 +255,7 @@ static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
 	e.t[MS_START] = bpf_ktime_get_ns();
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	bpf_map_update_elem(&ios, &key, &e, BPF_ANY);
-	active_set(key);
+	active_set(key, kind == IOLAT_SYSCALL);
 }
 
 static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
@@ -318,13 +322,13 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	__u64 tid;
 
 	if (id == NR_io_uring_enter) {
-		__u64 now;
+		struct task_io *a;
 
 		if (!task_wanted())
 			return 0;
-		now = bpf_ktime_get_ns();
-		tid = (__u32)bpf_get_current_pid_tgid();
-		bpf_map_update_elem(&enter_ts, &tid, &now, BPF_ANY);
+		a = task_io(true);
+		if (a)
+			a->enter_ns = bpf_ktime_get_ns();
 		return 0;
 	}
 	if (!want_syscalls || !is_data_syscall(id) || !task_wanted())
@@ -359,11 +363,14 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	__u64 key = tid, *since;
+	__u64 key = tid;
+	struct task_io *a = task_io(false);
 	struct iolat_event *e;
 
-	since = bpf_map_lookup_elem(&enter_ts, &tid);
-	if (since) {
+	/* most syscalls of the system end here, after one lookup */
+	if (!a)
+		return 0;
+	if (a->enter_ns) {
 		static const struct iolat_enter zero_enter;
 		struct iolat_enter *en = bpf_map_lookup_elem(&enters, &tgid);
 
@@ -373,17 +380,20 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 		}
 		if (en) {
 			__sync_fetch_and_add(&en->calls, 1);
-			__sync_fetch_and_add(&en->ns, bpf_ktime_get_ns() - *since);
+			__sync_fetch_and_add(&en->ns, bpf_ktime_get_ns() - a->enter_ns);
 		}
-		bpf_map_delete_elem(&enter_ts, &tid);
+		a->enter_ns = 0;
 		/* the requests it submitted are no longer this thread's work */
-		active_set(0);
+		a->owner = 0;
 		return 0;
 	}
+	if (!a->in_syscall)
+		return 0;
+	a->owner = 0;
+	a->in_syscall = false;
 	e = bpf_map_lookup_elem(&ios, &key);
 	if (!e || e->kind != IOLAT_SYSCALL)
 		return 0;
-	active_set(0);
 	/* x86 and arm64 keep the first argument in pt_regs at exit */
 	if (!e->nr_requests && !fd_is_storage(PT_REGS_PARM1_CORE(regs))) {
 		bpf_map_delete_elem(&ios, &key);
@@ -421,9 +431,15 @@ static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 	p = punt_entry();
 	if (p)
 		__sync_fetch_and_add(&p->submitted, 1);
-	/* no CQE, no end: not followed (sg's queuing writes are such) */
-	if (flags & REQ_F_CQE_SKIP_FLAG)
+	/*
+	 * No CQE, no end: not followed (sg's queuing writes are such), and
+	 * the block requests it makes are nobody's, not the request
+	 * submitted before it.
+	 */
+	if (flags & REQ_F_CQE_SKIP_FLAG) {
+		active_set(0, false);
 		return 0;
+	}
 	io_begin((__u64)req, IOLAT_URING, opcode);
 	return 0;
 }
@@ -488,17 +504,39 @@ int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 
 /* ---------------------------------------------------------- block */
 
+static __always_inline struct cpu_state *this_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu, &zero);
+}
+
 SEC("tp_btf/block_bio_queue")
 int BPF_PROG(iolat_bio_queue, struct bio *bio)
 {
-	__u64 id = bpf_get_current_pid_tgid(), owner = current_owner();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_io *a = task_io(false);
+	__u64 owner = a ? a->owner : 0;
 	struct iolat_event *e = owner ? bpf_map_lookup_elem(&ios, &owner) : NULL;
 	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32 };
 
 	if (e) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
 		b.owner = owner;
 		if (!e->t[MS_BIO])
 			e->t[MS_BIO] = b.t;
+		/*
+		 * Without a plug its request is allocated and queued right
+		 * now, by this task: a note in the task is enough and the
+		 * bios map (an LRU, the costly kind) is spared.
+		 */
+		if (a && !task->plug) {
+			a->last_bio = bio;
+			a->last_bio_t = b.t;
+			a->last_bio_getrq = 0;
+			return 0;
+		}
 	} else if (filter_tgid || filter_comm[0]) {
 		return 0;
 	} else {
@@ -513,8 +551,15 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 SEC("tp_btf/block_getrq")
 int BPF_PROG(iolat_getrq, struct bio *bio)
 {
-	struct bio_state *b = bpf_map_lookup_elem(&bios, &bio);
+	struct task_io *a = task_io(false);
+	struct bio_state *b;
 
+	if (a && a->last_bio == bio) {
+		if (!a->last_bio_getrq)
+			a->last_bio_getrq = bpf_ktime_get_ns();
+		return 0;
+	}
+	b = bpf_map_lookup_elem(&bios, &bio);
 	if (b && !b->t_getrq)
 		b->t_getrq = bpf_ktime_get_ns();
 	return 0;
@@ -550,6 +595,7 @@ int BPF_PROG(iolat_frontmerge)
 static __always_inline struct rq_state *rq_state(struct request *rq)
 {
 	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq), fresh = {};
+	struct task_io *a;
 	struct bio *bio;
 	__u64 id;
 
@@ -558,7 +604,13 @@ static __always_inline struct rq_state *rq_state(struct request *rq)
 	if (filter_dev && rq_dev(rq) != filter_dev)
 		return NULL;
 	bio = BPF_CORE_READ(rq, bio);
-	if (bio) {
+	a = bio ? task_io(false) : NULL;
+	if (a && a->last_bio == bio) {
+		fresh.owner = a->owner;
+		fresh.t_bio = a->last_bio_t;
+		fresh.t_getrq = a->last_bio_getrq;
+		a->last_bio = NULL;
+	} else if (bio) {
 		struct bio_state *b = bpf_map_lookup_elem(&bios, &bio);
 
 		if (b) {
@@ -587,8 +639,9 @@ static __always_inline struct rq_state *rq_state(struct request *rq)
 		if (owner && bpf_map_lookup_elem(&ios, &owner))
 			fresh.owner = owner;
 	}
-	if (!fresh.tgid) {
-		if (!fresh.owner && (filter_tgid || filter_comm[0]) && !task_wanted())
+	/* a request no I/O owns is named after whoever queues it */
+	if (!fresh.owner && !fresh.tgid) {
+		if ((filter_tgid || filter_comm[0]) && !task_wanted())
 			return NULL;
 		id = bpf_get_current_pid_tgid();
 		fresh.tgid = id >> 32;
@@ -596,13 +649,6 @@ static __always_inline struct rq_state *rq_state(struct request *rq)
 	}
 	bpf_map_update_elem(&rqs, &rq, &fresh, BPF_ANY);
 	return bpf_map_lookup_elem(&rqs, &rq);
-}
-
-static __always_inline struct cpu_state *this_cpu(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&cpu, &zero);
 }
 
 SEC("tp_btf/block_rq_insert")
@@ -641,14 +687,10 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 	struct iolat_event *e, r = { .kind = IOLAT_REQUEST };
 	__u64 now = bpf_ktime_get_ns(), first;
 
+	__u64 dev_done = 0;
+
 	if (!st)
 		return 0;
-	r.t[MS_BIO] = st->t_bio;
-	r.t[MS_GETRQ] = st->t_getrq;
-	r.t[MS_INSERT] = st->t_insert;
-	r.t[MS_DRIVER] = st->t_driver;
-	r.t[MS_DEVICE] = st->t_device;
-	r.t[MS_BLK_DONE] = now;
 	if (c) {
 		/*
 		 * Not cleared: a batch of NVMe completions traces every
@@ -658,35 +700,62 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 		 */
 		if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
 		    now - c->dev_done_t < STASH_NS)
-			r.t[MS_DEV_DONE] = c->dev_done_t;
+			dev_done = c->dev_done_t;
 	}
-	r.dev = rq_dev(rq);
-	r.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
 	r.nr_requests = 1;
 	e = st->owner ? bpf_map_lookup_elem(&ios, &st->owner) : NULL;
 	if (e) {
 		r.tgid = e->tgid;
 		r.tid = e->tid;
 		__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
+		/*
+		 * The I/O's record carries its last request; a request
+		 * before it is sent on its own now, as it is replaced.
+		 */
+		if (e->nr_requests) {
+			struct iolat_event *prev = &r;
+
+			prev->t[MS_BIO] = e->rq_t_bio;
+			prev->t[MS_GETRQ] = e->t[MS_GETRQ];
+			prev->t[MS_INSERT] = e->t[MS_INSERT];
+			prev->t[MS_DRIVER] = e->t[MS_DRIVER];
+			prev->t[MS_DEVICE] = e->t[MS_DEVICE];
+			prev->t[MS_DEV_DONE] = e->t[MS_DEV_DONE];
+			prev->t[MS_BLK_DONE] = e->t[MS_BLK_DONE];
+			prev->dev = e->dev;
+			prev->op = e->rq_op;
+			emit(prev);
+		}
 		/* the last request to complete is the one the I/O waited for */
 		if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
 			e->t[MS_BIO] = st->t_bio;
-		e->t[MS_GETRQ] = r.t[MS_GETRQ];
-		e->t[MS_INSERT] = r.t[MS_INSERT];
-		e->t[MS_DRIVER] = r.t[MS_DRIVER];
-		e->t[MS_DEVICE] = r.t[MS_DEVICE];
-		e->t[MS_DEV_DONE] = r.t[MS_DEV_DONE];
+		e->rq_t_bio = st->t_bio;
+		e->t[MS_GETRQ] = st->t_getrq;
+		e->t[MS_INSERT] = st->t_insert;
+		e->t[MS_DRIVER] = st->t_driver;
+		e->t[MS_DEVICE] = st->t_device;
+		e->t[MS_DEV_DONE] = dev_done;
 		e->t[MS_BLK_DONE] = now;
-		e->dev = r.dev;
+		e->dev = rq_dev(rq);
+		e->rq_op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
 		e->nr_requests++;
 	} else {
+		r.t[MS_BIO] = st->t_bio;
+		r.t[MS_GETRQ] = st->t_getrq;
+		r.t[MS_INSERT] = st->t_insert;
+		r.t[MS_DRIVER] = st->t_driver;
+		r.t[MS_DEVICE] = st->t_device;
+		r.t[MS_DEV_DONE] = dev_done;
+		r.t[MS_BLK_DONE] = now;
+		r.dev = rq_dev(rq);
+		r.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
 		r.tgid = st->tgid;
 		__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
+		first = st->t_bio ? st->t_bio : st->t_insert ? st->t_insert :
+			st->t_driver ? st->t_driver : st->t_device;
+		if (first && now - first >= min_ns)
+			emit(&r);
 	}
-	first = st->t_bio ? st->t_bio : st->t_insert ? st->t_insert :
-		st->t_driver ? st->t_driver : st->t_device;
-	if (first && now - first >= min_ns)
-		emit(&r);
 	bpf_map_delete_elem(&rqs, &rq);
 	return 0;
 }
@@ -809,7 +878,7 @@ static __always_inline int iowq_start(void *work)
 	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
 
 	if (bpf_map_lookup_elem(&ios, &key))
-		active_set(key);
+		active_set(key, false);
 	return 0;
 }
 

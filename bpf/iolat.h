@@ -46,6 +46,14 @@ struct iolat_event {
 	__u32 nr_requests;	/* block requests that served this I/O */
 	__s64 res;		/* syscall return or CQE res */
 	char comm[16];		/* of the submitting task */
+	/*
+	 * The last block request of an I/O travels in its record (moments
+	 * MS_GETRQ..MS_BLK_DONE, dev, and these two) instead of a record
+	 * of its own: one ring buffer write per I/O, not two.
+	 */
+	__u64 rq_t_bio;
+	__u32 rq_op;		/* REQ_OP_* of that request */
+	__u32 pad;
 };
 
 /* io_uring requests of one process, and how many went to io-wq */

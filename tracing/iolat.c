@@ -535,7 +535,21 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e))
 		return 0;
-	return e->kind == IOLAT_REQUEST ? on_request(s, e) : on_io(s, e);
+	if (e->kind == IOLAT_REQUEST)
+		return on_request(s, e);
+	/* the I/O's last block request rides in its record */
+	if (e->nr_requests) {
+		struct iolat_event r = { .kind = IOLAT_REQUEST, .dev = e->dev, .op = e->rq_op };
+		int err;
+
+		r.t[MS_BIO] = e->rq_t_bio;
+		for (int m = MS_GETRQ; m <= MS_BLK_DONE; m++)
+			r.t[m] = e->t[m];
+		err = on_request(s, &r);
+		if (err)
+			return err;
+	}
+	return on_io(s, e);
 }
 
 static void state_reset(struct state *s)

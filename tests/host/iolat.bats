@@ -45,9 +45,9 @@ trace_reads() {
 # uring_bench --trace --json ARGS: $output is the trace document
 ub_trace() {
 	run --separate-stderr "$UB" --quiet --trace --json "$@"
-	assert_success
+	[ "$status" -eq 0 ] || { echo "exit $status: $stderr"; return 1; }
 	output=$(jq -c .trace <<<"$output")
-	[ "$output" != null ]
+	[ "$output" != null ] || { echo "no trace: $stderr"; return 1; }
 }
 
 # the breakdown row of path $1
