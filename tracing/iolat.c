@@ -23,18 +23,19 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iolat.h"
 #include "iolat.skel.h"
 #include "sp_bpf.h"
 #include "sp_bucket.h"
+#include "sp_dev.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
 #include "sp_stats.h"
+#include "sp_time.h"
 
 /* ------------------------------------------------------------ layers */
 
@@ -386,13 +387,21 @@ static struct breakdown *breakdown_of(struct state *s, int path, const struct io
 	return b;
 }
 
-static struct proc_cost *cost_of(struct state *s, uint32_t tgid)
+static struct proc_cost *find_cost(const struct state *s, uint32_t tgid)
 {
-	struct proc_cost *n;
-
 	for (int i = 0; i < s->ncosts; i++)
 		if (s->costs[i].tgid == tgid)
 			return &s->costs[i];
+	return NULL;
+}
+
+/* The process's entry, made when it has none. */
+static struct proc_cost *cost_of(struct state *s, uint32_t tgid)
+{
+	struct proc_cost *n = find_cost(s, tgid);
+
+	if (n)
+		return n;
 	n = realloc(s->costs, (s->ncosts + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
@@ -572,20 +581,13 @@ static void state_reset(struct state *s)
 
 /* ------------------------------------------------------------ report */
 
-/* "loop0" for a device number, from sysfs. */
+/* "loop0" for a device number as the kernel packs it (major << 20 | minor). */
 static void disk_name(uint32_t dev, char *buf, size_t len)
 {
-	char path[64], link[256];
-	ssize_t n;
+	struct stat st = { .st_mode = S_IFBLK, .st_rdev = makedev(dev >> 20, dev & 0xfffff) };
 
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", dev >> 20, dev & 0xfffff);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n > 0) {
-		link[n] = '\0';
-		snprintf(buf, len, "%s", strrchr(link, '/') + 1);
-	} else {
+	if (sp_dev_kernel_name(&st, buf, len))
 		snprintf(buf, len, "%u:%u", dev >> 20, dev & 0xfffff);
-	}
 }
 
 static const char *const req_layer_names[][2] = {
@@ -773,14 +775,6 @@ struct enter_entry {
 	__u32 tgid;
 	struct iolat_enter e;
 };
-
-static const struct proc_cost *find_cost(const struct state *s, uint32_t tgid)
-{
-	for (int i = 0; i < s->ncosts; i++)
-		if (s->costs[i].tgid == tgid)
-			return &s->costs[i];
-	return NULL;
-}
 
 static const struct iolat_enter *find_enter(const struct enter_entry *ee, int ne, uint32_t tgid)
 {
@@ -1342,14 +1336,6 @@ static void tracer_stop(struct tracer *t)
 	iolat_bpf__destroy(t->skel);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static int drain_counters(struct iolat_bpf *skel, __u64 *cnt)
 {
 	for (int i = 0; i < IOLAT_CNT_N; i++)
@@ -1373,7 +1359,7 @@ int main(int argc, char **argv)
 	}
 	sp_bpf_init();
 	s.c = &c;
-	s.t0 = now_ns();
+	s.t0 = sp_now_ns();
 	if (c.events && c.json)
 		s.events = json_object_new_array();
 	if (tracer_start(&c, &t, unavailable)) {
@@ -1401,13 +1387,13 @@ int main(int argc, char **argv)
 		close(c.ready_fd);
 	}
 	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
-		uint64_t deadline = now_ns() + c.interval_s * 1000000000ULL;
+		uint64_t deadline = sp_now_ns() + c.interval_s * 1000000000ULL;
 		struct punt_entry *pe = NULL;
 		struct enter_entry *ee = NULL;
 		__u64 cnt[IOLAT_CNT_N];
 		int np, ne;
 
-		while (!stop && (!c.interval_s || now_ns() < deadline)) {
+		while (!stop && (!c.interval_s || sp_now_ns() < deadline)) {
 			err = ring_buffer__poll(rb, 100);
 			if (err < 0 && err != -EINTR) {
 				sp_err("reading the ring buffer: %s", strerror(-err));
