@@ -89,9 +89,9 @@ struct {
 
 /* per task, freed with it */
 struct task_io {
-	__u64 owner;		/* key in `ios` of the I/O it works for now, or 0 */
+	__u64 owner;		/* key in `ios` of the I/O it works for now, or 0;
+				 * its thread id while in a read/write/fsync */
 	__u64 enter_ns;		/* in io_uring_enter since, or 0 */
-	bool in_syscall;	/* owner is its own read/write/fsync syscall */
 	/* a bio it queued unplugged: its request comes next, from this task */
 	struct bio *last_bio;
 	__u64 last_bio_t, last_bio_getrq;
@@ -206,14 +206,12 @@ static __always_inline struct task_io *task_io(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline void active_set(__u64 key, bool syscall)
+static __always_inline void active_set(__u64 key)
 {
 	struct task_io *a = task_io(key != 0);
 
-	if (a) {
+	if (a)
 		a->owner = key;
-		a->in_syscall = syscall;
-	}
 }
 
 /* The key of the I/O the current task works for, 0 if none. */
@@ -255,7 +253,7 @@ static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
 	e.t[MS_START] = bpf_ktime_get_ns();
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	bpf_map_update_elem(&ios, &key, &e, BPF_ANY);
-	active_set(key, kind == IOLAT_SYSCALL);
+	active_set(key);
 }
 
 static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
@@ -387,10 +385,10 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 		a->owner = 0;
 		return 0;
 	}
-	if (!a->in_syscall)
+	/* a syscall I/O is keyed by its thread id; io_uring's by a pointer */
+	if (a->owner != key)
 		return 0;
 	a->owner = 0;
-	a->in_syscall = false;
 	e = bpf_map_lookup_elem(&ios, &key);
 	if (!e || e->kind != IOLAT_SYSCALL)
 		return 0;
@@ -437,7 +435,7 @@ static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 	 * submitted before it.
 	 */
 	if (flags & REQ_F_CQE_SKIP_FLAG) {
-		active_set(0, false);
+		active_set(0);
 		return 0;
 	}
 	io_begin((__u64)req, IOLAT_URING, opcode);
@@ -679,76 +677,71 @@ int BPF_PROG(iolat_issue, struct request *rq)
 	return 0;
 }
 
+/* A block request's moments after its bio, MS_GETRQ to MS_BLK_DONE, into t[]. */
+static __always_inline void request_moments(__u64 *t, const struct rq_state *st,
+					    __u64 dev_done, __u64 now)
+{
+	t[MS_GETRQ] = st->t_getrq;
+	t[MS_INSERT] = st->t_insert;
+	t[MS_DRIVER] = st->t_driver;
+	t[MS_DEVICE] = st->t_device;
+	t[MS_DEV_DONE] = dev_done;
+	t[MS_BLK_DONE] = now;
+}
+
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
 	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq);
 	struct cpu_state *c = this_cpu();
-	struct iolat_event *e, r = { .kind = IOLAT_REQUEST };
-	__u64 now = bpf_ktime_get_ns(), first;
-
-	__u64 dev_done = 0;
+	struct iolat_event *e, r = { .kind = IOLAT_REQUEST, .nr_requests = 1 };
+	__u64 now = bpf_ktime_get_ns(), dev_done = 0, first;
+	__u32 dev, op;
 
 	if (!st)
 		return 0;
-	if (c) {
-		/*
-		 * Not cleared: a batch of NVMe completions traces every
-		 * command before it completes any request, so the whole
-		 * batch shares the last stamp. A stale one is older than
-		 * this request's issue and is not taken.
-		 */
-		if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
-		    now - c->dev_done_t < STASH_NS)
-			dev_done = c->dev_done_t;
-	}
-	r.nr_requests = 1;
+	/*
+	 * Not cleared: a batch of NVMe completions traces every command
+	 * before it completes any request, so the whole batch shares the
+	 * last stamp. A stale one is older than this request's issue and
+	 * is not taken.
+	 */
+	if (c && c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
+	    now - c->dev_done_t < STASH_NS)
+		dev_done = c->dev_done_t;
+	dev = rq_dev(rq);
+	op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
 	e = st->owner ? bpf_map_lookup_elem(&ios, &st->owner) : NULL;
 	if (e) {
-		r.tgid = e->tgid;
-		r.tid = e->tid;
-		__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
 		/*
 		 * The I/O's record carries its last request; a request
-		 * before it is sent on its own now, as it is replaced.
+		 * before it is sent on its own now, as it is replaced (user
+		 * space unpacks the last one the same way).
 		 */
 		if (e->nr_requests) {
-			struct iolat_event *prev = &r;
-
-			prev->t[MS_BIO] = e->rq_t_bio;
-			prev->t[MS_GETRQ] = e->t[MS_GETRQ];
-			prev->t[MS_INSERT] = e->t[MS_INSERT];
-			prev->t[MS_DRIVER] = e->t[MS_DRIVER];
-			prev->t[MS_DEVICE] = e->t[MS_DEVICE];
-			prev->t[MS_DEV_DONE] = e->t[MS_DEV_DONE];
-			prev->t[MS_BLK_DONE] = e->t[MS_BLK_DONE];
-			prev->dev = e->dev;
-			prev->op = e->rq_op;
-			emit(prev);
+			r.tgid = e->tgid;
+			r.tid = e->tid;
+			__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
+			r.t[MS_BIO] = e->rq_t_bio;
+			for (int m = MS_GETRQ; m <= MS_BLK_DONE; m++)
+				r.t[m] = e->t[m];
+			r.dev = e->dev;
+			r.op = e->rq_op;
+			emit(&r);
 		}
 		/* the last request to complete is the one the I/O waited for */
 		if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
 			e->t[MS_BIO] = st->t_bio;
 		e->rq_t_bio = st->t_bio;
-		e->t[MS_GETRQ] = st->t_getrq;
-		e->t[MS_INSERT] = st->t_insert;
-		e->t[MS_DRIVER] = st->t_driver;
-		e->t[MS_DEVICE] = st->t_device;
-		e->t[MS_DEV_DONE] = dev_done;
-		e->t[MS_BLK_DONE] = now;
-		e->dev = rq_dev(rq);
-		e->rq_op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+		request_moments(e->t, st, dev_done, now);
+		e->dev = dev;
+		e->rq_op = op;
 		e->nr_requests++;
 	} else {
 		r.t[MS_BIO] = st->t_bio;
-		r.t[MS_GETRQ] = st->t_getrq;
-		r.t[MS_INSERT] = st->t_insert;
-		r.t[MS_DRIVER] = st->t_driver;
-		r.t[MS_DEVICE] = st->t_device;
-		r.t[MS_DEV_DONE] = dev_done;
-		r.t[MS_BLK_DONE] = now;
-		r.dev = rq_dev(rq);
-		r.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+		request_moments(r.t, st, dev_done, now);
+		r.dev = dev;
+		r.op = op;
 		r.tgid = st->tgid;
 		__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
 		first = st->t_bio ? st->t_bio : st->t_insert ? st->t_insert :
@@ -878,7 +871,7 @@ static __always_inline int iowq_start(void *work)
 	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
 
 	if (bpf_map_lookup_elem(&ios, &key))
-		active_set(key, false);
+		active_set(key);
 	return 0;
 }
 
