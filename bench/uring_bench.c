@@ -1196,17 +1196,27 @@ static int trace_start(struct tracer *tr, bool json)
 		snprintf(iolat, sizeof(iolat), "iolat");
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)getpid());
 	tr->out = memfd_create("iolat-out", MFD_CLOEXEC);
-	if (tr->out < 0 || pipe2(ready, O_CLOEXEC))
+	if (tr->out < 0)
 		return -errno;
+	if (pipe2(ready, O_CLOEXEC)) {
+		err = -errno;
+		goto fail;
+	}
 	tr->pid = fork();
-	if (tr->pid < 0)
-		return -errno;
+	if (tr->pid < 0) {
+		err = -errno;
+		close(ready[0]);
+		close(ready[1]);
+		goto fail;
+	}
 	if (!tr->pid) {
 		char *argv[] = { iolat, "--pid", pidarg, "--ready-fd", "3",
 				 json ? "--json" : NULL, NULL };
 
 		dup2(tr->out, STDOUT_FILENO);
 		dup2(ready[1], 3);
+		/* dup2 onto itself keeps FD_CLOEXEC: fd 3 must survive exec */
+		fcntl(3, F_SETFD, 0);
 		execvp(iolat, argv);
 		fprintf(stderr, "uring_bench: --trace: cannot run %s: %s\n", iolat,
 			strerror(errno));
@@ -1219,10 +1229,13 @@ static int trace_start(struct tracer *tr, bool json)
 	while (n < 0 && errno == EINTR);
 	err = n == 1 ? 0 : -ENOTSUP;
 	close(ready[0]);
-	if (err) {
-		waitpid(tr->pid, NULL, 0);
-		tr->pid = 0;
-	}
+	if (!err)
+		return 0;
+	waitpid(tr->pid, NULL, 0);
+	tr->pid = 0;
+fail:
+	close(tr->out);
+	tr->out = -1;
 	return err;
 }
 
@@ -1237,14 +1250,16 @@ static void trace_stop(struct tracer *tr, struct bench *b, char **text)
 		return;
 	kill(tr->pid, SIGINT);
 	waitpid(tr->pid, NULL, 0);
-	if (fstat(tr->out, &st) || !st.st_size)
-		return;
-	buf = calloc(1, st.st_size + 1);
-	if (!buf || pread(tr->out, buf, st.st_size, 0) != st.st_size) {
+	tr->pid = 0;
+	buf = fstat(tr->out, &st) || !st.st_size ? NULL : calloc(1, st.st_size + 1);
+	if (buf && pread(tr->out, buf, st.st_size, 0) != st.st_size) {
 		free(buf);
-		return;
+		buf = NULL;
 	}
 	close(tr->out);
+	tr->out = -1;
+	if (!buf)
+		return;
 	if (b->c.json) {
 		b->trace = json_tokener_parse(buf);
 		free(buf);
