@@ -90,6 +90,9 @@ $(BPFOUT)/%.bpf.o: bpf/%.bpf.c $(BPFOUT)/vmlinux.h $(wildcard bpf/*.h) | $(BPFOU
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# iolat claims its request slots with compare-and-swap (BPF atomics, v3)
+$(BPFOUT)/iolat.bpf.o: BPF_CFLAGS += -mcpu=v3
+
 $(BPFOUT)/%.skel.h: $(BPFOUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@

@@ -5,14 +5,22 @@
  * turns the time stamps into per-layer latencies.
  *
  * An I/O is a read/write/fsync-family syscall on a regular file or a
- * block device, or one io_uring request. Its record lives in `ios`,
- * keyed by the thread id (syscalls) or the io_kiocb pointer (io_uring;
- * kernel addresses never collide with thread ids). `active` says which
+ * block device, or one io_uring request. A syscall's record lives in
+ * its thread's task storage (`active`), keyed by the thread id; an
+ * io_uring request's in `ios`, keyed by the io_kiocb pointer (kernel
+ * addresses never collide with thread ids). `active` also says which
  * I/O a thread is working for right now, so the events that happen in
  * that thread (VFS, filesystem, bio queued, request issued) land in the
  * right record; a block request carries its owner from its first bio
  * to its completion, which usually runs in interrupt context or in a
  * kworker, so the time is still charged to the task that submitted it.
+ *
+ * Cost: every map update is a lock, an allocation and a copy, and they
+ * were most of what tracing cost a QD1 workload. So a syscall I/O's
+ * record never leaves its task, and block requests live in a fixed
+ * table of slots (`rq_slots`) claimed with one compare-and-swap; a
+ * syscall's request hands its completion over to the syscall's exit
+ * through its slot instead of through a map keyed by the thread.
  *
  * Always available: tracepoints (syscalls, io_uring, block, nvme, scsi,
  * ext4, jbd2). Optional, chosen by the loader at run time: fentry or
@@ -50,17 +58,51 @@ enum { NR_read = 63, NR_write = 64, NR_pread64 = 67, NR_pwrite64 = 68, NR_readv 
 #endif
 #define NR_io_uring_enter 426
 
+/*
+ * A request's slot, from its insert or issue to its completion (or, for
+ * a syscall's request, to the syscall's exit). `rq` is the tag: 0 when
+ * the slot is free, claimed by compare-and-swap.
+ */
 struct rq_state {
-	__u64 owner;		/* key of the I/O in `ios`, 0 when none */
-	__u64 t_bio, t_getrq, t_insert, t_driver, t_device;
-	__u32 tgid;		/* who queued it, when no I/O owns it */
+	__u64 rq;
+	__u64 owner;		/* key of the I/O it serves, 0 when none */
+	__u32 link;		/* enum rq_link */
+	__u32 tgid, tid;	/* who it is charged to */
+	__u32 dev, op;
+	__u64 t_claim;
+	__u64 t_bio, t_getrq, t_insert, t_driver, t_device, t_dev_done, t_done;
 	char comm[16];
 };
+
+/*
+ * The hand-over between a syscall's request and the syscall: the task
+ * links the request to its I/O (LINKED); whichever of completion and
+ * exit (or the next request of the same I/O, which DETACHES the one
+ * before) comes second emits it and frees the slot. The two race on
+ * other CPUs, so the state only moves by compare-and-swap.
+ */
+enum rq_link {
+	RQ_ALONE,	/* no syscall waits for it: its completion emits it */
+	RQ_LINKED,	/* its syscall's exit will take it into the I/O's record */
+	RQ_DONE,	/* completed while linked: the exit takes it */
+	RQ_DETACHED,	/* its syscall no longer waits: the completion emits it */
+};
+
+#define RQ_SLOTS	16384	/* in flight at once, system-wide */
+/*
+ * Requests one syscall follows at once: an fsync has its data write and
+ * the bitmap reads mballoc prefetches without waiting for them; the one
+ * that completes last before the syscall ends is the one it waited for.
+ */
+#define RQ_LINKS	4
+#define RQ_PROBES	4
+/* a slot held this long belongs to a request the block layer dropped */
+#define RQ_STALE_NS	(30ULL * 1000000000ULL)
 
 struct bio_state {
 	__u64 owner;
 	__u64 t, t_getrq;
-	__u32 tgid;
+	__u32 tgid, tid;
 	char comm[16];
 };
 
@@ -69,6 +111,7 @@ struct cpu_state {
 	struct request *last_issued;
 	__u64 driver_t;		/* queue_rq / nvme_setup_cmd, for the next issue */
 	__u64 dev_done_t;	/* nvme_complete_rq / scsi done, for the next complete */
+	__u64 key;		/* see rq_key() */
 };
 
 struct journal {
@@ -89,12 +132,19 @@ struct {
 
 /* per task, freed with it */
 struct task_io {
-	__u64 owner;		/* key in `ios` of the I/O it works for now, or 0;
-				 * its thread id while in a read/write/fsync */
+	__u64 owner;		/* key of the I/O it works for now, or 0: its
+				 * thread id while in a read/write/fsync (the
+				 * record is `ev`), else a key in `ios` */
 	__u64 enter_ns;		/* in io_uring_enter since, or 0 */
 	/* a bio it queued unplugged: its request comes next, from this task */
 	struct bio *last_bio;
 	__u64 last_bio_t, last_bio_getrq;
+	/* requests linked to its syscall I/O (0: none) and their slots */
+	__u64 rq[RQ_LINKS];
+	__u32 rq_idx[RQ_LINKS];
+	__u32 rq_next;		/* the link given up when all are taken */
+	__u32 nr_linked;	/* links in use */
+	struct iolat_event ev;	/* its syscall I/O */
 };
 
 struct {
@@ -115,13 +165,12 @@ struct {
 	__type(value, struct bio_state);
 } bios SEC(".maps");
 
-/* every request it holds completes, so no LRU is needed (see `ios`) */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct request *);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RQ_SLOTS);
+	__type(key, __u32);
 	__type(value, struct rq_state);
-} rqs SEC(".maps");
+} rq_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -176,13 +225,15 @@ static __always_inline bool task_wanted(void)
 	return true;
 }
 
+/* tp_btf programs only: their request is a BTF pointer, read directly
+ * (a probe read per field costs a helper call each) */
 static __always_inline __u32 rq_dev(struct request *rq)
 {
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
+	struct gendisk *disk = rq->q->disk;
 
 	if (!disk)
 		return 0;
-	return (__u32)BPF_CORE_READ(disk, major) << 20 | BPF_CORE_READ(disk, first_minor);
+	return (__u32)disk->major << 20 | disk->first_minor;
 }
 
 /*
@@ -214,19 +265,27 @@ static __always_inline void active_set(__u64 key)
 		a->owner = key;
 }
 
-/* The key of the I/O the current task works for, 0 if none. */
-static __always_inline __u64 current_owner(void)
+static __always_inline bool is_syscall_key(__u64 key)
 {
-	struct task_io *a = task_io(false);
+	return key && key == (__u32)key;
+}
 
-	return a ? a->owner : 0;
+/* The record of I/O `owner`, seen from task `a` (the current one). */
+static __always_inline struct iolat_event *io_of(struct task_io *a, __u64 owner)
+{
+	if (!owner)
+		return NULL;
+	/* a syscall I/O is only ever touched from its own thread */
+	if (is_syscall_key(owner))
+		return a && a->owner == owner ? &a->ev : NULL;
+	return bpf_map_lookup_elem(&ios, &owner);
 }
 
 static __always_inline struct iolat_event *current_io(void)
 {
-	__u64 owner = current_owner();
+	struct task_io *a = task_io(false);
 
-	return owner ? bpf_map_lookup_elem(&ios, &owner) : NULL;
+	return a ? io_of(a, a->owner) : NULL;
 }
 
 /* First time the current thread's I/O reaches moment `ms`. */
@@ -239,6 +298,7 @@ static __always_inline int mark(int ms)
 	return 0;
 }
 
+/* An io_uring request begins: its record goes to `ios`. */
 static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -265,6 +325,205 @@ static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
 	if (now - e->t[MS_START] >= min_ns)
 		emit(e);
 	bpf_map_delete_elem(&ios, &key);
+}
+
+/* ---------------------------------------------------------- request slots */
+
+static __always_inline struct cpu_state *this_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu, &zero);
+}
+
+/*
+ * A request pointer as a number to hash: the verifier allows no
+ * arithmetic on a kernel pointer, but what comes back out of map
+ * memory is a plain number.
+ */
+static __always_inline __u64 rq_key(struct cpu_state *c, struct request *rq)
+{
+	*(volatile __u64 *)&c->key = (__u64)rq;
+	return *(volatile __u64 *)&c->key;
+}
+
+static __always_inline __u32 rq_hash(__u64 rq)
+{
+	/* requests sit in arrays a few hundred bytes apart: mix the bits */
+	return (rq * 0x9E3779B97F4A7C15ULL) >> 40;
+}
+
+static __always_inline struct rq_state *rq_slot(__u32 idx)
+{
+	idx &= RQ_SLOTS - 1;
+	return bpf_map_lookup_elem(&rq_slots, &idx);
+}
+
+/* The slot of request `rq`, or NULL; its index in *idx. */
+static __always_inline struct rq_state *rq_find(__u64 rq, __u32 *idx)
+{
+	__u32 h = rq_hash(rq);
+
+	for (int i = 0; i < RQ_PROBES; i++) {
+		struct rq_state *st = rq_slot(h + i);
+
+		if (st && st->rq == rq) {
+			*idx = (h + i) & (RQ_SLOTS - 1);
+			return st;
+		}
+	}
+	return NULL;
+}
+
+/* A free (or abandoned) slot for `rq`, taken, or NULL when all are busy. */
+static __always_inline struct rq_state *rq_claim(__u64 rq, __u64 now, __u32 *idx)
+{
+	__u32 h = rq_hash(rq);
+
+	for (int i = 0; i < RQ_PROBES; i++) {
+		struct rq_state *st = rq_slot(h + i);
+		__u64 old;
+
+		if (!st)
+			continue;
+		old = st->rq;
+		if (old && now - st->t_claim < RQ_STALE_NS)
+			continue;
+		if (__sync_val_compare_and_swap(&st->rq, old, rq) != old)
+			continue;
+		if (old)
+			__sync_fetch_and_add(&counters[IOLAT_CNT_STALE], 1);
+		*idx = (h + i) & (RQ_SLOTS - 1);
+		return st;
+	}
+	__sync_fetch_and_add(&counters[IOLAT_CNT_NOSLOT], 1);
+	return NULL;
+}
+
+/* The slot is free again; everything read from it was read before. */
+static __always_inline void rq_free(struct rq_state *st)
+{
+	__sync_lock_test_and_set(&st->rq, 0);
+}
+
+/* A block request's moments after its bio, MS_GETRQ to MS_BLK_DONE, into t[]. */
+static __always_inline void request_moments(__u64 *t, const struct rq_state *st)
+{
+	t[MS_GETRQ] = st->t_getrq;
+	t[MS_INSERT] = st->t_insert;
+	t[MS_DRIVER] = st->t_driver;
+	t[MS_DEVICE] = st->t_device;
+	t[MS_DEV_DONE] = st->t_dev_done;
+	t[MS_BLK_DONE] = st->t_done;
+}
+
+/* A completed request as a record of its own, and its slot freed. */
+static __always_inline void rq_emit_alone(struct rq_state *st)
+{
+	struct iolat_event r = { .kind = IOLAT_REQUEST, .nr_requests = 1 };
+	__u64 first;
+
+	r.t[MS_BIO] = st->t_bio;
+	request_moments(r.t, st);
+	r.dev = st->dev;
+	r.op = st->op;
+	r.tgid = st->tgid;
+	r.tid = st->tid;
+	__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
+	rq_free(st);
+	first = r.t[MS_BIO] ? r.t[MS_BIO] : r.t[MS_INSERT] ? r.t[MS_INSERT] :
+		r.t[MS_DRIVER] ? r.t[MS_DRIVER] : r.t[MS_DEVICE];
+	if (first && r.t[MS_BLK_DONE] - first >= min_ns)
+		emit(&r);
+}
+
+/* A completed request's moments into its I/O's record. */
+static __always_inline void rq_into(struct iolat_event *e, const struct rq_state *st)
+{
+	if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
+		e->t[MS_BIO] = st->t_bio;
+	e->rq_t_bio = st->t_bio;
+	request_moments(e->t, st);
+	e->dev = st->dev;
+	e->rq_op = st->op;
+	e->rq_in = 1;
+}
+
+/*
+ * The syscall stops following its link i. A request still in flight is
+ * left to its completion, which emits it; a completed one is returned,
+ * still in its slot, for the caller to take or emit.
+ */
+static __always_inline struct rq_state *rq_unlink(struct task_io *a, __u32 i)
+{
+	struct rq_state *st;
+	__u64 rq;
+
+	if (i >= RQ_LINKS || !a->rq[i])
+		return NULL;
+	rq = a->rq[i];
+	a->rq[i] = 0;
+	a->nr_linked--;
+	st = rq_slot(a->rq_idx[i]);
+	if (!st || st->rq != rq)
+		return NULL;
+	if (__sync_val_compare_and_swap(&st->link, RQ_LINKED, RQ_DETACHED) == RQ_LINKED)
+		return NULL;
+	return st;	/* RQ_DONE: its completion has been and gone */
+}
+
+/*
+ * The syscall ends (into: its record) or is abandoned (into: NULL): the
+ * request of its that completed last goes into the record, the others
+ * out on their own.
+ */
+static __always_inline void rq_unlink_all(struct task_io *a, struct iolat_event *into)
+{
+	struct rq_state *last = NULL;
+
+	for (__u32 i = 0; i < RQ_LINKS; i++) {
+		struct rq_state *st = rq_unlink(a, i);
+
+		if (!st)
+			continue;
+		if (!into) {
+			rq_emit_alone(st);
+		} else if (!last) {
+			last = st;
+		} else if (st->t_done > last->t_done) {
+			rq_emit_alone(last);
+			last = st;
+		} else {
+			rq_emit_alone(st);
+		}
+	}
+	if (last && into) {
+		rq_into(into, last);
+		rq_free(last);
+	}
+}
+
+/* Request `key` in slot `idx` is one the current syscall waits for. */
+static __always_inline void rq_link(struct task_io *a, __u64 key, __u32 idx)
+{
+	__u32 i;
+
+	for (i = 0; i < RQ_LINKS; i++)
+		if (!a->rq[i])
+			break;
+	if (i >= RQ_LINKS) {
+		struct rq_state *st;
+
+		i = a->rq_next++ % RQ_LINKS;
+		st = rq_unlink(a, i);
+		if (st)
+			rq_emit_alone(st);
+	}
+	if (i < RQ_LINKS) {
+		a->rq[i] = key;
+		a->rq_idx[i] = idx;
+		a->nr_linked++;
+	}
 }
 
 /* ---------------------------------------------------------- syscalls */
@@ -317,11 +576,10 @@ static __always_inline bool fd_is_storage(long fd)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 tid;
+	struct task_io *a;
+	__u64 pid_tgid;
 
 	if (id == NR_io_uring_enter) {
-		struct task_io *a;
-
 		if (!task_wanted())
 			return 0;
 		a = task_io(true);
@@ -331,10 +589,26 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	}
 	if (!want_syscalls || !is_data_syscall(id) || !task_wanted())
 		return 0;
-	/* whether the fd is storage is asked at exit, and only if no block
-	 * request answered: the I/O path itself does not pay for it */
-	tid = (__u32)bpf_get_current_pid_tgid();
-	io_begin(tid, IOLAT_SYSCALL, id);
+	a = task_io(true);
+	if (!a)
+		return 0;
+	/* a request a killed syscall left linked is its completion's now */
+	if (a->nr_linked)
+		rq_unlink_all(a, NULL);
+	/*
+	 * Built in place: whether the fd is storage is asked at exit, and
+	 * only if no block request answered, so the I/O path does not pay
+	 * for it.
+	 */
+	pid_tgid = bpf_get_current_pid_tgid();
+	__builtin_memset(&a->ev, 0, sizeof(a->ev));
+	a->ev.kind = IOLAT_SYSCALL;
+	a->ev.tgid = pid_tgid >> 32;
+	a->ev.tid = (__u32)pid_tgid;
+	a->ev.op = id;
+	bpf_get_current_comm(a->ev.comm, sizeof(a->ev.comm));
+	a->ev.t[MS_START] = bpf_ktime_get_ns();
+	a->owner = (__u32)pid_tgid;
 	return 0;
 }
 
@@ -361,9 +635,9 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	__u64 key = tid;
 	struct task_io *a = task_io(false);
 	struct iolat_event *e;
+	__u64 now;
 
 	/* most syscalls of the system end here, after one lookup */
 	if (!a)
@@ -386,20 +660,22 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	/* a syscall I/O is keyed by its thread id; io_uring's by a pointer */
-	if (a->owner != key)
+	if (a->owner != tid)
 		return 0;
 	a->owner = 0;
-	e = bpf_map_lookup_elem(&ios, &key);
-	if (!e || e->kind != IOLAT_SYSCALL)
-		return 0;
+	e = &a->ev;
+	if (a->nr_linked)
+		rq_unlink_all(a, e);
 	/* x86 and arm64 keep the first argument in pt_regs at exit */
-	if (!e->nr_requests && !fd_is_storage(PT_REGS_PARM1_CORE(regs))) {
-		bpf_map_delete_elem(&ios, &key);
+	if (!e->nr_requests && !fd_is_storage(PT_REGS_PARM1_CORE(regs)))
 		return 0;
-	}
+	now = bpf_ktime_get_ns();
 	if (e->op == NR_fsync || e->op == NR_fdatasync)
-		add_journal(e, bpf_ktime_get_ns());
-	io_end(key, e, ret);
+		add_journal(e, now);
+	e->t[MS_END] = now;
+	e->res = ret;
+	if (now - e->t[MS_START] >= min_ns)
+		emit(e);
 	return 0;
 }
 
@@ -502,26 +778,18 @@ int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 
 /* ---------------------------------------------------------- block */
 
-static __always_inline struct cpu_state *this_cpu(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&cpu, &zero);
-}
-
 SEC("tp_btf/block_bio_queue")
 int BPF_PROG(iolat_bio_queue, struct bio *bio)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct task_io *a = task_io(false);
-	__u64 owner = a ? a->owner : 0;
-	struct iolat_event *e = owner ? bpf_map_lookup_elem(&ios, &owner) : NULL;
-	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32 };
+	struct iolat_event *e = a ? io_of(a, a->owner) : NULL;
+	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32, .tid = (__u32)id };
 
-	if (e) {
+	if (a && e) {
 		struct task_struct *task = bpf_get_current_task_btf();
 
-		b.owner = owner;
+		b.owner = a->owner;
 		if (!e->t[MS_BIO])
 			e->t[MS_BIO] = b.t;
 		/*
@@ -529,12 +797,16 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 		 * now, by this task: a note in the task is enough and the
 		 * bios map (an LRU, the costly kind) is spared.
 		 */
-		if (a && !task->plug) {
+		if (!task->plug) {
 			a->last_bio = bio;
 			a->last_bio_t = b.t;
 			a->last_bio_getrq = 0;
 			return 0;
 		}
+		/* charged to the I/O's submitter, not to an io-wq worker */
+		b.tgid = e->tgid;
+		b.tid = e->tid;
+		__builtin_memcpy(b.comm, e->comm, sizeof(b.comm));
 	} else if (filter_tgid || filter_comm[0]) {
 		return 0;
 	} else {
@@ -585,88 +857,123 @@ int BPF_PROG(iolat_frontmerge)
 }
 
 /*
- * The state of a request, created the first time the block layer shows
+ * The slot of a request, claimed the first time the block layer shows
  * it to us. Its owner comes from its first bio, or, for passthrough
- * commands (which have no bio of their own making), from the thread
- * that is issuing it.
+ * commands (which have no bio of their own making), from the io_uring
+ * command it carries or the thread that is issuing it. A request of a
+ * syscall issued by that syscall's own thread is linked to it.
  */
-static __always_inline struct rq_state *rq_state(struct request *rq)
+static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct request *rq,
+					       __u64 now)
 {
-	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq), fresh = {};
+	struct iolat_event *e = NULL;
+	struct bio_state *b = NULL;
+	__u64 owner = 0, t_bio = 0, t_getrq = 0;
+	struct rq_state *st;
 	struct task_io *a;
 	struct bio *bio;
-	__u64 id;
+	__u64 key = rq_key(c, rq);
+	__u32 idx;
 
+	st = rq_find(key, &idx);
 	if (st)
 		return st;
 	if (filter_dev && rq_dev(rq) != filter_dev)
 		return NULL;
-	bio = BPF_CORE_READ(rq, bio);
-	a = bio ? task_io(false) : NULL;
-	if (a && a->last_bio == bio) {
-		fresh.owner = a->owner;
-		fresh.t_bio = a->last_bio_t;
-		fresh.t_getrq = a->last_bio_getrq;
+	bio = rq->bio;
+	a = task_io(false);
+	if (bio && a && a->last_bio == bio) {
+		owner = a->owner;
+		t_bio = a->last_bio_t;
+		t_getrq = a->last_bio_getrq;
 		a->last_bio = NULL;
 	} else if (bio) {
-		struct bio_state *b = bpf_map_lookup_elem(&bios, &bio);
-
+		b = bpf_map_lookup_elem(&bios, &bio);
+		/* not deleted: the LRU recycles it, at no cost here */
 		if (b) {
-			fresh.owner = b->owner;
-			fresh.t_bio = b->t;
-			fresh.t_getrq = b->t_getrq;
-			fresh.tgid = b->tgid;
-			__builtin_memcpy(fresh.comm, b->comm, sizeof(fresh.comm));
-			/* not deleted: the LRU recycles it, at no cost here */
+			owner = b->owner;
+			t_bio = b->t;
+			t_getrq = b->t_getrq;
 		}
 	}
-	if (!fresh.owner) {
+	if (!owner) {
 		/*
 		 * An NVMe uring_cmd request carries its io_uring command,
 		 * which sits at the start of the io_kiocb, as end_io_data:
 		 * that link holds even when a plug issues it later.
 		 */
-		__u64 key = (__u64)BPF_CORE_READ(rq, end_io_data);
+		__u64 cmd = (__u64)rq->end_io_data;
 
-		if (key && bpf_map_lookup_elem(&ios, &key))
-			fresh.owner = key;
+		if (cmd && !is_syscall_key(cmd)) {
+			e = bpf_map_lookup_elem(&ios, &cmd);
+			if (e)
+				owner = cmd;
+		}
 	}
-	if (!fresh.owner) {
-		__u64 owner = current_owner();
+	if (!owner && a && a->owner) {
+		e = io_of(a, a->owner);
+		if (e)
+			owner = a->owner;
+	}
+	if (!owner && !b && (filter_tgid || filter_comm[0]) && !task_wanted())
+		return NULL;
 
-		if (owner && bpf_map_lookup_elem(&ios, &owner))
-			fresh.owner = owner;
+	st = rq_claim(key, now, &idx);
+	if (!st)
+		return NULL;
+	st->owner = owner;
+	st->link = RQ_ALONE;
+	st->t_claim = now;
+	st->t_bio = t_bio;
+	st->t_getrq = t_getrq;
+	st->t_insert = st->t_driver = st->t_device = st->t_dev_done = st->t_done = 0;
+	st->dev = st->op = 0;
+	if (is_syscall_key(owner) && a && a->owner == owner) {
+		/* its syscall waits for it, in this thread */
+		e = &a->ev;
+		st->link = RQ_LINKED;
+		rq_link(a, key, idx);
+		e->nr_requests++;
+	} else if (b) {
+		st->tgid = b->tgid;
+		st->tid = b->tid;
+		__builtin_memcpy(st->comm, b->comm, sizeof(st->comm));
+		return st;
+	} else if (!e) {
+		/* a request no I/O owns is named after whoever queues it */
+		__u64 id = bpf_get_current_pid_tgid();
+
+		st->tgid = id >> 32;
+		st->tid = (__u32)id;
+		bpf_get_current_comm(st->comm, sizeof(st->comm));
+		return st;
 	}
-	/* a request no I/O owns is named after whoever queues it */
-	if (!fresh.owner && !fresh.tgid) {
-		if ((filter_tgid || filter_comm[0]) && !task_wanted())
-			return NULL;
-		id = bpf_get_current_pid_tgid();
-		fresh.tgid = id >> 32;
-		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-	}
-	bpf_map_update_elem(&rqs, &rq, &fresh, BPF_ANY);
-	return bpf_map_lookup_elem(&rqs, &rq);
+	st->tgid = e->tgid;
+	st->tid = e->tid;
+	__builtin_memcpy(st->comm, e->comm, sizeof(st->comm));
+	return st;
 }
 
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(iolat_insert, struct request *rq)
 {
-	struct rq_state *st = rq_state(rq);
+	struct cpu_state *c = this_cpu();
+	__u64 now = bpf_ktime_get_ns();
+	struct rq_state *st = c ? rq_state(c, rq, now) : NULL;
 
 	if (st && !st->t_insert)
-		st->t_insert = bpf_ktime_get_ns();
+		st->t_insert = now;
 	return 0;
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(iolat_issue, struct request *rq)
 {
-	struct rq_state *st = rq_state(rq);
 	struct cpu_state *c = this_cpu();
 	__u64 now = bpf_ktime_get_ns();
+	struct rq_state *st = c ? rq_state(c, rq, now) : NULL;
 
-	if (!st || !c)
+	if (!st)
 		return 0;
 	st->t_device = now;
 	/* nvme_setup_cmd / queue_rq ran just before, on this CPU, for this request */
@@ -677,79 +984,77 @@ int BPF_PROG(iolat_issue, struct request *rq)
 	return 0;
 }
 
-/* A block request's moments after its bio, MS_GETRQ to MS_BLK_DONE, into t[]. */
-static __always_inline void request_moments(__u64 *t, const struct rq_state *st,
-					    __u64 dev_done, __u64 now)
+/* An io_uring request's block request completes: into its record. */
+static __always_inline void rq_into_uring(struct iolat_event *e, struct rq_state *st)
 {
-	t[MS_GETRQ] = st->t_getrq;
-	t[MS_INSERT] = st->t_insert;
-	t[MS_DRIVER] = st->t_driver;
-	t[MS_DEVICE] = st->t_device;
-	t[MS_DEV_DONE] = dev_done;
-	t[MS_BLK_DONE] = now;
+	/*
+	 * The I/O's record carries its last request; a request before it
+	 * is sent on its own now, as it is replaced (user space unpacks the
+	 * last one the same way).
+	 */
+	if (e->rq_in) {
+		struct iolat_event r = { .kind = IOLAT_REQUEST, .nr_requests = 1 };
+
+		r.tgid = e->tgid;
+		r.tid = e->tid;
+		__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
+		r.t[MS_BIO] = e->rq_t_bio;
+		for (int m = MS_GETRQ; m <= MS_BLK_DONE; m++)
+			r.t[m] = e->t[m];
+		r.dev = e->dev;
+		r.op = e->rq_op;
+		emit(&r);
+	}
+	/* the last request to complete is the one the I/O waited for */
+	rq_into(e, st);
+	e->nr_requests++;
 }
 
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
-	struct rq_state *st = bpf_map_lookup_elem(&rqs, &rq);
 	struct cpu_state *c = this_cpu();
-	struct iolat_event *e, r = { .kind = IOLAT_REQUEST, .nr_requests = 1 };
-	__u64 now = bpf_ktime_get_ns(), dev_done = 0, first;
-	__u32 dev, op;
+	struct iolat_event *e;
+	struct rq_state *st;
+	__u64 now;
+	__u32 idx;
 
-	if (!st)
+	if (!c)
 		return 0;
+	st = rq_find(rq_key(c, rq), &idx);
+	/*
+	 * A request the flush machinery runs (data, then a post-flush) is
+	 * completed twice; the first completion counts, as it did for a
+	 * request that is emitted and freed at once.
+	 */
+	if (!st || st->link == RQ_DONE)
+		return 0;
+	now = bpf_ktime_get_ns();
 	/*
 	 * Not cleared: a batch of NVMe completions traces every command
 	 * before it completes any request, so the whole batch shares the
 	 * last stamp. A stale one is older than this request's issue and
 	 * is not taken.
 	 */
-	if (c && c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
+	if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
 	    now - c->dev_done_t < STASH_NS)
-		dev_done = c->dev_done_t;
-	dev = rq_dev(rq);
-	op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
-	e = st->owner ? bpf_map_lookup_elem(&ios, &st->owner) : NULL;
-	if (e) {
-		/*
-		 * The I/O's record carries its last request; a request
-		 * before it is sent on its own now, as it is replaced (user
-		 * space unpacks the last one the same way).
-		 */
-		if (e->nr_requests) {
-			r.tgid = e->tgid;
-			r.tid = e->tid;
-			__builtin_memcpy(r.comm, e->comm, sizeof(r.comm));
-			r.t[MS_BIO] = e->rq_t_bio;
-			for (int m = MS_GETRQ; m <= MS_BLK_DONE; m++)
-				r.t[m] = e->t[m];
-			r.dev = e->dev;
-			r.op = e->rq_op;
-			emit(&r);
+		st->t_dev_done = c->dev_done_t;
+	st->t_done = now;
+	st->dev = rq_dev(rq);
+	st->op = rq->cmd_flags & REQ_OP_MASK;
+	/* what was written above is seen by whoever sees RQ_DONE */
+	if (st->link == RQ_LINKED &&
+	    __sync_val_compare_and_swap(&st->link, RQ_LINKED, RQ_DONE) == RQ_LINKED)
+		return 0;
+	if (st->link == RQ_ALONE && st->owner && !is_syscall_key(st->owner)) {
+		e = bpf_map_lookup_elem(&ios, &st->owner);
+		if (e) {
+			rq_into_uring(e, st);
+			rq_free(st);
+			return 0;
 		}
-		/* the last request to complete is the one the I/O waited for */
-		if (st->t_bio && (!e->t[MS_BIO] || st->t_bio < e->t[MS_BIO]))
-			e->t[MS_BIO] = st->t_bio;
-		e->rq_t_bio = st->t_bio;
-		request_moments(e->t, st, dev_done, now);
-		e->dev = dev;
-		e->rq_op = op;
-		e->nr_requests++;
-	} else {
-		r.t[MS_BIO] = st->t_bio;
-		request_moments(r.t, st, dev_done, now);
-		r.dev = dev;
-		r.op = op;
-		r.tgid = st->tgid;
-		__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
-		first = st->t_bio ? st->t_bio : st->t_insert ? st->t_insert :
-			st->t_driver ? st->t_driver : st->t_device;
-		if (first && now - first >= min_ns)
-			emit(&r);
 	}
-	bpf_map_delete_elem(&rqs, &rq);
+	rq_emit_alone(st);
 	return 0;
 }
 
@@ -791,12 +1096,11 @@ int iolat_scsi_start(void *ctx)
 {
 	struct cpu_state *c = this_cpu();
 	struct rq_state *st;
-	struct request *rq;
+	__u32 idx;
 
 	if (!c || !c->last_issued)
 		return 0;
-	rq = c->last_issued;
-	st = bpf_map_lookup_elem(&rqs, &rq);
+	st = rq_find((__u64)c->last_issued, &idx);
 	if (st) {
 		if (!st->t_driver)
 			st->t_driver = st->t_device;

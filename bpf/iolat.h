@@ -48,12 +48,12 @@ struct iolat_event {
 	char comm[16];		/* of the submitting task */
 	/*
 	 * The last block request of an I/O travels in its record (moments
-	 * MS_GETRQ..MS_BLK_DONE, dev, and these two) instead of a record
-	 * of its own: one ring buffer write per I/O, not two.
+	 * MS_GETRQ..MS_BLK_DONE, dev, and these) instead of a record of
+	 * its own: one ring buffer write per I/O, not two.
 	 */
 	__u64 rq_t_bio;
 	__u32 rq_op;		/* REQ_OP_* of that request */
-	__u32 pad;
+	__u32 rq_in;		/* 1: the record carries that request */
 };
 
 /* io_uring requests of one process, and how many went to io-wq */
@@ -69,6 +69,8 @@ enum iolat_counter {
 	IOLAT_CNT_SPLIT,	/* bios split */
 	IOLAT_CNT_BACKMERGE,	/* bios merged into a request */
 	IOLAT_CNT_FRONTMERGE,
+	IOLAT_CNT_NOSLOT,	/* requests not followed: every slot of theirs busy */
+	IOLAT_CNT_STALE,	/* slots taken back from requests never completed */
 	IOLAT_CNT_N,
 };
 

@@ -547,7 +547,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (e->kind == IOLAT_REQUEST)
 		return on_request(s, e);
 	/* the I/O's last block request rides in its record */
-	if (e->nr_requests) {
+	if (e->rq_in) {
 		struct iolat_event r = { .kind = IOLAT_REQUEST, .dev = e->dev, .op = e->rq_op };
 		int err;
 
@@ -959,6 +959,8 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 		json_object_object_add(k, "bio_split", sp_json_u64(cnt[IOLAT_CNT_SPLIT]));
 		json_object_object_add(k, "bio_backmerge", sp_json_u64(cnt[IOLAT_CNT_BACKMERGE]));
 		json_object_object_add(k, "bio_frontmerge", sp_json_u64(cnt[IOLAT_CNT_FRONTMERGE]));
+		json_object_object_add(k, "requests_unfollowed", sp_json_u64(cnt[IOLAT_CNT_NOSLOT]));
+		json_object_object_add(k, "slots_reclaimed", sp_json_u64(cnt[IOLAT_CNT_STALE]));
 		json_object_object_add(root, "counters", k);
 		json_object_object_add(root, "unavailable", json_object_get(unavailable));
 		if (s->events) {
@@ -1000,6 +1002,12 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 	if (cnt[IOLAT_CNT_LOST])
 		printf("\n%llu records lost (ring buffer full): counts above are short\n",
 		       (unsigned long long)cnt[IOLAT_CNT_LOST]);
+	if (cnt[IOLAT_CNT_NOSLOT])
+		printf("\n%llu block requests not followed (more in flight than request slots)\n",
+		       (unsigned long long)cnt[IOLAT_CNT_NOSLOT]);
+	if (cnt[IOLAT_CNT_STALE])
+		printf("\n%llu request slots taken back from requests that never completed\n",
+		       (unsigned long long)cnt[IOLAT_CNT_STALE]);
 	fflush(stdout);
 }
 
