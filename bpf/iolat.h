@@ -56,6 +56,19 @@ struct iolat_event {
 	__u32 rq_in;		/* 1: the record carries that request */
 };
 
+/*
+ * Syscall records a CPU holds back while it ends I/Os densely (see
+ * emit_batched); a ring buffer sample is 1..IOLAT_BATCH records.
+ */
+#define IOLAT_BATCH 8
+
+struct iolat_batch {
+	__u64 t_last;		/* the CPU's last syscall I/O end */
+	__u32 n;		/* records held in ev[] */
+	__u32 pad;
+	struct iolat_event ev[IOLAT_BATCH];
+};
+
 /* io_uring requests of one process, and how many went to io-wq */
 struct iolat_punts {
 	__u64 submitted;

@@ -537,13 +537,8 @@ static int on_io(struct state *s, const struct iolat_event *e)
 	return 0;
 }
 
-static int on_event(void *ctx, void *data, size_t len)
+static int on_record(struct state *s, const struct iolat_event *e)
 {
-	struct state *s = ctx;
-	const struct iolat_event *e = data;
-
-	if (len < sizeof(*e))
-		return 0;
 	if (e->kind == IOLAT_REQUEST)
 		return on_request(s, e);
 	/* the I/O's last block request rides in its record */
@@ -559,6 +554,38 @@ static int on_event(void *ctx, void *data, size_t len)
 			return err;
 	}
 	return on_io(s, e);
+}
+
+/* A ring buffer sample: one record, or a batch of them (emit_batched). */
+static int on_event(void *ctx, void *data, size_t len)
+{
+	const struct iolat_event *e = data;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < len / sizeof(*e); i++)
+		err = on_record(ctx, &e[i]);
+	return err;
+}
+
+/* The records CPUs still hold back; the programs must be detached. */
+static int drain_batches(struct iolat_bpf *skel, struct state *s)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	struct iolat_batch *b;
+	__u32 zero = 0;
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	b = calloc(ncpus, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	err = bpf_map__lookup_elem(skel->maps.batch, &zero, sizeof(zero), b,
+				   sizeof(*b) * ncpus, 0);
+	for (int cpu = 0; !err && cpu < ncpus; cpu++)
+		for (__u32 i = 0; !err && i < b[cpu].n && i < IOLAT_BATCH; i++)
+			err = on_record(s, &b[cpu].ev[i]);
+	free(b);
+	return err;
 }
 
 static void state_reset(struct state *s)
@@ -1337,10 +1364,19 @@ static int tracer_start(const struct config *c, struct tracer *t, json_object *u
 	return 0;
 }
 
+static void tracer_detach(struct tracer *t)
+{
+	if (t->skel)
+		iolat_bpf__detach(t->skel);
+	for (int h = 0; h < H_N; h++) {
+		bpf_link__destroy(t->links[h]);
+		t->links[h] = NULL;
+	}
+}
+
 static void tracer_stop(struct tracer *t)
 {
-	for (int h = 0; h < H_N; h++)
-		bpf_link__destroy(t->links[h]);
+	tracer_detach(t);
 	iolat_bpf__destroy(t->skel);
 }
 
@@ -1400,6 +1436,7 @@ int main(int argc, char **argv)
 		struct enter_entry *ee = NULL;
 		__u64 cnt[IOLAT_CNT_N];
 		int np, ne;
+		bool last;
 
 		while (!stop && (!c.interval_s || sp_now_ns() < deadline)) {
 			err = ring_buffer__poll(rb, 100);
@@ -1409,8 +1446,20 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		}
-		/* what is still in the ring belongs to this interval */
+		last = stop || !c.interval_s || (c.count && done + 1 >= c.count);
+		/*
+		 * What is still in the ring belongs to this interval; at the
+		 * end, so do the records the CPUs hold back, which are only
+		 * final once nothing runs.
+		 */
+		if (last)
+			tracer_detach(&t);
 		ring_buffer__consume(rb);
+		if (last) {
+			err = drain_batches(t.skel, &s);
+			if (err)
+				sp_warn("records held back by the CPUs are lost: %s", strerror(-err));
+		}
 		np = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.punts), sizeof(pe->tgid), sizeof(*pe),
 				      offsetof(struct punt_entry, p), (void **)&pe);
 		ne = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.enters), sizeof(ee->tgid), sizeof(*ee),
