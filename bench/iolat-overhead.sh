@@ -39,7 +39,7 @@ TRACER= TRACER_PROGS=
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 cleanup() {
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS" 2>/dev/null || true
-	[[ -n $TRACER ]] && kill -INT "$TRACER" 2>/dev/null && wait "$TRACER" 2>/dev/null
+	[[ -n $TRACER ]] && stop_tracer
 	drop_default_target
 	rm -rf "$WORK"
 }
@@ -110,7 +110,8 @@ start_tracer() {
 		# into a file: a pipe closed after "ready" would kill it with SIGPIPE
 		bpftrace "$WORK/same.bt" >"$WORK/bt.out" 2>"$WORK/tracer.err" &
 		TRACER=$!
-		for ((i = 0; i < 1200; i++)); do
+		# compiling and attaching takes bpftrace minutes on a loaded machine
+		for ((i = 0; i < 3000; i++)); do
 			grep -q '^ready' "$WORK/bt.out" 2>/dev/null && break
 			kill -0 "$TRACER" 2>/dev/null || break
 			sleep 0.1
