@@ -27,29 +27,24 @@
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_link.h>
-#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <xdp/xsk.h>
 
 #include "sp_bpf.h"
-#include "sp_buf.h"
 #include "sp_log.h"
 #include "sp_proto.h"
 #include "sp_ring.h"
 #include "sp_time.h"
 #include "sp_verify.h"
+#include "sp_xsk.h"
 #include "serve.h"
 #include "xsk_redirect.h"
-#include "xsk_redirect.skel.h"
 
 #define FRAME		4096u
 #define NR_FRAMES	4096u
@@ -83,15 +78,7 @@ struct xreq {
 
 struct xdp {
 	struct server *s;
-	struct xsk_redirect_bpf *skel;
-	int ifindex;
-	uint32_t attach_flags;
-	bool attached;
-	struct sp_bufpool umem_mem;
-	struct xsk_umem *umem;
-	struct xsk_socket *xsk;
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq, rx;
+	struct sp_xsk xsk;
 	struct io_uring ring;
 	bool ring_ok;
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
@@ -106,7 +93,6 @@ struct xdp {
 		uint16_t lead, plen;
 		uint64_t off;
 	} *meta;
-	int cache_fd;
 	struct seen {		/* misses of a unit so far, direct-mapped */
 		uint64_t tag;	/* key + 1; 0: empty */
 		uint32_t misses;
@@ -118,7 +104,7 @@ struct xdp {
 
 static __u64 *gen_slot(struct xdp *x, uint32_t file, uint64_t unit)
 {
-	return &x->skel->bss->gens[xc_slot(file, unit)];
+	return &x->xsk.gens[xc_slot(file, unit)];
 }
 
 /* Whether this miss of the unit is the --cache-admit'th. */
@@ -162,7 +148,7 @@ static void admit(struct xdp *x, const struct xreq *r, const uint8_t *data,
 	v->len = len;
 	v->sum = sp_inet_fold(sp_inet_sum(0, data, len));
 	memcpy(v->data, data, len);
-	ret = bpf_map_update_elem(x->cache_fd, &v->key, v, BPF_NOEXIST);
+	ret = bpf_map_update_elem(x->xsk.cache_fd, &v->key, v, BPF_NOEXIST);
 	if (!ret)
 		cs->admissions++;
 	else if (ret != -EEXIST)
@@ -181,25 +167,20 @@ static void invalidate(struct xdp *x, uint32_t file, uint64_t first, uint64_t la
 	for (uint64_t u = first; u <= last; u++) {
 		struct xc_key key = { .file = file, .unit = u };
 
-		if (!bpf_map_delete_elem(x->cache_fd, &key))
+		if (!bpf_map_delete_elem(x->xsk.cache_fd, &key))
 			x->s->st.cache.invalidations++;
 	}
 }
 
 static uint8_t *frame_at(struct xdp *x, uint64_t addr)
 {
-	return xsk_umem__get_data(x->umem_mem.base, addr);
+	return sp_xsk_frame(&x->xsk, addr);
 }
 
 static void tx_push(struct xdp *x, uint64_t addr, uint32_t len)
 {
-	uint32_t idx = 0;
-
 	/* never fails: the ring has room for every TX frame */
-	xsk_ring_prod__reserve(&x->tx, 1, &idx);
-	xsk_ring_prod__tx_desc(&x->tx, idx)->addr = addr;
-	xsk_ring_prod__tx_desc(&x->tx, idx)->len = len;
-	xsk_ring_prod__submit(&x->tx, 1);
+	sp_xsk_tx(&x->xsk, addr, len);
 	x->tx_queued++;
 	x->s->st.frames_tx++;
 }
@@ -458,16 +439,10 @@ static unsigned reap_reads(struct xdp *x)
 /* Transmit completions give frames back; a END held back goes now. */
 static unsigned reap_tx(struct xdp *x)
 {
-	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&x->cq, BATCH, &idx);
+	unsigned n = sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free_tx, BATCH);
 
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t addr = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
-
-		x->free_tx[x->nr_free_tx++] = addr & ~(uint64_t)(FRAME - 1);
-	}
+	x->nr_free_tx += n;
 	if (n) {
-		xsk_ring_cons__release(&x->cq, n);
 		x->tx_out -= n;
 		for (unsigned i = 0; i < x->s->max_inflight && x->active; i++)
 			if (x->reqs[i].used)
@@ -476,27 +451,15 @@ static unsigned reap_tx(struct xdp *x)
 	return n;
 }
 
+static void rx_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	on_request(arg, frame, len);
+}
+
+/* requests are parsed in place: their frames go straight back */
 static unsigned reap_rx(struct xdp *x)
 {
-	uint32_t idx, fidx;
-	unsigned n = xsk_ring_cons__peek(&x->rx, BATCH, &idx);
-
-	if (!n)
-		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
-
-		on_request(x, frame_at(x, d->addr), d->len);
-	}
-	/* requests are parsed in place: their frames go straight back */
-	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
-		for (unsigned i = 0; i < n; i++)
-			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
-				xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr & ~(uint64_t)(FRAME - 1);
-		xsk_ring_prod__submit(&x->fq, n);
-	}
-	xsk_ring_cons__release(&x->rx, n);
-	return n;
+	return sp_xsk_rx(&x->xsk, BATCH, rx_frame, x);
 }
 
 static void kick_tx(struct xdp *x)
@@ -505,102 +468,24 @@ static void kick_tx(struct xdp *x)
 		return;
 	x->tx_out += x->tx_queued;
 	x->tx_queued = 0;
-	/* copy mode transmits in this call */
-	if (xsk_ring_prod__needs_wakeup(&x->tx) &&
-	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-	    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-		sp_dbg("xdp: sendto: %s", strerror(errno));
+	sp_xsk_kick(&x->xsk);
 }
 
 /* ------------------------------------------------------------ set-up */
 
-static int attach_prog(struct xdp *x)
-{
-	struct server *s = x->s;
-	int prog, ret;
-
-	x->skel = xsk_redirect_bpf__open();
-	if (!x->skel) {
-		sp_err("xdp: opening the BPF program: %s", strerror(errno));
-		return -errno;
-	}
-	x->skel->rodata->udp_port = htons(s->port);
-	x->skel->rodata->cache_on = s->cache;
-	ret = bpf_map__set_max_entries(x->skel->maps.cache, s->cache ? s->cache_entries : 1);
-	if (ret) {
-		sp_err("xdp: sizing the cache: %s", strerror(-ret));
-		return ret;
-	}
-	ret = xsk_redirect_bpf__load(x->skel);
-	if (ret) {
-		sp_err("xdp: loading the BPF program: %s", strerror(-ret));
-		return ret;
-	}
-	prog = bpf_program__fd(x->skel->progs.xsk_redirect);
-	ret = -EOPNOTSUPP;
-	if (!s->xdp_mode || !strcmp(s->xdp_mode, "native")) {
-		x->attach_flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
-		if (ret && !s->xdp_mode)
-			sp_notice("xdp: native mode refused on %s (%s), trying skb mode",
-				  s->ifname, strerror(-ret));
-	}
-	if (ret && (!s->xdp_mode || !strcmp(s->xdp_mode, "skb"))) {
-		x->attach_flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
-	}
-	if (ret) {
-		sp_err("xdp: attaching to %s: %s", s->ifname, strerror(-ret));
-		return ret;
-	}
-	x->attached = true;
-	x->cache_fd = bpf_map__fd(x->skel->maps.cache);
-	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s",
-		 x->attach_flags & XDP_FLAGS_DRV_MODE ? "native" : "skb");
-	return 0;
-}
-
 static int setup_xsk(struct xdp *x)
 {
-	struct xsk_umem_config ucfg = {
-		.fill_size = RING, .comp_size = RING, .frame_size = FRAME,
+	struct server *s = x->s;
+	struct sp_xsk_opts o = {
+		.ifname = s->ifname, .xdp_mode = s->xdp_mode, .port = htons(s->port),
+		.nr_frames = NR_FRAMES, .nr_rx = NR_RX, .frame_size = FRAME, .ring = RING,
+		.cache = s->cache, .cache_entries = s->cache_entries,
 	};
-	struct xsk_socket_config scfg = {
-		.rx_size = RING, .tx_size = RING,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.xdp_flags = x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
-		/* veth has no zero-copy AF_XDP */
-		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
-	};
-	uint32_t idx;
-	int ret;
+	int ret = sp_xsk_open(&x->xsk, &o);
 
-	ret = sp_bufpool_alloc(&x->umem_mem, NR_FRAMES, FRAME, 0);
-	if (ret) {
-		sp_err("xdp: UMEM of %u frames: %s", NR_FRAMES, strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	ret = xsk_umem__create(&x->umem, x->umem_mem.base, x->umem_mem.map_len,
-			       &x->fq, &x->cq, &ucfg);
-	if (ret) {
-		sp_err("xdp: UMEM registration: %s", strerror(-ret));
-		return ret;
-	}
-	ret = xsk_socket__create(&x->xsk, x->s->ifname, 0, x->umem, &x->rx, &x->tx, &scfg);
-	if (ret) {
-		sp_err("xdp: AF_XDP socket on %s queue 0: %s", x->s->ifname, strerror(-ret));
-		return ret;
-	}
-	ret = xsk_socket__update_xskmap(x->xsk, bpf_map__fd(x->skel->maps.xsks));
-	if (ret) {
-		sp_err("xdp: adding the socket to the XSKMAP: %s", strerror(-ret));
-		return ret;
-	}
-	if (xsk_ring_prod__reserve(&x->fq, NR_RX, &idx) != NR_RX)
-		return -ENOSPC;
-	for (unsigned i = 0; i < NR_RX; i++)
-		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (uint64_t)i * FRAME;
-	xsk_ring_prod__submit(&x->fq, NR_RX);
+	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
 	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
 		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
 	return 0;
@@ -619,7 +504,7 @@ static int setup_ring(struct xdp *x)
 		return ret;
 	}
 	x->ring_ok = true;
-	ret = sp_ring_register_pool(&x->ring, &x->umem_mem);
+	ret = sp_ring_register_pool(&x->ring, &x->xsk.mem);
 	if (ret) {
 		sp_err("xdp: registering the UMEM with io_uring: %s", strerror(-ret));
 		return ret;
@@ -657,7 +542,7 @@ static void read_cache_stats(struct xdp *x)
 	void *prev = NULL;
 
 	for (uint32_t k = 0; k < XC_NR_STATS; k++)
-		if (sp_bpf_percpu_sum(bpf_map__fd(x->skel->maps.stats), k, &v[k]))
+		if (sp_bpf_percpu_sum(x->xsk.stats_fd, k, &v[k]))
 			return;
 	cs->hits = v[XC_HIT];
 	cs->misses = v[XC_MISS];
@@ -665,7 +550,7 @@ static void read_cache_stats(struct xdp *x)
 	cs->torn = v[XC_TORN];
 	cs->noroom = v[XC_NOROOM];
 	cs->bypasses = v[XC_BYPASS];
-	while (!bpf_map_get_next_key(x->cache_fd, prev, &next)) {
+	while (!bpf_map_get_next_key(x->xsk.cache_fd, prev, &next)) {
 		cs->entries++;
 		key = next;
 		prev = &key;
@@ -691,16 +576,9 @@ static void teardown(struct xdp *x)
 	for (unsigned i = 0; x->dfd && i < x->s->nr_files; i++)
 		if (x->dfd[i] >= 0 && x->dfd[i] != x->s->files[i].fd)
 			close(x->dfd[i]);
-	if (x->xsk)
-		xsk_socket__delete(x->xsk);
-	if (x->umem)
-		xsk_umem__delete(x->umem);
-	if (x->attached && x->s->cache)
+	if (x->xsk.attached && x->s->cache)
 		read_cache_stats(x);
-	if (x->attached)
-		bpf_xdp_detach(x->ifindex, x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-	xsk_redirect_bpf__destroy(x->skel);
-	sp_bufpool_free(&x->umem_mem);
+	sp_xsk_close(&x->xsk);
 	free(x->dfd);
 	free(x->reqs);
 	free(x->meta);
@@ -713,11 +591,6 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	uint64_t last_work;
 	int ret;
 
-	x.ifindex = if_nametoindex(s->ifname);
-	if (!x.ifindex) {
-		sp_err("xdp: no interface '%s'", s->ifname);
-		return -ENODEV;
-	}
 	x.reqs = calloc(s->max_inflight, sizeof(*x.reqs));
 	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
 	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
@@ -728,9 +601,7 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	}
 	for (unsigned i = 0; i < s->nr_files; i++)
 		x.dfd[i] = -1;
-	ret = attach_prog(&x);
-	if (!ret)
-		ret = setup_xsk(&x);
+	ret = setup_xsk(&x);
 	if (!ret)
 		ret = setup_ring(&x);
 	if (ret)
@@ -759,13 +630,13 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 
 			io_uring_wait_cqe_timeout(&x.ring, &cqe, &ts);
 		} else if (!x.tx_out && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
-			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk), .events = POLLIN };
+			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk.xsk), .events = POLLIN };
 
 			s->st.sleeps++;
 			poll(&pfd, 1, 100);
 		} else if (x.tx_out) {
 			/* completions of copy-mode transmits come from the kick */
-			if (sendto(xsk_socket__fd(x.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+			if (sendto(xsk_socket__fd(x.xsk.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
 			    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
 				sp_dbg("xdp: sendto: %s", strerror(errno));
 		}
