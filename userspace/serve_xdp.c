@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,12 +59,13 @@
 
 #define SEEN_SLOTS	4096u		/* units missed once, for --cache-admit 2+ */
 
-_Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_PAYLOAD <= FRAME,
+_Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_MAX_PAYLOAD <= FRAME,
 	       "frame layout");
 _Static_assert(XC_UNIT == SP_X_PAYLOAD, "a cached unit is one DATA frame");
 
 struct xreq {
 	bool used, failed;
+	bool ended;		/* its LAST frame is out: no END needed */
 	const struct served_file *f;
 	int fd;
 	uint32_t req_id;
@@ -82,6 +85,7 @@ struct xdp {
 	struct io_uring ring;
 	bool ring_ok;
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
+	bool *sync;		/* per file: read in the loop, not by io_uring */
 	uint64_t free_tx[NR_FRAMES - NR_RX];
 	unsigned nr_free_tx;
 	unsigned tx_queued;	/* descriptors put on TX since the last kick */
@@ -98,6 +102,7 @@ struct xdp {
 		uint32_t misses;
 	} *seen;
 	struct xc_val val;	/* admission buffer */
+	unsigned payload;	/* DATA bytes per frame: blocks the MTU carries */
 };
 
 /* ------------------------------------------------------------ cache */
@@ -319,9 +324,11 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 	x->active++;
 }
 
+static void read_done(struct xdp *x, unsigned fi, int res);
+
 /*
  * Reads the next frames of every active request into free TX frames.
- * A frame carries the file bytes up to the next SP_X_PAYLOAD boundary;
+ * A frame carries the file bytes up to the next x->payload boundary;
  * the read starts at the DIO_ALIGN boundary below, so that O_DIRECT
  * takes it, and the headers are written over the leading bytes later.
  */
@@ -333,13 +340,14 @@ static int submit_reads(struct xdp *x)
 		struct xreq *r = &x->reqs[i];
 
 		while (r->used && !r->failed && r->next < r->end && x->nr_free_tx) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
-			uint64_t pend = (r->next / SP_X_PAYLOAD + 1) * SP_X_PAYLOAD;
+			bool sync = x->sync[r->f - x->s->files];
+			struct io_uring_sqe *sqe = sync ? NULL : io_uring_get_sqe(&x->ring);
+			uint64_t pend = (r->next / x->payload + 1) * x->payload;
 			uint32_t lead = r->next % DIO_ALIGN, plen, rlen;
 			uint64_t addr;
 			unsigned fi;
 
-			if (!sqe)
+			if (!sqe && !sync)
 				goto out;
 			if (pend > r->end)
 				pend = r->end;
@@ -349,12 +357,21 @@ static int submit_reads(struct xdp *x)
 			fi = addr / FRAME;
 			x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen,
 						      .off = r->next };
+			r->reads++;
+			x->reads++;
+			if (sync) {
+				ssize_t got = pread(r->fd, frame_at(x, addr) + DATA_OFF, rlen,
+						    r->next - lead);
+
+				r->next = pend;
+				x->s->st.sync_reads++;
+				read_done(x, fi, got < 0 ? -errno : (int)got);
+				continue;
+			}
 			io_uring_prep_read_fixed(sqe, r->fd, frame_at(x, addr) + DATA_OFF, rlen,
 						 r->next - lead, fi);
 			io_uring_sqe_set_data64(sqe, fi);
 			r->next = pend;
-			r->reads++;
-			x->reads++;
 			n++;
 		}
 	}
@@ -362,14 +379,21 @@ out:
 	return n ? io_uring_submit(&x->ring) : 0;
 }
 
-/* Ends a request whose frames are all out: END (or ERR if a read failed). */
+/*
+ * Ends a request whose frames are all out: nothing more when its last
+ * frame said so (LAST), else END, or ERR if a read failed.
+ */
 static void finish(struct xdp *x, struct xreq *r)
 {
 	bool sent;
 
 	if (r->reads || (!r->failed && r->next < r->end))
 		return;
-	if (r->failed) {
+	if (r->ended) {
+		sent = true;
+		x->s->st.requests++;
+		sp_hist_add(&x->s->st.lat, sp_now_ns() - r->start_ns);
+	} else if (r->failed) {
 		reply_err(x, &r->self, &r->client, r->req_id, SP_XE_IO);
 		sent = true;	/* or lost, like any frame: the client asks again */
 	} else {
@@ -386,6 +410,47 @@ static void finish(struct xdp *x, struct xreq *r)
 	}
 }
 
+/* A read into frame fi is done (res: bytes or -errno): send, or give up. */
+static void read_done(struct xdp *x, unsigned fi, int res)
+{
+	const struct fmeta *m = &x->meta[fi];
+	struct xreq *r = &x->reqs[m->req];
+	uint64_t addr = (uint64_t)fi * FRAME;
+	uint8_t *payload = frame_at(x, addr) + DATA_OFF + m->lead;
+
+	r->reads--;
+	x->reads--;
+	if (res < 0 || (uint32_t)res < (uint32_t)m->lead + m->plen) {
+		if (!r->failed)
+			sp_dbg("xdp: read of %s at %llu: %s", r->f->name,
+			       (unsigned long long)m->off, res < 0 ? strerror(-res) : "short");
+		r->failed = true;
+		x->free_tx[x->nr_free_tx++] = addr;
+	} else if (x->s->drop_every && ++x->s->st.frames_seen % x->s->drop_every == 0) {
+		x->s->st.dropped++;
+		x->free_tx[x->nr_free_tx++] = addr;
+	} else if (!r->failed) {
+		uint32_t crc = sp_crc32c(0, payload, m->plen);
+		/* the last read of the request: its frame ends the reply */
+		bool last = !r->reads && r->next >= r->end;
+
+		if (r->cacheable)
+			admit(x, r, payload, m->plen, crc);
+		/* headers written in front of the data read in place */
+		sp_udp_fill(payload - HDRS, &r->self, &r->client, sizeof(struct sp_xmsg) + m->plen);
+		sp_x_fill(payload - sizeof(struct sp_xmsg), last ? SP_X_LAST : SP_X_DATA,
+			  m->plen, r->req_id, crc, m->off, last ? r->bytes + m->plen : 0);
+		r->ended = last;
+		tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
+		r->frames++;
+		r->bytes += m->plen;
+		x->s->st.bytes += m->plen;
+	} else {
+		x->free_tx[x->nr_free_tx++] = addr;
+	}
+	finish(x, r);
+}
+
 static unsigned reap_reads(struct xdp *x)
 {
 	struct io_uring_cqe *cqe;
@@ -393,45 +458,11 @@ static unsigned reap_reads(struct xdp *x)
 
 	while (io_uring_peek_cqe(&x->ring, &cqe) == 0) {
 		unsigned fi = cqe->user_data;
-		const struct fmeta *m = &x->meta[fi];
-		struct xreq *r = &x->reqs[m->req];
-		uint64_t addr = (uint64_t)fi * FRAME;
-		uint8_t *payload = frame_at(x, addr) + DATA_OFF + m->lead;
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&x->ring, cqe);
 		n++;
-		r->reads--;
-		x->reads--;
-		if (res < 0 || (uint32_t)res < (uint32_t)m->lead + m->plen) {
-			if (!r->failed)
-				sp_dbg("xdp: read of %s at %llu: %s", r->f->name,
-				       (unsigned long long)m->off,
-				       res < 0 ? strerror(-res) : "short");
-			r->failed = true;
-			x->free_tx[x->nr_free_tx++] = addr;
-		} else if (x->s->drop_every &&
-			   ++x->s->st.frames_seen % x->s->drop_every == 0) {
-			x->s->st.dropped++;
-			x->free_tx[x->nr_free_tx++] = addr;
-		} else if (!r->failed) {
-			uint32_t crc = sp_crc32c(0, payload, m->plen);
-
-			if (r->cacheable)
-				admit(x, r, payload, m->plen, crc);
-			/* headers written in front of the data read in place */
-			sp_udp_fill(payload - HDRS, &r->self, &r->client,
-				    sizeof(struct sp_xmsg) + m->plen);
-			sp_x_fill(payload - sizeof(struct sp_xmsg), SP_X_DATA, m->plen,
-				  r->req_id, crc, m->off, 0);
-			tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
-			r->frames++;
-			r->bytes += m->plen;
-			x->s->st.bytes += m->plen;
-		} else {
-			x->free_tx[x->nr_free_tx++] = addr;
-		}
-		finish(x, r);
+		read_done(x, fi, res);
 	}
 	return n;
 }
@@ -473,6 +504,24 @@ static void kick_tx(struct xdp *x)
 
 /* ------------------------------------------------------------ set-up */
 
+/*
+ * As many blocks per frame as the link's MTU carries (a veth pair at
+ * MTU 3132 takes three: a 4 KiB reply in two frames, not four).
+ */
+static unsigned frame_payload(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned mtu = 1500;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	return sp_x_payload_for_mtu(mtu);
+}
+
 static int setup_xsk(struct xdp *x)
 {
 	struct server *s = x->s;
@@ -486,9 +535,26 @@ static int setup_xsk(struct xdp *x)
 	if (ret)
 		return ret;
 	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
+	x->payload = frame_payload(s->ifname);
+	s->st.frame_payload = x->payload;
 	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
 		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
 	return 0;
+}
+
+/*
+ * Whether io_uring can read fd inline. A file without non-blocking
+ * reads (tmpfs, for one) has every io_uring read handed to an io-wq
+ * worker, a thread switch per frame; preadv2(RWF_NOWAIT) refuses such
+ * a file with EOPNOTSUPP. Such reads are cheaper done in the loop: the
+ * same kernel copy from the page cache into the frame.
+ */
+static bool nowait_reads(int fd)
+{
+	char buf[DIO_ALIGN] __attribute__((aligned(DIO_ALIGN)));
+	struct iovec iov = { buf, sizeof(buf) };
+
+	return !(preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP);
 }
 
 /* The UMEM, frame by frame, becomes io_uring's fixed buffers. */
@@ -529,6 +595,10 @@ static int setup_ring(struct xdp *x)
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
 		}
+		x->sync[i] = !nowait_reads(x->dfd[i]);
+		if (x->sync[i])
+			sp_notice("xdp: %s: no non-blocking reads (io_uring would hand each one to a worker thread); read in the loop",
+				  f->path);
 	}
 	return 0;
 }
@@ -580,6 +650,7 @@ static void teardown(struct xdp *x)
 		read_cache_stats(x);
 	sp_xsk_close(&x->xsk);
 	free(x->dfd);
+	free(x->sync);
 	free(x->reqs);
 	free(x->meta);
 	free(x->seen);
@@ -594,8 +665,9 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	x.reqs = calloc(s->max_inflight, sizeof(*x.reqs));
 	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
 	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
+	x.sync = calloc(s->nr_files, sizeof(*x.sync));
 	x.seen = calloc(SEEN_SLOTS, sizeof(*x.seen));
-	if (!x.reqs || !x.meta || !x.dfd || !x.seen) {
+	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.sync) {
 		ret = -ENOMEM;
 		goto out;
 	}

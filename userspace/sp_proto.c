@@ -321,7 +321,8 @@ int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m)
 	m->length = le64toh(h.length);
 	switch (h.type) {
 	case SP_X_DATA:
-		if (!m->len || m->len > SP_X_PAYLOAD || len - sizeof(h) < m->len ||
+	case SP_X_LAST:
+		if (!m->len || m->len > SP_X_MAX_PAYLOAD || len - sizeof(h) < m->len ||
 		    m->offset > UINT64_MAX - m->len)
 			return -EINVAL;
 		m->payload = (const uint8_t *)buf + sizeof(h);
@@ -472,4 +473,56 @@ void sp_udp_fill(void *frame, const struct sp_udp_addr *src,
 	memcpy(udp + 2, &dst->port, 2);
 	put16(udp + 4, 8 + plen);
 	put16(udp + 6, 0);
+}
+
+/* Pseudo-header and UDP header: what a UDP checksum covers besides data. */
+static uint32_t udp_head_sum(const uint8_t *ip, const uint8_t *udp)
+{
+	uint32_t s = sp_inet_sum(0, ip + 12, 8);
+
+	s += 17 + get16(udp + 4);
+	return sp_inet_sum(s, udp, 6);	/* not the checksum field */
+}
+
+void sp_udp_csum_set(void *frame, uint32_t psum)
+{
+	uint8_t *ip = (uint8_t *)frame + 14, *udp = ip + 20;
+	uint16_t c = ~sp_inet_fold(sp_inet_fold(udp_head_sum(ip, udp)) + sp_inet_fold(psum)) & 0xffff;
+
+	put16(udp + 6, c ? c : 0xffff);
+}
+
+unsigned sp_x_payload_for_mtu(unsigned mtu)
+{
+	unsigned room = mtu > 20 + 8 + sizeof(struct sp_xmsg) ?
+			mtu - 20 - 8 - sizeof(struct sp_xmsg) : 0;
+	unsigned blocks = room / SP_X_PAYLOAD;
+
+	if (blocks < 1)
+		blocks = 1;
+	if (blocks > SP_X_MAX_PAYLOAD / SP_X_PAYLOAD)
+		blocks = SP_X_MAX_PAYLOAD / SP_X_PAYLOAD;
+	return blocks * SP_X_PAYLOAD;
+}
+
+bool sp_udp_csum_ok(const void *frame, size_t len)
+{
+	const uint8_t *ip = (const uint8_t *)frame + 14, *udp;
+	size_t ihl, ulen;
+	uint32_t s;
+
+	if (len < SP_X_HDRS)
+		return false;
+	ihl = (ip[0] & 0x0f) * 4u;
+	if (len < 14 + ihl + 8)
+		return false;
+	udp = ip + ihl;
+	if (!get16(udp + 6))
+		return true;
+	ulen = get16(udp + 4);
+	if (ulen < 8 || 14 + ihl + ulen > len)
+		return false;
+	s = sp_inet_fold(udp_head_sum(ip, udp)) + get16(udp + 6);
+	s = sp_inet_fold(sp_inet_sum(s, udp + 8, ulen - 8));
+	return s == 0xffff;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,6 +19,17 @@
 #include "sp_xsk.h"
 #include "xsk_redirect.h"
 #include "xsk_redirect.skel.h"
+
+static int xdp_link(struct sp_xsk *x, int prog)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->attach_flags);
+	int fd = bpf_link_create(prog, x->ifindex, BPF_XDP, &lo);
+
+	if (fd < 0)
+		return fd;
+	x->link_fd = fd;
+	return 0;
+}
 
 static int attach_prog(struct sp_xsk *x, const struct sp_xsk_opts *o)
 {
@@ -41,23 +53,27 @@ static int attach_prog(struct sp_xsk *x, const struct sp_xsk_opts *o)
 		sp_err("xdp: loading the BPF program: %s", strerror(-ret));
 		return ret;
 	}
+	/*
+	 * Through a BPF link: the kernel detaches the program when the last
+	 * descriptor of the link goes, so a process that is killed, or
+	 * crashes, leaves nothing on the interface.
+	 */
 	prog = bpf_program__fd(x->skel->progs.xsk_redirect);
 	ret = -EOPNOTSUPP;
 	if (!o->xdp_mode || !strcmp(o->xdp_mode, "native")) {
-		x->attach_flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
-		if (ret && !o->xdp_mode)
+		x->attach_flags = XDP_FLAGS_DRV_MODE;
+		ret = xdp_link(x, prog);
+		if (ret && ret != -EBUSY && !o->xdp_mode)
 			sp_notice("xdp: native mode refused on %s (%s), trying skb mode",
 				  o->ifname, strerror(-ret));
 	}
-	if (ret && (!o->xdp_mode || !strcmp(o->xdp_mode, "skb"))) {
-		x->attach_flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
+	if (ret && ret != -EBUSY && (!o->xdp_mode || !strcmp(o->xdp_mode, "skb"))) {
+		x->attach_flags = XDP_FLAGS_SKB_MODE;
+		ret = xdp_link(x, prog);
 	}
 	if (ret) {
 		sp_err("xdp: attaching to %s: %s%s", o->ifname, strerror(-ret),
-		       ret == -EBUSY || ret == -EEXIST ?
-		       " (another XDP program is attached there)" : "");
+		       ret == -EBUSY ? " (another XDP program is attached there)" : "");
 		return ret;
 	}
 	x->attached = true;
@@ -77,7 +93,7 @@ static int setup_socket(struct sp_xsk *x, const struct sp_xsk_opts *o)
 	struct xsk_socket_config scfg = {
 		.rx_size = o->ring, .tx_size = o->ring,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.xdp_flags = x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
+		.xdp_flags = x->attach_flags,
 		/* veth has no zero-copy AF_XDP */
 		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
@@ -119,7 +135,7 @@ int sp_xsk_open(struct sp_xsk *x, const struct sp_xsk_opts *o)
 {
 	int ret;
 
-	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1 };
+	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1, .link_fd = -1 };
 	x->ifindex = if_nametoindex(o->ifname);
 	if (!x->ifindex) {
 		sp_err("xdp: no interface '%s'", o->ifname);
@@ -138,10 +154,10 @@ void sp_xsk_close(struct sp_xsk *x)
 	if (x->umem)
 		xsk_umem__delete(x->umem);
 	if (x->attached)
-		bpf_xdp_detach(x->ifindex, x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+		close(x->link_fd);
 	xsk_redirect_bpf__destroy(x->skel);
 	sp_bufpool_free(&x->mem);
-	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1 };
+	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1, .link_fd = -1 };
 }
 
 bool sp_xsk_tx(struct sp_xsk *x, uint64_t addr, uint32_t len)
@@ -156,12 +172,17 @@ bool sp_xsk_tx(struct sp_xsk *x, uint64_t addr, uint32_t len)
 	return true;
 }
 
-void sp_xsk_kick(struct sp_xsk *x)
+int sp_xsk_kick(struct sp_xsk *x)
 {
-	if (xsk_ring_prod__needs_wakeup(&x->tx) &&
-	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-	    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-		sp_dbg("xdp: sendto: %s", strerror(errno));
+	int err;
+
+	if (!xsk_ring_prod__needs_wakeup(&x->tx) ||
+	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+		return 0;
+	err = errno;
+	if (err != EAGAIN && err != EBUSY && err != ENOBUFS)
+		sp_dbg("xdp: sendto: %s", strerror(err));
+	return -err;
 }
 
 unsigned sp_xsk_completed(struct sp_xsk *x, uint64_t *addrs, unsigned max)

@@ -37,6 +37,7 @@ struct sp_xsk {
 	struct xsk_redirect_bpf *skel;
 	int ifindex;
 	uint32_t attach_flags;
+	int link_fd;		/* the XDP attachment: closing it detaches */
 	bool attached;
 	char attach[8];		/* "native" or "skb" */
 	unsigned frame_size;
@@ -63,8 +64,12 @@ static inline uint8_t *sp_xsk_frame(const struct sp_xsk *x, uint64_t addr)
 
 /* Queues one frame on TX; false when the ring is full. */
 bool sp_xsk_tx(struct sp_xsk *x, uint64_t addr, uint32_t len);
-/* Has the kernel transmit what is queued (copy mode sends in this call). */
-void sp_xsk_kick(struct sp_xsk *x);
+/*
+ * Has the kernel transmit what is queued (copy mode sends in this call,
+ * at most 32 frames of it). 0, -EAGAIN when frames are left on the ring,
+ * or another -errno (-EBUSY, -ENOBUFS: the device is busy, kick later).
+ */
+int sp_xsk_kick(struct sp_xsk *x);
 /* Takes up to max completed TX frames (their frame-aligned addresses). */
 unsigned sp_xsk_completed(struct sp_xsk *x, uint64_t *addrs, unsigned max);
 /*
