@@ -562,6 +562,7 @@ static int setup_ring(struct xdp *x)
 {
 	struct sp_ring_opts ro = { .entries = RING, .sq_cpu = -1, .no_modern = true };
 	struct sp_ring_info info;
+	unsigned nr_sync = 0;
 	int ret;
 
 	ret = sp_ring_init(&x->ring, &ro, &info);
@@ -596,10 +597,11 @@ static int setup_ring(struct xdp *x)
 			x->s->st.direct_io = false;
 		}
 		x->sync[i] = !nowait_reads(x->dfd[i]);
-		if (x->sync[i])
-			sp_notice("xdp: %s: no non-blocking reads (io_uring would hand each one to a worker thread); read in the loop",
-				  f->path);
+		nr_sync += x->sync[i];
 	}
+	if (nr_sync)
+		sp_notice("xdp: %u of %u files have no non-blocking reads (io_uring would hand each read to a worker thread): read in the loop",
+			  nr_sync, x->s->nr_files);
 	return 0;
 }
 

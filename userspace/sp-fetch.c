@@ -218,6 +218,16 @@ static void next_range(struct client *c, uint64_t *off, uint64_t *len)
 	*len = c->len;
 }
 
+/* now: a recent sp_now_ns(), one per pass of a loop (clock reads add up) */
+static bool more_to_issue_at(struct client *c, uint64_t now)
+{
+	if (atomic_load(&interrupted) || c->fail[0])
+		return false;
+	if (c->run_ns)
+		return now - c->start_ns < c->run_ns;
+	return c->issued < c->requests;
+}
+
 static bool more_to_issue(struct client *c)
 {
 	if (atomic_load(&interrupted) || c->fail[0])
@@ -230,9 +240,12 @@ static bool more_to_issue(struct client *c)
 static void progress(struct client *c, bool last)
 {
 	static uint64_t next;
-	uint64_t now = sp_now_ns();
+	uint64_t now;
 
-	if (!c->progress || (!last && now < next))
+	if (!c->progress)
+		return;
+	now = sp_now_ns();
+	if (!last && now < next)
 		return;
 	next = now + 500000000ULL;
 	fprintf(stderr, "\r%llu requests, %.1f MiB, %llu errors  ",
@@ -508,6 +521,7 @@ struct udp {
 	unsigned cur;		/* fetch being cut into sub-requests */
 	uint64_t cur_off, cur_end;
 	uint32_t seq;
+	uint64_t now;		/* when the batch of frames being read came */
 };
 
 /*
@@ -645,7 +659,8 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 
 	if (u->cur_off == u->cur_end) {
 		/* the fetch ring holds every fetch with a piece in flight */
-		if (!more_to_issue(c) || u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
+		if (!more_to_issue_at(c, u->now) ||
+		    u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
 			return false;
 		u->fetches[u->cur].all_issued = true;
 		u->cur = (u->cur + 1) % u->nr_fetches;
@@ -653,7 +668,7 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 		u->cur_off = off;
 		u->cur_end = off + len;
 		f = &u->fetches[u->cur];
-		f->start_ns = sp_now_ns();
+		f->start_ns = u->now;
 		f->pieces = 0;
 		f->all_issued = false;
 		c->issued++;
@@ -668,7 +683,7 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 	s->got = 0;
 	s->retries = 0;
 	s->fetch = u->cur;
-	s->last_ns = sp_now_ns();
+	s->last_ns = u->now;
 	f->pieces++;
 	u->cur_off += len;
 	if (u->cur_off == u->cur_end)
@@ -686,7 +701,7 @@ static void udp_slot_done(struct client *c, struct udp *u, struct uslot *s)
 
 	s->busy = false;
 	if (--f->pieces == 0 && f->all_issued) {
-		sp_hist_add(&c->lat, sp_now_ns() - f->start_ns);
+		sp_hist_add(&c->lat, u->now - f->start_ns);
 		c->done++;
 	}
 }
@@ -696,7 +711,8 @@ static void udp_slot_done(struct client *c, struct udp *u, struct uslot *s)
  * source's CRC; whole blocks only, except at the end of the file. 0,
  * or -EPROTO after a mismatch (the run fails).
  */
-static int udp_blocks(struct client *c, struct uslot *s, const struct sp_xinfo *m)
+static int udp_blocks(struct client *c, struct udp *u, struct uslot *s,
+		      const struct sp_xinfo *m)
 {
 	uint64_t end = m->offset + m->len;
 	unsigned k = (m->offset - s->off) / BLK;
@@ -717,7 +733,7 @@ static int udp_blocks(struct client *c, struct uslot *s, const struct sp_xinfo *
 		s->got |= 1ULL << k;
 		c->bytes += n;
 	}
-	s->last_ns = sp_now_ns();
+	s->last_ns = u->now;
 	return 0;
 bad:
 	c->mismatches++;
@@ -746,7 +762,7 @@ static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_
 		if (m.offset < s->off || m.offset >= s->off + s->len ||
 		    (m.offset - s->off) % BLK || m.len > s->off + s->len - m.offset)
 			break;
-		if (udp_blocks(c, s, &m) < 0)
+		if (udp_blocks(c, u, s, &m) < 0)
 			break;
 		if (s->got == full_mask(s->nframes)) {
 			udp_slot_done(c, u, s);
@@ -971,6 +987,7 @@ static int run_udp(struct client *c)
 		uint64_t now = sp_now_ns();
 		int n;
 
+		u->now = now;
 		for (unsigned i = 0; i < c->parallel; i++) {
 			struct uslot *s = &u->slots[i];
 
@@ -1006,6 +1023,7 @@ static int run_udp(struct client *c)
 				if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
 					continue;
 			}
+			u->now = sp_now_ns();
 			idle = !sp_xsk_rx(&u->x->xsk, BATCH, xdp_frame, &r);
 			progress(c, false);
 			continue;
@@ -1028,6 +1046,7 @@ static int run_udp(struct client *c)
 			break;
 		}
 		idle = n <= 0;
+		u->now = sp_now_ns();
 		for (int i = 0; i < n; i++)
 			udp_frame(c, u, (uint8_t *)bufs[i], msgs[i].msg_len);
 		progress(c, false);
