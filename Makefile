@@ -104,7 +104,8 @@ $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
 # sp-serve's AF_XDP loop is its own file, linked in beside the main one.
 $(BIN)/sp-serve: $(OBJ)/userspace/serve_xdp.o
 $(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
-$(OBJ)/userspace/serve_xdp.o: $(BPFOUT)/xsk_redirect.skel.h
+# the one loader of xsk_redirect, shared by sp-serve and sp-fetch
+$(OBJ)/userspace/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
 $(OBJ)/userspace/sp-guard.o: $(BPFOUT)/guard.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)

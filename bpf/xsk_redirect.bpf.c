@@ -25,9 +25,9 @@
 #define ETH_P_IP	0x0800
 #define ETH_ALEN	6
 #define SP_X_MAGIC	0x58505053u	/* sp_proto.h */
-#define SP_X_VERSION	1
+#define SP_X_VERSION	2
 #define SP_X_REQ	1
-#define SP_X_DATA	2
+#define SP_X_LAST	7
 #define HDRS		(sizeof(struct ethhdr) + sizeof(struct iphdr) + \
 			 sizeof(struct udphdr) + sizeof(struct xmsg))
 
@@ -182,10 +182,11 @@ static __always_inline int answer(struct xdp_md *ctx, struct xmsg *m)
 	udp->dest = a;
 	udp->len = bpf_htons(sizeof(*udp) + sizeof(*m) + plen);
 	udp->check = 0;
-	m->type = SP_X_DATA;
+	/* the one frame of the reply: its last */
+	m->type = SP_X_LAST;
 	m->len = plen;
 	m->aux = crc;
-	m->length = 0;
+	m->length = plen;
 	/* pseudo-header, UDP header, message header, payload (from the map) */
 	s = sum16(&ip->saddr, 8) + IPPROTO_UDP + bpf_ntohs(udp->len) +
 	    sum16(udp, sizeof(*udp)) + sum16(m, sizeof(*m)) + psum;

@@ -33,7 +33,9 @@ struct serve_stats {
 		uint64_t admissions, deferred, raced, evictions, invalidations, entries;
 	} cache;
 	uint64_t writes, write_bytes;
+	uint64_t sync_reads;	/* xdp: reads done in the loop (no RWF_NOWAIT) */
 	char xdp_attach[16];
+	unsigned frame_payload;	/* xdp: DATA bytes per frame, from the MTU */
 	bool direct_io;
 	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
 };

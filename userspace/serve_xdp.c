@@ -27,29 +27,26 @@
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_link.h>
-#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <xdp/xsk.h>
 
 #include "sp_bpf.h"
-#include "sp_buf.h"
 #include "sp_log.h"
 #include "sp_proto.h"
 #include "sp_ring.h"
 #include "sp_time.h"
 #include "sp_verify.h"
+#include "sp_xsk.h"
 #include "serve.h"
 #include "xsk_redirect.h"
-#include "xsk_redirect.skel.h"
 
 #define FRAME		4096u
 #define NR_FRAMES	4096u
@@ -62,12 +59,13 @@
 
 #define SEEN_SLOTS	4096u		/* units missed once, for --cache-admit 2+ */
 
-_Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_PAYLOAD <= FRAME,
+_Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_MAX_PAYLOAD <= FRAME,
 	       "frame layout");
 _Static_assert(XC_UNIT == SP_X_PAYLOAD, "a cached unit is one DATA frame");
 
 struct xreq {
 	bool used, failed;
+	bool ended;		/* its LAST frame is out: no END needed */
 	const struct served_file *f;
 	int fd;
 	uint32_t req_id;
@@ -83,18 +81,11 @@ struct xreq {
 
 struct xdp {
 	struct server *s;
-	struct xsk_redirect_bpf *skel;
-	int ifindex;
-	uint32_t attach_flags;
-	bool attached;
-	struct sp_bufpool umem_mem;
-	struct xsk_umem *umem;
-	struct xsk_socket *xsk;
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq, rx;
+	struct sp_xsk xsk;
 	struct io_uring ring;
 	bool ring_ok;
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
+	bool *sync;		/* per file: read in the loop, not by io_uring */
 	uint64_t free_tx[NR_FRAMES - NR_RX];
 	unsigned nr_free_tx;
 	unsigned tx_queued;	/* descriptors put on TX since the last kick */
@@ -106,19 +97,19 @@ struct xdp {
 		uint16_t lead, plen;
 		uint64_t off;
 	} *meta;
-	int cache_fd;
 	struct seen {		/* misses of a unit so far, direct-mapped */
 		uint64_t tag;	/* key + 1; 0: empty */
 		uint32_t misses;
 	} *seen;
 	struct xc_val val;	/* admission buffer */
+	unsigned payload;	/* DATA bytes per frame: blocks the MTU carries */
 };
 
 /* ------------------------------------------------------------ cache */
 
 static __u64 *gen_slot(struct xdp *x, uint32_t file, uint64_t unit)
 {
-	return &x->skel->bss->gens[xc_slot(file, unit)];
+	return &x->xsk.gens[xc_slot(file, unit)];
 }
 
 /* Whether this miss of the unit is the --cache-admit'th. */
@@ -162,7 +153,7 @@ static void admit(struct xdp *x, const struct xreq *r, const uint8_t *data,
 	v->len = len;
 	v->sum = sp_inet_fold(sp_inet_sum(0, data, len));
 	memcpy(v->data, data, len);
-	ret = bpf_map_update_elem(x->cache_fd, &v->key, v, BPF_NOEXIST);
+	ret = bpf_map_update_elem(x->xsk.cache_fd, &v->key, v, BPF_NOEXIST);
 	if (!ret)
 		cs->admissions++;
 	else if (ret != -EEXIST)
@@ -181,25 +172,20 @@ static void invalidate(struct xdp *x, uint32_t file, uint64_t first, uint64_t la
 	for (uint64_t u = first; u <= last; u++) {
 		struct xc_key key = { .file = file, .unit = u };
 
-		if (!bpf_map_delete_elem(x->cache_fd, &key))
+		if (!bpf_map_delete_elem(x->xsk.cache_fd, &key))
 			x->s->st.cache.invalidations++;
 	}
 }
 
 static uint8_t *frame_at(struct xdp *x, uint64_t addr)
 {
-	return xsk_umem__get_data(x->umem_mem.base, addr);
+	return sp_xsk_frame(&x->xsk, addr);
 }
 
 static void tx_push(struct xdp *x, uint64_t addr, uint32_t len)
 {
-	uint32_t idx = 0;
-
 	/* never fails: the ring has room for every TX frame */
-	xsk_ring_prod__reserve(&x->tx, 1, &idx);
-	xsk_ring_prod__tx_desc(&x->tx, idx)->addr = addr;
-	xsk_ring_prod__tx_desc(&x->tx, idx)->len = len;
-	xsk_ring_prod__submit(&x->tx, 1);
+	sp_xsk_tx(&x->xsk, addr, len);
 	x->tx_queued++;
 	x->s->st.frames_tx++;
 }
@@ -338,9 +324,11 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 	x->active++;
 }
 
+static void read_done(struct xdp *x, unsigned fi, int res);
+
 /*
  * Reads the next frames of every active request into free TX frames.
- * A frame carries the file bytes up to the next SP_X_PAYLOAD boundary;
+ * A frame carries the file bytes up to the next x->payload boundary;
  * the read starts at the DIO_ALIGN boundary below, so that O_DIRECT
  * takes it, and the headers are written over the leading bytes later.
  */
@@ -352,13 +340,14 @@ static int submit_reads(struct xdp *x)
 		struct xreq *r = &x->reqs[i];
 
 		while (r->used && !r->failed && r->next < r->end && x->nr_free_tx) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
-			uint64_t pend = (r->next / SP_X_PAYLOAD + 1) * SP_X_PAYLOAD;
+			bool sync = x->sync[r->f - x->s->files];
+			struct io_uring_sqe *sqe = sync ? NULL : io_uring_get_sqe(&x->ring);
+			uint64_t pend = (r->next / x->payload + 1) * x->payload;
 			uint32_t lead = r->next % DIO_ALIGN, plen, rlen;
 			uint64_t addr;
 			unsigned fi;
 
-			if (!sqe)
+			if (!sqe && !sync)
 				goto out;
 			if (pend > r->end)
 				pend = r->end;
@@ -368,12 +357,21 @@ static int submit_reads(struct xdp *x)
 			fi = addr / FRAME;
 			x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen,
 						      .off = r->next };
+			r->reads++;
+			x->reads++;
+			if (sync) {
+				ssize_t got = pread(r->fd, frame_at(x, addr) + DATA_OFF, rlen,
+						    r->next - lead);
+
+				r->next = pend;
+				x->s->st.sync_reads++;
+				read_done(x, fi, got < 0 ? -errno : (int)got);
+				continue;
+			}
 			io_uring_prep_read_fixed(sqe, r->fd, frame_at(x, addr) + DATA_OFF, rlen,
 						 r->next - lead, fi);
 			io_uring_sqe_set_data64(sqe, fi);
 			r->next = pend;
-			r->reads++;
-			x->reads++;
 			n++;
 		}
 	}
@@ -381,14 +379,21 @@ out:
 	return n ? io_uring_submit(&x->ring) : 0;
 }
 
-/* Ends a request whose frames are all out: END (or ERR if a read failed). */
+/*
+ * Ends a request whose frames are all out: nothing more when its last
+ * frame said so (LAST), else END, or ERR if a read failed.
+ */
 static void finish(struct xdp *x, struct xreq *r)
 {
 	bool sent;
 
 	if (r->reads || (!r->failed && r->next < r->end))
 		return;
-	if (r->failed) {
+	if (r->ended) {
+		sent = true;
+		x->s->st.requests++;
+		sp_hist_add(&x->s->st.lat, sp_now_ns() - r->start_ns);
+	} else if (r->failed) {
 		reply_err(x, &r->self, &r->client, r->req_id, SP_XE_IO);
 		sent = true;	/* or lost, like any frame: the client asks again */
 	} else {
@@ -405,6 +410,47 @@ static void finish(struct xdp *x, struct xreq *r)
 	}
 }
 
+/* A read into frame fi is done (res: bytes or -errno): send, or give up. */
+static void read_done(struct xdp *x, unsigned fi, int res)
+{
+	const struct fmeta *m = &x->meta[fi];
+	struct xreq *r = &x->reqs[m->req];
+	uint64_t addr = (uint64_t)fi * FRAME;
+	uint8_t *payload = frame_at(x, addr) + DATA_OFF + m->lead;
+
+	r->reads--;
+	x->reads--;
+	if (res < 0 || (uint32_t)res < (uint32_t)m->lead + m->plen) {
+		if (!r->failed)
+			sp_dbg("xdp: read of %s at %llu: %s", r->f->name,
+			       (unsigned long long)m->off, res < 0 ? strerror(-res) : "short");
+		r->failed = true;
+		x->free_tx[x->nr_free_tx++] = addr;
+	} else if (x->s->drop_every && ++x->s->st.frames_seen % x->s->drop_every == 0) {
+		x->s->st.dropped++;
+		x->free_tx[x->nr_free_tx++] = addr;
+	} else if (!r->failed) {
+		uint32_t crc = sp_crc32c(0, payload, m->plen);
+		/* the last read of the request: its frame ends the reply */
+		bool last = !r->reads && r->next >= r->end;
+
+		if (r->cacheable)
+			admit(x, r, payload, m->plen, crc);
+		/* headers written in front of the data read in place */
+		sp_udp_fill(payload - HDRS, &r->self, &r->client, sizeof(struct sp_xmsg) + m->plen);
+		sp_x_fill(payload - sizeof(struct sp_xmsg), last ? SP_X_LAST : SP_X_DATA,
+			  m->plen, r->req_id, crc, m->off, last ? r->bytes + m->plen : 0);
+		r->ended = last;
+		tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
+		r->frames++;
+		r->bytes += m->plen;
+		x->s->st.bytes += m->plen;
+	} else {
+		x->free_tx[x->nr_free_tx++] = addr;
+	}
+	finish(x, r);
+}
+
 static unsigned reap_reads(struct xdp *x)
 {
 	struct io_uring_cqe *cqe;
@@ -412,45 +458,11 @@ static unsigned reap_reads(struct xdp *x)
 
 	while (io_uring_peek_cqe(&x->ring, &cqe) == 0) {
 		unsigned fi = cqe->user_data;
-		const struct fmeta *m = &x->meta[fi];
-		struct xreq *r = &x->reqs[m->req];
-		uint64_t addr = (uint64_t)fi * FRAME;
-		uint8_t *payload = frame_at(x, addr) + DATA_OFF + m->lead;
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&x->ring, cqe);
 		n++;
-		r->reads--;
-		x->reads--;
-		if (res < 0 || (uint32_t)res < (uint32_t)m->lead + m->plen) {
-			if (!r->failed)
-				sp_dbg("xdp: read of %s at %llu: %s", r->f->name,
-				       (unsigned long long)m->off,
-				       res < 0 ? strerror(-res) : "short");
-			r->failed = true;
-			x->free_tx[x->nr_free_tx++] = addr;
-		} else if (x->s->drop_every &&
-			   ++x->s->st.frames_seen % x->s->drop_every == 0) {
-			x->s->st.dropped++;
-			x->free_tx[x->nr_free_tx++] = addr;
-		} else if (!r->failed) {
-			uint32_t crc = sp_crc32c(0, payload, m->plen);
-
-			if (r->cacheable)
-				admit(x, r, payload, m->plen, crc);
-			/* headers written in front of the data read in place */
-			sp_udp_fill(payload - HDRS, &r->self, &r->client,
-				    sizeof(struct sp_xmsg) + m->plen);
-			sp_x_fill(payload - sizeof(struct sp_xmsg), SP_X_DATA, m->plen,
-				  r->req_id, crc, m->off, 0);
-			tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
-			r->frames++;
-			r->bytes += m->plen;
-			x->s->st.bytes += m->plen;
-		} else {
-			x->free_tx[x->nr_free_tx++] = addr;
-		}
-		finish(x, r);
+		read_done(x, fi, res);
 	}
 	return n;
 }
@@ -458,16 +470,10 @@ static unsigned reap_reads(struct xdp *x)
 /* Transmit completions give frames back; a END held back goes now. */
 static unsigned reap_tx(struct xdp *x)
 {
-	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&x->cq, BATCH, &idx);
+	unsigned n = sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free_tx, BATCH);
 
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t addr = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
-
-		x->free_tx[x->nr_free_tx++] = addr & ~(uint64_t)(FRAME - 1);
-	}
+	x->nr_free_tx += n;
 	if (n) {
-		xsk_ring_cons__release(&x->cq, n);
 		x->tx_out -= n;
 		for (unsigned i = 0; i < x->s->max_inflight && x->active; i++)
 			if (x->reqs[i].used)
@@ -476,27 +482,15 @@ static unsigned reap_tx(struct xdp *x)
 	return n;
 }
 
+static void rx_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	on_request(arg, frame, len);
+}
+
+/* requests are parsed in place: their frames go straight back */
 static unsigned reap_rx(struct xdp *x)
 {
-	uint32_t idx, fidx;
-	unsigned n = xsk_ring_cons__peek(&x->rx, BATCH, &idx);
-
-	if (!n)
-		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
-
-		on_request(x, frame_at(x, d->addr), d->len);
-	}
-	/* requests are parsed in place: their frames go straight back */
-	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
-		for (unsigned i = 0; i < n; i++)
-			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
-				xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr & ~(uint64_t)(FRAME - 1);
-		xsk_ring_prod__submit(&x->fq, n);
-	}
-	xsk_ring_cons__release(&x->rx, n);
-	return n;
+	return sp_xsk_rx(&x->xsk, BATCH, rx_frame, x);
 }
 
 static void kick_tx(struct xdp *x)
@@ -505,105 +499,62 @@ static void kick_tx(struct xdp *x)
 		return;
 	x->tx_out += x->tx_queued;
 	x->tx_queued = 0;
-	/* copy mode transmits in this call */
-	if (xsk_ring_prod__needs_wakeup(&x->tx) &&
-	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-	    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-		sp_dbg("xdp: sendto: %s", strerror(errno));
+	sp_xsk_kick(&x->xsk);
 }
 
 /* ------------------------------------------------------------ set-up */
 
-static int attach_prog(struct xdp *x)
+/*
+ * As many blocks per frame as the link's MTU carries (a veth pair at
+ * MTU 3132 takes three: a 4 KiB reply in two frames, not four).
+ */
+static unsigned frame_payload(const char *ifname)
 {
-	struct server *s = x->s;
-	int prog, ret;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned mtu = 1500;
 
-	x->skel = xsk_redirect_bpf__open();
-	if (!x->skel) {
-		sp_err("xdp: opening the BPF program: %s", strerror(errno));
-		return -errno;
-	}
-	x->skel->rodata->udp_port = htons(s->port);
-	x->skel->rodata->cache_on = s->cache;
-	ret = bpf_map__set_max_entries(x->skel->maps.cache, s->cache ? s->cache_entries : 1);
-	if (ret) {
-		sp_err("xdp: sizing the cache: %s", strerror(-ret));
-		return ret;
-	}
-	ret = xsk_redirect_bpf__load(x->skel);
-	if (ret) {
-		sp_err("xdp: loading the BPF program: %s", strerror(-ret));
-		return ret;
-	}
-	prog = bpf_program__fd(x->skel->progs.xsk_redirect);
-	ret = -EOPNOTSUPP;
-	if (!s->xdp_mode || !strcmp(s->xdp_mode, "native")) {
-		x->attach_flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
-		if (ret && !s->xdp_mode)
-			sp_notice("xdp: native mode refused on %s (%s), trying skb mode",
-				  s->ifname, strerror(-ret));
-	}
-	if (ret && (!s->xdp_mode || !strcmp(s->xdp_mode, "skb"))) {
-		x->attach_flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
-		ret = bpf_xdp_attach(x->ifindex, prog, x->attach_flags, NULL);
-	}
-	if (ret) {
-		sp_err("xdp: attaching to %s: %s", s->ifname, strerror(-ret));
-		return ret;
-	}
-	x->attached = true;
-	x->cache_fd = bpf_map__fd(x->skel->maps.cache);
-	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s",
-		 x->attach_flags & XDP_FLAGS_DRV_MODE ? "native" : "skb");
-	return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	return sp_x_payload_for_mtu(mtu);
 }
 
 static int setup_xsk(struct xdp *x)
 {
-	struct xsk_umem_config ucfg = {
-		.fill_size = RING, .comp_size = RING, .frame_size = FRAME,
+	struct server *s = x->s;
+	struct sp_xsk_opts o = {
+		.ifname = s->ifname, .xdp_mode = s->xdp_mode, .port = htons(s->port),
+		.nr_frames = NR_FRAMES, .nr_rx = NR_RX, .frame_size = FRAME, .ring = RING,
+		.cache = s->cache, .cache_entries = s->cache_entries,
 	};
-	struct xsk_socket_config scfg = {
-		.rx_size = RING, .tx_size = RING,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.xdp_flags = x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
-		/* veth has no zero-copy AF_XDP */
-		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
-	};
-	uint32_t idx;
-	int ret;
+	int ret = sp_xsk_open(&x->xsk, &o);
 
-	ret = sp_bufpool_alloc(&x->umem_mem, NR_FRAMES, FRAME, 0);
-	if (ret) {
-		sp_err("xdp: UMEM of %u frames: %s", NR_FRAMES, strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	ret = xsk_umem__create(&x->umem, x->umem_mem.base, x->umem_mem.map_len,
-			       &x->fq, &x->cq, &ucfg);
-	if (ret) {
-		sp_err("xdp: UMEM registration: %s", strerror(-ret));
-		return ret;
-	}
-	ret = xsk_socket__create(&x->xsk, x->s->ifname, 0, x->umem, &x->rx, &x->tx, &scfg);
-	if (ret) {
-		sp_err("xdp: AF_XDP socket on %s queue 0: %s", x->s->ifname, strerror(-ret));
-		return ret;
-	}
-	ret = xsk_socket__update_xskmap(x->xsk, bpf_map__fd(x->skel->maps.xsks));
-	if (ret) {
-		sp_err("xdp: adding the socket to the XSKMAP: %s", strerror(-ret));
-		return ret;
-	}
-	if (xsk_ring_prod__reserve(&x->fq, NR_RX, &idx) != NR_RX)
-		return -ENOSPC;
-	for (unsigned i = 0; i < NR_RX; i++)
-		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (uint64_t)i * FRAME;
-	xsk_ring_prod__submit(&x->fq, NR_RX);
+	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
+	x->payload = frame_payload(s->ifname);
+	s->st.frame_payload = x->payload;
 	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
 		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
 	return 0;
+}
+
+/*
+ * Whether io_uring can read fd inline. A file without non-blocking
+ * reads (tmpfs, for one) has every io_uring read handed to an io-wq
+ * worker, a thread switch per frame; preadv2(RWF_NOWAIT) refuses such
+ * a file with EOPNOTSUPP. Such reads are cheaper done in the loop: the
+ * same kernel copy from the page cache into the frame.
+ */
+static bool nowait_reads(int fd)
+{
+	char buf[DIO_ALIGN] __attribute__((aligned(DIO_ALIGN)));
+	struct iovec iov = { buf, sizeof(buf) };
+
+	return !(preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP);
 }
 
 /* The UMEM, frame by frame, becomes io_uring's fixed buffers. */
@@ -611,6 +562,7 @@ static int setup_ring(struct xdp *x)
 {
 	struct sp_ring_opts ro = { .entries = RING, .sq_cpu = -1, .no_modern = true };
 	struct sp_ring_info info;
+	unsigned nr_sync = 0;
 	int ret;
 
 	ret = sp_ring_init(&x->ring, &ro, &info);
@@ -619,7 +571,7 @@ static int setup_ring(struct xdp *x)
 		return ret;
 	}
 	x->ring_ok = true;
-	ret = sp_ring_register_pool(&x->ring, &x->umem_mem);
+	ret = sp_ring_register_pool(&x->ring, &x->xsk.mem);
 	if (ret) {
 		sp_err("xdp: registering the UMEM with io_uring: %s", strerror(-ret));
 		return ret;
@@ -644,7 +596,12 @@ static int setup_ring(struct xdp *x)
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
 		}
+		x->sync[i] = !nowait_reads(x->dfd[i]);
+		nr_sync += x->sync[i];
 	}
+	if (nr_sync)
+		sp_notice("xdp: %u of %u files have no non-blocking reads (io_uring would hand each read to a worker thread): read in the loop",
+			  nr_sync, x->s->nr_files);
 	return 0;
 }
 
@@ -657,7 +614,7 @@ static void read_cache_stats(struct xdp *x)
 	void *prev = NULL;
 
 	for (uint32_t k = 0; k < XC_NR_STATS; k++)
-		if (sp_bpf_percpu_sum(bpf_map__fd(x->skel->maps.stats), k, &v[k]))
+		if (sp_bpf_percpu_sum(x->xsk.stats_fd, k, &v[k]))
 			return;
 	cs->hits = v[XC_HIT];
 	cs->misses = v[XC_MISS];
@@ -665,7 +622,7 @@ static void read_cache_stats(struct xdp *x)
 	cs->torn = v[XC_TORN];
 	cs->noroom = v[XC_NOROOM];
 	cs->bypasses = v[XC_BYPASS];
-	while (!bpf_map_get_next_key(x->cache_fd, prev, &next)) {
+	while (!bpf_map_get_next_key(x->xsk.cache_fd, prev, &next)) {
 		cs->entries++;
 		key = next;
 		prev = &key;
@@ -691,17 +648,11 @@ static void teardown(struct xdp *x)
 	for (unsigned i = 0; x->dfd && i < x->s->nr_files; i++)
 		if (x->dfd[i] >= 0 && x->dfd[i] != x->s->files[i].fd)
 			close(x->dfd[i]);
-	if (x->xsk)
-		xsk_socket__delete(x->xsk);
-	if (x->umem)
-		xsk_umem__delete(x->umem);
-	if (x->attached && x->s->cache)
+	if (x->xsk.attached && x->s->cache)
 		read_cache_stats(x);
-	if (x->attached)
-		bpf_xdp_detach(x->ifindex, x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-	xsk_redirect_bpf__destroy(x->skel);
-	sp_bufpool_free(&x->umem_mem);
+	sp_xsk_close(&x->xsk);
 	free(x->dfd);
+	free(x->sync);
 	free(x->reqs);
 	free(x->meta);
 	free(x->seen);
@@ -713,24 +664,18 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	uint64_t last_work;
 	int ret;
 
-	x.ifindex = if_nametoindex(s->ifname);
-	if (!x.ifindex) {
-		sp_err("xdp: no interface '%s'", s->ifname);
-		return -ENODEV;
-	}
 	x.reqs = calloc(s->max_inflight, sizeof(*x.reqs));
 	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
 	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
+	x.sync = calloc(s->nr_files, sizeof(*x.sync));
 	x.seen = calloc(SEEN_SLOTS, sizeof(*x.seen));
-	if (!x.reqs || !x.meta || !x.dfd || !x.seen) {
+	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.sync) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (unsigned i = 0; i < s->nr_files; i++)
 		x.dfd[i] = -1;
-	ret = attach_prog(&x);
-	if (!ret)
-		ret = setup_xsk(&x);
+	ret = setup_xsk(&x);
 	if (!ret)
 		ret = setup_ring(&x);
 	if (ret)
@@ -759,13 +704,13 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 
 			io_uring_wait_cqe_timeout(&x.ring, &cqe, &ts);
 		} else if (!x.tx_out && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
-			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk), .events = POLLIN };
+			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk.xsk), .events = POLLIN };
 
 			s->st.sleeps++;
 			poll(&pfd, 1, 100);
 		} else if (x.tx_out) {
 			/* completions of copy-mode transmits come from the kick */
-			if (sendto(xsk_socket__fd(x.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+			if (sendto(xsk_socket__fd(x.xsk.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
 			    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
 				sp_dbg("xdp: sendto: %s", strerror(errno));
 		}

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +38,7 @@
 #include "sp_stats.h"
 #include "sp_time.h"
 #include "sp_verify.h"
+#include "sp_xsk.h"
 
 #define BLK SP_X_PAYLOAD	/* verification granularity, bytes */
 #define MAX_PIDS 8
@@ -48,8 +52,13 @@ static void usage(FILE *f)
 "Fetch FILE (the local copy of what the server serves) many times, in\n"
 "parallel, and check every byte received against it.\n"
 "\n"
-"  -m, --mode tcp|udp    tcp: HTTP/1.1 (sp-serve's TCP modes, nginx);\n"
-"                        udp: sp-serve's xdp mode (default tcp)\n"
+"  -m, --mode tcp|udp|xdp tcp: HTTP/1.1 (sp-serve's TCP modes, nginx);\n"
+"                        udp: sp-serve's xdp mode through a kernel UDP socket;\n"
+"                        xdp: the same protocol through an AF_XDP socket\n"
+"                        on -i IFACE (default tcp)\n"
+"  -i, --iface IFACE     xdp: the interface that reaches the server; an XDP\n"
+"                        program on it takes the replies and passes the rest\n"
+"      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
 "  -s, --server IPV4     server address (default 127.0.0.1)\n"
 "  -p, --port N          server port (default 7878)\n"
 "      --name NAME       tcp: name on the server (default: base name of FILE)\n"
@@ -80,6 +89,7 @@ static void usage(FILE *f)
 "  sp-fetch -m udp -s 10.0.0.1 --len 4k -t 5s --json /srv/a.bin\n"
 "  sp-fetch -s 10.0.0.1 --bad nofile /srv/a.bin\n"
 "  sp-fetch -m udp -s 10.0.0.1 --fresh 16 -P 8 -t 3s /srv/a.bin\n"
+"  sp-fetch -m xdp -i veth1 -s 10.0.0.1 --len 4k -P 16 -t 5s /srv/a.bin\n"
 "\n"
 "Exit status: 0 every byte matched (or --bad got its error), 1 a mismatch,\n"
 "a loss, an error reply or a network failure, 2 bad usage.\n");
@@ -92,7 +102,9 @@ static const char *const bad_names[] = {
 };
 
 struct client {
-	bool udp;
+	bool udp;		/* the UDP protocol: -m udp or -m xdp */
+	bool xdp;		/* ... through AF_XDP */
+	const char *ifname, *xdp_mode;
 	struct sockaddr_in sa;
 	const char *path, *name;
 	uint32_t id;
@@ -110,6 +122,8 @@ struct client {
 	/* results */
 	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
 	uint64_t writes, stale;	/* --fresh */
+	uint64_t frames_rx, frames_tx, csum_errors;	/* -m xdp */
+	char xdp_attach[8];
 	uint64_t start_ns;
 	struct sp_hist lat;
 	char fail[256];
@@ -204,6 +218,16 @@ static void next_range(struct client *c, uint64_t *off, uint64_t *len)
 	*len = c->len;
 }
 
+/* now: a recent sp_now_ns(), one per pass of a loop (clock reads add up) */
+static bool more_to_issue_at(struct client *c, uint64_t now)
+{
+	if (atomic_load(&interrupted) || c->fail[0])
+		return false;
+	if (c->run_ns)
+		return now - c->start_ns < c->run_ns;
+	return c->issued < c->requests;
+}
+
 static bool more_to_issue(struct client *c)
 {
 	if (atomic_load(&interrupted) || c->fail[0])
@@ -216,9 +240,12 @@ static bool more_to_issue(struct client *c)
 static void progress(struct client *c, bool last)
 {
 	static uint64_t next;
-	uint64_t now = sp_now_ns();
+	uint64_t now;
 
-	if (!c->progress || (!last && now < next))
+	if (!c->progress)
+		return;
+	now = sp_now_ns();
+	if (!last && now < next)
 		return;
 	next = now + 500000000ULL;
 	fprintf(stderr, "\r%llu requests, %.1f MiB, %llu errors  ",
@@ -459,7 +486,30 @@ struct ufetch {
 #define UDP_OUT_BATCH 64
 #define UDP_REQ_MAX (sizeof(struct sp_xmsg) + BLK)
 
+/*
+ * -m xdp: the requests leave and the replies arrive through an AF_XDP
+ * socket on the client's interface, with the headers built here, so no
+ * kernel UDP stack is crossed on this side. The XDP program (sp_xsk.h,
+ * the server's program with our port) takes the frames for our UDP
+ * port and passes everything else, so the kernel still answers ARP. The
+ * port is reserved by binding a kernel UDP socket to it for the run.
+ */
+#define XC_FRAME	4096u
+#define XC_RX		4096u	/* frames the kernel can fill before we read */
+#define XC_TX		1024u
+#define XC_RING		4096u
+
+struct xclient {
+	struct sp_xsk xsk;
+	struct sp_udp_addr self, server;
+	int port_fd;
+	uint64_t free_tx[XC_TX];
+	unsigned nr_free, queued;
+	uint64_t frames_rx, frames_tx, csum_errors;
+};
+
 struct udp {
+	struct xclient *x;	/* -m xdp; NULL: the kernel socket fd */
 	int fd;
 	struct mmsghdr out[UDP_OUT_BATCH];	/* requests not yet sent */
 	struct iovec out_iov[UDP_OUT_BATCH];
@@ -471,6 +521,7 @@ struct udp {
 	unsigned cur;		/* fetch being cut into sub-requests */
 	uint64_t cur_off, cur_end;
 	uint32_t seq;
+	uint64_t now;		/* when the batch of frames being read came */
 };
 
 /*
@@ -480,10 +531,58 @@ struct udp {
  * the frame into the reply in place: on veth and in generic XDP a
  * received frame has little room to grow.
  */
+static int xdp_flush(struct xclient *x)
+{
+	int ret = 0;
+
+	/* copy mode sends 32 frames a call: until the ring is empty */
+	for (unsigned tries = 0; x->queued && tries < 1024; tries++) {
+		ret = sp_xsk_kick(&x->xsk);
+		if (ret != -EAGAIN && ret != -EBUSY && ret != -ENOBUFS)
+			break;
+		if (ret == -EAGAIN)
+			x->nr_free += sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free,
+						       XC_TX - x->nr_free);
+	}
+	x->frames_tx += x->queued;
+	x->queued = 0;
+	x->nr_free += sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free, XC_TX - x->nr_free);
+	return ret == -EAGAIN || ret == -EBUSY || ret == -ENOBUFS ? 0 : ret;
+}
+
+/* A request frame: headers built here, UDP checksum included. */
+static int xdp_send(struct xclient *x, uint32_t req_id, uint32_t id, uint64_t off,
+		    uint64_t len, size_t n)
+{
+	uint64_t addr;
+	uint8_t *p;
+	int ret;
+
+	if (!x->nr_free && (ret = xdp_flush(x)))
+		return ret;
+	if (!x->nr_free)
+		return -ENOBUFS;
+	addr = x->free_tx[--x->nr_free];
+	p = sp_xsk_frame(&x->xsk, addr);
+	memset(p + SP_X_HDRS, 0, n);
+	sp_x_fill(p + SP_X_HDRS, SP_X_REQ, 0, req_id, id, off, len);
+	sp_udp_fill(p, &x->self, &x->server, n);
+	/* the padding is zeros: it adds nothing to the sum */
+	sp_udp_csum_set(p, sp_inet_sum(0, p + SP_X_HDRS, sizeof(struct sp_xmsg)));
+	if (!sp_xsk_tx(&x->xsk, addr, SP_X_HDRS + n)) {
+		x->free_tx[x->nr_free++] = addr;
+		return -ENOBUFS;
+	}
+	x->queued++;
+	return 0;
+}
+
 static int udp_flush(struct udp *u)
 {
 	unsigned done = 0;
 
+	if (u->x)
+		return xdp_flush(u->x);
 	while (done < u->nr_out) {
 		int n = sendmmsg(u->fd, u->out + done, u->nr_out - done, 0);
 
@@ -506,6 +605,8 @@ static int udp_send(struct udp *u, uint32_t req_id, uint32_t id, uint64_t off,
 	size_t n = len && len <= BLK && off % BLK == 0 ? UDP_REQ_MAX : sizeof(struct sp_xmsg);
 	int ret;
 
+	if (u->x)
+		return xdp_send(u->x, req_id, id, off, len, n);
 	if (u->nr_out == UDP_OUT_BATCH && (ret = udp_flush(u)))
 		return ret;
 	msg = u->out_buf[u->nr_out];
@@ -558,7 +659,8 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 
 	if (u->cur_off == u->cur_end) {
 		/* the fetch ring holds every fetch with a piece in flight */
-		if (!more_to_issue(c) || u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
+		if (!more_to_issue_at(c, u->now) ||
+		    u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
 			return false;
 		u->fetches[u->cur].all_issued = true;
 		u->cur = (u->cur + 1) % u->nr_fetches;
@@ -566,7 +668,7 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 		u->cur_off = off;
 		u->cur_end = off + len;
 		f = &u->fetches[u->cur];
-		f->start_ns = sp_now_ns();
+		f->start_ns = u->now;
 		f->pieces = 0;
 		f->all_issued = false;
 		c->issued++;
@@ -581,7 +683,7 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 	s->got = 0;
 	s->retries = 0;
 	s->fetch = u->cur;
-	s->last_ns = sp_now_ns();
+	s->last_ns = u->now;
 	f->pieces++;
 	u->cur_off += len;
 	if (u->cur_off == u->cur_end)
@@ -599,9 +701,44 @@ static void udp_slot_done(struct client *c, struct udp *u, struct uslot *s)
 
 	s->busy = false;
 	if (--f->pieces == 0 && f->all_issued) {
-		sp_hist_add(&c->lat, sp_now_ns() - f->start_ns);
+		sp_hist_add(&c->lat, u->now - f->start_ns);
 		c->done++;
 	}
+}
+
+/*
+ * The blocks of a DATA frame (one to three), each checked against the
+ * source's CRC; whole blocks only, except at the end of the file. 0,
+ * or -EPROTO after a mismatch (the run fails).
+ */
+static int udp_blocks(struct client *c, struct udp *u, struct uslot *s,
+		      const struct sp_xinfo *m)
+{
+	uint64_t end = m->offset + m->len;
+	unsigned k = (m->offset - s->off) / BLK;
+
+	if (m->len % BLK && end != c->size)
+		goto bad;
+	/* one block: its CRC is the frame's, checked against the source */
+	if (m->len <= BLK && sp_crc32c(0, m->payload, m->len) != m->aux)
+		goto bad;
+	for (uint64_t off = m->offset; off < end; off += BLK, k++) {
+		uint32_t n = end - off < BLK ? end - off : BLK;
+
+		if (s->got >> k & 1)
+			continue;
+		if (c->crcs[off / BLK] != (m->len <= BLK ? m->aux :
+					   sp_crc32c(0, m->payload + (off - m->offset), n)))
+			goto bad;
+		s->got |= 1ULL << k;
+		c->bytes += n;
+	}
+	s->last_ns = u->now;
+	return 0;
+bad:
+	c->mismatches++;
+	fail(c, "frame at offset %llu differs from the source", (unsigned long long)m->offset);
+	return -EPROTO;
 }
 
 static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_t len)
@@ -609,7 +746,6 @@ static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_
 	struct sp_xinfo m;
 	struct uslot *s;
 	unsigned si;
-	uint64_t k;
 
 	if (sp_x_parse(buf, len, &m)) {
 		c->errors++;
@@ -622,28 +758,21 @@ static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_
 	s = &u->slots[si];
 	switch (m.type) {
 	case SP_X_DATA:
+	case SP_X_LAST:
 		if (m.offset < s->off || m.offset >= s->off + s->len ||
-		    (m.offset - s->off) % BLK)
+		    (m.offset - s->off) % BLK || m.len > s->off + s->len - m.offset)
 			break;
-		k = (m.offset - s->off) / BLK;
-		if (s->got >> k & 1)
+		if (udp_blocks(c, u, s, &m) < 0)
 			break;
-		if (sp_crc32c(0, m.payload, m.len) != m.aux ||
-		    m.len != (m.offset + BLK < c->size ? BLK : c->size - m.offset) ||
-		    m.aux != c->crcs[m.offset / BLK]) {
-			c->mismatches++;
-			fail(c, "frame at offset %llu differs from the source",
-			     (unsigned long long)m.offset);
+		if (s->got == full_mask(s->nframes)) {
+			udp_slot_done(c, u, s);
 			break;
 		}
-		s->got |= 1ULL << k;
-		s->last_ns = sp_now_ns();
-		c->bytes += m.len;
-		if (s->got == full_mask(s->nframes))
-			udp_slot_done(c, u, s);
+		/* frames after a gap were sent: the gap is lost */
+		if (m.type == SP_X_LAST && udp_rerequest(c, u, s))
+			fail(c, "re-request: %s", strerror(errno));
 		break;
 	case SP_X_END:
-		/* frames after a gap were sent: the gap is lost */
 		if (s->got != full_mask(s->nframes) && udp_rerequest(c, u, s))
 			fail(c, "re-request: %s", strerror(errno));
 		break;
@@ -682,9 +811,141 @@ static int udp_socket(struct client *c)
 	return fd;
 }
 
+/*
+ * Our MAC and IPv4 address are the interface's; the server's MAC comes
+ * from the kernel's neighbour table, after a datagram to the server's
+ * discard port has made the kernel resolve it (ARP still goes through
+ * the kernel: the XDP program passes it). So the server must be on the
+ * interface's link, which is what AF_XDP can reach anyway.
+ */
+static int xdp_addresses(struct client *c, struct xclient *x)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", c->ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+		ret = -errno;
+		fail(c, "%s: no hardware address: %s", c->ifname, strerror(errno));
+		goto out;
+	}
+	memcpy(x->self.mac, ifr.ifr_hwaddr.sa_data, 6);
+	ifr.ifr_addr.sa_family = AF_INET;
+	if (ioctl(fd, SIOCGIFADDR, &ifr)) {
+		ret = -errno;
+		fail(c, "%s: no IPv4 address: %s", c->ifname, strerror(errno));
+		goto out;
+	}
+	x->self.ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+	x->server.ip = c->sa.sin_addr.s_addr;
+	x->server.port = c->sa.sin_port;
+	/* a port of our own, held in the kernel's table for the run */
+	x->port_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = x->self.ip;
+	if (x->port_fd < 0 || bind(x->port_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(x->port_fd, (struct sockaddr *)&sa, &salen)) {
+		ret = -errno;
+		fail(c, "reserving a UDP port on %s: %s", inet_ntoa(sa.sin_addr), strerror(errno));
+		goto out;
+	}
+	x->self.port = sa.sin_port;
+	for (unsigned tries = 0;; tries++) {
+		struct arpreq ar = { 0 };
+		struct sockaddr_in discard = c->sa;
+
+		memcpy(&ar.arp_pa, &c->sa, sizeof(c->sa));
+		((struct sockaddr_in *)&ar.arp_pa)->sin_port = 0;
+		snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s", c->ifname);
+		if (!ioctl(fd, SIOCGARP, &ar) && (ar.arp_flags & ATF_COM)) {
+			memcpy(x->server.mac, ar.arp_ha.sa_data, 6);
+			break;
+		}
+		if (tries == 100 || atomic_load(&interrupted)) {
+			ret = -EHOSTUNREACH;
+			fail(c, "%s: no link-layer address for %s (not on this link?)",
+			     c->ifname, inet_ntoa(c->sa.sin_addr));
+			goto out;
+		}
+		discard.sin_port = htons(9);
+		sendto(x->port_fd, "", 0, 0, (struct sockaddr *)&discard, sizeof(discard));
+		usleep(10000);
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+static int xdp_setup(struct client *c, struct xclient *x)
+{
+	struct sp_xsk_opts o = {
+		.ifname = c->ifname, .xdp_mode = c->xdp_mode,
+		.nr_frames = XC_RX + XC_TX, .nr_rx = XC_RX, .frame_size = XC_FRAME,
+		.ring = XC_RING,
+	};
+	int ret;
+
+	x->port_fd = -1;
+	ret = xdp_addresses(c, x);
+	if (ret)
+		return ret;
+	o.port = x->self.port;
+	ret = sp_xsk_open(&x->xsk, &o);
+	if (ret) {
+		fail(c, "AF_XDP on %s: %s", c->ifname, strerror(-ret));
+		return ret;
+	}
+	snprintf(c->xdp_attach, sizeof(c->xdp_attach), "%s", x->xsk.attach);
+	for (unsigned i = 0; i < XC_TX; i++)
+		x->free_tx[x->nr_free++] = (uint64_t)(XC_RX + i) * XC_FRAME;
+	return 0;
+}
+
+static void xdp_teardown(struct client *c, struct xclient *x)
+{
+	c->frames_rx = x->frames_rx;
+	c->frames_tx = x->frames_tx;
+	c->csum_errors = x->csum_errors;
+	sp_xsk_close(&x->xsk);
+	if (x->port_fd >= 0)
+		close(x->port_fd);
+}
+
+static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_t len);
+
+struct xrx {
+	struct client *c;
+	struct udp *u;
+};
+
+static void xdp_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	struct xrx *r = arg;
+	struct xclient *x = r->u->x;
+	struct sp_udp_addr src, dst;
+	const uint8_t *payload;
+	size_t plen;
+
+	/* the program sends us only our port; still, only the server talks */
+	if (sp_udp_parse(frame, len, x->self.port, &src, &dst, &payload, &plen) ||
+	    src.ip != x->server.ip || src.port != x->server.port)
+		return;
+	x->frames_rx++;
+	/* no kernel checks it here: a bad frame is dropped, as it would, and
+	 * asked for again */
+	if (!sp_udp_csum_ok(frame, len)) {
+		x->csum_errors++;
+		return;
+	}
+	udp_frame(r->c, r->u, payload, plen);
+}
+
 static int run_udp(struct client *c)
 {
-	enum { BATCH = 32, FRAME = 2048 };
+	enum { BATCH = 32, FRAME = 4096 };
 	struct udp *u = calloc(1, sizeof(*u));	/* the send batch is large */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
@@ -704,17 +965,29 @@ static int run_udp(struct client *c)
 		ret = -ENOMEM;
 		goto out;
 	}
-	u->fd = udp_socket(c);
-	if (u->fd < 0) {
-		ret = u->fd;
-		fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
-		goto out;
+	if (c->xdp) {
+		u->x = calloc(1, sizeof(*u->x));
+		if (!u->x) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = xdp_setup(c, u->x);
+		if (ret)
+			goto out;
+	} else {
+		u->fd = udp_socket(c);
+		if (u->fd < 0) {
+			ret = u->fd;
+			fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
+			goto out;
+		}
 	}
 	for (;;) {
 		unsigned active = 0;
 		uint64_t now = sp_now_ns();
 		int n;
 
+		u->now = now;
 		for (unsigned i = 0; i < c->parallel; i++) {
 			struct uslot *s = &u->slots[i];
 
@@ -739,6 +1012,22 @@ static int run_udp(struct client *c)
 		}
 		if (!active || c->fail[0])
 			break;
+		if (u->x) {
+			struct xrx r = { c, u };
+
+			/* poll only when the last look found nothing */
+			if (idle) {
+				struct pollfd pfd = { .fd = xsk_socket__fd(u->x->xsk.xsk),
+						      .events = POLLIN };
+
+				if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
+					continue;
+			}
+			u->now = sp_now_ns();
+			idle = !sp_xsk_rx(&u->x->xsk, BATCH, xdp_frame, &r);
+			progress(c, false);
+			continue;
+		}
 		for (unsigned i = 0; i < BATCH; i++) {
 			iov[i] = (struct iovec){ bufs[i], FRAME };
 			msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
@@ -757,12 +1046,16 @@ static int run_udp(struct client *c)
 			break;
 		}
 		idle = n <= 0;
+		u->now = sp_now_ns();
 		for (int i = 0; i < n; i++)
 			udp_frame(c, u, (uint8_t *)bufs[i], msgs[i].msg_len);
 		progress(c, false);
 	}
 out:
 	if (u) {
+		if (u->x)
+			xdp_teardown(c, u->x);
+		free(u->x);
 		if (u->fd >= 0)
 			close(u->fd);
 		free(u->slots);
@@ -864,7 +1157,7 @@ static void fresh_data(struct client *c, struct fresh *f, const struct sp_xinfo 
 		return;
 	s = &f->slots[si];
 	if (m->type == SP_X_END)
-		return;		/* the DATA frame decides */
+		return;		/* the DATA or LAST frame decides */
 	if (m->type == SP_X_ERR) {
 		if (m->aux == SP_XE_BUSY) {
 			c->busy++;
@@ -874,7 +1167,7 @@ static void fresh_data(struct client *c, struct fresh *f, const struct sp_xinfo 
 		fail(c, "read of unit %u: %s", s->unit, sp_x_err_str(m->aux));
 		return;
 	}
-	if (m->type != SP_X_DATA)
+	if (m->type != SP_X_DATA && m->type != SP_X_LAST)
 		return;
 	if (m->offset != (uint64_t)s->unit * BLK || m->len != BLK ||
 	    sp_crc32c(0, m->payload, m->len) != m->aux) {
@@ -904,7 +1197,7 @@ static void fresh_data(struct client *c, struct fresh *f, const struct sp_xinfo 
 
 static void fresh_recv(struct client *c, struct fresh *f, int fd)
 {
-	uint8_t buf[2048];
+	uint8_t buf[4096];
 	struct sp_xinfo m;
 	ssize_t n;
 
@@ -1107,7 +1400,7 @@ static int bad_tcp(struct client *c, char *got, size_t gotlen)
 
 static int bad_udp(struct client *c, char *got, size_t gotlen)
 {
-	uint8_t msg[sizeof(struct sp_xmsg)], buf[2048];
+	uint8_t msg[sizeof(struct sp_xmsg)], buf[4096];
 	uint32_t id = c->id;
 	uint64_t off = 0, len = 0;
 	struct sp_xinfo m;
@@ -1149,6 +1442,11 @@ static int bad_udp(struct client *c, char *got, size_t gotlen)
 
 /* ------------------------------------------------------------ main */
 
+static const char *mode_name(const struct client *c)
+{
+	return c->xdp ? "xdp" : c->udp ? "udp" : "tcp";
+}
+
 static void report(struct client *c, const struct sp_usage *u, const uint64_t *srv_ns)
 {
 	double secs = u->wall_ns / 1e9, gib = c->bytes / 1073741824.0;
@@ -1159,7 +1457,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object *cj = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-fetch/1"));
-		json_object_object_add(root, "mode", json_object_new_string(c->udp ? "udp" : "tcp"));
+		json_object_object_add(root, "mode", json_object_new_string(mode_name(c)));
 		json_object_object_add(root, "server", json_object_new_string(inet_ntoa(c->sa.sin_addr)));
 		json_object_object_add(root, "file", json_object_new_string(c->path));
 		json_object_object_add(root, "size", sp_json_u64(c->size));
@@ -1182,6 +1480,15 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 			json_object_object_add(fj, "stale", sp_json_u64(c->stale));
 			json_object_object_add(root, "fresh", fj);
 		}
+		if (c->xdp) {
+			json_object *xj = json_object_new_object();
+
+			json_object_object_add(xj, "attach", json_object_new_string(c->xdp_attach));
+			json_object_object_add(xj, "frames_tx", sp_json_u64(c->frames_tx));
+			json_object_object_add(xj, "frames_rx", sp_json_u64(c->frames_rx));
+			json_object_object_add(xj, "csum_errors", sp_json_u64(c->csum_errors));
+			json_object_object_add(root, "xdp", xj);
+		}
 		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
 		json_object_object_add(root, "mib_s", sp_json_dbl(secs > 0 ? c->bytes / secs / 1048576.0 : 0));
 		json_object_object_add(root, "rps", sp_json_dbl(secs > 0 ? c->done / secs : 0));
@@ -1194,7 +1501,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		return;
 	}
 	printf("%s %s:%u %s: %llu requests, %.1f MiB in %.2f s: %.1f MiB/s, %.0f req/s\n",
-	       c->udp ? "udp" : "tcp", inet_ntoa(c->sa.sin_addr), ntohs(c->sa.sin_port),
+	       mode_name(c), inet_ntoa(c->sa.sin_addr), ntohs(c->sa.sin_port),
 	       c->path, (unsigned long long)c->done, c->bytes / 1048576.0, secs,
 	       secs > 0 ? c->bytes / secs / 1048576.0 : 0, secs > 0 ? c->done / secs : 0);
 	printf("  latency us  p50 %.1f  p99 %.1f  max %.1f\n",
@@ -1207,18 +1514,24 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 	       "%llu lost, %llu re-requests\n", (unsigned long long)c->bytes,
 	       (unsigned long long)c->mismatches, (unsigned long long)c->errors,
 	       (unsigned long long)c->lost, (unsigned long long)c->retransmits);
+	if (c->xdp)
+		printf("  AF_XDP      %s on %s: %llu frames sent, %llu received, %llu bad UDP checksums\n",
+		       c->xdp_attach, c->ifname, (unsigned long long)c->frames_tx,
+		       (unsigned long long)c->frames_rx, (unsigned long long)c->csum_errors);
 	if (c->fresh)
 		printf("  fresh       %llu acknowledged writes over %u units, %llu stale reads\n",
 		       (unsigned long long)c->writes, c->fresh, (unsigned long long)c->stale);
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_FRESH, OPT_JSON };
+       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
+		{ "iface", required_argument, NULL, 'i' },
+		{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
 		{ "server", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, OPT_NAME },
@@ -1247,12 +1560,19 @@ static int parse_args(int argc, char **argv, struct client *c)
 	c->requests = 100;
 	c->chunk = UDP_MAX_FRAMES * BLK;
 	c->timeout_ns = 20000000;
-	while ((opt = getopt_long(argc, argv, "m:s:p:P:n:t:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "m:i:s:p:P:n:t:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
-			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp"))
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp") && strcmp(optarg, "xdp"))
 				goto bad;
-			c->udp = !strcmp(optarg, "udp");
+			c->xdp = !strcmp(optarg, "xdp");
+			c->udp = c->xdp || !strcmp(optarg, "udp");
+			break;
+		case 'i': c->ifname = optarg; break;
+		case OPT_XDP_MODE:
+			if (strcmp(optarg, "native") && strcmp(optarg, "skb"))
+				goto bad;
+			c->xdp_mode = optarg;
 			break;
 		case 's':
 			if (inet_pton(AF_INET, optarg, &c->sa.sin_addr) != 1)
@@ -1331,8 +1651,16 @@ bad:
 		return -EINVAL;
 	}
 	c->path = argv[optind];
+	if ((c->fresh || c->bad) && c->xdp) {
+		sp_err("--fresh and --bad use a kernel UDP socket: --mode udp");
+		return -EINVAL;
+	}
 	if (c->fresh && !c->udp) {
 		sp_err("--fresh needs --mode udp");
+		return -EINVAL;
+	}
+	if (c->xdp != !!c->ifname) {
+		sp_err(c->xdp ? "--mode xdp needs --iface" : "--iface is for --mode xdp");
 		return -EINVAL;
 	}
 	if (!c->name)

@@ -321,7 +321,8 @@ int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m)
 	m->length = le64toh(h.length);
 	switch (h.type) {
 	case SP_X_DATA:
-		if (!m->len || m->len > SP_X_PAYLOAD || len - sizeof(h) < m->len ||
+	case SP_X_LAST:
+		if (!m->len || m->len > SP_X_MAX_PAYLOAD || len - sizeof(h) < m->len ||
 		    m->offset > UINT64_MAX - m->len)
 			return -EINVAL;
 		m->payload = (const uint8_t *)buf + sizeof(h);
@@ -386,19 +387,41 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = v & 0xff;
 }
 
+/*
+ * Eight bytes at a time in host order: a one's complement sum does not
+ * care about the order of the words, and the sum of byte-swapped words
+ * is the byte-swapped sum (RFC 1071, 2.B), so it is swapped once at the
+ * end. The AF_XDP client checks every frame it receives with it.
+ */
 uint32_t sp_inet_sum(uint32_t sum, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t s = sum;
-	size_t i;
+	uint64_t s = 0, carry = 0;
+	uint32_t h;
+	size_t i = 0;
 
-	for (i = 0; i + 1 < len; i += 2)
-		s += get16(p + i);
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		s += w;
+		carry += s < w;
+	}
+	/* fold the 64-bit sum and its carries to 16 bits, host order */
+	s = (s & 0xffffffff) + (s >> 32) + carry;
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	h = (uint32_t)s;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	h = (h >> 8 | h << 8) & 0xffff;
+#endif
+	for (; i + 1 < len; i += 2)
+		h += get16(p + i);
 	if (i < len)
-		s += (uint32_t)p[i] << 8;
-	while (s >> 32)
-		s = (s & 0xffffffff) + (s >> 32);
-	return s;
+		h += (uint32_t)p[i] << 8;
+	s = (uint64_t)h + sum;
+	return (uint32_t)((s & 0xffffffff) + (s >> 32));
 }
 
 uint16_t sp_inet_fold(uint32_t sum)
@@ -472,4 +495,56 @@ void sp_udp_fill(void *frame, const struct sp_udp_addr *src,
 	memcpy(udp + 2, &dst->port, 2);
 	put16(udp + 4, 8 + plen);
 	put16(udp + 6, 0);
+}
+
+/* Pseudo-header and UDP header: what a UDP checksum covers besides data. */
+static uint32_t udp_head_sum(const uint8_t *ip, const uint8_t *udp)
+{
+	uint32_t s = sp_inet_sum(0, ip + 12, 8);
+
+	s += 17 + get16(udp + 4);
+	return sp_inet_sum(s, udp, 6);	/* not the checksum field */
+}
+
+void sp_udp_csum_set(void *frame, uint32_t psum)
+{
+	uint8_t *ip = (uint8_t *)frame + 14, *udp = ip + 20;
+	uint16_t c = ~sp_inet_fold(sp_inet_fold(udp_head_sum(ip, udp)) + sp_inet_fold(psum)) & 0xffff;
+
+	put16(udp + 6, c ? c : 0xffff);
+}
+
+unsigned sp_x_payload_for_mtu(unsigned mtu)
+{
+	unsigned room = mtu > 20 + 8 + sizeof(struct sp_xmsg) ?
+			mtu - 20 - 8 - sizeof(struct sp_xmsg) : 0;
+	unsigned blocks = room / SP_X_PAYLOAD;
+
+	if (blocks < 1)
+		blocks = 1;
+	if (blocks > SP_X_MAX_PAYLOAD / SP_X_PAYLOAD)
+		blocks = SP_X_MAX_PAYLOAD / SP_X_PAYLOAD;
+	return blocks * SP_X_PAYLOAD;
+}
+
+bool sp_udp_csum_ok(const void *frame, size_t len)
+{
+	const uint8_t *ip = (const uint8_t *)frame + 14, *udp;
+	size_t ihl, ulen;
+	uint32_t s;
+
+	if (len < SP_X_HDRS)
+		return false;
+	ihl = (ip[0] & 0x0f) * 4u;
+	if (len < 14 + ihl + 8)
+		return false;
+	udp = ip + ihl;
+	if (!get16(udp + 6))
+		return true;
+	ulen = get16(udp + 4);
+	if (ulen < 8 || 14 + ihl + ulen > len)
+		return false;
+	s = sp_inet_fold(udp_head_sum(ip, udp)) + get16(udp + 6);
+	s = sp_inet_fold(sp_inet_sum(s, udp + 8, ulen - 8));
+	return s == 0xffff;
 }

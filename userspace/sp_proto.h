@@ -16,9 +16,15 @@
  *   REQ   client -> server: file id in aux, offset, length (0: to EOF)
  *   DATA  server -> client: len payload bytes at file offset `offset`,
  *         aux = CRC32C of the payload. Frames split the range at
- *         multiples of SP_X_PAYLOAD bytes of the file.
- *   END   server -> client: all DATA frames of the request were sent;
- *         offset = end of the range, length = bytes sent, aux = frames
+ *         multiples of the server's frame payload (1-3 blocks of
+ *         SP_X_PAYLOAD bytes, as the link's MTU allows) of the file.
+ *   LAST  server -> client: a DATA frame that is also the request's
+ *         last one (END's job, without a frame of its own); length =
+ *         bytes of the whole reply. A one-frame reply is one LAST.
+ *   END   server -> client: all DATA frames of the request were sent,
+ *         when the last frame could not say so (it was lost on purpose
+ *         by --drop-every); offset = end of the range, length = bytes
+ *         sent, aux = frames
  *   ERR   server -> client: aux = enum sp_x_err; nothing else is sent
  *   WRITE client -> server: len payload bytes (1..SP_X_PAYLOAD) to write
  *         at `offset` of file id aux, inside the file (files never
@@ -29,9 +35,10 @@
  *         until acknowledged.
  * Every reply carries the req_id of its request. UDP gives no delivery
  * guarantee: the client re-requests what it did not get. A one-unit
- * request answered by the XDP hot-block cache gets its DATA frame and
- * no END (a client completes a request when it has every frame; END
- * only tells it about gaps).
+ * request answered by the XDP hot-block cache gets its one LAST frame
+ * (a client completes a request when it has every block; LAST and END
+ * only tell it about gaps early).
+ * Version 2: LAST, and DATA frames of up to SP_X_MAX_PAYLOAD bytes.
  */
 #ifndef SP_PROTO_H
 #define SP_PROTO_H
@@ -84,8 +91,10 @@ const char *sp_http_reason(int status);
 /* ------------------------------------------------------------ UDP (AF_XDP) */
 
 #define SP_X_MAGIC	0x58505053u	/* "SPPX" */
-#define SP_X_VERSION	1
-#define SP_X_PAYLOAD	1024u	/* DATA bytes per frame: fits a 1500 MTU */
+#define SP_X_VERSION	2
+#define SP_X_PAYLOAD	1024u	/* a block: the unit of CRCs, WRITEs and the cache */
+/* most DATA bytes per frame: three blocks fill a 4 KiB AF_XDP frame */
+#define SP_X_MAX_PAYLOAD (3 * SP_X_PAYLOAD)
 
 enum sp_x_type {
 	SP_X_REQ = 1,
@@ -94,6 +103,7 @@ enum sp_x_type {
 	SP_X_ERR = 4,
 	SP_X_WRITE = 5,
 	SP_X_ACK = 6,
+	SP_X_LAST = 7,
 };
 
 enum sp_x_err {
@@ -125,7 +135,7 @@ struct sp_xinfo {
 	uint16_t len;
 	uint32_t req_id, aux;
 	uint64_t offset, length;
-	const uint8_t *payload;	/* DATA and WRITE */
+	const uint8_t *payload;	/* DATA, LAST and WRITE */
 };
 
 /* Parses one UDP payload; 0 or -EINVAL (req_id is still set when the
@@ -143,6 +153,9 @@ const char *sp_x_err_str(uint32_t err);
  */
 #define SP_X_HDRS	(14 + 20 + 8)	/* Ethernet, IPv4, UDP */
 
+/* The DATA payload a link of this MTU carries: whole blocks, 1 to 3. */
+unsigned sp_x_payload_for_mtu(unsigned mtu);
+
 struct sp_udp_addr {
 	uint8_t mac[6];
 	uint32_t ip;		/* network order */
@@ -158,6 +171,16 @@ int sp_udp_parse(const void *frame, size_t len, uint16_t dst_port,
  * checksum is left 0 (optional on IPv4). */
 void sp_udp_fill(void *frame, const struct sp_udp_addr *src,
 		 const struct sp_udp_addr *dst, size_t plen);
+
+/*
+ * The UDP checksum of a frame laid out by sp_udp_fill (plain 20-byte IP
+ * header): set computes it from the headers, the pseudo-header and
+ * psum, the sp_inet_sum of the payload, which the caller may know
+ * without reading it (zero padding adds nothing); ok checks a received
+ * frame, whatever its IP options (true when the sender left it 0).
+ */
+void sp_udp_csum_set(void *frame, uint32_t psum);
+bool sp_udp_csum_ok(const void *frame, size_t len);
 
 /*
  * The Internet checksum (RFC 1071): sum continues a running sum over

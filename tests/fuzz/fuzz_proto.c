@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for every parser of sp_proto.c: the HTTP request and
  * reply parsers, the UDP message parser and the Ethernet/IPv4/UDP frame
- * parser (REQ, DATA, END, ERR, WRITE, ACK). Besides memory errors (AddressSanitizer) it checks that what
+ * parser (REQ, DATA, LAST, END, ERR, WRITE, ACK). Besides memory errors (AddressSanitizer) it checks that what
  * a parser accepts is consistent, and that an accepted request survives
  * a format-and-parse round trip.
  */
@@ -57,11 +57,12 @@ static void xmsg(const uint8_t *buf, size_t len)
 
 	if (sp_x_parse(buf, len, &m))
 		return;
-	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_ACK);
-	if (m.type == SP_X_DATA || m.type == SP_X_WRITE) {
-		CHECK(m.len && m.len <= SP_X_PAYLOAD && sizeof(struct sp_xmsg) + m.len <= len);
+	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_LAST);
+	if (m.type == SP_X_DATA || m.type == SP_X_LAST || m.type == SP_X_WRITE) {
+		CHECK(m.len && sizeof(struct sp_xmsg) + m.len <= len);
+		CHECK(m.len <= (m.type == SP_X_WRITE ? SP_X_PAYLOAD : SP_X_MAX_PAYLOAD));
 		CHECK(m.payload == buf + sizeof(struct sp_xmsg));
-		CHECK(m.type == SP_X_DATA || !m.length);
+		CHECK(m.type != SP_X_WRITE || !m.length);
 		return;
 	}
 	CHECK(!m.payload && !m.len);
@@ -83,6 +84,15 @@ static void frame(const uint8_t *buf, size_t len)
 	if (sp_udp_parse(buf + 2, len - 2, port, &src, &dst, &p, &plen))
 		return;
 	CHECK(p >= buf + 2 + SP_X_HDRS && p + plen <= buf + len);
+	sp_udp_csum_ok(buf + 2, len - 2);
+	/* a checksum set over a plain header is one the checker accepts */
+	if (p == buf + 2 + SP_X_HDRS && len - 2 <= 4096) {
+		uint8_t copy[4096];
+
+		memcpy(copy, buf + 2, len - 2);
+		sp_udp_csum_set(copy, sp_inet_sum(0, p, plen));
+		CHECK(sp_udp_csum_ok(copy, len - 2));
+	}
 }
 
 /* The running Internet checksum: any split of the bytes at an even

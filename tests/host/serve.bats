@@ -297,6 +297,125 @@ udp_csum_errors() {
 	assert_output ""
 }
 
+# fetch_xdp ARGS: sp-fetch's AF_XDP client on the client's veth
+fetch_xdp() {
+	fetch -m xdp -i "$VETH_C" "$@"
+}
+
+# no_xdp_left: neither veth has a program, and the kernel has none left
+no_xdp_left() {
+	run ip -n "$NS_S" link show "$VETH_S"
+	refute_output --partial "prog/xdp"
+	run ip -n "$NS_C" link show "$VETH_C"
+	refute_output --partial "prog/xdp"
+	run bpftool prog show name xsk_redirect
+	assert_output ""
+}
+
+# skip_no_xsk: the first AF_XDP fetch failed to set up: skip saying why
+skip_no_xsk() {
+	[[ $status -ne 0 && $output =~ (AF_XDP|attaching|link-layer) ]] &&
+		skip "AF_XDP client unavailable: $(grep -m1 sp-fetch <<<"$output")"
+	return 0
+}
+
+@test "xdp client: AF_XDP fetches 4 KiB to 5 MiB byte-exact, checksums checked; no program left after" {
+	local f id=0
+	start_xdp
+	for f in f4k f64k f1m f5m; do
+		run fetch_xdp --id $((id++)) -q -P 4 -n 12 --json "$SD/$f"
+		skip_no_xsk
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 && $(jfield .mode) == xdp ]]
+		[[ $(jfield .xdp.csum_errors) == 0 && $(jfield .xdp.frames_rx) -gt 0 ]]
+	done
+	run fetch_xdp --id 3 -q -P 8 -n 200 --len 4k --json "$SD/f5m"
+	assert_success
+	run fetch_xdp --id 2 -q -P 2 -n 50 --len 64k --json "$SD/f1m"
+	assert_success
+	[[ $(jfield .bytes) == $((50 * 65536)) ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 && $(jq .errors.total "$SD/srv.json") == 0 ]]
+	no_xdp_left
+}
+
+@test "xdp mode: 3 KiB frames at MTU 3132, and a 4 KiB reply is two frames, the last flagged LAST" {
+	[[ $(ip -n "$NS_S" -o link show "$VETH_S") == *"mtu 3132"* ]] ||
+		skip "the veth pair kept MTU 1500"
+	start_xdp
+	run fetch -m udp --id 0 -q -P 4 -n 500 --json "$SD/f4k"
+	assert_success
+	stop_server
+	[[ $(jq .xdp.frame_payload "$SD/srv.json") == 3072 ]]
+	# no END frames: the second DATA frame ends each reply
+	[[ $(jq .xdp.frames_tx "$SD/srv.json") == $((2 * $(jq .requests "$SD/srv.json"))) ]]
+}
+
+@test "xdp client: lost frames are re-requested, counted, and the data still matches" {
+	start_xdp --drop-every 97
+	run fetch_xdp --id 3 -q -P 4 -n 6 --json "$SD/f5m"
+	skip_no_xsk
+	assert_success
+	[[ $(jfield .retransmits) -gt 0 && $(jfield .mismatches) == 0 && $(jfield .lost) == 0 ]]
+	run fetch_xdp --id 0 -q -P 8 -n 2000 --json "$SD/f4k"
+	assert_success
+	[[ $(jfield .retransmits) -gt 0 && $(jfield .requests) == 2000 ]]
+	stop_server
+	[[ $(jq .xdp.dropped "$SD/srv.json") -gt 0 ]]
+}
+
+@test "xdp client: cache hits come back through AF_XDP with correct UDP checksums" {
+	# the client's own program gives its veth the NAPI that XDP_TX needs
+	start_xdp --cache
+	run fetch_xdp --id 1 -q -P 4 -n 2500 --len 1k --json "$SD/f64k"
+	skip_no_xsk
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 2500 ]]
+	# every hit carries a UDP checksum from XDP, checked by the client
+	[[ $(jfield .xdp.csum_errors) == 0 ]]
+	stop_server
+	[[ $(cache hits) -ge 2000 && $(cache admissions) == 64 ]]
+	no_xdp_left
+}
+
+@test "xdp client: Ctrl-C and SIGKILL leave no XDP program on the interface" {
+	local pid rc=0
+	start_xdp
+	ip netns exec "$NS_C" "$FETCH" -m xdp -i "$VETH_C" -s "$SRV_IP" -q -t 30s \
+		"$SD/f4k" >"$SD/cli.out" 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp ||
+		skip "AF_XDP client unavailable: $(head -1 "$SD/cli.out")"
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	[[ $rc -eq 1 ]]
+	grep -q interrupted "$SD/cli.out"
+	run ip -n "$NS_C" link show "$VETH_C"
+	refute_output --partial "prog/xdp"
+	# attached through a BPF link: even a killed client leaves nothing
+	ip netns exec "$NS_C" "$FETCH" -m xdp -i "$VETH_C" -s "$SRV_IP" -q -t 30s \
+		"$SD/f4k" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp && break
+		sleep 0.1
+	done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	for _ in $(seq 20); do
+		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp || break
+		sleep 0.1
+	done
+	run ip -n "$NS_C" link show "$VETH_C"
+	refute_output --partial "prog/xdp"
+	stop_server
+}
+
 @test "malformed, unknown, out-of-range and oversized requests get errors; serving goes on" {
 	start_server sendfile --max-len 2m
 	for kind in malformed nofile range toobig; do
@@ -358,6 +477,11 @@ udp_csum_errors() {
 	run "$FETCH" --len 1000 "$SD/f4k"
 	assert_failure 2
 	run "$FETCH" /nonexistent
+	assert_failure 2
+	run "$FETCH" -m xdp "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "needs --iface"
+	run "$FETCH" -m xdp -i lo --fresh 2 "$SD/f4k"
 	assert_failure 2
 }
 

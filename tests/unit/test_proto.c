@@ -58,6 +58,17 @@ int main(void)
 	TAP_CHECK(sp_x_parse(msg, 40, &m) == -EINVAL && m.req_id == 9,
 		  "DATA longer than the datagram refused, req_id kept");
 	TAP_CHECK(!sp_x_parse(msg, 64, &m) && m.payload == msg + 32, "DATA payload");
+	static uint8_t big[32 + SP_X_MAX_PAYLOAD + 1];
+	sp_x_fill(big, SP_X_LAST, SP_X_MAX_PAYLOAD, 9, 0, 3072, 4096);
+	TAP_CHECK(!sp_x_parse(big, sizeof(big), &m) && m.type == SP_X_LAST &&
+		  m.len == SP_X_MAX_PAYLOAD && m.length == 4096, "LAST of three blocks round trip");
+	sp_x_fill(big, SP_X_DATA, SP_X_MAX_PAYLOAD + 1, 9, 0, 0, 0);
+	TAP_CHECK(sp_x_parse(big, sizeof(big), &m) == -EINVAL, "DATA above three blocks refused");
+	sp_x_fill(big, SP_X_WRITE, 2 * SP_X_PAYLOAD, 9, 0, 0, 0);
+	TAP_CHECK(sp_x_parse(big, sizeof(big), &m) == -EINVAL, "WRITE above one block refused");
+	TAP_CHECK(sp_x_payload_for_mtu(1500) == 1024 && sp_x_payload_for_mtu(3132) == 3072 &&
+		  sp_x_payload_for_mtu(3131) == 2048 && sp_x_payload_for_mtu(9000) == 3072 &&
+		  sp_x_payload_for_mtu(68) == 1024, "frame payload for an MTU");
 
 	sp_x_fill(msg, SP_X_WRITE, 16, 11, 2, 1024, 0);
 	TAP_CHECK(!sp_x_parse(msg, 48, &m) && m.type == SP_X_WRITE && m.len == 16 &&
@@ -93,5 +104,13 @@ int main(void)
 		  "other port: not ours");
 	TAP_CHECK(sp_udp_parse(frame, SP_X_HDRS + 16, htons(5555), &ps, &pd, &pl, &plen) == -EINVAL,
 		  "truncated frame refused");
+	TAP_CHECK(sp_udp_csum_ok(frame, SP_X_HDRS + 32), "no UDP checksum: accepted");
+	memset(frame + SP_X_HDRS, 0, 32);
+	sp_x_fill(frame + SP_X_HDRS, SP_X_REQ, 0, 1, 2, 3, 4);
+	sp_udp_csum_set(frame, sp_inet_sum(0, frame + SP_X_HDRS, 32));
+	TAP_CHECK(frame[SP_X_HDRS - 2] | frame[SP_X_HDRS - 1], "UDP checksum set");
+	TAP_CHECK(sp_udp_csum_ok(frame, SP_X_HDRS + 32), "UDP checksum verifies");
+	frame[SP_X_HDRS + 9] ^= 0x40;
+	TAP_CHECK(!sp_udp_csum_ok(frame, SP_X_HDRS + 32), "a flipped bit fails it");
 	return tap_done();
 }

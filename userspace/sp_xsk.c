@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The one loader of bpf/xsk_redirect.bpf.c, and the AF_XDP socket it
+ * feeds (see sp_xsk.h). Shared by sp-serve's xdp mode and sp-fetch's
+ * xdp mode: same program, same socket set-up, one cleanup path.
+ */
+#include <errno.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sp_log.h"
+#include "sp_xsk.h"
+#include "xsk_redirect.h"
+#include "xsk_redirect.skel.h"
+
+static int xdp_link(struct sp_xsk *x, int prog)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->attach_flags);
+	int fd = bpf_link_create(prog, x->ifindex, BPF_XDP, &lo);
+
+	if (fd < 0)
+		return fd;
+	x->link_fd = fd;
+	return 0;
+}
+
+static int attach_prog(struct sp_xsk *x, const struct sp_xsk_opts *o)
+{
+	int prog, ret;
+
+	x->skel = xsk_redirect_bpf__open();
+	if (!x->skel) {
+		ret = -errno;
+		sp_err("xdp: opening the BPF program: %s", strerror(-ret));
+		return ret;
+	}
+	x->skel->rodata->udp_port = o->port;
+	x->skel->rodata->cache_on = o->cache;
+	ret = bpf_map__set_max_entries(x->skel->maps.cache, o->cache ? o->cache_entries : 1);
+	if (ret) {
+		sp_err("xdp: sizing the cache: %s", strerror(-ret));
+		return ret;
+	}
+	ret = xsk_redirect_bpf__load(x->skel);
+	if (ret) {
+		sp_err("xdp: loading the BPF program: %s", strerror(-ret));
+		return ret;
+	}
+	/*
+	 * Through a BPF link: the kernel detaches the program when the last
+	 * descriptor of the link goes, so a process that is killed, or
+	 * crashes, leaves nothing on the interface.
+	 */
+	prog = bpf_program__fd(x->skel->progs.xsk_redirect);
+	ret = -EOPNOTSUPP;
+	if (!o->xdp_mode || !strcmp(o->xdp_mode, "native")) {
+		x->attach_flags = XDP_FLAGS_DRV_MODE;
+		ret = xdp_link(x, prog);
+		if (ret && ret != -EBUSY && !o->xdp_mode)
+			sp_notice("xdp: native mode refused on %s (%s), trying skb mode",
+				  o->ifname, strerror(-ret));
+	}
+	if (ret && ret != -EBUSY && (!o->xdp_mode || !strcmp(o->xdp_mode, "skb"))) {
+		x->attach_flags = XDP_FLAGS_SKB_MODE;
+		ret = xdp_link(x, prog);
+	}
+	if (ret) {
+		sp_err("xdp: attaching to %s: %s%s", o->ifname, strerror(-ret),
+		       ret == -EBUSY ? " (another XDP program is attached there)" : "");
+		return ret;
+	}
+	x->attached = true;
+	snprintf(x->attach, sizeof(x->attach), "%s",
+		 x->attach_flags & XDP_FLAGS_DRV_MODE ? "native" : "skb");
+	x->cache_fd = bpf_map__fd(x->skel->maps.cache);
+	x->stats_fd = bpf_map__fd(x->skel->maps.stats);
+	x->gens = x->skel->bss->gens;
+	return 0;
+}
+
+static int setup_socket(struct sp_xsk *x, const struct sp_xsk_opts *o)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = o->ring, .comp_size = o->ring, .frame_size = o->frame_size,
+	};
+	struct xsk_socket_config scfg = {
+		.rx_size = o->ring, .tx_size = o->ring,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = x->attach_flags,
+		/* veth has no zero-copy AF_XDP */
+		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
+	};
+	uint32_t idx;
+	int ret;
+
+	x->frame_size = o->frame_size;
+	ret = sp_bufpool_alloc(&x->mem, o->nr_frames, o->frame_size, 0);
+	if (ret) {
+		sp_err("xdp: UMEM of %u frames: %s", o->nr_frames, strerror(-ret));
+		return ret;
+	}
+	ret = xsk_umem__create(&x->umem, x->mem.base, x->mem.map_len, &x->fq, &x->cq, &ucfg);
+	if (ret) {
+		sp_err("xdp: UMEM registration: %s", strerror(-ret));
+		return ret;
+	}
+	ret = xsk_socket__create(&x->xsk, o->ifname, 0, x->umem, &x->rx, &x->tx, &scfg);
+	if (ret) {
+		sp_err("xdp: AF_XDP socket on %s queue 0: %s", o->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = xsk_socket__update_xskmap(x->xsk, bpf_map__fd(x->skel->maps.xsks));
+	if (ret) {
+		sp_err("xdp: adding the socket to the XSKMAP: %s", strerror(-ret));
+		return ret;
+	}
+	if (xsk_ring_prod__reserve(&x->fq, o->nr_rx, &idx) != o->nr_rx) {
+		sp_err("xdp: the fill ring holds fewer than %u frames", o->nr_rx);
+		return -ENOSPC;
+	}
+	for (unsigned i = 0; i < o->nr_rx; i++)
+		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (uint64_t)i * o->frame_size;
+	xsk_ring_prod__submit(&x->fq, o->nr_rx);
+	return 0;
+}
+
+int sp_xsk_open(struct sp_xsk *x, const struct sp_xsk_opts *o)
+{
+	int ret;
+
+	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1, .link_fd = -1 };
+	x->ifindex = if_nametoindex(o->ifname);
+	if (!x->ifindex) {
+		sp_err("xdp: no interface '%s'", o->ifname);
+		return -ENODEV;
+	}
+	ret = attach_prog(x, o);
+	if (!ret)
+		ret = setup_socket(x, o);
+	return ret;
+}
+
+void sp_xsk_close(struct sp_xsk *x)
+{
+	if (x->xsk)
+		xsk_socket__delete(x->xsk);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->attached)
+		close(x->link_fd);
+	xsk_redirect_bpf__destroy(x->skel);
+	sp_bufpool_free(&x->mem);
+	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1, .link_fd = -1 };
+}
+
+bool sp_xsk_tx(struct sp_xsk *x, uint64_t addr, uint32_t len)
+{
+	uint32_t idx;
+
+	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1)
+		return false;
+	xsk_ring_prod__tx_desc(&x->tx, idx)->addr = addr;
+	xsk_ring_prod__tx_desc(&x->tx, idx)->len = len;
+	xsk_ring_prod__submit(&x->tx, 1);
+	return true;
+}
+
+int sp_xsk_kick(struct sp_xsk *x)
+{
+	int err;
+
+	if (!xsk_ring_prod__needs_wakeup(&x->tx) ||
+	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+		return 0;
+	err = errno;
+	if (err != EAGAIN && err != EBUSY && err != ENOBUFS)
+		sp_dbg("xdp: sendto: %s", strerror(err));
+	return -err;
+}
+
+unsigned sp_xsk_completed(struct sp_xsk *x, uint64_t *addrs, unsigned max)
+{
+	uint32_t idx;
+	unsigned n = xsk_ring_cons__peek(&x->cq, max, &idx);
+
+	for (unsigned i = 0; i < n; i++)
+		addrs[i] = *xsk_ring_cons__comp_addr(&x->cq, idx + i) &
+			   ~(uint64_t)(x->frame_size - 1);
+	if (n)
+		xsk_ring_cons__release(&x->cq, n);
+	return n;
+}
+
+unsigned sp_xsk_rx(struct sp_xsk *x, unsigned max,
+		   void (*fn)(void *arg, const uint8_t *frame, uint32_t len), void *arg)
+{
+	uint32_t idx, fidx;
+	unsigned n = xsk_ring_cons__peek(&x->rx, max, &idx);
+
+	if (!n)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+
+		fn(arg, sp_xsk_frame(x, d->addr), d->len);
+	}
+	/* the fill ring has room: it holds at most the frames we gave it */
+	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
+		for (unsigned i = 0; i < n; i++)
+			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
+				xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr &
+				~(uint64_t)(x->frame_size - 1);
+		xsk_ring_prod__submit(&x->fq, n);
+	}
+	xsk_ring_cons__release(&x->rx, n);
+	return n;
+}
