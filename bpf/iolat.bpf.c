@@ -7,8 +7,9 @@
  * An I/O is a read/write/fsync-family syscall on a regular file or a
  * block device, or one io_uring request. A syscall's record lives in
  * its thread's task storage (`active`), keyed by the thread id; an
- * io_uring request's in `ios`, keyed by the io_kiocb pointer (kernel
- * addresses never collide with thread ids). `active` also says which
+ * io_uring request's in a slot of `io_slots`, keyed by the io_kiocb's
+ * address (kernel addresses never collide with thread ids). `active`
+ * also says which
  * I/O a thread is working for right now, so the events that happen in
  * that thread (VFS, filesystem, bio queued, request issued) land in the
  * right record; a block request carries its owner from its first bio
@@ -17,8 +18,8 @@
  *
  * Cost: every map update is a lock, an allocation and a copy, and they
  * were most of what tracing cost a QD1 workload. So a syscall I/O's
- * record never leaves its task, and block requests live in a fixed
- * table of slots (`rq_slots`) claimed with one compare-and-swap; a
+ * record never leaves its task, and io_uring and block requests live
+ * in fixed tables of slots claimed with one compare-and-swap; a
  * syscall's request hands its completion over to the syscall's exit
  * through its slot instead of through a map keyed by the thread.
  *
@@ -60,16 +61,15 @@ enum { NR_read = 63, NR_write = 64, NR_pread64 = 67, NR_pwrite64 = 68, NR_readv 
 
 /*
  * A request's slot, from its insert or issue to its completion (or, for
- * a syscall's request, to the syscall's exit). `rq` is the tag: 0 when
- * the slot is free, claimed by compare-and-swap.
+ * a syscall's request, to the syscall's exit). See SLOT_TABLE.
  */
 struct rq_state {
-	__u64 rq;
+	__u64 tag;		/* the request's address, 0: free */
+	__u64 t_claim;
 	__u64 owner;		/* key of the I/O it serves, 0 when none */
 	__u32 link;		/* enum rq_link */
 	__u32 tgid, tid;	/* who it is charged to */
 	__u32 dev, op;
-	__u64 t_claim;
 	__u64 t_bio, t_getrq, t_insert, t_driver, t_device, t_dev_done, t_done;
 	char comm[16];
 };
@@ -88,16 +88,17 @@ enum rq_link {
 	RQ_DETACHED,	/* its syscall no longer waits: the completion emits it */
 };
 
-#define RQ_SLOTS	16384	/* in flight at once, system-wide */
+#define RQ_SLOTS	16384	/* requests in flight at once, system-wide */
+#define IO_SLOTS	16384	/* io_uring requests in flight at once */
 /*
  * Requests one syscall follows at once: an fsync has its data write and
  * the bitmap reads mballoc prefetches without waiting for them; the one
  * that completes last before the syscall ends is the one it waited for.
  */
 #define RQ_LINKS	4
-#define RQ_PROBES	4
-/* a slot held this long belongs to a request the block layer dropped */
-#define RQ_STALE_NS	(30ULL * 1000000000ULL)
+#define SLOT_PROBES	4
+/* a slot held this long belongs to a request that was dropped unseen */
+#define SLOT_STALE_NS	(30ULL * 1000000000ULL)
 
 struct bio_state {
 	__u64 owner;
@@ -111,30 +112,32 @@ struct cpu_state {
 	struct request *last_issued;
 	__u64 driver_t;		/* queue_rq / nvme_setup_cmd, for the next issue */
 	__u64 dev_done_t;	/* nvme_complete_rq / scsi done, for the next complete */
-	__u64 key;		/* see rq_key() */
+	__u64 key;		/* see addr_key() */
 };
 
 struct journal {
 	__u64 start, end;
 };
 
-/*
- * A plain hash: an LRU map costs twice as much per update, and every
- * entry leaves again (syscall exit, CQE), since requests that post no
- * CQE are not followed.
- */
+/* An io_uring request's record, from submission to CQE. See SLOT_TABLE. */
+struct io_slot {
+	__u64 tag;		/* the io_kiocb's address, 0: free */
+	__u64 t_claim;
+	struct iolat_event ev;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct iolat_event);
-} ios SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IO_SLOTS);
+	__type(key, __u32);
+	__type(value, struct io_slot);
+} io_slots SEC(".maps");
 
 /* per task, freed with it */
 struct task_io {
 	__u64 owner;		/* key of the I/O it works for now, or 0: its
 				 * thread id while in a read/write/fsync (the
-				 * record is `ev`), else a key in `ios` */
+				 * record is `ev`), else an io_kiocb's address */
 	__u64 enter_ns;		/* in io_uring_enter since, or 0 */
 	/* a bio it queued unplugged: its request comes next, from this task */
 	struct bio *last_bio;
@@ -322,6 +325,85 @@ static __always_inline bool is_syscall_key(__u64 key)
 	return key && key == (__u32)key;
 }
 
+/*
+ * A table of slots for things in flight that are known by an address
+ * (requests, io_uring requests): a hash map would do, but every update
+ * is a lock, an allocation and a copy. A slot is claimed by swapping
+ * its tag from 0 to the address, at one of SLOT_PROBES places after
+ * the address's hash, and freed by swapping it back; one held past
+ * SLOT_STALE_NS belongs to something dropped unseen and is taken back.
+ */
+#define SLOT_TABLE(name, type, map, n)						\
+static __always_inline type *name##_slot(__u32 idx)				\
+{										\
+	idx &= (n) - 1;								\
+	return bpf_map_lookup_elem(&map, &idx);					\
+}										\
+										\
+static __always_inline type *name##_find(__u64 tag, __u32 *idx)		\
+{										\
+	__u32 h = slot_hash(tag);						\
+										\
+	for (int i = 0; i < SLOT_PROBES; i++) {					\
+		type *sl = name##_slot(h + i);					\
+										\
+		if (sl && sl->tag == tag) {					\
+			*idx = (h + i) & ((n) - 1);				\
+			return sl;						\
+		}								\
+	}									\
+	return NULL;								\
+}										\
+										\
+static __always_inline type *name##_claim(__u64 tag, __u64 now, __u32 *idx)	\
+{										\
+	__u32 h = slot_hash(tag);						\
+										\
+	for (int i = 0; i < SLOT_PROBES; i++) {					\
+		type *sl = name##_slot(h + i);					\
+		__u64 old;							\
+										\
+		if (!sl)							\
+			continue;						\
+		old = sl->tag;							\
+		if (old && now - sl->t_claim < SLOT_STALE_NS)			\
+			continue;						\
+		if (__sync_val_compare_and_swap(&sl->tag, old, tag) != old)	\
+			continue;						\
+		if (old)							\
+			__sync_fetch_and_add(&counters[IOLAT_CNT_STALE], 1);	\
+		sl->t_claim = now;						\
+		*idx = (h + i) & ((n) - 1);					\
+		return sl;							\
+	}									\
+	__sync_fetch_and_add(&counters[IOLAT_CNT_NOSLOT], 1);			\
+	return NULL;								\
+}										\
+										\
+/* everything read from the slot was read before */				\
+static __always_inline void name##_free(type *sl)				\
+{										\
+	__sync_lock_test_and_set(&sl->tag, 0);					\
+}
+
+static __always_inline __u32 slot_hash(__u64 addr)
+{
+	/* requests sit in arrays a few hundred bytes apart: mix the bits */
+	return (addr * 0x9E3779B97F4A7C15ULL) >> 40;
+}
+
+SLOT_TABLE(rq, struct rq_state, rq_slots, RQ_SLOTS)
+SLOT_TABLE(io, struct io_slot, io_slots, IO_SLOTS)
+
+/* An io_uring request's record, or NULL when it is not followed. */
+static __always_inline struct iolat_event *uring_io(__u64 key)
+{
+	__u32 idx;
+	struct io_slot *sl = io_find(key, &idx);
+
+	return sl ? &sl->ev : NULL;
+}
+
 /* The record of I/O `owner`, seen from task `a` (the current one). */
 static __always_inline struct iolat_event *io_of(struct task_io *a, __u64 owner)
 {
@@ -330,7 +412,7 @@ static __always_inline struct iolat_event *io_of(struct task_io *a, __u64 owner)
 	/* a syscall I/O is only ever touched from its own thread */
 	if (is_syscall_key(owner))
 		return a && a->owner == owner ? &a->ev : NULL;
-	return bpf_map_lookup_elem(&ios, &owner);
+	return uring_io(owner);
 }
 
 static __always_inline struct iolat_event *current_io(void)
@@ -350,33 +432,27 @@ static __always_inline int mark(int ms)
 	return 0;
 }
 
-/* An io_uring request begins: its record goes to `ios`. */
-static __always_inline void io_begin(__u64 key, __u32 kind, __u32 op)
+/* An io_uring request begins: its record is built in its slot. */
+static __always_inline void uring_begin(__u64 key, __u32 op)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct iolat_event e = {
-		.kind = kind,
-		.tgid = id >> 32,
-		.tid = tid,
-		.op = op,
-	};
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	struct io_slot *sl;
+	__u32 idx;
 
-	e.t[MS_START] = bpf_ktime_get_ns();
-	bpf_get_current_comm(e.comm, sizeof(e.comm));
-	bpf_map_update_elem(&ios, &key, &e, BPF_ANY);
+	/* an io_kiocb is reused: one whose CQE was not seen leaves its slot */
+	sl = io_find(key, &idx);
+	if (!sl)
+		sl = io_claim(key, now, &idx);
+	if (!sl)
+		return;
+	__builtin_memset(&sl->ev, 0, sizeof(sl->ev));
+	sl->ev.kind = IOLAT_URING;
+	sl->ev.tgid = id >> 32;
+	sl->ev.tid = (__u32)id;
+	sl->ev.op = op;
+	bpf_get_current_comm(sl->ev.comm, sizeof(sl->ev.comm));
+	sl->ev.t[MS_START] = now;
 	active_set(key);
-}
-
-static __always_inline void io_end(__u64 key, struct iolat_event *e, __s64 res)
-{
-	__u64 now = bpf_ktime_get_ns();
-
-	e->t[MS_END] = now;
-	e->res = res;
-	if (now - e->t[MS_START] >= min_ns)
-		emit(e);
-	bpf_map_delete_elem(&ios, &key);
 }
 
 /* ---------------------------------------------------------- request slots */
@@ -389,74 +465,16 @@ static __always_inline struct cpu_state *this_cpu(void)
 }
 
 /*
- * A request pointer as a number to hash: the verifier allows no
- * arithmetic on a kernel pointer, but what comes back out of map
- * memory is a plain number.
+ * A kernel pointer as a number to hash: the verifier allows no
+ * arithmetic on a pointer, but what comes back out of map memory is a
+ * plain number.
  */
-static __always_inline __u64 rq_key(struct cpu_state *c, struct request *rq)
+static __always_inline __u64 addr_key(struct cpu_state *c, const void *p)
 {
-	*(volatile __u64 *)&c->key = (__u64)rq;
+	*(volatile __u64 *)&c->key = (__u64)p;
 	return *(volatile __u64 *)&c->key;
 }
 
-static __always_inline __u32 rq_hash(__u64 rq)
-{
-	/* requests sit in arrays a few hundred bytes apart: mix the bits */
-	return (rq * 0x9E3779B97F4A7C15ULL) >> 40;
-}
-
-static __always_inline struct rq_state *rq_slot(__u32 idx)
-{
-	idx &= RQ_SLOTS - 1;
-	return bpf_map_lookup_elem(&rq_slots, &idx);
-}
-
-/* The slot of request `rq`, or NULL; its index in *idx. */
-static __always_inline struct rq_state *rq_find(__u64 rq, __u32 *idx)
-{
-	__u32 h = rq_hash(rq);
-
-	for (int i = 0; i < RQ_PROBES; i++) {
-		struct rq_state *st = rq_slot(h + i);
-
-		if (st && st->rq == rq) {
-			*idx = (h + i) & (RQ_SLOTS - 1);
-			return st;
-		}
-	}
-	return NULL;
-}
-
-/* A free (or abandoned) slot for `rq`, taken, or NULL when all are busy. */
-static __always_inline struct rq_state *rq_claim(__u64 rq, __u64 now, __u32 *idx)
-{
-	__u32 h = rq_hash(rq);
-
-	for (int i = 0; i < RQ_PROBES; i++) {
-		struct rq_state *st = rq_slot(h + i);
-		__u64 old;
-
-		if (!st)
-			continue;
-		old = st->rq;
-		if (old && now - st->t_claim < RQ_STALE_NS)
-			continue;
-		if (__sync_val_compare_and_swap(&st->rq, old, rq) != old)
-			continue;
-		if (old)
-			__sync_fetch_and_add(&counters[IOLAT_CNT_STALE], 1);
-		*idx = (h + i) & (RQ_SLOTS - 1);
-		return st;
-	}
-	__sync_fetch_and_add(&counters[IOLAT_CNT_NOSLOT], 1);
-	return NULL;
-}
-
-/* The slot is free again; everything read from it was read before. */
-static __always_inline void rq_free(struct rq_state *st)
-{
-	__sync_lock_test_and_set(&st->rq, 0);
-}
 
 /* A block request's moments after its bio, MS_GETRQ to MS_BLK_DONE, into t[]. */
 static __always_inline void request_moments(__u64 *t, const struct rq_state *st)
@@ -517,7 +535,7 @@ static __always_inline struct rq_state *rq_unlink(struct task_io *a, __u32 i)
 	a->rq[i] = 0;
 	a->nr_linked--;
 	st = rq_slot(a->rq_idx[i]);
-	if (!st || st->rq != rq)
+	if (!st || st->tag != rq)
 		return NULL;
 	if (__sync_val_compare_and_swap(&st->link, RQ_LINKED, RQ_DETACHED) == RQ_LINKED)
 		return NULL;
@@ -766,7 +784,7 @@ static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 		active_set(0);
 		return 0;
 	}
-	io_begin((__u64)req, IOLAT_URING, opcode);
+	uring_begin((__u64)req, opcode);
 	return 0;
 }
 
@@ -792,8 +810,7 @@ int iolat_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___v61 *ctx)
 SEC("tracepoint/io_uring/io_uring_queue_async_work")
 int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
 {
-	__u64 key = (__u64)ctx->req;
-	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+	struct iolat_event *e = uring_io((__u64)ctx->req);
 	struct iolat_punts *p;
 
 	if (!e)
@@ -809,8 +826,7 @@ int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
 SEC("tracepoint/io_uring/io_uring_task_add")
 int iolat_task_add(struct trace_event_raw_io_uring_task_add *ctx)
 {
-	__u64 key = (__u64)ctx->req;
-	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+	struct iolat_event *e = uring_io((__u64)ctx->req);
 
 	if (e && !e->t[MS_TASK_WORK])
 		e->t[MS_TASK_WORK] = bpf_ktime_get_ns();
@@ -820,11 +836,19 @@ int iolat_task_add(struct trace_event_raw_io_uring_task_add *ctx)
 SEC("tracepoint/io_uring/io_uring_complete")
 int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 {
-	__u64 key = (__u64)ctx->req;
-	struct iolat_event *e = bpf_map_lookup_elem(&ios, &key);
+	struct io_slot *sl;
+	__u64 now;
+	__u32 idx;
 
-	if (e)
-		io_end(key, e, ctx->res);
+	sl = io_find((__u64)ctx->req, &idx);
+	if (!sl)
+		return 0;
+	now = bpf_ktime_get_ns();
+	sl->ev.t[MS_END] = now;
+	sl->ev.res = ctx->res;
+	if (now - sl->ev.t[MS_START] >= min_ns)
+		emit(&sl->ev);
+	io_free(sl);
 	return 0;
 }
 
@@ -924,7 +948,7 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 	struct rq_state *st;
 	struct task_io *a;
 	struct bio *bio;
-	__u64 key = rq_key(c, rq);
+	__u64 key = addr_key(c, rq);
 	__u32 idx;
 
 	st = rq_find(key, &idx);
@@ -954,10 +978,10 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 		 * which sits at the start of the io_kiocb, as end_io_data:
 		 * that link holds even when a plug issues it later.
 		 */
-		__u64 cmd = (__u64)rq->end_io_data;
+		__u64 cmd = addr_key(c, rq->end_io_data);
 
 		if (cmd && !is_syscall_key(cmd)) {
-			e = bpf_map_lookup_elem(&ios, &cmd);
+			e = uring_io(cmd);
 			if (e)
 				owner = cmd;
 		}
@@ -975,7 +999,6 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 		return NULL;
 	st->owner = owner;
 	st->link = RQ_ALONE;
-	st->t_claim = now;
 	st->t_bio = t_bio;
 	st->t_getrq = t_getrq;
 	st->t_insert = st->t_driver = st->t_device = st->t_dev_done = st->t_done = 0;
@@ -1073,7 +1096,7 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 
 	if (!c)
 		return 0;
-	st = rq_find(rq_key(c, rq), &idx);
+	st = rq_find(addr_key(c, rq), &idx);
 	/*
 	 * A request the flush machinery runs (data, then a post-flush) is
 	 * completed twice; the first completion counts, as it did for a
@@ -1099,7 +1122,7 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 	    __sync_val_compare_and_swap(&st->link, RQ_LINKED, RQ_DONE) == RQ_LINKED)
 		return 0;
 	if (st->link == RQ_ALONE && st->owner && !is_syscall_key(st->owner)) {
-		e = bpf_map_lookup_elem(&ios, &st->owner);
+		e = uring_io(st->owner);
 		if (e) {
 			rq_into_uring(e, st);
 			rq_free(st);
@@ -1226,7 +1249,7 @@ static __always_inline int iowq_start(void *work)
 {
 	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
 
-	if (bpf_map_lookup_elem(&ios, &key))
+	if (uring_io(key))
 		active_set(key);
 	return 0;
 }

@@ -12,18 +12,18 @@
 #include "sp_log.h"
 #include "sp_stats.h"
 
+/* A verifier log is one message of many lines: each gets its own, whole. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t n;
+	char *msg, *line, *save = NULL;
 
 	if (!sp_log_enabled(SP_LOG_DEBUG))
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[n - 1] = '\0';
-	sp_dbg("libbpf: %s", line);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		sp_dbg("libbpf: %s", line);
+	free(msg);
 	return 0;
 }
 
