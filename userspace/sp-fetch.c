@@ -1166,8 +1166,10 @@ static int thread_cpu(unsigned t, unsigned queues)
 static void *xdp_thread(void *arg)
 {
 	struct client *c = arg;
+	int ret = run_udp(c);
 
-	run_udp(c);
+	if (ret && !c->fail[0])
+		fail(c, "%s", strerror(-ret));
 	return NULL;
 }
 
