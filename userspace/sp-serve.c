@@ -59,7 +59,7 @@ static void usage(FILE *f)
 "                        xdp       UDP over AF_XDP (needs --ifname)\n"
 "  -a, --addr IPV4       TCP address to listen on (default 0.0.0.0)\n"
 "  -p, --port N          TCP or UDP port (default 7878)\n"
-"  -i, --ifname IFACE    xdp: interface to attach to (queue 0)\n"
+"  -i, --ifname IFACE    xdp: interface to attach to (a socket on each queue)\n"
 "      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
 "      --busy-poll TIME  xdp: keep polling this long after the last work\n"
 "                        before sleeping in poll(2); 0: sleep at once\n"
