@@ -6,6 +6,9 @@
 # shellcheck shell=bash
 
 # sp_netns_up [TAG]: creates the pair; 0 or 1 (with the cause on stderr).
+# Each end has SP_NETNS_QUEUES receive and transmit queues (default 2,
+# one per CPU here: AF_XDP sockets and client threads take one each;
+# refused, one with a notice).
 # The MTU is SP_NETNS_MTU (default 3132: the xdp mode's DATA frames then
 # carry 3 KiB, so a 4 KiB reply is two frames; still within what veth
 # allows under an XDP program without multi-buffer support). Refused, it
@@ -16,8 +19,17 @@ sp_netns_up() {
 	VETH_S=sps$tag VETH_C=spc$tag
 	SRV_IP=10.77.0.1 CLI_IP=10.77.0.2
 	VETH_S=${VETH_S:0:15} VETH_C=${VETH_C:0:15}
-	ip netns add "$NS_S" && ip netns add "$NS_C" &&
-	ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C" &&
+	local q=${SP_NETNS_QUEUES:-2}
+	ip netns add "$NS_S" && ip netns add "$NS_C" || {
+		echo "netns: could not create $NS_S/$NS_C" >&2
+		sp_netns_down
+		return 1
+	}
+	ip link add "$VETH_S" numtxqueues "$q" numrxqueues "$q" netns "$NS_S" type veth \
+		peer name "$VETH_C" numtxqueues "$q" numrxqueues "$q" netns "$NS_C" 2>/dev/null || {
+		[[ $q == 1 ]] || echo "netns: a veth pair with $q queues refused; one queue" >&2
+		ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C"
+	} &&
 	ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S" &&
 	ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C" &&
 	ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&

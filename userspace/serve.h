@@ -36,6 +36,7 @@ struct serve_stats {
 	uint64_t sync_reads;	/* xdp: reads done in the loop (no RWF_NOWAIT) */
 	char xdp_attach[16];
 	unsigned frame_payload;	/* xdp: DATA bytes per frame, from the MTU */
+	unsigned xdp_queues;	/* xdp: receive queues with a socket */
 	bool direct_io;
 	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
 };

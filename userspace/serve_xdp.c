@@ -16,6 +16,12 @@
  * The XDP program (bpf/xsk_redirect.bpf.c) sends only our UDP port to
  * the socket, so ARP and the rest still reach the kernel.
  *
+ * An interface with several receive queues gets a socket on each (one
+ * UMEM, shared), all served by this one loop: a request is answered on
+ * the queue it came in on, so the reply reaches the client's socket on
+ * the same queue (a veth delivers a frame to the peer's queue of the
+ * same number).
+ *
  * With --cache, it also answers requests for single cached units (see
  * bpf/xsk_redirect.h) itself. This loop fills the cache: a unit read
  * for a one-unit request is admitted on its --cache-admit'th miss, with
@@ -75,6 +81,7 @@ struct xreq {
 	uint32_t frames;
 	unsigned reads;		/* in flight */
 	uint64_t start_ns;
+	unsigned q;		/* the queue it came on and is answered on */
 	bool cacheable;		/* exactly one whole unit */
 	uint64_t gen;		/* of the unit's slot when the request came */
 };
@@ -88,8 +95,11 @@ struct xdp {
 	bool *sync;		/* per file: read in the loop, not by io_uring */
 	uint64_t free_tx[NR_FRAMES - NR_RX];
 	unsigned nr_free_tx;
-	unsigned tx_queued;	/* descriptors put on TX since the last kick */
-	unsigned tx_out;	/* transmitted, not yet completed */
+	unsigned nr_q;		/* sockets, on queues [0, nr_q) */
+	unsigned rx_q;		/* queue of the frames being received */
+	unsigned tx_queued[SP_XSK_MAX_QUEUES];	/* put on TX since the last kick */
+	unsigned tx_out[SP_XSK_MAX_QUEUES];	/* transmitted, not yet completed */
+	unsigned tx_out_all;
 	struct xreq *reqs;
 	unsigned active, reads;
 	struct fmeta {		/* per frame, while a read into it is in flight */
@@ -182,16 +192,16 @@ static uint8_t *frame_at(struct xdp *x, uint64_t addr)
 	return sp_xsk_frame(&x->xsk, addr);
 }
 
-static void tx_push(struct xdp *x, uint64_t addr, uint32_t len)
+static void tx_push(struct xdp *x, unsigned q, uint64_t addr, uint32_t len)
 {
 	/* never fails: the ring has room for every TX frame */
-	sp_xsk_tx(&x->xsk, addr, len);
-	x->tx_queued++;
+	sp_xsk_tx(&x->xsk, q, addr, len);
+	x->tx_queued[q]++;
 	x->s->st.frames_tx++;
 }
 
 /* A frame with headers and no payload (END, ERR); false if none free. */
-static bool send_ctl(struct xdp *x, const struct sp_udp_addr *self,
+static bool send_ctl(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 		     const struct sp_udp_addr *client, enum sp_x_type type,
 		     uint32_t req_id, uint32_t aux, uint64_t off, uint64_t len)
 {
@@ -204,11 +214,11 @@ static bool send_ctl(struct xdp *x, const struct sp_udp_addr *self,
 	p = frame_at(x, addr);
 	sp_udp_fill(p, self, client, sizeof(struct sp_xmsg));
 	sp_x_fill(p + SP_X_HDRS, type, 0, req_id, aux, off, len);
-	tx_push(x, addr, HDRS);
+	tx_push(x, q, addr, HDRS);
 	return true;
 }
 
-static void reply_err(struct xdp *x, const struct sp_udp_addr *self,
+static void reply_err(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 		      const struct sp_udp_addr *client, uint32_t req_id, uint32_t err)
 {
 	struct serve_stats *st = &x->s->st;
@@ -223,7 +233,7 @@ static void reply_err(struct xdp *x, const struct sp_udp_addr *self,
 	default: break;
 	}
 	/* no frame free: the client asks again */
-	send_ctl(x, self, client, SP_X_ERR, req_id, err, 0, 0);
+	send_ctl(x, q, self, client, SP_X_ERR, req_id, err, 0, 0);
 }
 
 /*
@@ -240,12 +250,12 @@ static void on_write(struct xdp *x, const struct sp_udp_addr *self,
 	ssize_t n;
 
 	if (!s->writable)
-		return reply_err(x, self, client, m->req_id, SP_XE_RDONLY);
+		return reply_err(x, x->rx_q, self, client, m->req_id, SP_XE_RDONLY);
 	if (m->aux >= s->nr_files)
-		return reply_err(x, self, client, m->req_id, SP_XE_NOFILE);
+		return reply_err(x, x->rx_q, self, client, m->req_id, SP_XE_NOFILE);
 	f = &s->files[m->aux];
 	if (m->offset >= f->size || m->len > f->size - m->offset)
-		return reply_err(x, self, client, m->req_id, SP_XE_RANGE);
+		return reply_err(x, x->rx_q, self, client, m->req_id, SP_XE_RANGE);
 	first = m->offset / XC_UNIT;
 	last = (m->offset + m->len - 1) / XC_UNIT;
 	if (s->cache)
@@ -257,12 +267,12 @@ static void on_write(struct xdp *x, const struct sp_udp_addr *self,
 	if (n != m->len) {
 		sp_dbg("xdp: write to %s at %llu: %s", f->name, (unsigned long long)m->offset,
 		       n < 0 ? strerror(errno) : "short");
-		return reply_err(x, self, client, m->req_id, SP_XE_IO);
+		return reply_err(x, x->rx_q, self, client, m->req_id, SP_XE_IO);
 	}
 	s->st.writes++;
 	s->st.write_bytes += m->len;
 	/* no frame free: the client sends the write again */
-	send_ctl(x, self, client, SP_X_ACK, m->req_id, sp_crc32c(0, m->payload, m->len),
+	send_ctl(x, x->rx_q, self, client, SP_X_ACK, m->req_id, sp_crc32c(0, m->payload, m->len),
 		 m->offset, m->len);
 }
 
@@ -284,18 +294,18 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 		return;
 	}
 	if (sp_x_parse(payload, plen, &m) || (m.type != SP_X_REQ && m.type != SP_X_WRITE))
-		return reply_err(x, &self, &client, m.req_id, SP_XE_MALFORMED);
+		return reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_MALFORMED);
 	if (m.type == SP_X_WRITE)
 		return on_write(x, &self, &client, &m);
 	if (m.aux >= s->nr_files)
-		return reply_err(x, &self, &client, m.req_id, SP_XE_NOFILE);
+		return reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_NOFILE);
 	if (m.offset >= s->files[m.aux].size)
-		return reply_err(x, &self, &client, m.req_id, SP_XE_RANGE);
+		return reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_RANGE);
 	end = s->files[m.aux].size;
 	if (m.length && m.length < end - m.offset)
 		end = m.offset + m.length;
 	if (end - m.offset > s->max_len)
-		return reply_err(x, &self, &client, m.req_id, SP_XE_TOOBIG);
+		return reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_TOOBIG);
 	for (unsigned i = 0; i < s->max_inflight; i++) {
 		const struct xreq *q = &x->reqs[i];
 
@@ -308,11 +318,12 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 			r = &x->reqs[i];
 	}
 	if (!r)
-		return reply_err(x, &self, &client, m.req_id, SP_XE_BUSY);
+		return reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_BUSY);
 	*r = (struct xreq){
 		.used = true, .f = &s->files[m.aux], .fd = x->dfd[m.aux],
 		.req_id = m.req_id, .client = client, .self = self,
 		.first = m.offset, .next = m.offset, .end = end, .start_ns = sp_now_ns(),
+		.q = x->rx_q,
 	};
 	/* what the program would answer, had it the unit */
 	if (s->cache && m.offset % XC_UNIT == 0 && m.length && m.length <= XC_UNIT &&
@@ -394,10 +405,10 @@ static void finish(struct xdp *x, struct xreq *r)
 		x->s->st.requests++;
 		sp_hist_add(&x->s->st.lat, sp_now_ns() - r->start_ns);
 	} else if (r->failed) {
-		reply_err(x, &r->self, &r->client, r->req_id, SP_XE_IO);
+		reply_err(x, r->q, &r->self, &r->client, r->req_id, SP_XE_IO);
 		sent = true;	/* or lost, like any frame: the client asks again */
 	} else {
-		sent = send_ctl(x, &r->self, &r->client, SP_X_END, r->req_id,
+		sent = send_ctl(x, r->q, &r->self, &r->client, SP_X_END, r->req_id,
 				r->frames, r->end, r->bytes);
 		if (sent) {
 			x->s->st.requests++;
@@ -441,7 +452,7 @@ static void read_done(struct xdp *x, unsigned fi, int res)
 		sp_x_fill(payload - sizeof(struct sp_xmsg), last ? SP_X_LAST : SP_X_DATA,
 			  m->plen, r->req_id, crc, m->off, last ? r->bytes + m->plen : 0);
 		r->ended = last;
-		tx_push(x, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
+		tx_push(x, r->q, addr + DATA_OFF + m->lead - HDRS, HDRS + m->plen);
 		r->frames++;
 		r->bytes += m->plen;
 		x->s->st.bytes += m->plen;
@@ -470,11 +481,20 @@ static unsigned reap_reads(struct xdp *x)
 /* Transmit completions give frames back; a END held back goes now. */
 static unsigned reap_tx(struct xdp *x)
 {
-	unsigned n = sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free_tx, BATCH);
+	unsigned n = 0;
 
-	x->nr_free_tx += n;
+	for (unsigned q = 0; q < x->nr_q; q++) {
+		unsigned got;
+
+		if (!x->tx_out[q])
+			continue;
+		got = sp_xsk_completed(&x->xsk, q, x->free_tx + x->nr_free_tx, BATCH);
+		x->nr_free_tx += got;
+		x->tx_out[q] -= got;
+		x->tx_out_all -= got;
+		n += got;
+	}
 	if (n) {
-		x->tx_out -= n;
 		for (unsigned i = 0; i < x->s->max_inflight && x->active; i++)
 			if (x->reqs[i].used)
 				finish(x, &x->reqs[i]);
@@ -490,16 +510,23 @@ static void rx_frame(void *arg, const uint8_t *frame, uint32_t len)
 /* requests are parsed in place: their frames go straight back */
 static unsigned reap_rx(struct xdp *x)
 {
-	return sp_xsk_rx(&x->xsk, BATCH, rx_frame, x);
+	unsigned n = 0;
+
+	for (x->rx_q = 0; x->rx_q < x->nr_q; x->rx_q++)
+		n += sp_xsk_rx(&x->xsk, x->rx_q, BATCH, rx_frame, x);
+	return n;
 }
 
 static void kick_tx(struct xdp *x)
 {
-	if (!x->tx_queued)
-		return;
-	x->tx_out += x->tx_queued;
-	x->tx_queued = 0;
-	sp_xsk_kick(&x->xsk);
+	for (unsigned q = 0; q < x->nr_q; q++) {
+		if (!x->tx_queued[q])
+			continue;
+		x->tx_out[q] += x->tx_queued[q];
+		x->tx_out_all += x->tx_queued[q];
+		x->tx_queued[q] = 0;
+		sp_xsk_kick(&x->xsk, q);
+	}
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -529,11 +556,14 @@ static int setup_xsk(struct xdp *x)
 		.ifname = s->ifname, .xdp_mode = s->xdp_mode, .port = htons(s->port),
 		.nr_frames = NR_FRAMES, .nr_rx = NR_RX, .frame_size = FRAME, .ring = RING,
 		.cache = s->cache, .cache_entries = s->cache_entries,
+		.queues = sp_xsk_queues(s->ifname),
 	};
 	int ret = sp_xsk_open(&x->xsk, &o);
 
 	if (ret)
 		return ret;
+	x->nr_q = x->xsk.nr_queues;
+	s->st.xdp_queues = x->nr_q;
 	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
 	x->payload = frame_payload(s->ifname);
 	s->st.frame_payload = x->payload;
@@ -703,16 +733,20 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 			struct io_uring_cqe *cqe;
 
 			io_uring_wait_cqe_timeout(&x.ring, &cqe, &ts);
-		} else if (!x.tx_out && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
-			struct pollfd pfd = { .fd = xsk_socket__fd(x.xsk.xsk), .events = POLLIN };
+		} else if (!x.tx_out_all && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
+			struct pollfd pfd[SP_XSK_MAX_QUEUES];
 
+			for (unsigned q = 0; q < x.nr_q; q++)
+				pfd[q] = (struct pollfd){ .fd = sp_xsk_fd(&x.xsk, q), .events = POLLIN };
 			s->st.sleeps++;
-			poll(&pfd, 1, 100);
-		} else if (x.tx_out) {
+			poll(pfd, x.nr_q, 100);
+		} else if (x.tx_out_all) {
 			/* completions of copy-mode transmits come from the kick */
-			if (sendto(xsk_socket__fd(x.xsk.xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-			    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-				sp_dbg("xdp: sendto: %s", strerror(errno));
+			for (unsigned q = 0; q < x.nr_q; q++)
+				if (x.tx_out[q] &&
+				    sendto(sp_xsk_fd(&x.xsk, q), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+				    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+					sp_dbg("xdp: sendto: %s", strerror(errno));
 		}
 		s->st.busy_polls++;
 	}

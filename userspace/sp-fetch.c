@@ -17,6 +17,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -59,6 +61,11 @@ static void usage(FILE *f)
 "  -i, --iface IFACE     xdp: the interface that reaches the server; an XDP\n"
 "                        program on it takes the replies and passes the rest\n"
 "      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
+"      --threads N       xdp: N threads, each with its own AF_XDP socket on\n"
+"                        its own receive queue of IFACE, pinned to a CPU\n"
+"                        that queue's replies arrive on, each with -P in\n"
+"                        flight; totals summed (default 1; at most the\n"
+"                        interface's queues)\n"
 "  -s, --server IPV4     server address (default 127.0.0.1)\n"
 "  -p, --port N          server port (default 7878)\n"
 "      --name NAME       tcp: name on the server (default: base name of FILE)\n"
@@ -90,6 +97,7 @@ static void usage(FILE *f)
 "  sp-fetch -s 10.0.0.1 --bad nofile /srv/a.bin\n"
 "  sp-fetch -m udp -s 10.0.0.1 --fresh 16 -P 8 -t 3s /srv/a.bin\n"
 "  sp-fetch -m xdp -i veth1 -s 10.0.0.1 --len 4k -P 16 -t 5s /srv/a.bin\n"
+"  sp-fetch -m xdp -i veth1 --threads 2 -s 10.0.0.1 --len 1k -t 5s /srv/a.bin\n"
 "\n"
 "Exit status: 0 every byte matched (or --bad got its error), 1 a mismatch,\n"
 "a loss, an error reply or a network failure, 2 bad usage.\n");
@@ -101,10 +109,15 @@ static const char *const bad_names[] = {
 	[BAD_RANGE] = "range", [BAD_TOOBIG] = "toobig",
 };
 
+struct xshared;
+
 struct client {
 	bool udp;		/* the UDP protocol: -m udp or -m xdp */
 	bool xdp;		/* ... through AF_XDP */
 	const char *ifname, *xdp_mode;
+	unsigned threads;	/* -m xdp: threads asked for, then run */
+	unsigned thread;	/* of a thread's copy: its number */
+	struct xshared *xs;	/* -m xdp: the socket set-up all threads share */
 	struct sockaddr_in sa;
 	const char *path, *name;
 	uint32_t id;
@@ -122,7 +135,9 @@ struct client {
 	/* results */
 	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
 	uint64_t writes, stale;	/* --fresh */
-	uint64_t frames_rx, frames_tx, csum_errors;	/* -m xdp */
+	uint64_t frames_rx, frames_tx, csum_errors, misrouted;	/* -m xdp */
+	unsigned queues;	/* -m xdp: receive queues with a socket */
+	uint64_t thread_done[SP_XSK_MAX_QUEUES];	/* -m xdp: requests per thread */
 	char xdp_attach[8];
 	uint64_t start_ns;
 	struct sp_hist lat;
@@ -130,6 +145,8 @@ struct client {
 };
 
 static atomic_bool interrupted;
+/* a thread failed: the others stop too */
+static atomic_bool failed_any;
 
 static void on_signal(int sig)
 {
@@ -148,6 +165,7 @@ static void fail(struct client *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
 	va_end(ap);
+	atomic_store(&failed_any, true);
 }
 
 static int load_source(struct client *c)
@@ -221,7 +239,7 @@ static void next_range(struct client *c, uint64_t *off, uint64_t *len)
 /* now: a recent sp_now_ns(), one per pass of a loop (clock reads add up) */
 static bool more_to_issue_at(struct client *c, uint64_t now)
 {
-	if (atomic_load(&interrupted) || c->fail[0])
+	if (atomic_load(&interrupted) || atomic_load(&failed_any))
 		return false;
 	if (c->run_ns)
 		return now - c->start_ns < c->run_ns;
@@ -230,7 +248,7 @@ static bool more_to_issue_at(struct client *c, uint64_t now)
 
 static bool more_to_issue(struct client *c)
 {
-	if (atomic_load(&interrupted) || c->fail[0])
+	if (atomic_load(&interrupted) || atomic_load(&failed_any))
 		return false;
 	if (c->run_ns)
 		return sp_now_ns() - c->start_ns < c->run_ns;
@@ -487,25 +505,40 @@ struct ufetch {
 #define UDP_REQ_MAX (sizeof(struct sp_xmsg) + BLK)
 
 /*
- * -m xdp: the requests leave and the replies arrive through an AF_XDP
- * socket on the client's interface, with the headers built here, so no
+ * -m xdp: the requests leave and the replies arrive through AF_XDP
+ * sockets on the client's interface, with the headers built here, so no
  * kernel UDP stack is crossed on this side. The XDP program (sp_xsk.h,
  * the server's program with our port) takes the frames for our UDP
  * port and passes everything else, so the kernel still answers ARP. The
  * port is reserved by binding a kernel UDP socket to it for the run.
+ *
+ * A socket on every receive queue of the interface: replies come back
+ * on the queue the request left on, but the XDP cache's replies on the
+ * queue of the CPU that ran the server's XDP program (veth). With
+ * --threads N, thread t sends on queue t and receives on the queues
+ * q % N == t, pinned to a CPU whose replies land on queue t; the
+ * request's slot number tells the thread, and a reply that reaches
+ * another thread anyway is dropped and asked for again (misrouted).
  */
 #define XC_FRAME	4096u
-#define XC_RX		4096u	/* frames the kernel can fill before we read */
-#define XC_TX		1024u
+#define XC_RX		4096u	/* per queue: frames the kernel can fill before we read */
+#define XC_TX		1024u	/* per thread */
 #define XC_RING		4096u
 
-struct xclient {
+struct xshared {
 	struct sp_xsk xsk;
 	struct sp_udp_addr self, server;
 	int port_fd;
+};
+
+struct xclient {
+	struct sp_xsk *xsk;
+	struct sp_udp_addr self, server;
+	unsigned txq;		/* the queue it sends on */
+	unsigned rxq[SP_XSK_MAX_QUEUES], nr_rxq;	/* the queues it receives on */
 	uint64_t free_tx[XC_TX];
 	unsigned nr_free, queued;
-	uint64_t frames_rx, frames_tx, csum_errors;
+	uint64_t frames_rx, frames_tx, csum_errors, misrouted;
 };
 
 struct udp {
@@ -521,6 +554,7 @@ struct udp {
 	unsigned cur;		/* fetch being cut into sub-requests */
 	uint64_t cur_off, cur_end;
 	uint32_t seq;
+	unsigned slot_base;	/* of this thread's slots in req_id */
 	uint64_t now;		/* when the batch of frames being read came */
 };
 
@@ -537,16 +571,17 @@ static int xdp_flush(struct xclient *x)
 
 	/* copy mode sends 32 frames a call: until the ring is empty */
 	for (unsigned tries = 0; x->queued && tries < 1024; tries++) {
-		ret = sp_xsk_kick(&x->xsk);
+		ret = sp_xsk_kick(x->xsk, x->txq);
 		if (ret != -EAGAIN && ret != -EBUSY && ret != -ENOBUFS)
 			break;
 		if (ret == -EAGAIN)
-			x->nr_free += sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free,
+			x->nr_free += sp_xsk_completed(x->xsk, x->txq, x->free_tx + x->nr_free,
 						       XC_TX - x->nr_free);
 	}
 	x->frames_tx += x->queued;
 	x->queued = 0;
-	x->nr_free += sp_xsk_completed(&x->xsk, x->free_tx + x->nr_free, XC_TX - x->nr_free);
+	x->nr_free += sp_xsk_completed(x->xsk, x->txq, x->free_tx + x->nr_free,
+				       XC_TX - x->nr_free);
 	return ret == -EAGAIN || ret == -EBUSY || ret == -ENOBUFS ? 0 : ret;
 }
 
@@ -563,13 +598,13 @@ static int xdp_send(struct xclient *x, uint32_t req_id, uint32_t id, uint64_t of
 	if (!x->nr_free)
 		return -ENOBUFS;
 	addr = x->free_tx[--x->nr_free];
-	p = sp_xsk_frame(&x->xsk, addr);
+	p = sp_xsk_frame(x->xsk, addr);
 	memset(p + SP_X_HDRS, 0, n);
 	sp_x_fill(p + SP_X_HDRS, SP_X_REQ, 0, req_id, id, off, len);
 	sp_udp_fill(p, &x->self, &x->server, n);
 	/* the padding is zeros: it adds nothing to the sum */
 	sp_udp_csum_set(p, sp_inet_sum(0, p + SP_X_HDRS, sizeof(struct sp_xmsg)));
-	if (!sp_xsk_tx(&x->xsk, addr, SP_X_HDRS + n)) {
+	if (!sp_xsk_tx(x->xsk, x->txq, addr, SP_X_HDRS + n)) {
 		x->free_tx[x->nr_free++] = addr;
 		return -ENOBUFS;
 	}
@@ -676,7 +711,7 @@ static bool udp_issue(struct client *c, struct udp *u, unsigned si)
 	f = &u->fetches[u->cur];
 	len = u->cur_end - u->cur_off < c->chunk ? u->cur_end - u->cur_off : c->chunk;
 	s->busy = true;
-	s->req_id = si << 22 | (u->seq++ & 0x3fffff);
+	s->req_id = (u->slot_base + si) << 22 | (u->seq++ & 0x3fffff);
 	s->off = u->cur_off;
 	s->len = len;
 	s->nframes = (len + BLK - 1) / BLK;
@@ -752,8 +787,14 @@ static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_
 		fail(c, "malformed reply from the server");
 		return;
 	}
-	si = m.req_id >> 22;
-	if (si >= c->parallel || !u->slots[si].busy || u->slots[si].req_id != m.req_id)
+	si = (m.req_id >> 22) - u->slot_base;
+	if (si >= c->parallel) {
+		/* another thread's: it asks again (or a stray frame) */
+		if (u->x)
+			u->x->misrouted++;
+		return;
+	}
+	if (!u->slots[si].busy || u->slots[si].req_id != m.req_id)
 		return;		/* late duplicate of a finished request */
 	s = &u->slots[si];
 	switch (m.type) {
@@ -818,7 +859,7 @@ static int udp_socket(struct client *c)
  * the kernel: the XDP program passes it). So the server must be on the
  * interface's link, which is what AF_XDP can reach anyway.
  */
-static int xdp_addresses(struct client *c, struct xclient *x)
+static int xdp_addresses(struct client *c, struct xshared *x)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof(sa);
@@ -879,15 +920,21 @@ out:
 	return ret;
 }
 
-static int xdp_setup(struct client *c, struct xclient *x)
+/* The sockets, the UMEM and the program, for every thread. 0 or -errno. */
+static int xdp_setup(struct client *c, struct xshared *x)
 {
+	unsigned nq = sp_xsk_queues(c->ifname);
 	struct sp_xsk_opts o = {
-		.ifname = c->ifname, .xdp_mode = c->xdp_mode,
-		.nr_frames = XC_RX + XC_TX, .nr_rx = XC_RX, .frame_size = XC_FRAME,
+		.ifname = c->ifname, .xdp_mode = c->xdp_mode, .frame_size = XC_FRAME,
 		.ring = XC_RING,
 	};
 	int ret;
 
+	if (nq > SP_XSK_MAX_QUEUES)
+		nq = SP_XSK_MAX_QUEUES;
+	o.queues = nq;
+	o.nr_rx = XC_RX * nq;
+	o.nr_frames = o.nr_rx + XC_TX * (c->threads < nq ? c->threads : nq);
 	x->port_fd = -1;
 	ret = xdp_addresses(c, x);
 	if (ret)
@@ -899,19 +946,38 @@ static int xdp_setup(struct client *c, struct xclient *x)
 		return ret;
 	}
 	snprintf(c->xdp_attach, sizeof(c->xdp_attach), "%s", x->xsk.attach);
-	for (unsigned i = 0; i < XC_TX; i++)
-		x->free_tx[x->nr_free++] = (uint64_t)(XC_RX + i) * XC_FRAME;
+	c->queues = x->xsk.nr_queues;
+	if (c->threads > c->queues) {
+		sp_notice("%s has %u receive queue%s with a socket: %u thread%s, not %u",
+			  c->ifname, c->queues, c->queues > 1 ? "s" : "", c->queues,
+			  c->queues > 1 ? "s" : "", c->threads);
+		c->threads = c->queues;
+	}
 	return 0;
 }
 
-static void xdp_teardown(struct client *c, struct xclient *x)
+static void xdp_teardown(struct xshared *x)
 {
-	c->frames_rx = x->frames_rx;
-	c->frames_tx = x->frames_tx;
-	c->csum_errors = x->csum_errors;
 	sp_xsk_close(&x->xsk);
 	if (x->port_fd >= 0)
 		close(x->port_fd);
+}
+
+/* Thread t's share: its TX frames, the queue it sends on, those it reads. */
+static void xdp_thread_init(const struct client *c, struct xclient *x)
+{
+	struct xshared *xs = c->xs;
+	unsigned nq = xs->xsk.nr_queues, first_tx = xs->xsk.mem.nr - XC_TX * c->threads;
+
+	x->xsk = &xs->xsk;
+	x->self = xs->self;
+	x->server = xs->server;
+	x->txq = c->thread;
+	for (unsigned q = c->thread; q < nq; q += c->threads)
+		x->rxq[x->nr_rxq++] = q;
+	for (unsigned i = 0; i < XC_TX; i++)
+		x->free_tx[x->nr_free++] =
+			(uint64_t)(first_tx + c->thread * XC_TX + i) * XC_FRAME;
 }
 
 static void udp_frame(struct client *c, struct udp *u, const uint8_t *buf, size_t len);
@@ -965,15 +1031,14 @@ static int run_udp(struct client *c)
 		ret = -ENOMEM;
 		goto out;
 	}
+	u->slot_base = c->thread * c->parallel;
 	if (c->xdp) {
 		u->x = calloc(1, sizeof(*u->x));
 		if (!u->x) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = xdp_setup(c, u->x);
-		if (ret)
-			goto out;
+		xdp_thread_init(c, u->x);
 	} else {
 		u->fd = udp_socket(c);
 		if (u->fd < 0) {
@@ -1010,21 +1075,27 @@ static int run_udp(struct client *c)
 			fail(c, "sending requests: %s", strerror(-ret));
 			break;
 		}
-		if (!active || c->fail[0])
+		if (!active || atomic_load(&failed_any))
 			break;
 		if (u->x) {
+			struct xclient *x = u->x;
 			struct xrx r = { c, u };
+			unsigned got = 0;
 
 			/* poll only when the last look found nothing */
 			if (idle) {
-				struct pollfd pfd = { .fd = xsk_socket__fd(u->x->xsk.xsk),
-						      .events = POLLIN };
+				struct pollfd pfd[SP_XSK_MAX_QUEUES];
 
-				if (poll(&pfd, 1, c->timeout_ns / 1000000 + 1) <= 0)
+				for (unsigned i = 0; i < x->nr_rxq; i++)
+					pfd[i] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, x->rxq[i]),
+								  .events = POLLIN };
+				if (poll(pfd, x->nr_rxq, c->timeout_ns / 1000000 + 1) <= 0)
 					continue;
 			}
 			u->now = sp_now_ns();
-			idle = !sp_xsk_rx(&u->x->xsk, BATCH, xdp_frame, &r);
+			for (unsigned i = 0; i < x->nr_rxq; i++)
+				got += sp_xsk_rx(x->xsk, x->rxq[i], BATCH, xdp_frame, &r);
+			idle = !got;
 			progress(c, false);
 			continue;
 		}
@@ -1053,8 +1124,12 @@ static int run_udp(struct client *c)
 	}
 out:
 	if (u) {
-		if (u->x)
-			xdp_teardown(c, u->x);
+		if (u->x) {
+			c->frames_rx = u->x->frames_rx;
+			c->frames_tx = u->x->frames_tx;
+			c->csum_errors = u->x->csum_errors;
+			c->misrouted = u->x->misrouted;
+		}
 		free(u->x);
 		if (u->fd >= 0)
 			close(u->fd);
@@ -1063,6 +1138,123 @@ out:
 	}
 	free(u);
 	free(bufs);
+	return c->fail[0] ? -EIO : ret;
+}
+
+/*
+ * A CPU for thread t whose XDP_TX replies land on queue t: veth puts
+ * them on the peer's queue (CPU % queues). -1 when none is allowed.
+ */
+static int thread_cpu(unsigned t, unsigned queues)
+{
+	cpu_set_t set;
+	int first = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if ((unsigned)cpu % queues == t)
+			return cpu;
+		if (first < 0)
+			first = cpu;
+	}
+	return first;
+}
+
+static void *xdp_thread(void *arg)
+{
+	struct client *c = arg;
+	int ret = run_udp(c);
+
+	if (ret && !c->fail[0])
+		fail(c, "%s", strerror(-ret));
+	return NULL;
+}
+
+/*
+ * -m xdp: the sockets set up once, then one run_udp() per thread on a
+ * copy of the client, each with its share of -n, its own counters and
+ * slots; the copies are summed into c.
+ */
+static int run_xdp(struct client *c)
+{
+	struct client *w = NULL;
+	struct xshared xs = { .port_fd = -1 };
+	pthread_t tids[SP_XSK_MAX_QUEUES];
+	unsigned started = 0, unpinned = 0;
+	int ret;
+
+	c->xs = &xs;
+	ret = xdp_setup(c, &xs);
+	if (ret)
+		goto out;
+	if (c->threads == 1) {
+		ret = run_udp(c);
+		c->thread_done[0] = c->done;
+		goto out;
+	}
+	w = calloc(c->threads, sizeof(*w));
+	if (!w) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned t = 0; t < c->threads; t++) {
+		struct client *wc = &w[t];
+		pthread_attr_t attr;
+		cpu_set_t set;
+		int cpu = thread_cpu(t, c->queues);
+
+		*wc = *c;
+		wc->thread = t;
+		wc->requests = c->requests / c->threads + (t < c->requests % c->threads);
+		wc->rng = c->rng ^ (0x9E3779B97F4A7C15ULL * (t + 1));
+		wc->progress = c->progress && !t;
+		sp_hist_init(&wc->lat);
+		pthread_attr_init(&attr);
+		CPU_ZERO(&set);
+		if (cpu >= 0) {
+			CPU_SET(cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		unpinned += cpu < 0 || (unsigned)cpu % c->queues != t;
+		ret = -pthread_create(&tids[t], &attr, xdp_thread, wc);
+		pthread_attr_destroy(&attr);
+		if (ret) {
+			fail(c, "starting thread %u: %s", t, strerror(-ret));
+			break;
+		}
+		started++;
+	}
+	if (unpinned)
+		sp_notice("%u of %u threads have no CPU whose cache replies land on their queue: expect misrouted replies",
+			  unpinned, c->threads);
+	for (unsigned t = 0; t < started; t++) {
+		struct client *wc = &w[t];
+
+		pthread_join(tids[t], NULL);
+		c->issued += wc->issued;
+		c->done += wc->done;
+		c->thread_done[t] = wc->done;
+		c->bytes += wc->bytes;
+		c->errors += wc->errors;
+		c->mismatches += wc->mismatches;
+		c->lost += wc->lost;
+		c->retransmits += wc->retransmits;
+		c->busy += wc->busy;
+		c->frames_rx += wc->frames_rx;
+		c->frames_tx += wc->frames_tx;
+		c->csum_errors += wc->csum_errors;
+		c->misrouted += wc->misrouted;
+		sp_hist_merge(&c->lat, &wc->lat);
+		if (wc->fail[0] && !c->fail[0])
+			snprintf(c->fail, sizeof(c->fail), "thread %u: %s", t, wc->fail);
+	}
+out:
+	xdp_teardown(&xs);
+	c->xs = NULL;
+	free(w);
 	return c->fail[0] ? -EIO : ret;
 }
 
@@ -1482,11 +1674,18 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		}
 		if (c->xdp) {
 			json_object *xj = json_object_new_object();
+			json_object *tj = json_object_new_array();
 
 			json_object_object_add(xj, "attach", json_object_new_string(c->xdp_attach));
 			json_object_object_add(xj, "frames_tx", sp_json_u64(c->frames_tx));
 			json_object_object_add(xj, "frames_rx", sp_json_u64(c->frames_rx));
 			json_object_object_add(xj, "csum_errors", sp_json_u64(c->csum_errors));
+			json_object_object_add(xj, "queues", sp_json_u64(c->queues));
+			json_object_object_add(xj, "threads", sp_json_u64(c->threads));
+			json_object_object_add(xj, "misrouted", sp_json_u64(c->misrouted));
+			for (unsigned t = 0; t < c->threads; t++)
+				json_object_array_add(tj, sp_json_u64(c->thread_done[t]));
+			json_object_object_add(xj, "thread_requests", tj);
 			json_object_object_add(root, "xdp", xj);
 		}
 		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
@@ -1514,17 +1713,27 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 	       "%llu lost, %llu re-requests\n", (unsigned long long)c->bytes,
 	       (unsigned long long)c->mismatches, (unsigned long long)c->errors,
 	       (unsigned long long)c->lost, (unsigned long long)c->retransmits);
-	if (c->xdp)
-		printf("  AF_XDP      %s on %s: %llu frames sent, %llu received, %llu bad UDP checksums\n",
-		       c->xdp_attach, c->ifname, (unsigned long long)c->frames_tx,
-		       (unsigned long long)c->frames_rx, (unsigned long long)c->csum_errors);
+	if (c->xdp) {
+		printf("  AF_XDP      %s on %s, %u queue%s, %u thread%s: %llu frames sent, %llu received, "
+		       "%llu bad UDP checksums, %llu misrouted\n",
+		       c->xdp_attach, c->ifname, c->queues, c->queues > 1 ? "s" : "",
+		       c->threads, c->threads > 1 ? "s" : "", (unsigned long long)c->frames_tx,
+		       (unsigned long long)c->frames_rx, (unsigned long long)c->csum_errors,
+		       (unsigned long long)c->misrouted);
+		if (c->threads > 1) {
+			printf("  threads    ");
+			for (unsigned t = 0; t < c->threads; t++)
+				printf(" %llu", (unsigned long long)c->thread_done[t]);
+			printf(" requests\n");
+		}
+	}
 	if (c->fresh)
 		printf("  fresh       %llu acknowledged writes over %u units, %llu stale reads\n",
 		       (unsigned long long)c->writes, c->fresh, (unsigned long long)c->stale);
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE };
+       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE, OPT_THREADS };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
@@ -1532,6 +1741,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "iface", required_argument, NULL, 'i' },
 		{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "server", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, OPT_NAME },
@@ -1557,6 +1767,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 	c->sa.sin_port = htons(7878);
 	c->sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c->parallel = 4;
+	c->threads = 1;
 	c->requests = 100;
 	c->chunk = UDP_MAX_FRAMES * BLK;
 	c->timeout_ns = 20000000;
@@ -1573,6 +1784,11 @@ static int parse_args(int argc, char **argv, struct client *c)
 			if (strcmp(optarg, "native") && strcmp(optarg, "skb"))
 				goto bad;
 			c->xdp_mode = optarg;
+			break;
+		case OPT_THREADS:
+			if (sp_parse_u64(optarg, 1, SP_XSK_MAX_QUEUES, &v))
+				goto bad;
+			c->threads = v;
 			break;
 		case 's':
 			if (inet_pton(AF_INET, optarg, &c->sa.sin_addr) != 1)
@@ -1659,6 +1875,15 @@ bad:
 		sp_err("--fresh needs --mode udp");
 		return -EINVAL;
 	}
+	if (c->threads > 1 && !c->xdp) {
+		sp_err("--threads is for --mode xdp (run several clients for the others)");
+		return -EINVAL;
+	}
+	/* a request's slot number, 10 bits of its id, also names its thread */
+	if (c->threads * c->parallel > 1024) {
+		sp_err("--threads times --parallel is at most 1024");
+		return -EINVAL;
+	}
 	if (c->xdp != !!c->ifname) {
 		sp_err(c->xdp ? "--mode xdp needs --iface" : "--iface is for --mode xdp");
 		return -EINVAL;
@@ -1717,7 +1942,7 @@ int main(int argc, char **argv)
 	}
 	sp_usage_snapshot(&u0, NULL);
 	c.start_ns = u0.wall_ns;
-	ret = c.fresh ? run_fresh(&c) : c.udp ? run_udp(&c) : run_tcp(&c);
+	ret = c.fresh ? run_fresh(&c) : c.xdp ? run_xdp(&c) : c.udp ? run_udp(&c) : run_tcp(&c);
 	sp_usage_snapshot(&u1, NULL);
 	sp_usage_delta(&u0, &u1, &d);
 	for (unsigned i = 0; i < c.nr_pids; i++) {

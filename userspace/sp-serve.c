@@ -59,7 +59,7 @@ static void usage(FILE *f)
 "                        xdp       UDP over AF_XDP (needs --ifname)\n"
 "  -a, --addr IPV4       TCP address to listen on (default 0.0.0.0)\n"
 "  -p, --port N          TCP or UDP port (default 7878)\n"
-"  -i, --ifname IFACE    xdp: interface to attach to (queue 0)\n"
+"  -i, --ifname IFACE    xdp: interface to attach to (a socket on each queue)\n"
 "      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
 "      --busy-poll TIME  xdp: keep polling this long after the last work\n"
 "                        before sleeping in poll(2); 0: sleep at once\n"
@@ -908,6 +908,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "busy_poll_ns", sp_json_u64(s->busy_poll_ns));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
 			json_object_object_add(x, "frame_payload", sp_json_u64(st->frame_payload));
+			json_object_object_add(x, "queues", sp_json_u64(st->xdp_queues));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));
 			json_object_object_add(x, "sync_reads", sp_json_u64(st->sync_reads));
 			json_object_object_add(x, "cache", cache_json(s));

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * The one loader of bpf/xsk_redirect.bpf.c, and the AF_XDP socket it
+ * The one loader of bpf/xsk_redirect.bpf.c, and the AF_XDP sockets it
  * feeds (see sp_xsk.h). Shared by sp-serve's xdp mode and sp-fetch's
  * xdp mode: same program, same socket set-up, one cleanup path.
  */
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,11 +88,13 @@ static int attach_prog(struct sp_xsk *x, const struct sp_xsk_opts *o)
 	return 0;
 }
 
-static int setup_socket(struct sp_xsk *x, const struct sp_xsk_opts *o)
+/*
+ * Ring sizes and the rest of the socket's configuration; the first
+ * socket takes the UMEM's fill and completion rings, every other one
+ * gets its own (a UMEM shared across queues).
+ */
+static int open_queue(struct sp_xsk *x, const struct sp_xsk_opts *o, unsigned q)
 {
-	struct xsk_umem_config ucfg = {
-		.fill_size = o->ring, .comp_size = o->ring, .frame_size = o->frame_size,
-	};
 	struct xsk_socket_config scfg = {
 		.rx_size = o->ring, .tx_size = o->ring,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
@@ -97,38 +102,97 @@ static int setup_socket(struct sp_xsk *x, const struct sp_xsk_opts *o)
 		/* veth has no zero-copy AF_XDP */
 		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
-	uint32_t idx;
+	struct sp_xsk_q *xq = &x->q[q];
 	int ret;
 
+	ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx, &xq->tx,
+					&xq->fq, &xq->cq, &scfg);
+	if (ret) {
+		xq->xsk = NULL;
+		return ret;
+	}
+	ret = xsk_socket__update_xskmap(xq->xsk, bpf_map__fd(x->skel->maps.xsks));
+	if (ret) {
+		sp_err("xdp: adding the socket of queue %u to the XSKMAP: %s", q, strerror(-ret));
+		xsk_socket__delete(xq->xsk);
+		xq->xsk = NULL;
+	}
+	return ret;
+}
+
+static int setup_sockets(struct sp_xsk *x, const struct sp_xsk_opts *o)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = o->ring, .comp_size = o->ring, .frame_size = o->frame_size,
+	};
+	unsigned want = o->queues ? o->queues : 1, per;
+	int ret;
+
+	if (want > SP_XSK_MAX_QUEUES)
+		want = SP_XSK_MAX_QUEUES;
 	x->frame_size = o->frame_size;
 	ret = sp_bufpool_alloc(&x->mem, o->nr_frames, o->frame_size, 0);
 	if (ret) {
 		sp_err("xdp: UMEM of %u frames: %s", o->nr_frames, strerror(-ret));
 		return ret;
 	}
-	ret = xsk_umem__create(&x->umem, x->mem.base, x->mem.map_len, &x->fq, &x->cq, &ucfg);
+	ret = xsk_umem__create(&x->umem, x->mem.base, x->mem.map_len, &x->q[0].fq,
+			       &x->q[0].cq, &ucfg);
 	if (ret) {
 		sp_err("xdp: UMEM registration: %s", strerror(-ret));
 		return ret;
 	}
-	ret = xsk_socket__create(&x->xsk, o->ifname, 0, x->umem, &x->rx, &x->tx, &scfg);
-	if (ret) {
-		sp_err("xdp: AF_XDP socket on %s queue 0: %s", o->ifname, strerror(-ret));
-		return ret;
+	for (unsigned q = 0; q < want; q++) {
+		ret = open_queue(x, o, q);
+		if (ret && !q) {
+			sp_err("xdp: AF_XDP socket on %s queue 0: %s", o->ifname, strerror(-ret));
+			return ret;
+		}
+		if (ret) {
+			/* frames arriving on the queues left out go to the stack */
+			sp_notice("xdp: no AF_XDP socket on %s queue %u (%s): %u queue%s",
+				  o->ifname, q, strerror(-ret), q, q > 1 ? "s" : "");
+			break;
+		}
+		x->nr_queues++;
 	}
-	ret = xsk_socket__update_xskmap(x->xsk, bpf_map__fd(x->skel->maps.xsks));
-	if (ret) {
-		sp_err("xdp: adding the socket to the XSKMAP: %s", strerror(-ret));
-		return ret;
+	/* fewer queues than asked for: the frames left over stay unused */
+	per = o->nr_rx / x->nr_queues;
+	if (per > o->ring)
+		per = o->ring;
+	for (unsigned q = 0; q < x->nr_queues; q++) {
+		struct sp_xsk_q *xq = &x->q[q];
+		uint32_t idx;
+
+		if (xsk_ring_prod__reserve(&xq->fq, per, &idx) != per) {
+			sp_err("xdp: the fill ring holds fewer than %u frames", per);
+			return -ENOSPC;
+		}
+		for (unsigned i = 0; i < per; i++)
+			*xsk_ring_prod__fill_addr(&xq->fq, idx + i) =
+				(uint64_t)(q * per + i) * o->frame_size;
+		xsk_ring_prod__submit(&xq->fq, per);
 	}
-	if (xsk_ring_prod__reserve(&x->fq, o->nr_rx, &idx) != o->nr_rx) {
-		sp_err("xdp: the fill ring holds fewer than %u frames", o->nr_rx);
-		return -ENOSPC;
-	}
-	for (unsigned i = 0; i < o->nr_rx; i++)
-		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (uint64_t)i * o->frame_size;
-	xsk_ring_prod__submit(&x->fq, o->nr_rx);
 	return 0;
+}
+
+unsigned sp_xsk_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { .ifr_data = (void *)&ch };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned n = 1;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	/* veth counts rx queues, most NICs combined ones */
+	if (fd >= 0 && !ioctl(fd, SIOCETHTOOL, &ifr)) {
+		n = ch.rx_count > ch.combined_count ? ch.rx_count : ch.combined_count;
+		if (!n)
+			n = 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return n;
 }
 
 int sp_xsk_open(struct sp_xsk *x, const struct sp_xsk_opts *o)
@@ -143,14 +207,15 @@ int sp_xsk_open(struct sp_xsk *x, const struct sp_xsk_opts *o)
 	}
 	ret = attach_prog(x, o);
 	if (!ret)
-		ret = setup_socket(x, o);
+		ret = setup_sockets(x, o);
 	return ret;
 }
 
 void sp_xsk_close(struct sp_xsk *x)
 {
-	if (x->xsk)
-		xsk_socket__delete(x->xsk);
+	for (unsigned q = 0; q < SP_XSK_MAX_QUEUES; q++)
+		if (x->q[q].xsk)
+			xsk_socket__delete(x->q[q].xsk);
 	if (x->umem)
 		xsk_umem__delete(x->umem);
 	if (x->attached)
@@ -160,24 +225,25 @@ void sp_xsk_close(struct sp_xsk *x)
 	*x = (struct sp_xsk){ .cache_fd = -1, .stats_fd = -1, .link_fd = -1 };
 }
 
-bool sp_xsk_tx(struct sp_xsk *x, uint64_t addr, uint32_t len)
+bool sp_xsk_tx(struct sp_xsk *x, unsigned q, uint64_t addr, uint32_t len)
 {
+	struct xsk_ring_prod *tx = &x->q[q].tx;
 	uint32_t idx;
 
-	if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1)
+	if (xsk_ring_prod__reserve(tx, 1, &idx) != 1)
 		return false;
-	xsk_ring_prod__tx_desc(&x->tx, idx)->addr = addr;
-	xsk_ring_prod__tx_desc(&x->tx, idx)->len = len;
-	xsk_ring_prod__submit(&x->tx, 1);
+	xsk_ring_prod__tx_desc(tx, idx)->addr = addr;
+	xsk_ring_prod__tx_desc(tx, idx)->len = len;
+	xsk_ring_prod__submit(tx, 1);
 	return true;
 }
 
-int sp_xsk_kick(struct sp_xsk *x)
+int sp_xsk_kick(struct sp_xsk *x, unsigned q)
 {
 	int err;
 
-	if (!xsk_ring_prod__needs_wakeup(&x->tx) ||
-	    sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+	if (!xsk_ring_prod__needs_wakeup(&x->q[q].tx) ||
+	    sendto(sp_xsk_fd(x, q), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
 		return 0;
 	err = errno;
 	if (err != EAGAIN && err != EBUSY && err != ENOBUFS)
@@ -185,40 +251,42 @@ int sp_xsk_kick(struct sp_xsk *x)
 	return -err;
 }
 
-unsigned sp_xsk_completed(struct sp_xsk *x, uint64_t *addrs, unsigned max)
+unsigned sp_xsk_completed(struct sp_xsk *x, unsigned q, uint64_t *addrs, unsigned max)
 {
+	struct xsk_ring_cons *cq = &x->q[q].cq;
 	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&x->cq, max, &idx);
+	unsigned n = xsk_ring_cons__peek(cq, max, &idx);
 
 	for (unsigned i = 0; i < n; i++)
-		addrs[i] = *xsk_ring_cons__comp_addr(&x->cq, idx + i) &
+		addrs[i] = *xsk_ring_cons__comp_addr(cq, idx + i) &
 			   ~(uint64_t)(x->frame_size - 1);
 	if (n)
-		xsk_ring_cons__release(&x->cq, n);
+		xsk_ring_cons__release(cq, n);
 	return n;
 }
 
-unsigned sp_xsk_rx(struct sp_xsk *x, unsigned max,
+unsigned sp_xsk_rx(struct sp_xsk *x, unsigned q, unsigned max,
 		   void (*fn)(void *arg, const uint8_t *frame, uint32_t len), void *arg)
 {
+	struct sp_xsk_q *xq = &x->q[q];
 	uint32_t idx, fidx;
-	unsigned n = xsk_ring_cons__peek(&x->rx, max, &idx);
+	unsigned n = xsk_ring_cons__peek(&xq->rx, max, &idx);
 
 	if (!n)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xq->rx, idx + i);
 
 		fn(arg, sp_xsk_frame(x, d->addr), d->len);
 	}
 	/* the fill ring has room: it holds at most the frames we gave it */
-	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
+	if (xsk_ring_prod__reserve(&xq->fq, n, &fidx) == n) {
 		for (unsigned i = 0; i < n; i++)
-			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
-				xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr &
+			*xsk_ring_prod__fill_addr(&xq->fq, fidx + i) =
+				xsk_ring_cons__rx_desc(&xq->rx, idx + i)->addr &
 				~(uint64_t)(x->frame_size - 1);
-		xsk_ring_prod__submit(&x->fq, n);
+		xsk_ring_prod__submit(&xq->fq, n);
 	}
-	xsk_ring_cons__release(&x->rx, n);
+	xsk_ring_cons__release(&xq->rx, n);
 	return n;
 }

@@ -37,6 +37,12 @@ teardown() {
 	stop_server
 	loop_teardown
 	[[ -n ${NS_C:-} ]] && ip -n "$NS_C" link set dev "$VETH_C" xdpdrv off 2>/dev/null
+	# the one-queue pair of the --threads fallback test, had it skipped
+	if [[ -e ${SD:-}/bq.tag ]]; then
+		ip netns del "sp-srv-$(cat "$SD/bq.tag")" 2>/dev/null
+		ip netns del "sp-cli-$(cat "$SD/bq.tag")" 2>/dev/null
+		rm -f "$SD/bq.tag"
+	fi
 	return 0
 }
 
@@ -414,6 +420,79 @@ skip_no_xsk() {
 	run ip -n "$NS_C" link show "$VETH_C"
 	refute_output --partial "prog/xdp"
 	stop_server
+}
+
+# two_queues: skip unless both veths have two queues (bench/netns.sh)
+two_queues() {
+	[[ $(ip -n "$NS_C" -d link show "$VETH_C") == *"numrxqueues 2 "* ]] ||
+		skip "the veth pair has one queue (SP_NETNS_QUEUES, or refused)"
+}
+
+@test "xdp client: 2 threads on 2 queues fetch byte-exact, both served by the one server loop; nothing left" {
+	local f id=0
+	two_queues
+	start_xdp
+	for f in f4k f64k f1m f5m; do
+		run fetch_xdp --threads 2 --id $((id++)) -q -P 4 -n 12 --json "$SD/$f"
+		skip_no_xsk
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 && $(jfield .lost) == 0 ]]
+		[[ $(jfield .xdp.threads) == 2 && $(jfield .xdp.queues) == 2 ]]
+		[[ $(jfield .xdp.csum_errors) == 0 ]]
+	done
+	run fetch_xdp --threads 2 --id 3 -q -P 8 -n 400 --len 4k --json "$SD/f5m"
+	assert_success
+	[[ $(jfield .bytes) == $((400 * 4096)) ]]
+	# each thread fetched its share, each through its own queue
+	[[ $(jfield '.xdp.thread_requests[0]') == 200 && $(jfield '.xdp.thread_requests[1]') == 200 ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 && $(jq .errors.total "$SD/srv.json") == 0 ]]
+	[[ $(jq .xdp.queues "$SD/srv.json") == 2 ]]
+	no_xdp_left
+}
+
+@test "xdp client: cache hits through 2 threads, byte-exact with their checksums; Ctrl-C cleans up" {
+	local pid rc=0
+	two_queues
+	start_xdp --cache
+	run fetch_xdp --threads 2 --id 1 -q -P 4 -n 4000 --len 1k --json "$SD/f64k"
+	skip_no_xsk
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 4000 && $(jfield .xdp.csum_errors) == 0 ]]
+	ip netns exec "$NS_C" "$FETCH" -m xdp -i "$VETH_C" --threads 2 -s "$SRV_IP" -q -t 30s \
+		"$SD/f4k" >"$SD/cli.out" 2>&1 &
+	pid=$!
+	sleep 1
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	[[ $rc -eq 1 ]]
+	grep -q interrupted "$SD/cli.out"
+	stop_server
+	[[ $(cache hits) -ge 3000 ]]
+	no_xdp_left
+}
+
+@test "xdp client: --threads beyond the queues falls back with a notice; --threads needs -m xdp" {
+	local ns_s=$NS_S ns_c=$NS_C veth_s=$VETH_S veth_c=$VETH_C
+	run fetch -m udp --threads 2 "$SD/f4k"
+	[[ $status -eq 2 && $output == *"--mode xdp"* ]]
+	# a one-queue pair of its own, put back whatever happens
+	source "$TOP/bench/netns.sh"
+	echo "bq$$" >"$SD/bq.tag"
+	SP_NETNS_QUEUES=1 sp_netns_up "bq$$" || skip "no second namespace pair"
+	local ok=0
+	if start_xdp; then
+		fetch_xdp --threads 2 --id 0 -n 20 -P 4 --json "$SD/f4k" >"$SD/cli.json" \
+			2>"$SD/cli.err" &&
+			grep -q "1 thread, not 2" "$SD/cli.err" &&
+			[[ $(jq .xdp.threads "$SD/cli.json") == 1 && $(jq .mismatches "$SD/cli.json") == 0 &&
+			   $(jq .requests "$SD/cli.json") == 20 ]] && ok=1
+		stop_server
+		[[ $(jq .xdp.queues "$SD/srv.json") == 1 ]] || ok=0
+	fi
+	sp_netns_down
+	NS_S=$ns_s NS_C=$ns_c VETH_S=$veth_s VETH_C=$veth_c
+	[[ $ok == 1 ]]
 }
 
 @test "malformed, unknown, out-of-range and oversized requests get errors; serving goes on" {
