@@ -256,18 +256,14 @@ static __always_inline void emit_n(void *recs, __u32 n)
 		__sync_fetch_and_add(&counters[IOLAT_CNT_LOST], n);
 }
 
-static __always_inline void emit(struct iolat_event *e)
-{
-	emit_n(e, 1);
-}
-
 /*
  * A ring buffer write costs about as much for one record as for eight:
- * while a CPU ends syscall I/Os densely, their records go out in
- * batches. Only syscall exits batch (always task context, never nested
- * on one CPU), and an I/O after a quiet spell goes out at once with
- * what is pending, so a slow stream is never held back; user space takes
- * what is left in the batches after it has detached the programs.
+ * while a CPU ends I/Os densely, their records go out in batches, and
+ * an I/O after a quiet spell goes out at once with what is pending, so
+ * a slow stream is never held back. A program that interrupts another
+ * one's batching on the same CPU (a completion in an interrupt) writes
+ * straight to the ring. User space takes what is left in the batches
+ * after it has detached the programs.
  */
 #define BATCH_GAP_NS	100000ULL
 
@@ -278,21 +274,33 @@ struct {
 	__type(value, struct iolat_batch);
 } batch SEC(".maps");
 
-static __always_inline void emit_batched(struct iolat_event *e, __u64 now)
+/* busy is only ever seen by this CPU: no atomics, but no reordering either */
+static __always_inline void batch_busy(struct iolat_batch *b, __u16 busy)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u16 *)&b->busy = busy;
+	asm volatile("" ::: "memory");
+}
+
+static __always_inline void emit(struct iolat_event *e)
 {
 	__u32 zero = 0, n;
 	struct iolat_batch *b = bpf_map_lookup_elem(&batch, &zero);
+	__u64 now;
 	bool dense;
 
-	if (!b) {
-		emit(e);
+	if (!b || *(volatile __u16 *)&b->busy) {
+		emit_n(e, 1);
 		return;
 	}
+	batch_busy(b, 1);
+	now = e->t[MS_END] ? e->t[MS_END] : e->t[MS_BLK_DONE];
 	dense = now - b->t_last < BATCH_GAP_NS;
 	b->t_last = now;
 	n = b->n;
 	if (!dense && !n) {
-		emit(e);
+		emit_n(e, 1);
+		batch_busy(b, 0);
 		return;
 	}
 	if (n >= IOLAT_BATCH)
@@ -304,6 +312,7 @@ static __always_inline void emit_batched(struct iolat_event *e, __u64 now)
 		n = 0;
 	}
 	b->n = n;
+	batch_busy(b, 0);
 }
 
 static __always_inline struct task_io *task_io(bool create)
@@ -745,7 +754,7 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 	e->t[MS_END] = now;
 	e->res = ret;
 	if (now - e->t[MS_START] >= min_ns)
-		emit_batched(e, now);
+		emit(e);
 	return 0;
 }
 
@@ -1013,6 +1022,9 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 		st->tgid = b->tgid;
 		st->tid = b->tid;
 		__builtin_memcpy(st->comm, b->comm, sizeof(st->comm));
+		return st;
+	} else if (owner && !e) {
+		/* an io_uring request's: its completion goes into that record */
 		return st;
 	} else if (!e) {
 		/* a request no I/O owns is named after whoever queues it */

@@ -57,14 +57,15 @@ struct iolat_event {
 };
 
 /*
- * Syscall records a CPU holds back while it ends I/Os densely (see
- * emit_batched); a ring buffer sample is 1..IOLAT_BATCH records.
+ * Records a CPU holds back while it ends I/Os densely (see emit()); a
+ * ring buffer sample is 1..IOLAT_BATCH records.
  */
 #define IOLAT_BATCH 8
 
 struct iolat_batch {
-	__u64 t_last;		/* the CPU's last syscall I/O end */
-	__u32 n;		/* records held in ev[] */
+	__u64 t_last;		/* the CPU's last record's end */
+	__u16 n;		/* records held in ev[] */
+	__u16 busy;		/* a program is batching on this CPU now */
 	__u32 pad;
 	struct iolat_event ev[IOLAT_BATCH];
 };
