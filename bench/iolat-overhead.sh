@@ -9,7 +9,11 @@
 # shared machine). Targets (issue 5): iolat costs < 5% of
 # IOPS and less than bpftrace.
 #
-#   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring] [TARGET]
+#   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
+#                           [--cpus LIST] [TARGET]
+#
+# --cpus pins the benchmark (uring_bench --cpus): on a small shared
+# machine it steadies the untraced IOPS, which the ratios divide by.
 #
 # Without TARGET: a loop device with direct I/O on a tmpfs file. bpftrace
 # comes from Debian's package (installed when missing).
@@ -17,12 +21,13 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-REPS=5 TIME=3s MODE=psync TARGET_ARG=
+REPS=5 TIME=3s MODE=psync TARGET_ARG= CPUS=
 while (($#)); do
 	case $1 in
 	--reps) REPS=$2; shift 2 ;;
 	--time) TIME=$2; shift 2 ;;
 	--mode) MODE=$2; shift 2 ;;
+	--cpus) CPUS=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "iolat-overhead: unknown option $1" >&2; exit 2 ;;
 	*) TARGET_ARG=$1; shift ;;
@@ -144,7 +149,7 @@ cpu_ns() {
 run_one() {
 	local out t0=0 t1=0 b0=0 b1=0
 	[[ -n $TRACER ]] && t0=$(cpu_ns "$TRACER") b0=$(bpf_ns)
-	out=$("$UB" --quiet --json -m "$MODE" -q 1 -w randread -t "$TIME" "$TARGET")
+	out=$("$UB" --quiet --json -m "$MODE" -q 1 -w randread -t "$TIME" ${CPUS:+--cpus "$CPUS"} "$TARGET")
 	[[ -n $TRACER ]] && t1=$(cpu_ns "$TRACER") b1=$(bpf_ns)
 	jq -r --argjson tr "$((${t1%.*} - ${t0%.*}))" --argjson bpf "$((b1 - b0))" \
 		'"\(.result.iops) \(.result.cpu.ns_per_io + $tr / .result.ios) \($bpf / .result.ios)"' <<<"$out"
