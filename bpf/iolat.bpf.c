@@ -375,11 +375,11 @@ static __always_inline type *name##_claim(__u64 tag, __u64 now, __u32 *idx)	\
 		if (!sl)							\
 			continue;						\
 		old = sl->tag;							\
-		if (old && now - sl->t_claim < SLOT_STALE_NS)			\
+		if (old && old != tag && now - sl->t_claim < SLOT_STALE_NS)	\
 			continue;						\
 		if (__sync_val_compare_and_swap(&sl->tag, old, tag) != old)	\
 			continue;						\
-		if (old)							\
+		if (old && old != tag)						\
 			__sync_fetch_and_add(&counters[IOLAT_CNT_STALE], 1);	\
 		sl->t_claim = now;						\
 		*idx = (h + i) & ((n) - 1);					\
@@ -448,10 +448,13 @@ static __always_inline void uring_begin(__u64 key, __u32 op)
 	struct io_slot *sl;
 	__u32 idx;
 
-	/* an io_kiocb is reused: one whose CQE was not seen leaves its slot */
-	sl = io_find(key, &idx);
-	if (!sl)
-		sl = io_claim(key, now, &idx);
+	/*
+	 * A new request: claimed in one pass, without looking for a slot
+	 * of its own first. One left by an earlier use of this io_kiocb
+	 * whose CQE was not seen is taken if met on the way; one further
+	 * down its probes is shadowed by this one and taken back stale.
+	 */
+	sl = io_claim(key, now, &idx);
 	if (!sl)
 		return;
 	__builtin_memset(&sl->ev, 0, sizeof(sl->ev));
