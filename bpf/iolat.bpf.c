@@ -441,6 +441,19 @@ static __always_inline int mark(int ms)
 	return 0;
 }
 
+/* A record, built in place where it will live until its I/O ends. */
+static __always_inline void record_begin(struct iolat_event *e, __u32 kind, __u32 op,
+					 __u64 pid_tgid, __u64 now)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->op = op;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->t[MS_START] = now;
+}
+
 /* An io_uring request begins: its record is built in its slot. */
 static __always_inline void uring_begin(__u64 key, __u32 op)
 {
@@ -457,13 +470,7 @@ static __always_inline void uring_begin(__u64 key, __u32 op)
 	sl = io_claim(key, now, &idx);
 	if (!sl)
 		return;
-	__builtin_memset(&sl->ev, 0, sizeof(sl->ev));
-	sl->ev.kind = IOLAT_URING;
-	sl->ev.tgid = id >> 32;
-	sl->ev.tid = (__u32)id;
-	sl->ev.op = op;
-	bpf_get_current_comm(sl->ev.comm, sizeof(sl->ev.comm));
-	sl->ev.t[MS_START] = now;
+	record_begin(&sl->ev, IOLAT_URING, op, id, now);
 	active_set(key);
 }
 
@@ -683,13 +690,7 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	 * for it.
 	 */
 	pid_tgid = bpf_get_current_pid_tgid();
-	__builtin_memset(&a->ev, 0, sizeof(a->ev));
-	a->ev.kind = IOLAT_SYSCALL;
-	a->ev.tgid = pid_tgid >> 32;
-	a->ev.tid = (__u32)pid_tgid;
-	a->ev.op = id;
-	bpf_get_current_comm(a->ev.comm, sizeof(a->ev.comm));
-	a->ev.t[MS_START] = bpf_ktime_get_ns();
+	record_begin(&a->ev, IOLAT_SYSCALL, id, pid_tgid, bpf_ktime_get_ns());
 	a->owner = (__u32)pid_tgid;
 	return 0;
 }
