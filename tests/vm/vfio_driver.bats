@@ -33,8 +33,10 @@ bind() {
 	[ "$status" -eq 0 ] || fail "sp-vfio bind $BDF exited $status: $output"
 }
 
+# the group, not the container: /dev/vfio/vfio is opened first, and a
+# second process that opens the group in between takes the device
 holds_vfio() {
-	ls -l "/proc/$1/fd" 2>/dev/null | grep -q /dev/vfio/
+	ls -l "/proc/$1/fd" 2>/dev/null | grep -qE '/dev/vfio/(noiommu-)?[0-9]+$'
 }
 
 on_vfio() {
