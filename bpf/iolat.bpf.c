@@ -146,7 +146,12 @@ struct task_io {
 	__u64 rq[RQ_LINKS];
 	__u32 rq_idx[RQ_LINKS];
 	__u32 rq_next;		/* the link given up when all are taken */
-	__u32 nr_linked;	/* links in use */
+	/*
+	 * Links in use, which rq[] also tells: kept so that every data
+	 * syscall's entry and exit test one word instead of walking rq[]
+	 * (the walk cost the entry about 100 ns per I/O).
+	 */
+	__u32 nr_linked;
 	struct iolat_event ev;	/* its syscall I/O */
 };
 

@@ -556,7 +556,7 @@ static int on_record(struct state *s, const struct iolat_event *e)
 	return on_io(s, e);
 }
 
-/* A ring buffer sample: one record, or a batch of them (emit_batched). */
+/* A ring buffer sample: one record, or a batch of them (emit() in iolat.bpf.c). */
 static int on_event(void *ctx, void *data, size_t len)
 {
 	const struct iolat_event *e = data;
