@@ -19,6 +19,7 @@ struct served_file {
 	uint32_t lbs;		/* O_DIRECT unit */
 	bool dio;		/* O_DIRECT works on it */
 	bool backed;		/* a block device holds its data (not tmpfs) */
+	void *map;		/* sendzc from the page cache: shared, read-only */
 };
 
 struct serve_stats {
@@ -57,6 +58,7 @@ struct server {
 	unsigned cache_admit;	/* xdp: misses of a unit before it is admitted */
 	bool writable;		/* xdp: WRITE requests are served */
 	unsigned pipe_size;
+	bool zc_buffers;	/* sendzc: read into registered buffers first */
 	bool json;
 	struct serve_stats st;
 };

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,8 +55,10 @@ static void usage(FILE *f)
 "  -m, --mode MODE       copy      read(2) into a buffer, write(2) to the socket\n"
 "                        sendfile  sendfile(2) from the page cache\n"
 "                        splice    file -> pipe -> socket with splice(2)\n"
-"                        sendzc    io_uring: read into registered buffers,\n"
-"                                  IORING_OP_SEND_ZC from them\n"
+"                        sendzc    io_uring IORING_OP_SEND_ZC straight from the\n"
+"                                  page cache (a shared read-only mapping of\n"
+"                                  the file), or with --zc-source buffers\n"
+"                                  from registered buffers read into first\n"
 "                        xdp       UDP over AF_XDP (needs --ifname)\n"
 "  -a, --addr IPV4       TCP address to listen on (default 0.0.0.0)\n"
 "  -p, --port N          TCP or UDP port (default 7878)\n"
@@ -69,7 +72,9 @@ static void usage(FILE *f)
 "      --max-inflight N  xdp: requests in flight; more get BUSY (default 64)\n"
 "      --max-len BYTES   longest range one request may ask for; longer\n"
 "                        requests get an error (default 1G)\n"
-"      --chunk BYTES     copy and sendzc: buffer size (default 64k)\n"
+"      --chunk BYTES     copy and sendzc: bytes per read and send (default\n"
+"                        64k; sendzc from the page cache: 256k)\n"
+"      --zc-source SRC   sendzc: page-cache (default) or buffers\n"
 "      --cache           xdp: answer one-KiB requests of hot units in XDP,\n"
 "                        from a BPF map (the hot-block cache; default off)\n"
 "      --no-cache        xdp: every request goes to the AF_XDP socket\n"
@@ -140,6 +145,22 @@ static int open_files(struct server *s, char **paths, int n)
 			return -errno;
 		}
 		s->nr_files++;
+		if (s->mode == MODE_SENDZC && !s->zc_buffers && f->size) {
+			/*
+			 * Not registered: io_uring pins registered buffers for
+			 * writing and for the long term, which a read-only
+			 * file mapping (or any file outside tmpfs) refuses.
+			 */
+			f->map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+			if (f->map == MAP_FAILED) {
+				int err = errno;
+
+				f->map = NULL;
+				sp_err("%s: mapping it for sendzc: %s; --zc-source buffers reads it instead",
+				       paths[i], strerror(err));
+				return -err;
+			}
+		}
 		for (int j = 0; j < i; j++)
 			if (!strcmp(s->files[j].name, f->name)) {
 				sp_err("%s: two files named '%s'", paths[i], f->name);
@@ -160,7 +181,7 @@ const struct served_file *sp_serve_lookup(const struct server *s,
 
 /* ------------------------------------------------------------ TCP */
 
-enum { BUFS_PER_CONN = 2 };
+enum { BUFS_PER_CONN = 2, SENDFILE_MAX_CHUNK = 2 << 20 };
 
 /*
  * A sendzc buffer is read into, then sent from; it is free again once
@@ -384,8 +405,14 @@ static int body_push(struct tcp *t, struct conn *c, unsigned ci)
 		while (c->left) {
 			off_t off = c->off;
 
+			/*
+			 * At most 2 MiB a call, as nginx's sendfile_max_chunk:
+			 * while the peer keeps up, one call could otherwise
+			 * send a whole large file before the loop gets back
+			 * to the other connections.
+			 */
 			n = sendfile(c->fd, c->file->fd, &off,
-				     c->left < (1u << 30) ? c->left : (1u << 30));
+				     c->left < SENDFILE_MAX_CHUNK ? c->left : SENDFILE_MAX_CHUNK);
 			if (n < 0)
 				return errno == EAGAIN ? 0 : -errno;
 			if (n == 0)
@@ -580,6 +607,8 @@ static int zc_send_next(struct tcp *t, struct conn *c, unsigned ci)
 	struct zbuf *z = &c->zb[b];
 	struct io_uring_sqe *sqe;
 
+	if (!t->s->zc_buffers)
+		return 0;
 	if (z->state != Z_READY)
 		return 0;
 	for (unsigned i = 0; i < BUFS_PER_CONN; i++)
@@ -596,8 +625,37 @@ static int zc_send_next(struct tcp *t, struct conn *c, unsigned ci)
 	return 0;
 }
 
+/*
+ * From the page cache: the send points into the file's mapping and the
+ * kernel pins those pages for it, so nothing is read or copied here.
+ * The mapping lives as long as the server, so a send's notification
+ * frees nothing; it is only counted. Sends still go one at a time.
+ */
+static int zc_submit_mapped(struct tcp *t, struct conn *c, unsigned ci)
+{
+	struct zbuf *z = &c->zb[0];
+	struct io_uring_sqe *sqe;
+
+	if (!c->left || z->state != Z_FREE)
+		return 0;
+	sqe = zc_sqe(t);
+	if (!sqe)
+		return -EBUSY;
+	z->len = c->left < t->s->chunk ? c->left : t->s->chunk;
+	io_uring_prep_send_zc(sqe, c->fd, (char *)c->file->map + c->off, z->len,
+			      MSG_WAITALL | MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+	io_uring_sqe_set_data64(sqe, UD(UD_SEND, ci, 0));
+	z->state = Z_SENDING;
+	c->zc_read++;
+	c->off += z->len;
+	c->left -= z->len;
+	return 0;
+}
+
 static int zc_submit(struct tcp *t, struct conn *c, unsigned ci)
 {
+	if (!t->s->zc_buffers)
+		return zc_submit_mapped(t, c, ci);
 	while (c->left) {
 		unsigned b = c->zc_read % BUFS_PER_CONN;
 		unsigned idx = ci * BUFS_PER_CONN + b;
@@ -696,7 +754,7 @@ static int zc_setup(struct tcp *t)
 		sp_err("sendzc: this kernel has no IORING_OP_SEND_ZC");
 		return -EOPNOTSUPP;
 	}
-	ret = sp_ring_register_pool(&t->ring, &t->pool);
+	ret = t->s->zc_buffers ? sp_ring_register_pool(&t->ring, &t->pool) : 0;
 	if (ret) {
 		sp_err("sendzc: registering %u buffers: %s", t->pool.nr, strerror(-ret));
 		return ret;
@@ -738,6 +796,7 @@ static int serve_tcp(struct server *s)
 {
 	struct tcp t = { .s = s, .lfd = -1, .ep = -1 };
 	unsigned nbufs = s->max_conns * (s->mode == MODE_SENDZC ? BUFS_PER_CONN : 1);
+	bool buffers = s->mode == MODE_COPY || (s->mode == MODE_SENDZC && s->zc_buffers);
 	int ret;
 
 	t.conns = calloc(s->max_conns, sizeof(*t.conns));
@@ -745,7 +804,7 @@ static int serve_tcp(struct server *s)
 		return -ENOMEM;
 	for (unsigned i = 0; i < s->max_conns; i++)
 		t.conns[i].fd = t.conns[i].pipe[0] = t.conns[i].pipe[1] = -1;
-	if (s->mode == MODE_COPY || s->mode == MODE_SENDZC) {
+	if (buffers) {
 		ret = sp_bufpool_alloc(&t.pool, nbufs, s->chunk, 0);
 		if (ret) {
 			sp_err("%u buffers of %llu bytes: %s", nbufs,
@@ -899,6 +958,8 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "zerocopy", sp_json_u64(st->zc_sent));
 			json_object_object_add(x, "copied", sp_json_u64(st->zc_copied));
 			json_object_object_add(root, "sendzc_notifications", x);
+			json_object_object_add(root, "sendzc_source", json_object_new_string(
+						s->zc_buffers ? "buffers" : "page-cache"));
 		} else if (s->mode == MODE_XDP) {
 			json_object_object_add(x, "frames_tx", sp_json_u64(st->frames_tx));
 			json_object_object_add(x, "frames_rx", sp_json_u64(st->frames_rx));
@@ -950,7 +1011,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
        OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE,
-       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE };
+       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE };
 
 static int parse_args(int argc, char **argv, struct server *s)
 {
@@ -965,6 +1026,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
+		{ "zc-source", required_argument, NULL, OPT_ZC_SOURCE },
 		{ "drop-every", required_argument, NULL, OPT_DROP },
 		{ "cache", no_argument, NULL, OPT_CACHE },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
@@ -985,7 +1047,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->max_conns = 64;
 	s->max_inflight = 64;
 	s->max_len = 1ULL << 30;
-	s->chunk = 64 << 10;
+	s->chunk = 0;	/* the mode's default, below */
 	s->pipe_size = 1 << 20;
 	s->busy_poll_ns = sysconf(_SC_NPROCESSORS_ONLN) > 2 ? 200000 : 0;
 	s->cache_entries = 8192;
@@ -1030,6 +1092,11 @@ static int parse_args(int argc, char **argv, struct server *s)
 		case OPT_MAX_LEN:
 			if (sp_parse_size(optarg, &s->max_len) || !s->max_len)
 				goto bad;
+			break;
+		case OPT_ZC_SOURCE:
+			if (strcmp(optarg, "page-cache") && strcmp(optarg, "buffers"))
+				goto bad;
+			s->zc_buffers = !strcmp(optarg, "buffers");
 			break;
 		case OPT_CHUNK:
 			if (sp_parse_size(optarg, &s->chunk) || s->chunk < 4096 ||
@@ -1084,6 +1151,8 @@ bad:
 		sp_err("--cache and --writable are for the xdp mode");
 		return -EINVAL;
 	}
+	if (!s->chunk)
+		s->chunk = s->mode == MODE_SENDZC && !s->zc_buffers ? 256 << 10 : 64 << 10;
 	if (s->mode == MODE_XDP && !s->ifname) {
 		sp_err("xdp mode needs --ifname");
 		return -EINVAL;
@@ -1124,8 +1193,12 @@ int main(int argc, char **argv)
 	}
 	report(&s, &d);
 out:
-	for (unsigned i = 0; i < s.nr_files; i++)
+	for (unsigned i = 0; i < s.nr_files; i++) {
+		/* pages a send still holds stay pinned by the kernel */
+		if (s.files[i].map)
+			munmap(s.files[i].map, s.files[i].size);
 		close(s.files[i].fd);
+	}
 	free(s.files);
 	if (s.ready_path)
 		unlink(s.ready_path);
