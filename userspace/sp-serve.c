@@ -181,7 +181,7 @@ const struct served_file *sp_serve_lookup(const struct server *s,
 
 /* ------------------------------------------------------------ TCP */
 
-enum { BUFS_PER_CONN = 2, SENDFILE_MAX_CHUNK = 2 << 20 };
+enum { BUFS_PER_CONN = 2, SENDFILE_MAX_CHUNK = 2 << 20, CORK_MIN_BODY = 256 << 10 };
 
 /*
  * A sendzc buffer is read into, then sent from; it is free again once
@@ -206,7 +206,7 @@ struct conn {
 	size_t hdr_len, hdr_off;
 	const struct served_file *file;
 	uint64_t off, left;	/* body still to send (sendzc: to submit) */
-	bool sending, close_after;
+	bool sending, close_after, corked;
 	uint64_t req_start_ns;
 	/* copy */
 	size_t buf_len, buf_off;
@@ -366,6 +366,16 @@ static void conn_parse(struct tcp *t, struct conn *c)
 		sp_dbg("connection %d: error %d", c->fd, status);
 	}
 	c->sending = true;
+	/*
+	 * A body that takes more than one call is corked, as nginx's
+	 * tcp_nopush does: with TCP_NODELAY each call's tail would go out
+	 * as a short segment. On 64 MiB over veth it took sendfile's median
+	 * from 0.93 of nginx's rate to 1.02 (8 runs each). Not sendzc:
+	 * there it lost 8% (0.8 against 0.87).
+	 */
+	if (c->left >= CORK_MIN_BODY && t->s->mode != MODE_SENDZC &&
+	    !setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int)))
+		c->corked = true;
 }
 
 static int zc_submit(struct tcp *t, struct conn *c, unsigned ci);
@@ -513,6 +523,10 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 			sp_hist_add(&t->s->st.lat, sp_now_ns() - c->req_start_ns);
 		}
 		c->sending = false;
+		/* uncorking sends the tail now */
+		if (c->corked &&
+		    !setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &(int){ 0 }, sizeof(int)))
+			c->corked = false;
 		c->file = NULL;
 		if (c->close_after) {
 			conn_close(t, c);
