@@ -152,6 +152,12 @@ struct task_io {
 	 * (the walk cost the entry about 100 ns per I/O).
 	 */
 	__u32 nr_linked;
+	/*
+	 * Its io_uring counts, moved into punts/enters (per process) when
+	 * it exits or user space runs iolat_flush: the hot paths add here,
+	 * to a line the task owns, instead of looking up a shared hash.
+	 */
+	__u64 submitted, punted, enter_calls, enter_ns_sum;
 	struct iolat_event ev;	/* its syscall I/O */
 };
 
@@ -459,8 +465,8 @@ static __always_inline void record_begin(struct iolat_event *e, __u32 kind, __u3
 	e->t[MS_START] = now;
 }
 
-/* An io_uring request begins: its record is built in its slot. */
-static __always_inline void uring_begin(__u64 key, __u32 op)
+/* An io_uring request of task `a` begins: its record is built in its slot. */
+static __always_inline void uring_begin(struct task_io *a, __u64 key, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
 	struct io_slot *sl;
@@ -473,10 +479,12 @@ static __always_inline void uring_begin(__u64 key, __u32 op)
 	 * down its probes is shadowed by this one and taken back stale.
 	 */
 	sl = io_claim(key, now, &idx);
-	if (!sl)
+	if (!sl) {
+		a->owner = 0;
 		return;
+	}
 	record_begin(&sl->ev, IOLAT_URING, op, id, now);
-	active_set(key);
+	a->owner = key;
 }
 
 /* ---------------------------------------------------------- request slots */
@@ -721,8 +729,7 @@ static __always_inline void add_journal(struct iolat_event *e, __u64 now)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, tgid = id >> 32;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct task_io *a = task_io(false);
 	struct iolat_event *e;
 	__u64 now;
@@ -731,17 +738,9 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 	if (!a)
 		return 0;
 	if (a->enter_ns) {
-		static const struct iolat_enter zero_enter;
-		struct iolat_enter *en = bpf_map_lookup_elem(&enters, &tgid);
-
-		if (!en) {
-			bpf_map_update_elem(&enters, &tgid, &zero_enter, BPF_NOEXIST);
-			en = bpf_map_lookup_elem(&enters, &tgid);
-		}
-		if (en) {
-			__sync_fetch_and_add(&en->calls, 1);
-			__sync_fetch_and_add(&en->ns, bpf_ktime_get_ns() - a->enter_ns);
-		}
+		/* atomic: iolat_flush may be taking the counts from another CPU */
+		__sync_fetch_and_add(&a->enter_calls, 1);
+		__sync_fetch_and_add(&a->enter_ns_sum, bpf_ktime_get_ns() - a->enter_ns);
 		a->enter_ns = 0;
 		/* the requests it submitted are no longer this thread's work */
 		a->owner = 0;
@@ -769,16 +768,74 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 
 /* ---------------------------------------------------------- io_uring */
 
-static __always_inline struct iolat_punts *punt_entry(void)
+/*
+ * Moves task `a`'s io_uring counts into its process's entries. The
+ * task may be adding to them on another CPU: each is taken with xchg.
+ */
+static __always_inline void counts_flush(struct task_io *a, __u32 tgid, const char *comm)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct iolat_punts *p = bpf_map_lookup_elem(&punts, &tgid), zero = {};
+	__u64 sub = __sync_lock_test_and_set(&a->submitted, 0);
+	__u64 pun = __sync_lock_test_and_set(&a->punted, 0);
+	__u64 calls = __sync_lock_test_and_set(&a->enter_calls, 0);
+	__u64 ns = __sync_lock_test_and_set(&a->enter_ns_sum, 0);
 
-	if (p)
-		return p;
-	bpf_get_current_comm(zero.comm, sizeof(zero.comm));
-	bpf_map_update_elem(&punts, &tgid, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&punts, &tgid);
+	if (sub || pun) {
+		struct iolat_punts *p = bpf_map_lookup_elem(&punts, &tgid), zero = {};
+
+		if (!p) {
+			__builtin_memcpy(zero.comm, comm, sizeof(zero.comm));
+			bpf_map_update_elem(&punts, &tgid, &zero, BPF_NOEXIST);
+			p = bpf_map_lookup_elem(&punts, &tgid);
+		}
+		if (p) {
+			__sync_fetch_and_add(&p->submitted, sub);
+			__sync_fetch_and_add(&p->punted, pun);
+		}
+	}
+	if (calls) {
+		struct iolat_enter *en = bpf_map_lookup_elem(&enters, &tgid), zero = {};
+
+		if (!en) {
+			bpf_map_update_elem(&enters, &tgid, &zero, BPF_NOEXIST);
+			en = bpf_map_lookup_elem(&enters, &tgid);
+		}
+		if (en) {
+			__sync_fetch_and_add(&en->calls, calls);
+			__sync_fetch_and_add(&en->ns, ns);
+		}
+	}
+}
+
+/* Run by user space before it reads punts and enters: every task's counts. */
+SEC("iter/task")
+int iolat_flush(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct task_io *a;
+	char comm[16];
+
+	if (!task)
+		return 0;
+	a = bpf_task_storage_get(&active, task, 0, 0);
+	if (!a)
+		return 0;
+	__builtin_memcpy(comm, task->group_leader->comm, sizeof(comm));
+	counts_flush(a, task->tgid, comm);
+	return 0;
+}
+
+/* A task's counts outlive it in its process's entries. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(iolat_task_exit, struct task_struct *task)
+{
+	struct task_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	char comm[16];
+
+	if (!a)
+		return 0;
+	__builtin_memcpy(comm, task->group_leader->comm, sizeof(comm));
+	counts_flush(a, task->tgid, comm);
+	return 0;
 }
 
 /* REQ_F_CQE_SKIP mirrors IOSQE_CQE_SKIP_SUCCESS (uapi bit 6) */
@@ -786,23 +843,24 @@ static __always_inline struct iolat_punts *punt_entry(void)
 
 static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 {
-	struct iolat_punts *p;
+	struct task_io *a;
 
 	if (!task_wanted())
 		return 0;
-	p = punt_entry();
-	if (p)
-		__sync_fetch_and_add(&p->submitted, 1);
+	a = task_io(true);
+	if (!a)
+		return 0;
+	__sync_fetch_and_add(&a->submitted, 1);
 	/*
 	 * No CQE, no end: not followed (sg's queuing writes are such), and
 	 * the block requests it makes are nobody's, not the request
 	 * submitted before it.
 	 */
 	if (flags & REQ_F_CQE_SKIP_FLAG) {
-		active_set(0);
+		a->owner = 0;
 		return 0;
 	}
-	uring_begin((__u64)req, opcode);
+	uring_begin(a, (__u64)req, opcode);
 	return 0;
 }
 
@@ -829,15 +887,15 @@ SEC("tracepoint/io_uring/io_uring_queue_async_work")
 int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
 {
 	struct iolat_event *e = uring_io((__u64)ctx->req);
-	struct iolat_punts *p;
+	struct task_io *a;
 
 	if (!e)
 		return 0;
 	if (!e->t[MS_PUNT])
 		e->t[MS_PUNT] = bpf_ktime_get_ns();
-	p = punt_entry();
-	if (p)
-		__sync_fetch_and_add(&p->punted, 1);
+	a = task_io(true);
+	if (a)
+		__sync_fetch_and_add(&a->punted, 1);
 	return 0;
 }
 

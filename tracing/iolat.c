@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <bpf/bpf.h>
 #include <linux/io_uring.h>
 #include <signal.h>
 #include <stddef.h>
@@ -1219,6 +1220,8 @@ enum hook_mode { HOOK_FENTRY, HOOK_KPROBE, HOOK_NONE };
 struct tracer {
 	struct iolat_bpf *skel;
 	struct bpf_link *links[H_N];
+	/* kept across detaching, until the counts are collected */
+	struct bpf_link *flush, *task_exit;
 	enum hook_mode mode;
 	bool hooked[H_N];
 };
@@ -1246,6 +1249,9 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 	/* The submit tracepoint was renamed after 6.1: keep the one this kernel has. */
 	req = tp_exists("io_uring/io_uring_submit_req");
 	sqe = tp_exists("io_uring/io_uring_submit_sqe");
+	/* run on demand by counts_flush, never attached to an event */
+	bpf_program__set_autoattach(skel->progs.iolat_flush, false);
+	bpf_program__set_autoattach(skel->progs.iolat_task_exit, false);
 	bpf_program__set_autoload(skel->progs.iolat_submit_req, req);
 	bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe);
 	bpf_program__set_autoload(skel->progs.iolat_punt, tp_exists("io_uring/io_uring_queue_async_work"));
@@ -1308,6 +1314,14 @@ static int tracer_start(const struct config *c, struct tracer *t, json_object *u
 	err = iolat_bpf__attach(t->skel);
 	if (err) {
 		sp_err("cannot attach to the block and io_uring tracepoints: %s", strerror(-err));
+		return err;
+	}
+	t->task_exit = bpf_program__attach(t->skel->progs.iolat_task_exit);
+	t->flush = t->task_exit ? bpf_program__attach_iter(t->skel->progs.iolat_flush, NULL) : NULL;
+	if (!t->flush) {
+		err = -errno;
+		sp_err("cannot attach what collects the io_uring counts (task exit, task iterator): %s",
+		       strerror(-err));
 		return err;
 	}
 	hook_progs(t->skel, fe, kp);
@@ -1374,8 +1388,30 @@ static void tracer_detach(struct tracer *t)
 	}
 }
 
+/*
+ * Moves every task's io_uring counts into the punts and enters maps
+ * (tasks that ended did so themselves): running the iterator is reading
+ * it to its end.
+ */
+static int counts_flush(struct tracer *t)
+{
+	char buf[64];
+	ssize_t n;
+	int fd = bpf_iter_create(bpf_link__fd(t->flush));
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
 static void tracer_stop(struct tracer *t)
 {
+	bpf_link__destroy(t->flush);
+	bpf_link__destroy(t->task_exit);
+	t->flush = t->task_exit = NULL;
 	tracer_detach(t);
 	iolat_bpf__destroy(t->skel);
 }
@@ -1459,6 +1495,14 @@ int main(int argc, char **argv)
 			err = drain_batches(t.skel, &s);
 			if (err)
 				sp_warn("records held back by the CPUs are lost: %s", strerror(-err));
+		}
+		err = counts_flush(&t);
+		if (err)
+			sp_warn("io_uring counts of running tasks are missing: %s", strerror(-err));
+		/* a task that ended before the flush moved its counts itself */
+		if (last) {
+			bpf_link__destroy(t.task_exit);
+			t.task_exit = NULL;
 		}
 		np = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.punts), sizeof(pe->tgid), sizeof(*pe),
 				      offsetof(struct punt_entry, p), (void **)&pe);

@@ -220,8 +220,17 @@ row() {
 	command -v bpftool >/dev/null || skip "bpftool not installed"
 	iolat_bg
 	bpftool prog show | grep -q 'name iolat_sys_ent'
+	ids=$(bpftool prog show --json | jq -c '[.[] | select(.name // "" | startswith("iolat_")) | .id]')
 	kill -INT "$IOLAT_PID"
 	iolat_wait
+	# no link holds any of its programs any more
+	[ "$(bpftool link show --json | jq --argjson ids "$ids" \
+		'[.[] | select(.prog_id as $p | $ids | index($p))] | length')" -eq 0 ]
+	# a detached program is freed after an RCU grace period, not at once
+	for _ in $(seq 50); do
+		bpftool prog show | grep -q "name iolat_" || break
+		sleep 0.1
+	done
 	run bpftool prog show
 	refute_output --partial "iolat_"
 }
