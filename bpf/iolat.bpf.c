@@ -766,6 +766,13 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/*
+ * What a classic tracepoint program returns: 0 would also keep the
+ * event from every perf counter on it (perf_trace_run_bpf_submit), so
+ * `perf stat -e` or sp-cost -e would count nothing while iolat runs.
+ */
+#define TP_PASS 1
+
 /* ---------------------------------------------------------- io_uring */
 
 /*
@@ -868,7 +875,8 @@ static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 SEC("tracepoint/io_uring/io_uring_submit_req")
 int iolat_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
 {
-	return uring_submit(ctx->req, ctx->opcode, ctx->flags);
+	uring_submit(ctx->req, ctx->opcode, ctx->flags);
+	return TP_PASS;
 }
 
 struct trace_event_raw_io_uring_submit_sqe___v61 {
@@ -880,7 +888,8 @@ struct trace_event_raw_io_uring_submit_sqe___v61 {
 SEC("tracepoint/io_uring/io_uring_submit_sqe")
 int iolat_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___v61 *ctx)
 {
-	return uring_submit(ctx->req, ctx->opcode, ctx->flags);
+	uring_submit(ctx->req, ctx->opcode, ctx->flags);
+	return TP_PASS;
 }
 
 SEC("tracepoint/io_uring/io_uring_queue_async_work")
@@ -890,13 +899,13 @@ int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
 	struct task_io *a;
 
 	if (!e)
-		return 0;
+		return TP_PASS;
 	if (!e->t[MS_PUNT])
 		e->t[MS_PUNT] = bpf_ktime_get_ns();
 	a = task_io(true);
 	if (a)
 		__sync_fetch_and_add(&a->punted, 1);
-	return 0;
+	return TP_PASS;
 }
 
 SEC("tracepoint/io_uring/io_uring_task_add")
@@ -906,7 +915,7 @@ int iolat_task_add(struct trace_event_raw_io_uring_task_add *ctx)
 
 	if (e && !e->t[MS_TASK_WORK])
 		e->t[MS_TASK_WORK] = bpf_ktime_get_ns();
-	return 0;
+	return TP_PASS;
 }
 
 SEC("tracepoint/io_uring/io_uring_complete")
@@ -918,14 +927,14 @@ int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 
 	sl = io_find((__u64)ctx->req, &idx);
 	if (!sl)
-		return 0;
+		return TP_PASS;
 	now = bpf_ktime_get_ns();
 	sl->ev.t[MS_END] = now;
 	sl->ev.res = ctx->res;
 	if (now - sl->ev.t[MS_START] >= min_ns)
 		emit(&sl->ev);
 	io_free(sl);
-	return 0;
+	return TP_PASS;
 }
 
 /* ---------------------------------------------------------- block */
@@ -1235,13 +1244,15 @@ static __always_inline int stash_dev_done(void)
 SEC("tracepoint/nvme/nvme_setup_cmd")
 int iolat_nvme_setup(void *ctx)
 {
-	return stash_driver();
+	stash_driver();
+	return TP_PASS;
 }
 
 SEC("tracepoint/nvme/nvme_complete_rq")
 int iolat_nvme_done(void *ctx)
 {
-	return stash_dev_done();
+	stash_dev_done();
+	return TP_PASS;
 }
 
 /* SCSI dispatches after block_rq_issue: the command reaches the HBA now. */
@@ -1253,20 +1264,21 @@ int iolat_scsi_start(void *ctx)
 	__u32 idx;
 
 	if (!c || !c->last_issued)
-		return 0;
+		return TP_PASS;
 	st = rq_find((__u64)c->last_issued, &idx);
 	if (st) {
 		if (!st->t_driver)
 			st->t_driver = st->t_device;
 		st->t_device = bpf_ktime_get_ns();
 	}
-	return 0;
+	return TP_PASS;
 }
 
 SEC("tracepoint/scsi/scsi_dispatch_cmd_done")
 int iolat_scsi_done(void *ctx)
 {
-	return stash_dev_done();
+	stash_dev_done();
+	return TP_PASS;
 }
 
 /* ---------------------------------------------------------- ext4, jbd2 */
@@ -1274,7 +1286,8 @@ int iolat_scsi_done(void *ctx)
 SEC("tracepoint/ext4/ext4_sync_file_enter")
 int iolat_ext4_sync(void *ctx)
 {
-	return mark(MS_FS);
+	mark(MS_FS);
+	return TP_PASS;
 }
 
 SEC("tracepoint/jbd2/jbd2_start_commit")
@@ -1287,7 +1300,7 @@ int iolat_jbd2_start(void *ctx)
 		j->start = bpf_ktime_get_ns();
 		j->end = 0;
 	}
-	return 0;
+	return TP_PASS;
 }
 
 SEC("tracepoint/jbd2/jbd2_end_commit")
@@ -1298,7 +1311,7 @@ int iolat_jbd2_end(void *ctx)
 
 	if (j && j->start)
 		j->end = bpf_ktime_get_ns();
-	return 0;
+	return TP_PASS;
 }
 
 /* ---------------------------------------------------------- optional hooks */
