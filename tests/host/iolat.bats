@@ -14,6 +14,7 @@ teardown() {
 		wait "$IOLAT_PID" || true
 	fi
 	loop_teardown
+	tmpfs_teardown
 }
 
 # iolat_bg ARGS: starts iolat in the background (pid in $IOLAT_PID,
