@@ -776,11 +776,13 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 /* ---------------------------------------------------------- io_uring */
 
 /*
- * Moves task `a`'s io_uring counts into its process's entries. The
- * task may be adding to them on another CPU: each is taken with xchg.
+ * Moves the io_uring counts of `task` (its storage: `a`) into its
+ * process's entries. The task may be adding to them on another CPU:
+ * each is taken with xchg.
  */
-static __always_inline void counts_flush(struct task_io *a, __u32 tgid, const char *comm)
+static __always_inline void task_counts_move(struct task_struct *task, struct task_io *a)
 {
+	__u32 tgid = task->tgid;
 	__u64 sub = __sync_lock_test_and_set(&a->submitted, 0);
 	__u64 pun = __sync_lock_test_and_set(&a->punted, 0);
 	__u64 calls = __sync_lock_test_and_set(&a->enter_calls, 0);
@@ -790,7 +792,7 @@ static __always_inline void counts_flush(struct task_io *a, __u32 tgid, const ch
 		struct iolat_punts *p = bpf_map_lookup_elem(&punts, &tgid), zero = {};
 
 		if (!p) {
-			__builtin_memcpy(zero.comm, comm, sizeof(zero.comm));
+			__builtin_memcpy(zero.comm, task->group_leader->comm, sizeof(zero.comm));
 			bpf_map_update_elem(&punts, &tgid, &zero, BPF_NOEXIST);
 			p = bpf_map_lookup_elem(&punts, &tgid);
 		}
@@ -819,15 +821,12 @@ int iolat_flush(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct task_io *a;
-	char comm[16];
 
 	if (!task)
 		return 0;
 	a = bpf_task_storage_get(&active, task, 0, 0);
-	if (!a)
-		return 0;
-	__builtin_memcpy(comm, task->group_leader->comm, sizeof(comm));
-	counts_flush(a, task->tgid, comm);
+	if (a)
+		task_counts_move(task, a);
 	return 0;
 }
 
@@ -836,12 +835,9 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(iolat_task_exit, struct task_struct *task)
 {
 	struct task_io *a = bpf_task_storage_get(&active, task, 0, 0);
-	char comm[16];
 
-	if (!a)
-		return 0;
-	__builtin_memcpy(comm, task->group_leader->comm, sizeof(comm));
-	counts_flush(a, task->tgid, comm);
+	if (a)
+		task_counts_move(task, a);
 	return 0;
 }
 

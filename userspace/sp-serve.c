@@ -621,8 +621,6 @@ static int zc_send_next(struct tcp *t, struct conn *c, unsigned ci)
 	struct zbuf *z = &c->zb[b];
 	struct io_uring_sqe *sqe;
 
-	if (!t->s->zc_buffers)
-		return 0;
 	if (z->state != Z_READY)
 		return 0;
 	for (unsigned i = 0; i < BUFS_PER_CONN; i++)
