@@ -3,14 +3,18 @@
 # iolat (system-wide, every layer it can attach), and under a bpftrace
 # script of the same coverage (syscalls, io_uring submit/complete, block
 # insert/issue/complete histograms). The three run interleaved, REPS
-# times, on one target; the table gives medians (min-max) and the
-# ratio to the untraced run, for IOPS and for CPU per I/O (the process's
-# threads plus the tracer's own, which holds up better than IOPS on a
-# shared machine). Targets (issue 5): iolat costs < 5% of
+# times, on one target; the table gives median IOPS, their ratio to the
+# untraced run (below), and CPU per I/O (the process's threads plus the
+# tracer's own). Targets (issue 5): iolat costs < 5% of
 # IOPS and less than bpftrace.
 #
 #   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
 #                           [--cpus LIST] [TARGET]
+#
+# Each round runs the three sides, a different one first each round;
+# a side's figure is the median over rounds of its IOPS over the
+# untraced run's of the same round, which the machine's drift between
+# rounds does not move.
 #
 # --cpus pins the benchmark (uring_bench --cpus): on a small shared
 # machine it steadies the untraced IOPS, which the ratios divide by.
@@ -155,18 +159,29 @@ run_one() {
 		'"\(.result.iops) \(.result.cpu.ns_per_io + $tr / .result.ios) \($bpf / .result.ios)"' <<<"$out"
 }
 
-declare -A IOPS CPU BPF
+declare -A IOPS CPU BPF RATIO
 SIDES=(none iolat bpftrace)
 echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per side, interleaved" >&2
 for ((r = 1; r <= REPS; r++)); do
-	for side in "${SIDES[@]}"; do
+	# each side in turn goes first: a drift of the machine's speed
+	# within a round then favours no side
+	order=("${SIDES[@]:r % 3}" "${SIDES[@]:0:r % 3}")
+	declare -A got=()
+	for side in "${order[@]}"; do
 		[[ $side != none ]] && start_tracer "$side"
 		read -r iops cpu _ <<<"$(run_one)"
+		got[$side]=$iops
 		IOPS[$side]+="$iops "
 		CPU[$side]+="$cpu "
 		[[ $side != none ]] && stop_tracer
 		printf '  rep %d/%d %-9s %8.0f IOPS %8.0f ns CPU/IO\n' "$r" "$REPS" "$side" "$iops" "$cpu" >&2
 	done
+	# a traced run against the untraced run of its own round: the
+	# machine's speed moves by more than the cost between rounds
+	for side in "${SIDES[@]}"; do
+		RATIO[$side]+="$(awk -v a="${got[$side]}" -v b="${got[none]}" 'BEGIN { print a / b }') "
+	done
+	unset got
 done
 # The programs' own run time (kernel.bpf_stats_enabled), exact whatever
 # else the machine does, in one more round per tracer: the stats cost a
@@ -181,27 +196,29 @@ if sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null; then
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 fi
 
-stats() { # values... -> "median min max"
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+stats() { # [-f FMT] values... -> "median min max"
+	local fmt=%.0f
+	[[ $1 == -f ]] && { fmt=$2; shift 2; }
+	printf '%s\n' "$@" | sort -g | awk -v f="$fmt" '{ v[NR] = $1 } END {
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+		printf f " " f " " f "\n", m, v[1], v[NR] }'
 }
-read -r base _ _ <<<"$(stats ${IOPS[none]})"
 read -r cbase _ _ <<<"$(stats ${CPU[none]})"
-printf '\n%-10s %12s %18s %8s   %10s %16s %8s   %10s\n' tracing "IOPS median" "min-max" \
-	"vs none" "CPU ns/IO" "min-max" "vs none" "BPF ns/IO"
+printf '\n%-10s %12s %14s %18s   %10s %8s   %10s\n' tracing "IOPS median" "vs none" \
+	"(per round)" "CPU ns/IO" "vs none" "BPF ns/IO"
 for side in "${SIDES[@]}"; do
-	read -r med lo hi <<<"$(stats ${IOPS[$side]})"
-	read -r cmed clo chi <<<"$(stats ${CPU[$side]})"
+	read -r med _ _ <<<"$(stats ${IOPS[$side]})"
+	read -r rmed rlo rhi <<<"$(stats -f %.3f ${RATIO[$side]})"
+	read -r cmed _ _ <<<"$(stats ${CPU[$side]})"
 	bmed=$(printf '%.0f' "${BPF[$side]:-0}")
-	printf '%-10s %12s %18s %8.3f   %10s %16s %8.3f   %10s\n' "$side" "$med" "$lo-$hi" \
-		"$(awk -v a="$med" -v b="$base" 'BEGIN { print a / b }')" "$cmed" "$clo-$chi" \
-		"$(awk -v a="$cmed" -v b="$cbase" 'BEGIN { print a / b }')" "$bmed"
-	eval "MED_$side=$med CPU_$side=$cmed BPF_$side=$bmed"
+	printf '%-10s %12s %14s %18s   %10s %8.3f   %10s\n' "$side" "$med" "$rmed" "$rlo-$rhi" \
+		"$cmed" "$(awk -v a="$cmed" -v b="$cbase" 'BEGIN { print a / b }')" "$bmed"
+	eval "RATIO_$side=$rmed BPF_$side=$bmed"
 done
 # shellcheck disable=SC2154
 printf '\niolat costs %.1f%% of IOPS, its programs %.0f ns per I/O; bpftrace %.1f%%, %.0f ns per I/O\n' \
-	"$(awk -v a="$MED_iolat" -v b="$base" 'BEGIN { print (1 - a / b) * 100 }')" "$BPF_iolat" \
-	"$(awk -v a="$MED_bpftrace" -v b="$base" 'BEGIN { print (1 - a / b) * 100 }')" "$BPF_bpftrace"
-echo "(target: iolat < 5% of IOPS and below bpftrace; BPF ns/IO: the programs' own run time," \
-	"from one more run with kernel.bpf_stats_enabled)"
+	"$(awk -v r="$RATIO_iolat" 'BEGIN { print (1 - r) * 100 }')" "$BPF_iolat" \
+	"$(awk -v r="$RATIO_bpftrace" 'BEGIN { print (1 - r) * 100 }')" "$BPF_bpftrace"
+echo "(target: iolat < 5% of IOPS and below bpftrace. vs none: the median over rounds of a run's" \
+	"IOPS over the untraced run of its round. BPF ns/IO: the programs' own run time, from one" \
+	"more run with kernel.bpf_stats_enabled)"

@@ -844,14 +844,22 @@ int BPF_PROG(iolat_task_exit, struct task_struct *task)
 /* REQ_F_CQE_SKIP mirrors IOSQE_CQE_SKIP_SUCCESS (uapi bit 6) */
 #define REQ_F_CQE_SKIP_FLAG (1ULL << 6)
 
-static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
+/*
+ * The io_uring tracepoints are followed as BTF tracepoints, which read
+ * the io_kiocb directly: a classic tracepoint program costs a perf
+ * record filled in per event on top of the program, and these fire
+ * two or three times per request.
+ */
+static __always_inline int uring_submit(struct io_kiocb *req)
 {
+	struct cpu_state *c;
 	struct task_io *a;
 
 	if (!task_wanted())
 		return 0;
+	c = this_cpu();
 	a = task_io(true);
-	if (!a)
+	if (!c || !a)
 		return 0;
 	__sync_fetch_and_add(&a->submitted, 1);
 	/*
@@ -859,78 +867,80 @@ static __always_inline int uring_submit(void *req, __u8 opcode, __u64 flags)
 	 * the block requests it makes are nobody's, not the request
 	 * submitted before it.
 	 */
-	if (flags & REQ_F_CQE_SKIP_FLAG) {
+	if (req->flags & REQ_F_CQE_SKIP_FLAG) {
 		a->owner = 0;
 		return 0;
 	}
-	uring_begin(a, (__u64)req, opcode);
+	uring_begin(a, addr_key(c, req), req->opcode);
 	return 0;
 }
 
 /* The submit tracepoint was renamed after 6.1: the loader keeps the one this kernel has. */
-SEC("tracepoint/io_uring/io_uring_submit_req")
-int iolat_submit_req(struct trace_event_raw_io_uring_submit_req *ctx)
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(iolat_submit_req, struct io_kiocb *req)
 {
-	uring_submit(ctx->req, ctx->opcode, ctx->flags);
-	return TP_PASS;
+	return uring_submit(req);
 }
 
-struct trace_event_raw_io_uring_submit_sqe___v61 {
-	void *req;
-	u8 opcode;
-	u32 flags;
-} __attribute__((preserve_access_index));
-
-SEC("tracepoint/io_uring/io_uring_submit_sqe")
-int iolat_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___v61 *ctx)
+SEC("tp_btf/io_uring_submit_sqe")
+int BPF_PROG(iolat_submit_sqe, struct io_kiocb *req)
 {
-	uring_submit(ctx->req, ctx->opcode, ctx->flags);
-	return TP_PASS;
+	return uring_submit(req);
 }
 
-SEC("tracepoint/io_uring/io_uring_queue_async_work")
-int iolat_punt(struct trace_event_raw_io_uring_queue_async_work *ctx)
+SEC("tp_btf/io_uring_queue_async_work")
+int BPF_PROG(iolat_punt, struct io_kiocb *req)
 {
-	struct iolat_event *e = uring_io((__u64)ctx->req);
+	struct cpu_state *c = this_cpu();
+	struct iolat_event *e = c ? uring_io(addr_key(c, req)) : NULL;
 	struct task_io *a;
 
 	if (!e)
-		return TP_PASS;
+		return 0;
 	if (!e->t[MS_PUNT])
 		e->t[MS_PUNT] = bpf_ktime_get_ns();
 	a = task_io(true);
 	if (a)
 		__sync_fetch_and_add(&a->punted, 1);
-	return TP_PASS;
+	return 0;
 }
 
-SEC("tracepoint/io_uring/io_uring_task_add")
-int iolat_task_add(struct trace_event_raw_io_uring_task_add *ctx)
+SEC("tp_btf/io_uring_task_add")
+int BPF_PROG(iolat_task_add, struct io_kiocb *req)
 {
-	struct iolat_event *e = uring_io((__u64)ctx->req);
+	struct cpu_state *c = this_cpu();
+	struct iolat_event *e = c ? uring_io(addr_key(c, req)) : NULL;
 
 	if (e && !e->t[MS_TASK_WORK])
 		e->t[MS_TASK_WORK] = bpf_ktime_get_ns();
-	return TP_PASS;
+	return 0;
 }
 
-SEC("tracepoint/io_uring/io_uring_complete")
-int iolat_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+/*
+ * The CQE's arguments changed after 6.1 (one io_uring_cqe pointer, where
+ * 6.1 passed its fields); the request, second on both, holds the result.
+ * Auxiliary CQEs pass no request and are nobody's I/O.
+ */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(iolat_uring_complete, void *ring, void *req)
 {
 	struct io_slot *sl;
 	__u64 now;
 	__u32 idx;
 
-	sl = io_find((__u64)ctx->req, &idx);
+	if (!req)
+		return 0;
+	sl = io_find((__u64)req, &idx);
 	if (!sl)
-		return TP_PASS;
+		return 0;
 	now = bpf_ktime_get_ns();
 	sl->ev.t[MS_END] = now;
-	sl->ev.res = ctx->res;
+	/* the request is an untyped pointer here: read through a helper */
+	sl->ev.res = BPF_CORE_READ((struct io_kiocb *)req, cqe.res);
 	if (now - sl->ev.t[MS_START] >= min_ns)
 		emit(&sl->ev);
 	io_free(sl);
-	return TP_PASS;
+	return 0;
 }
 
 /* ---------------------------------------------------------- block */
