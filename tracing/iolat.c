@@ -1236,8 +1236,8 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 {
 	struct bpf_program *fe[H_N], *kp[H_N];
 	struct iolat_bpf *skel = iolat_bpf__open();
+	int err, cqe_args;
 	bool req, sqe;
-	int err;
 
 	if (!skel)
 		return -errno;
@@ -1256,7 +1256,10 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 	bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe);
 	bpf_program__set_autoload(skel->progs.iolat_punt, tp_exists("io_uring/io_uring_queue_async_work"));
 	bpf_program__set_autoload(skel->progs.iolat_task_add, tp_exists("io_uring/io_uring_task_add"));
-	bpf_program__set_autoload(skel->progs.iolat_uring_complete, tp_exists("io_uring/io_uring_complete"));
+	/* the CQE's arguments changed after 6.1: keep the program that matches */
+	cqe_args = sp_btf_tp_nargs("io_uring_complete");
+	bpf_program__set_autoload(skel->progs.iolat_uring_complete, cqe_args == 3);
+	bpf_program__set_autoload(skel->progs.iolat_uring_complete_v61, cqe_args > 3);
 	/* Driver and filesystem tracepoints exist only with their modules loaded. */
 	bpf_program__set_autoload(skel->progs.iolat_nvme_setup, tp_exists("nvme/nvme_setup_cmd"));
 	bpf_program__set_autoload(skel->progs.iolat_nvme_done, tp_exists("nvme/nvme_complete_rq"));

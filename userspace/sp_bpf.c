@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -110,4 +111,26 @@ int sp_bpf_percpu_sum(int fd, uint32_t key, uint64_t *sum)
 out:
 	free(v);
 	return ret;
+}
+
+int sp_btf_tp_nargs(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	char typedef_name[128];
+	int id, n = -ENOENT;
+
+	if (!btf)
+		return -errno;
+	snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name);
+	id = btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		/* typedef -> pointer -> prototype (void *data, args...) */
+		t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+		if (t && btf_is_ptr(t))
+			t = btf__type_by_id(btf, t->type);
+		n = t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -EINVAL;
+	}
+	btf__free(btf);
+	return n;
 }

@@ -34,4 +34,12 @@ int sp_ksyms_present(const char *const *names, bool *found, unsigned n);
 /* *sum = the values of every CPU of a per-CPU array of u64 at key. 0 or -errno. */
 int sp_bpf_percpu_sum(int fd, uint32_t key, uint64_t *sum);
 
+/*
+ * How many arguments the running kernel's tracepoint `name` passes to a
+ * BTF tracepoint program (its btf_trace_NAME prototype, less the
+ * leading data pointer), or -errno: for tracepoints whose arguments
+ * changed between kernels, so the loader keeps the matching program.
+ */
+int sp_btf_tp_nargs(const char *name);
+
 #endif
