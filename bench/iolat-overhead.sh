@@ -165,7 +165,8 @@ echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per s
 for ((r = 1; r <= REPS; r++)); do
 	# each side in turn goes first: a drift of the machine's speed
 	# within a round then favours no side
-	order=("${SIDES[@]:r % 3}" "${SIDES[@]:0:r % 3}")
+	first=$((r % ${#SIDES[@]}))
+	order=("${SIDES[@]:first}" "${SIDES[@]:0:first}")
 	declare -A got=()
 	for side in "${order[@]}"; do
 		[[ $side != none ]] && start_tracer "$side"
