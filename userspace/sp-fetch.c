@@ -201,9 +201,7 @@ static int load_source(struct client *c)
 			ret = n ? -errno : -EIO;
 			goto out;
 		}
-		for (ssize_t i = 0; i < n; i += BLK)
-			c->crcs[(off + i) / BLK] = sp_crc32c(0, buf + i,
-							     n - i < BLK ? n - i : BLK);
+		sp_crc32c_blocks(buf, n, BLK, &c->crcs[off / BLK]);
 		off += n;
 	}
 out:
@@ -307,9 +305,35 @@ static int tcp_connect(struct client *c)
 static void verify_feed(struct client *c, struct tconn *t, const char *p, size_t n)
 {
 	while (n) {
-		uint64_t blk = t->pos / BLK;
-		uint64_t bend = (blk + 1) * BLK < c->size ? (blk + 1) * BLK : c->size;
-		size_t take = bend - t->pos < n ? bend - t->pos : n;
+		uint64_t blk = t->pos / BLK, bend;
+		size_t whole = n / BLK, take;
+		uint32_t crcs[64];
+
+		if (whole > (t->end - t->pos) / BLK)
+			whole = (t->end - t->pos) / BLK;
+		if (whole > 64)
+			whole = 64;
+		/*
+		 * Whole blocks from a block boundary, the bulk of a large
+		 * reply, have their CRCs taken together (sp_crc32c_blocks):
+		 * one at a time, they were a third of the client's CPU.
+		 */
+		if (t->pos % BLK == 0 && whole >= 3) {
+			sp_crc32c_blocks(p, whole * BLK, BLK, crcs);
+			for (size_t i = 0; i < whole; i++) {
+				if (crcs[i] != c->crcs[blk + i]) {
+					c->mismatches++;
+					fail(c, "block at offset %llu differs from the source",
+					     (unsigned long long)(blk + i) * BLK);
+				}
+			}
+			t->pos += whole * BLK;
+			p += whole * BLK;
+			n -= whole * BLK;
+			continue;
+		}
+		bend = (blk + 1) * BLK < c->size ? (blk + 1) * BLK : c->size;
+		take = bend - t->pos < n ? bend - t->pos : n;
 
 		t->crc = sp_crc32c(t->crc, p, take);
 		t->pos += take;
@@ -750,20 +774,26 @@ static int udp_blocks(struct client *c, struct udp *u, struct uslot *s,
 		      const struct sp_xinfo *m)
 {
 	uint64_t end = m->offset + m->len;
-	unsigned k = (m->offset - s->off) / BLK;
+	unsigned k = (m->offset - s->off) / BLK, i = 0;
+	uint32_t crcs[SP_X_MAX_PAYLOAD / BLK + 1];
 
 	if (m->len % BLK && end != c->size)
+		goto bad;
+	if (m->len > sizeof(crcs) / sizeof(crcs[0]) * BLK)
 		goto bad;
 	/* one block: its CRC is the frame's, checked against the source */
 	if (m->len <= BLK && sp_crc32c(0, m->payload, m->len) != m->aux)
 		goto bad;
-	for (uint64_t off = m->offset; off < end; off += BLK, k++) {
+	if (m->len <= BLK)
+		crcs[0] = m->aux;
+	else
+		sp_crc32c_blocks(m->payload, m->len, BLK, crcs);
+	for (uint64_t off = m->offset; off < end; off += BLK, k++, i++) {
 		uint32_t n = end - off < BLK ? end - off : BLK;
 
 		if (s->got >> k & 1)
 			continue;
-		if (c->crcs[off / BLK] != (m->len <= BLK ? m->aux :
-					   sp_crc32c(0, m->payload + (off - m->offset), n)))
+		if (c->crcs[off / BLK] != crcs[i])
 			goto bad;
 		s->got |= 1ULL << k;
 		c->bytes += n;

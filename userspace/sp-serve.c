@@ -181,7 +181,13 @@ const struct served_file *sp_serve_lookup(const struct server *s,
 
 /* ------------------------------------------------------------ TCP */
 
-enum { BUFS_PER_CONN = 2, SENDFILE_MAX_CHUNK = 2 << 20, CORK_MIN_BODY = 256 << 10 };
+/*
+ * TURN_BYTES: what one connection may send before the loop moves on to
+ * the others, as nginx's sendfile_max_chunk (2 MiB): while its peer keeps
+ * up, a connection would otherwise keep the thread until its whole body
+ * is out. It comes back at once: its socket is still writable.
+ */
+enum { BUFS_PER_CONN = 2, TURN_BYTES = 2 << 20, CORK_MIN_BODY = 256 << 10 };
 
 /*
  * A sendzc buffer is read into, then sent from; it is free again once
@@ -200,6 +206,7 @@ struct zbuf {
 struct conn {
 	int fd;
 	bool used, closing, failed;
+	uint32_t watching;	/* the epoll events asked for now */
 	char in[SP_HTTP_MAX_HDR];
 	size_t in_len;
 	char hdr[512];
@@ -243,6 +250,15 @@ static int ep_set(struct tcp *t, int op, int fd, uint32_t events, uint64_t tag)
 	struct epoll_event ev = { .events = events, .data.u64 = tag };
 
 	return epoll_ctl(t->ep, op, fd, &ev) ? -errno : 0;
+}
+
+/* A connection's epoll interest, changed only when it changes. */
+static void conn_watch(struct tcp *t, struct conn *c, uint32_t events, unsigned ci)
+{
+	if (c->watching == events)
+		return;
+	if (!ep_set(t, EPOLL_CTL_MOD, c->fd, events, ci))
+		c->watching = events;
 }
 
 static bool zc_idle(const struct conn *c)
@@ -384,13 +400,14 @@ static int zc_submit(struct tcp *t, struct conn *c, unsigned ci);
 static int body_push(struct tcp *t, struct conn *c, unsigned ci)
 {
 	struct server *s = t->s;
+	uint64_t turn = 0;	/* sent in this turn, see TURN_BYTES */
 	ssize_t n;
 
 	switch (s->mode) {
 	case MODE_COPY: {
 		char *buf = sp_bufpool_get(&t->pool, ci);
 
-		while (c->left || c->buf_off < c->buf_len) {
+		while ((c->left || c->buf_off < c->buf_len) && turn < TURN_BYTES) {
 			if (c->buf_off == c->buf_len) {
 				size_t want = c->left < t->pool.buf_size ? c->left : t->pool.buf_size;
 
@@ -408,21 +425,16 @@ static int body_push(struct tcp *t, struct conn *c, unsigned ci)
 				return errno == EAGAIN ? 0 : -errno;
 			c->buf_off += n;
 			s->st.bytes += n;
+			turn += n;
 		}
 		return 0;
 	}
 	case MODE_SENDFILE:
-		while (c->left) {
+		while (c->left && turn < TURN_BYTES) {
 			off_t off = c->off;
 
-			/*
-			 * At most 2 MiB a call, as nginx's sendfile_max_chunk:
-			 * while the peer keeps up, one call could otherwise
-			 * send a whole large file before the loop gets back
-			 * to the other connections.
-			 */
 			n = sendfile(c->fd, c->file->fd, &off,
-				     c->left < SENDFILE_MAX_CHUNK ? c->left : SENDFILE_MAX_CHUNK);
+				     c->left < TURN_BYTES - turn ? c->left : TURN_BYTES - turn);
 			if (n < 0)
 				return errno == EAGAIN ? 0 : -errno;
 			if (n == 0)
@@ -430,10 +442,11 @@ static int body_push(struct tcp *t, struct conn *c, unsigned ci)
 			c->off += n;
 			c->left -= n;
 			s->st.bytes += n;
+			turn += n;
 		}
 		return 0;
 	case MODE_SPLICE:
-		while (c->left || c->piped) {
+		while ((c->left || c->piped) && turn < TURN_BYTES) {
 			if (!c->piped) {
 				loff_t off = c->off;
 
@@ -453,6 +466,7 @@ static int body_push(struct tcp *t, struct conn *c, unsigned ci)
 				return errno == EAGAIN ? 0 : -errno;
 			c->piped -= n;
 			s->st.bytes += n;
+			turn += n;
 		}
 		return 0;
 	case MODE_SENDZC:
@@ -487,7 +501,7 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 		if (!c->sending) {
 			conn_parse(t, c);
 			if (!c->sending) {
-				ep_set(t, EPOLL_CTL_MOD, c->fd, EPOLLIN, ci);
+				conn_watch(t, c, EPOLLIN, ci);
 				return;
 			}
 		}
@@ -497,7 +511,7 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 
 			if (n < 0) {
 				if (errno == EAGAIN) {
-					ep_set(t, EPOLL_CTL_MOD, c->fd, EPOLLOUT, ci);
+					conn_watch(t, c, EPOLLOUT, ci);
 					return;
 				}
 				conn_close(t, c);
@@ -513,9 +527,8 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 			return;
 		}
 		if (!body_done(t, c)) {
-			/* sendzc waits for its CQEs, the others for room */
-			ep_set(t, EPOLL_CTL_MOD, c->fd,
-			       t->s->mode == MODE_SENDZC ? 0 : EPOLLOUT, ci);
+			/* sendzc waits for its CQEs, the others for room or their turn */
+			conn_watch(t, c, t->s->mode == MODE_SENDZC ? 0 : EPOLLOUT, ci);
 			return;
 		}
 		if (c->file) {
@@ -594,6 +607,7 @@ static void do_accept(struct tcp *t)
 			}
 			fcntl(c->pipe[1], F_SETPIPE_SZ, t->s->pipe_size);
 		}
+		c->watching = EPOLLIN;
 		if (ep_set(t, EPOLL_CTL_ADD, fd, EPOLLIN, ci))
 			conn_close(t, c);
 	}

@@ -38,6 +38,13 @@ enum sp_verify_result {
 #define SP_VERIFY_GEN_ANY 0u
 
 uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len);
+/*
+ * The CRC32C of each blk bytes of buf (the last piece may be shorter)
+ * into crcs[], as sp_crc32c(0, ...) would give them: several blocks
+ * share the CPU's CRC unit at once, three times as fast on x86 as
+ * taking them one by one.
+ */
+void sp_crc32c_blocks(const void *buf, size_t len, size_t blk, uint32_t *crcs);
 /* Fill buf (len >= sizeof(hdr)) as the block at offset, generation gen. */
 void sp_verify_fill(void *buf, uint32_t len, uint64_t offset, uint64_t seed,
 		    uint32_t gen);
