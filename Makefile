@@ -57,7 +57,8 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
 # tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost sp-vfio
+TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost sp-vfio \
+	     tp_floor
 uring_bench_SRC := bench/uring_bench.c
 sp-features_SRC := tracing/featprobe.c
 sp-id_SRC := userspace/sp-id.c
@@ -68,6 +69,7 @@ sp-serve_SRC := userspace/sp-serve.c
 sp-fetch_SRC := userspace/sp-fetch.c
 sp-guard_SRC := userspace/sp-guard.c
 pt_cost_SRC := bench/pt_cost.c
+tp_floor_SRC := bench/tp_floor.c
 sp-vfio_SRC := userspace/sp-vfio.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
@@ -107,6 +109,7 @@ $(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
 # the one loader of xsk_redirect, shared by sp-serve and sp-fetch
 $(OBJ)/userspace/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
 $(OBJ)/userspace/sp-guard.o: $(BPFOUT)/guard.skel.h
+$(OBJ)/bench/tp_floor.o: $(BPFOUT)/tp_floor.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)

@@ -2,11 +2,13 @@
 # What tracing costs a QD1 workload: uring_bench IOPS untraced, under
 # iolat (system-wide, every layer it can attach), and under a bpftrace
 # script of the same coverage (syscalls, io_uring submit/complete, block
-# insert/issue/complete histograms). The three run interleaved, REPS
-# times, on one target; the table gives median IOPS, their ratio to the
-# untraced run (below), and CPU per I/O (the process's threads plus the
-# tracer's own). Targets (issue 5): iolat costs < 5% of
-# IOPS and less than bpftrace.
+# insert/issue/complete histograms). A fourth side, floor, runs
+# tp_floor: programs that do nothing on the tracepoints iolat follows,
+# which is what any eBPF tracer of those events pays here before doing
+# any work. The sides run interleaved, REPS times, on one target; the
+# table gives median IOPS, their ratio to the untraced run (below), and
+# CPU per I/O (the process's threads plus the tracer's own). Targets
+# (issue 5): iolat costs < 5% of IOPS and less than bpftrace.
 #
 #   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
 #                           [--cpus LIST] [TARGET]
@@ -111,8 +113,10 @@ start_tracer() {
 	rm -f "$WORK/ready"
 	mkfifo "$WORK/ready"
 	case $1 in
-	iolat)
-		"$BIN/iolat" --ready-fd 3 3>"$WORK/ready" >/dev/null 2>"$WORK/tracer.err" &
+	iolat | floor)
+		local tool=iolat
+		[[ $1 == floor ]] && tool=tp_floor
+		"$BIN/$tool" --ready-fd 3 3>"$WORK/ready" >/dev/null 2>"$WORK/tracer.err" &
 		TRACER=$!
 		read -r -n 1 -t 120 _ <"$WORK/ready" ;;
 	bpftrace)
@@ -160,7 +164,7 @@ run_one() {
 }
 
 declare -A IOPS CPU BPF RATIO
-SIDES=(none iolat bpftrace)
+SIDES=(none floor iolat bpftrace)
 echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per side, interleaved" >&2
 for ((r = 1; r <= REPS; r++)); do
 	# each side in turn goes first: a drift of the machine's speed
@@ -187,7 +191,7 @@ done
 # The programs' own run time (kernel.bpf_stats_enabled), exact whatever
 # else the machine does, in one more round per tracer: the stats cost a
 # clock read or two per program run, so they stay off above.
-BPF[none]=0
+BPF[none]=0 BPF[floor]=0
 if sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null; then
 	for side in iolat bpftrace; do
 		start_tracer "$side"
@@ -220,6 +224,9 @@ done
 printf '\niolat costs %.1f%% of IOPS, its programs %.0f ns per I/O; bpftrace %.1f%%, %.0f ns per I/O\n' \
 	"$(awk -v r="$RATIO_iolat" 'BEGIN { print (1 - r) * 100 }')" "$BPF_iolat" \
 	"$(awk -v r="$RATIO_bpftrace" 'BEGIN { print (1 - r) * 100 }')" "$BPF_bpftrace"
+# shellcheck disable=SC2154
+printf 'floor: empty programs on the same tracepoints (tp_floor) cost %.1f%% of IOPS\n' \
+	"$(awk -v r="$RATIO_floor" 'BEGIN { print (1 - r) * 100 }')"
 echo "(target: iolat < 5% of IOPS and below bpftrace. vs none: the median over rounds of a run's" \
 	"IOPS over the untraced run of its round. BPF ns/IO: the programs' own run time, from one" \
 	"more run with kernel.bpf_stats_enabled)"

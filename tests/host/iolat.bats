@@ -251,3 +251,30 @@ row() {
 	done
 	[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ]
 }
+
+@test "tp_floor: empty programs on iolat's tracepoints, attached and gone after SIGINT" {
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	rm -f "$LOOP_DIR/ready"
+	mkfifo "$LOOP_DIR/ready"
+	"$BIN/tp_floor" --json --ready-fd 3 3>"$LOOP_DIR/ready" >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
+	pid=$!
+	read -r -n 1 -t 60 _ <"$LOOP_DIR/ready" || { cat "$LOOP_DIR/err"; false; }
+	# the per-I/O tracepoints of every path iolat follows are there
+	for tp in sys_enter sys_exit io_uring_complete block_bio_queue block_getrq block_rq_issue \
+		block_rq_complete; do
+		jq -e --arg tp "$tp" 'index($tp) != null' "$LOOP_DIR/out" >/dev/null
+	done
+	ids=$(bpftool prog show --json | jq -c '[.[] | select(.name // "" | startswith("floor_")) | .id]')
+	[ "$(jq length <<<"$ids")" -eq "$(jq length "$LOOP_DIR/out")" ]
+	kill -INT "$pid"
+	wait "$pid"
+	[ "$(bpftool link show --json | jq --argjson ids "$ids" \
+		'[.[] | select(.prog_id as $p | $ids | index($p))] | length')" -eq 0 ]
+	run "$BIN/tp_floor" --bogus
+	assert_failure 2
+	run "$BIN/tp_floor" extra
+	assert_failure 2
+	run "$BIN/tp_floor" --help
+	assert_success
+	assert_output --partial "Examples:"
+}
