@@ -720,6 +720,13 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/* An I/O that ends with a bio queued but no request of its own: counted. */
+static __always_inline void untied_count(const struct iolat_event *e)
+{
+	if (e->t[MS_BIO] && !e->rq_in)
+		__sync_fetch_and_add(&counters[IOLAT_CNT_UNTIED], 1);
+}
+
 /*
  * The journal commit an fsync waited for: one that was running while it
  * ran. jbd2 wakes the waiters before its end_commit tracepoint fires, so
@@ -773,6 +780,7 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 		add_journal(e, now);
 	e->t[MS_END] = now;
 	e->res = ret;
+	untied_count(e);
 	if (now - e->t[MS_START] >= min_ns)
 		emit(e);
 	return 0;
@@ -943,6 +951,7 @@ static __always_inline int uring_complete(void *req, int res)
 	now = bpf_ktime_get_ns();
 	sl->ev.t[MS_END] = now;
 	sl->ev.res = res;
+	untied_count(&sl->ev);
 	if (now - sl->ev.t[MS_START] >= min_ns)
 		emit(&sl->ev);
 	io_free(sl);

@@ -85,6 +85,13 @@ enum iolat_counter {
 	IOLAT_CNT_FRONTMERGE,
 	IOLAT_CNT_NOSLOT,	/* requests not followed: every slot of theirs busy */
 	IOLAT_CNT_STALE,	/* slots taken back from requests never completed */
+	/*
+	 * I/Os that queued a bio but ended without their request: it was
+	 * issued from another task (the driver was busy and kblockd
+	 * dispatched it later) or its completion was not seen, so the
+	 * record lacks the request's layers
+	 */
+	IOLAT_CNT_UNTIED,
 	IOLAT_CNT_N,
 };
 

@@ -989,6 +989,7 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 		json_object_object_add(k, "bio_frontmerge", sp_json_u64(cnt[IOLAT_CNT_FRONTMERGE]));
 		json_object_object_add(k, "requests_unfollowed", sp_json_u64(cnt[IOLAT_CNT_NOSLOT]));
 		json_object_object_add(k, "slots_reclaimed", sp_json_u64(cnt[IOLAT_CNT_STALE]));
+		json_object_object_add(k, "requests_untied", sp_json_u64(cnt[IOLAT_CNT_UNTIED]));
 		json_object_object_add(root, "counters", k);
 		json_object_object_add(root, "unavailable", json_object_get(unavailable));
 		if (s->events) {
@@ -1036,6 +1037,10 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 	if (cnt[IOLAT_CNT_STALE])
 		printf("\n%llu request slots taken back from requests that never completed\n",
 		       (unsigned long long)cnt[IOLAT_CNT_STALE]);
+	if (cnt[IOLAT_CNT_UNTIED])
+		printf("\n%llu I/Os queued a bio whose request could not be tied back to them (issued\n"
+		       "by another task, or its completion not seen): their request layers are missing\n",
+		       (unsigned long long)cnt[IOLAT_CNT_UNTIED]);
 	fflush(stdout);
 }
 
