@@ -775,19 +775,16 @@ static int udp_blocks(struct client *c, struct udp *u, struct uslot *s,
 {
 	uint64_t end = m->offset + m->len;
 	unsigned k = (m->offset - s->off) / BLK, i = 0;
-	uint32_t crcs[SP_X_MAX_PAYLOAD / BLK + 1];
+	uint32_t crcs[SP_X_MAX_PAYLOAD / BLK + 1] = { 0 };	/* [0]: the CRC of nothing */
 
 	if (m->len % BLK && end != c->size)
 		goto bad;
 	if (m->len > sizeof(crcs) / sizeof(crcs[0]) * BLK)
 		goto bad;
-	/* one block: its CRC is the frame's, checked against the source */
-	if (m->len <= BLK && sp_crc32c(0, m->payload, m->len) != m->aux)
+	sp_crc32c_blocks(m->payload, m->len, BLK, crcs);
+	/* one block: its CRC is also the frame's */
+	if (m->len <= BLK && crcs[0] != m->aux)
 		goto bad;
-	if (m->len <= BLK)
-		crcs[0] = m->aux;
-	else
-		sp_crc32c_blocks(m->payload, m->len, BLK, crcs);
 	for (uint64_t off = m->offset; off < end; off += BLK, k++, i++) {
 		uint32_t n = end - off < BLK ? end - off : BLK;
 

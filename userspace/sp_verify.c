@@ -68,25 +68,49 @@ static void __attribute__((constructor)) crc_table_init(void)
 }
 
 #if defined(__x86_64__)
+/*
+ * Three independent chains over n bytes each, at p, p + stride and
+ * p + 2 * stride, from and into reg[]: the crc32 unit takes a new one
+ * every cycle while each waits three for its result.
+ */
+__attribute__((target("sse4.2")))
+static inline void crc32c_hw_x3(const unsigned char *p, size_t stride, size_t n,
+				uint32_t reg[3])
+{
+	const unsigned char *q = p + stride, *r = p + 2 * stride;
+	uint64_t a = reg[0], b = reg[1], d = reg[2];
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t va, vb, vd;
+
+		memcpy(&va, p + i, 8);
+		memcpy(&vb, q + i, 8);
+		memcpy(&vd, r + i, 8);
+		a = __builtin_ia32_crc32di(a, va);
+		b = __builtin_ia32_crc32di(b, vb);
+		d = __builtin_ia32_crc32di(d, vd);
+	}
+	for (; i < n; i++) {
+		a = __builtin_ia32_crc32qi((uint32_t)a, p[i]);
+		b = __builtin_ia32_crc32qi((uint32_t)b, q[i]);
+		d = __builtin_ia32_crc32qi((uint32_t)d, r[i]);
+	}
+	reg[0] = (uint32_t)a;
+	reg[1] = (uint32_t)b;
+	reg[2] = (uint32_t)d;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
 {
 	uint64_t c;
 
 	for (; len >= 3 * LANE; len -= 3 * LANE, p += 3 * LANE) {
-		uint64_t a = crc, b = 0, d = 0;
+		uint32_t reg[3] = { crc, 0, 0 };
 
-		for (size_t i = 0; i < LANE; i += 8) {
-			uint64_t va, vb, vd;
-
-			memcpy(&va, p + i, 8);
-			memcpy(&vb, p + LANE + i, 8);
-			memcpy(&vd, p + 2 * LANE + i, 8);
-			a = __builtin_ia32_crc32di(a, va);
-			b = __builtin_ia32_crc32di(b, vb);
-			d = __builtin_ia32_crc32di(d, vd);
-		}
-		crc = lane_shift_reg(lane_shift_reg((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+		crc32c_hw_x3(p, LANE, LANE, reg);
+		crc = lane_shift_reg(lane_shift_reg(reg[0]) ^ reg[1]) ^ reg[2];
 	}
 	c = crc;
 	for (; len >= 8; len -= 8, p += 8) {
@@ -108,28 +132,11 @@ static size_t crc32c_hw_blocks(const unsigned char *p, size_t len, size_t blk, u
 	size_t done = 0;
 
 	for (; len >= 3 * blk; len -= 3 * blk, p += 3 * blk, done += 3) {
-		const unsigned char *q = p + blk, *r = p + 2 * blk;
-		uint64_t a = ~0u, b = ~0u, d = ~0u;
-		size_t i;
+		uint32_t reg[3] = { ~0u, ~0u, ~0u };
 
-		for (i = 0; i + 8 <= blk; i += 8) {
-			uint64_t va, vb, vd;
-
-			memcpy(&va, p + i, 8);
-			memcpy(&vb, q + i, 8);
-			memcpy(&vd, r + i, 8);
-			a = __builtin_ia32_crc32di(a, va);
-			b = __builtin_ia32_crc32di(b, vb);
-			d = __builtin_ia32_crc32di(d, vd);
-		}
-		for (; i < blk; i++) {
-			a = __builtin_ia32_crc32qi((uint32_t)a, p[i]);
-			b = __builtin_ia32_crc32qi((uint32_t)b, q[i]);
-			d = __builtin_ia32_crc32qi((uint32_t)d, r[i]);
-		}
-		crcs[done] = ~(uint32_t)a;
-		crcs[done + 1] = ~(uint32_t)b;
-		crcs[done + 2] = ~(uint32_t)d;
+		crc32c_hw_x3(p, blk, blk, reg);
+		for (int k = 0; k < 3; k++)
+			crcs[done + k] = ~reg[k];
 	}
 	return done;
 }
