@@ -64,6 +64,7 @@ int main(int argc, char **argv)
 	struct json_object *attached;
 	struct bpf_program *p;
 	int opt, ready_fd = -1, n = 0, status = SP_EXIT_FAIL, err;
+	sigset_t stop_sigs, wait_mask;
 	bool json = false;
 	char *end;
 
@@ -122,6 +123,14 @@ int main(int argc, char **argv)
 		sp_err("no tracepoint could be attached");
 		goto out;
 	}
+	/*
+	 * Held blocked until sigsuspend: a signal between the test of
+	 * `stop` and a pause() would leave it waiting for another one.
+	 */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop_sigs, &wait_mask);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (json)
@@ -135,7 +144,7 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 	while (!stop)
-		pause();
+		sigsuspend(&wait_mask);
 	status = SP_EXIT_OK;
 out:
 	tp_floor_bpf__destroy(skel);
