@@ -13,7 +13,7 @@
 #   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
 #                           [--cpus LIST] [TARGET]
 #
-# Each round runs the three sides, a different one first each round;
+# Each round runs every side, a different one first each round;
 # a side's figure is the median over rounds of its IOPS over the
 # untraced run's of the same round, which the machine's drift between
 # rounds does not move.
