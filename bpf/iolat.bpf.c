@@ -1074,13 +1074,21 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 	__u64 key = addr_key(c, rq);
 	__u32 idx;
 
-	st = rq_find(key, &idx);
-	if (st)
-		return st;
-	if (filter_dev && rq_dev(rq) != filter_dev)
-		return NULL;
 	bio = rq->bio;
 	a = task_io(false);
+	/*
+	 * A request made for the bio this task just queued unplugged is
+	 * new: its first sight (an insert takes the note away), so there is
+	 * no slot to look for. Looking costs every probe, each a cache line
+	 * that requests cycling through their tags leave cold.
+	 */
+	if (!(bio && a && a->last_bio == bio)) {
+		st = rq_find(key, &idx);
+		if (st)
+			return st;
+	}
+	if (filter_dev && rq_dev(rq) != filter_dev)
+		return NULL;
 	if (bio && a && a->last_bio == bio) {
 		owner = a->owner;
 		t_bio = a->last_bio_t;
