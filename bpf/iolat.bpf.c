@@ -107,6 +107,26 @@ struct bio_state {
 	char comm[16];
 };
 
+/*
+ * A bio an I/O of this task queued, until its request is first seen.
+ * That happens in this task: at once without a plug, or when the task
+ * flushes its plug (at the plug's end or when it sleeps). The owner is
+ * kept because io_uring flushes one plug for a whole batch of requests.
+ */
+struct bio_note {
+	struct bio *bio;	/* NULL: free */
+	__u64 owner, t, t_getrq;
+};
+
+/*
+ * Notes per task: a plug usually holds one or two bios of an I/O. A
+ * note whose bio never got a request (merged, or a bio-based device
+ * such as zram) is taken back after BIO_NOTE_STALE_NS; with every note
+ * in use the bio goes to the `bios` map instead.
+ */
+#define BIO_NOTES		4
+#define BIO_NOTE_STALE_NS	1000000ULL
+
 /* per CPU: what a driver tracepoint without a request pointer refers to */
 struct cpu_state {
 	struct request *last_issued;
@@ -139,9 +159,7 @@ struct task_io {
 				 * thread id while in a read/write/fsync (the
 				 * record is `ev`), else an io_kiocb's address */
 	__u64 enter_ns;		/* in io_uring_enter since, or 0 */
-	/* a bio it queued unplugged: its request comes next, from this task */
-	struct bio *last_bio;
-	__u64 last_bio_t, last_bio_getrq;
+	struct bio_note notes[BIO_NOTES];
 	/* requests linked to its syscall I/O (0: none) and their slots */
 	__u64 rq[RQ_LINKS];
 	__u32 rq_idx[RQ_LINKS];
@@ -977,6 +995,23 @@ int BPF_PROG(iolat_uring_complete_v61, void *ring, void *req, __u64 user_data, i
 
 /* ---------------------------------------------------------- block */
 
+/* The task's note of `bio`, or NULL. */
+static __always_inline struct bio_note *bio_note_of(struct task_io *a, struct bio *bio)
+{
+	for (int i = 0; i < BIO_NOTES; i++)
+		if (a->notes[i].bio == bio)
+			return &a->notes[i];
+	return NULL;
+}
+
+static __always_inline struct bio_note *bio_note_free(struct task_io *a, __u64 now)
+{
+	for (int i = 0; i < BIO_NOTES; i++)
+		if (!a->notes[i].bio || now - a->notes[i].t >= BIO_NOTE_STALE_NS)
+			return &a->notes[i];
+	return NULL;
+}
+
 SEC("tp_btf/block_bio_queue")
 int BPF_PROG(iolat_bio_queue, struct bio *bio)
 {
@@ -986,20 +1021,25 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32, .tid = (__u32)id };
 
 	if (a && e) {
-		struct task_struct *task = bpf_get_current_task_btf();
+		struct bio_note *n;
 
 		b.owner = a->owner;
 		if (!e->t[MS_BIO])
 			e->t[MS_BIO] = b.t;
 		/*
-		 * Without a plug its request is allocated and queued right
-		 * now, by this task: a note in the task is enough and the
-		 * bios map (an LRU, the costly kind) is spared.
+		 * Its request is met again in this task: a note in the task
+		 * spares the bios map (an LRU, the costly kind: 400 ns per
+		 * update here, on every plugged filesystem O_DIRECT read).
+		 * A note of a bio at the same address is stale: replaced.
 		 */
-		if (!task->plug) {
-			a->last_bio = bio;
-			a->last_bio_t = b.t;
-			a->last_bio_getrq = 0;
+		n = bio_note_of(a, bio);
+		if (!n)
+			n = bio_note_free(a, b.t);
+		if (n) {
+			n->bio = bio;
+			n->owner = b.owner;
+			n->t = b.t;
+			n->t_getrq = 0;
 			return 0;
 		}
 		/* charged to the I/O's submitter, not to an io-wq worker */
@@ -1021,11 +1061,12 @@ SEC("tp_btf/block_getrq")
 int BPF_PROG(iolat_getrq, struct bio *bio)
 {
 	struct task_io *a = task_io(false);
+	struct bio_note *n = a ? bio_note_of(a, bio) : NULL;
 	struct bio_state *b;
 
-	if (a && a->last_bio == bio) {
-		if (!a->last_bio_getrq)
-			a->last_bio_getrq = bpf_ktime_get_ns();
+	if (n) {
+		if (!n->t_getrq)
+			n->t_getrq = bpf_ktime_get_ns();
 		return 0;
 	}
 	b = bpf_map_lookup_elem(&bios, &bio);
@@ -1069,6 +1110,7 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 	struct bio_state *b = NULL;
 	__u64 owner = 0, t_bio = 0, t_getrq = 0;
 	struct rq_state *st;
+	struct bio_note *note = NULL;
 	struct task_io *a;
 	struct bio *bio;
 	__u64 key = addr_key(c, rq);
@@ -1076,24 +1118,26 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 
 	bio = rq->bio;
 	a = task_io(false);
+	if (bio && a)
+		note = bio_note_of(a, bio);
 	/*
-	 * A request made for the bio this task just queued unplugged is
-	 * new: its first sight (an insert takes the note away), so there is
-	 * no slot to look for. Looking costs every probe, each a cache line
+	 * A request made for a bio this task noted is new: its first sight
+	 * (the first program to see it takes the note away), so there is no
+	 * slot to look for. Looking costs every probe, each a cache line
 	 * that requests cycling through their tags leave cold.
 	 */
-	if (!(bio && a && a->last_bio == bio)) {
+	if (!note) {
 		st = rq_find(key, &idx);
 		if (st)
 			return st;
 	}
 	if (filter_dev && rq_dev(rq) != filter_dev)
 		return NULL;
-	if (bio && a && a->last_bio == bio) {
-		owner = a->owner;
-		t_bio = a->last_bio_t;
-		t_getrq = a->last_bio_getrq;
-		a->last_bio = NULL;
+	if (note) {
+		owner = note->owner;
+		t_bio = note->t;
+		t_getrq = note->t_getrq;
+		note->bio = NULL;
 	} else if (bio) {
 		b = bpf_map_lookup_elem(&bios, &bio);
 		/* not deleted: the LRU recycles it, at no cost here */
@@ -1146,7 +1190,12 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 		__builtin_memcpy(st->comm, b->comm, sizeof(st->comm));
 		return st;
 	} else if (owner && !e) {
-		/* an io_uring request's: its completion goes into that record */
+		/*
+		 * An io_uring request's: its completion goes into that
+		 * record, or, when that is gone, out unnamed.
+		 */
+		st->tgid = st->tid = 0;
+		st->comm[0] = 0;
 		return st;
 	} else if (!e) {
 		/* a request no I/O owns is named after whoever queues it */
