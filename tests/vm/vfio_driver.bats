@@ -151,11 +151,14 @@ driver() {
 	[ "$status" -eq 2 ] || fail "bound to nvme: exit $status"
 	[[ $stderr == *"not vfio-pci: run sp-vfio bind"* ]] || fail "bound to nvme: $stderr"
 	bind
-	"$SP_BIN/uring_bench" -m vfio -q 1 -t 60s --quiet "$BDF" >/dev/null 2>&1 &
+	"$SP_BIN/uring_bench" -m vfio -q 1 -t 60s --quiet "$BDF" >/dev/null 2>"$BATS_TEST_TMPDIR/bg.err" &
 	BG=$!
 	wait_for 20 holds_vfio "$BG" || fail "first run did not start"
 	run --separate-stderr "$SP_BIN/uring_bench" -m vfio -n 1 "$BDF"
-	[ "$status" -eq 2 ] || fail "device in use: exit $status"
+	# once (session 7) the second run got the device: say whether the
+	# first had ended, and why
+	[ "$status" -eq 2 ] || fail "device in use: exit $status; first run $(kill -0 "$BG" 2>/dev/null &&
+		echo "still running" || echo "ended: $(cat "$BATS_TEST_TMPDIR/bg.err")")"
 	[[ $stderr == *"in use"* ]] || fail "device in use: $stderr"
 	run --separate-stderr "$SP_BIN/sp-vfio" unbind "$BDF"
 	[ "$status" -eq 2 ] || fail "unbind while in use: exit $status"
