@@ -952,16 +952,13 @@ static int parse(int argc, char **argv, struct config *c)
 /* Whether this kernel has an LSM hook (bpf_lsm_NAME in its BTF). */
 static bool have_lsm_hook(const char *name)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf *btf = sp_vmlinux_btf();
 	char fn[64];
-	bool found;
 
 	if (!btf)
 		return false;
 	snprintf(fn, sizeof(fn), "bpf_lsm_%s", name);
-	found = btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) > 0;
-	btf__free(btf);
-	return found;
+	return btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) > 0;
 }
 
 static int fill_maps(struct guard_bpf *skel, const struct policy *p)

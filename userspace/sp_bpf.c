@@ -113,24 +113,31 @@ out:
 	return ret;
 }
 
+const struct btf *sp_vmlinux_btf(void)
+{
+	static struct btf *btf;
+
+	if (!btf)
+		btf = btf__load_vmlinux_btf();
+	return btf;
+}
+
 int sp_btf_tp_nargs(const char *name)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf *btf = sp_vmlinux_btf();
 	const struct btf_type *t;
 	char typedef_name[128];
-	int id, n = -ENOENT;
+	int id;
 
 	if (!btf)
 		return -errno;
 	snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name);
 	id = btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		/* typedef -> pointer -> prototype (void *data, args...) */
-		t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
-		if (t && btf_is_ptr(t))
-			t = btf__type_by_id(btf, t->type);
-		n = t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -EINVAL;
-	}
-	btf__free(btf);
-	return n;
+	if (id <= 0)
+		return -ENOENT;
+	/* typedef -> pointer -> prototype (void *data, args...) */
+	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -EINVAL;
 }

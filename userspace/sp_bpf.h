@@ -34,6 +34,15 @@ int sp_ksyms_present(const char *const *names, bool *found, unsigned n);
 /* *sum = the values of every CPU of a per-CPU array of u64 at key. 0 or -errno. */
 int sp_bpf_percpu_sum(int fd, uint32_t key, uint64_t *sum);
 
+struct btf;
+
+/*
+ * The running kernel's BTF, loaded on first use and kept for the
+ * process (every look-up would otherwise parse all of vmlinux's BTF
+ * again), or NULL with errno set.
+ */
+const struct btf *sp_vmlinux_btf(void);
+
 /*
  * How many arguments the running kernel's tracepoint `name` passes to a
  * BTF tracepoint program (its btf_trace_NAME prototype, less the
