@@ -25,7 +25,8 @@ struct served_file {
 struct serve_stats {
 	uint64_t connections, refused, requests, bytes;
 	uint64_t errors, err_malformed, err_nofile, err_range, err_toobig, err_busy;
-	uint64_t zc_sent, zc_copied;		/* sendzc notifications */
+	/* sendzc notifications: zero copy, copied, or not said (before 6.2) */
+	uint64_t zc_sent, zc_copied, zc_unreported;
 	uint64_t frames_tx, frames_rx, busy_polls, sleeps, dropped, frames_seen;	/* xdp */
 	/* xdp: the hot-block cache; hits to torn from the program's per-CPU
 	 * counters, the rest counted by the server */

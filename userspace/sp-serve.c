@@ -234,6 +234,7 @@ struct tcp {
 	struct io_uring ring;
 	bool ring_ok;
 	unsigned ring_pending;	/* SQEs prepared, not submitted */
+	unsigned zc_flags;	/* of every send: IORING_SEND_ZC_REPORT_USAGE if known */
 };
 
 /* user_data of sendzc operations */
@@ -644,8 +645,8 @@ static int zc_send_next(struct tcp *t, struct conn *c, unsigned ci)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_send_zc_fixed(sqe, c->fd, sp_bufpool_get(&t->pool, ci * BUFS_PER_CONN + b),
-				    z->len, MSG_WAITALL | MSG_NOSIGNAL,
-				    IORING_SEND_ZC_REPORT_USAGE, ci * BUFS_PER_CONN + b);
+				    z->len, MSG_WAITALL | MSG_NOSIGNAL, t->zc_flags,
+				    ci * BUFS_PER_CONN + b);
 	io_uring_sqe_set_data64(sqe, UD(UD_SEND, ci, b));
 	z->state = Z_SENDING;
 	return 0;
@@ -669,7 +670,7 @@ static int zc_submit_mapped(struct tcp *t, struct conn *c, unsigned ci)
 		return -EBUSY;
 	z->len = c->left < t->s->chunk ? c->left : t->s->chunk;
 	io_uring_prep_send_zc(sqe, c->fd, (char *)c->file->map + c->off, z->len,
-			      MSG_WAITALL | MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+			      MSG_WAITALL | MSG_NOSIGNAL, t->zc_flags);
 	io_uring_sqe_set_data64(sqe, UD(UD_SEND, ci, 0));
 	z->state = Z_SENDING;
 	c->zc_read++;
@@ -719,7 +720,9 @@ static void zc_complete(struct tcp *t, struct io_uring_cqe *cqe)
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		/* the kernel no longer references the buffer */
 		z->notifs--;
-		if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
+		if (!t->zc_flags)
+			t->s->st.zc_unreported++;
+		else if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
 			t->s->st.zc_copied++;
 		else
 			t->s->st.zc_sent++;
@@ -759,6 +762,43 @@ static void zc_complete(struct tcp *t, struct io_uring_cqe *cqe)
 		conn_run(t, c, ci);
 }
 
+/*
+ * Whether this kernel tells, in a send's notification, that it copied
+ * the data after all (IORING_SEND_ZC_REPORT_USAGE, 6.2): 6.1 refuses
+ * the flag with -EINVAL when it prepares the send, before it looks at
+ * the file, while a kernel that knows it gets as far as finding that
+ * a pipe is not a socket. Asked on a ring of its own, so no CQE of the
+ * probe reaches the server's.
+ */
+static bool zc_usage_reported(void)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	bool reported = false;
+	char byte = 0;
+	int pipefd[2];
+
+	if (pipe(pipefd))
+		return false;
+	if (io_uring_queue_init(4, &ring, 0)) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return false;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, pipefd[1], &byte, 1, 0, IORING_SEND_ZC_REPORT_USAGE);
+	if (io_uring_submit(&ring) == 1 && !io_uring_wait_cqe(&ring, &cqe)) {
+		reported = cqe->res != -EINVAL;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	/* a notification still due is dropped with the ring */
+	io_uring_queue_exit(&ring);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return reported;
+}
+
 static int zc_setup(struct tcp *t)
 {
 	struct sp_ring_opts ro = { .entries = 256, .sq_cpu = -1, .no_modern = true };
@@ -780,6 +820,11 @@ static int zc_setup(struct tcp *t)
 		sp_err("sendzc: this kernel has no IORING_OP_SEND_ZC");
 		return -EOPNOTSUPP;
 	}
+	if (zc_usage_reported())
+		t->zc_flags = IORING_SEND_ZC_REPORT_USAGE;
+	else
+		sp_notice("sendzc: this kernel does not say whether it copied a send "
+			"(no IORING_SEND_ZC_REPORT_USAGE); notifications are counted as unreported");
 	ret = t->s->zc_buffers ? sp_ring_register_pool(&t->ring, &t->pool) : 0;
 	if (ret) {
 		sp_err("sendzc: registering %u buffers: %s", t->pool.nr, strerror(-ret));
@@ -983,6 +1028,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 		if (s->mode == MODE_SENDZC) {
 			json_object_object_add(x, "zerocopy", sp_json_u64(st->zc_sent));
 			json_object_object_add(x, "copied", sp_json_u64(st->zc_copied));
+			json_object_object_add(x, "unreported", sp_json_u64(st->zc_unreported));
 			json_object_object_add(root, "sendzc_notifications", x);
 			json_object_object_add(root, "sendzc_source", json_object_new_string(
 						s->zc_buffers ? "buffers" : "page-cache"));
@@ -1017,6 +1063,10 @@ static void report(const struct server *s, const struct sp_usage *u)
 		(unsigned long long)st->err_range, (unsigned long long)st->err_toobig,
 		(unsigned long long)st->err_busy, (unsigned long long)st->refused,
 		gib > 0 ? cpu / gib / 1e6 : 0.0);
+	if (s->mode == MODE_SENDZC)
+		fprintf(stderr, "%s: sendzc notifications: %llu zero-copy, %llu copied by the kernel, "
+			"%llu not saying which\n", sp_prog(), (unsigned long long)st->zc_sent,
+			(unsigned long long)st->zc_copied, (unsigned long long)st->zc_unreported);
 	if (s->mode == MODE_XDP && s->cache) {
 		const struct cache_stats *c = &s->st.cache;
 
