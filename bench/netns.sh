@@ -19,17 +19,22 @@ sp_netns_up() {
 	VETH_S=sps$tag VETH_C=spc$tag
 	SRV_IP=10.77.0.1 CLI_IP=10.77.0.2
 	VETH_S=${VETH_S:0:15} VETH_C=${VETH_C:0:15}
-	local q=${SP_NETNS_QUEUES:-2}
+	local q=${SP_NETNS_QUEUES:-2} nics
+	read -r -a nics <<<"${SP_NETNS_NICS:-}"
 	ip netns add "$NS_S" && ip netns add "$NS_C" || {
 		echo "netns: could not create $NS_S/$NS_C" >&2
 		sp_netns_down
 		return 1
 	}
-	ip link add "$VETH_S" numtxqueues "$q" numrxqueues "$q" netns "$NS_S" type veth \
-		peer name "$VETH_C" numtxqueues "$q" numrxqueues "$q" netns "$NS_C" 2>/dev/null || {
-		[[ $q == 1 ]] || echo "netns: a veth pair with $q queues refused; one queue" >&2
-		ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C"
-	} &&
+	if ((${#nics[@]})); then
+		sp_netns_move_nics "${nics[@]}" || { sp_netns_down; return 1; }
+	else
+		ip link add "$VETH_S" numtxqueues "$q" numrxqueues "$q" netns "$NS_S" type veth \
+			peer name "$VETH_C" numtxqueues "$q" numrxqueues "$q" netns "$NS_C" 2>/dev/null || {
+			[[ $q == 1 ]] || echo "netns: a veth pair with $q queues refused; one queue" >&2
+			ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C"
+		}
+	fi &&
 	ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S" &&
 	ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C" &&
 	ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&
@@ -38,6 +43,11 @@ sp_netns_up() {
 		sp_netns_down
 		return 1
 	}
+	if ((${#nics[@]})) && ! sp_netns_wait_carrier; then
+		echo "netns: no link between $VETH_S and $VETH_C after 10 s" >&2
+		sp_netns_down
+		return 1
+	fi
 	local mtu=${SP_NETNS_MTU:-3132}
 	[[ $mtu == 1500 ]] && return 0
 	ip -n "$NS_S" link set "$VETH_S" mtu "$mtu" 2>/dev/null &&
@@ -49,6 +59,37 @@ sp_netns_up() {
 	return 0
 }
 
+# With SP_NETNS_NICS="NIC_S NIC_C", two existing interfaces wired to each
+# other (the QEMU testbed's NICs) take the veth pair's place: moved into
+# the namespaces under their own names (VETH_S, VETH_C), and back to the
+# first namespace when those are removed. A namespace is removed in the
+# background: a NIC still on its way back is waited for.
+sp_netns_move_nics() {
+	local nic
+	(($# == 2)) || { echo "netns: SP_NETNS_NICS needs two interfaces, not '$*'" >&2; return 1; }
+	for nic in "$@"; do
+		for _ in $(seq 50); do
+			[[ -e /sys/class/net/$nic ]] && break
+			sleep 0.1
+		done
+	done
+	VETH_S=$1 VETH_C=$2
+	ip link set dev "$VETH_S" netns "$NS_S" && ip link set dev "$VETH_C" netns "$NS_C" || {
+		echo "netns: could not move $VETH_S and $VETH_C into $NS_S/$NS_C" >&2
+		return 1
+	}
+}
+
+# A NIC's link comes up a while after it is set up (a veth's at once).
+sp_netns_wait_carrier() {
+	for _ in $(seq 100); do
+		ip -n "$NS_S" -o link show dev "$VETH_S" | grep -q LOWER_UP &&
+			ip -n "$NS_C" -o link show dev "$VETH_C" | grep -q LOWER_UP && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # sp_netns_peer_xdp OBJECT: attaches the xdp_pass program of OBJECT
 # (build/bpf/xsk_redirect.bpf.o) to the client's veth in native mode. A
 # veth receives the XDP_TX frames of its peer (the hot-block cache's
@@ -58,7 +99,8 @@ sp_netns_peer_xdp() {
 }
 
 # sp_netns_down: kills what still runs inside, removes both namespaces
-# (the veth pair goes with them, and so do XDP programs attached to it).
+# (the veth pair goes with them, and so do XDP programs attached to it;
+# NICs go back to the first namespace).
 sp_netns_down() {
 	local ns pid
 	for ns in ${NS_S:-} ${NS_C:-}; do
