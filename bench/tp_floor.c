@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sp_bpf.h"
+#include "sp_dev.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "tp_floor.skel.h"
@@ -24,9 +25,10 @@ static const char usage[] =
 "\n"
 "Attaches an empty BPF program to each tracepoint iolat follows on every\n"
 "I/O (syscall entry/exit, io_uring submit/punt/task-work/complete, block\n"
-"bio queue/getrq/split/merge/insert/issue/complete), those this kernel\n"
-"has, and holds them until Ctrl-C or SIGTERM. A benchmark run meanwhile\n"
-"pays what tracing these events costs before any tracer does any work.\n"
+"bio queue/split/merge/insert/issue/complete, and getrq where a disk has\n"
+"queue/iostats off), those this kernel has, and holds them until Ctrl-C or\n"
+"SIGTERM. A benchmark run meanwhile pays what tracing these events costs\n"
+"before any tracer does any work.\n"
 "\n"
 "      --json        print the tracepoints attached as JSON, once attached\n"
 "      --ready-fd FD write a byte to FD once attached (for wrappers)\n"
@@ -103,6 +105,9 @@ int main(int argc, char **argv)
 	/* tracepoints this kernel lacks (submit_req is submit_sqe on 6.1) are left out */
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, sp_btf_tp_nargs(tp_of(p)) >= 0);
+	/* as iolat: block_getrq only where a disk does not stamp its requests */
+	if (sp_blk_without_iostats(NULL, 0) == 0)
+		bpf_program__set_autoload(skel->progs.floor_block_getrq, false);
 	err = tp_floor_bpf__load(skel);
 	if (err) {
 		sp_err("cannot load the BPF programs: %s", strerror(-err));

@@ -1056,7 +1056,10 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 	return 0;
 }
 
-/* A request is allocated for the bio: the end of plugging and merging. */
+/*
+ * A request is allocated for the bio: the end of plugging and merging.
+ * Only where a disk does not stamp its requests (see rq_alloc_ns).
+ */
 SEC("tp_btf/block_getrq")
 int BPF_PROG(iolat_getrq, struct bio *bio)
 {
@@ -1094,6 +1097,21 @@ int BPF_PROG(iolat_frontmerge)
 {
 	__sync_fetch_and_add(&counters[IOLAT_CNT_FRONTMERGE], 1);
 	return 0;
+}
+
+/*
+ * When blk-mq allocated the request for its bio, read from the request:
+ * it stamps every request for its I/O statistics (queue/iostats, on by
+ * default), so the block_getrq tracepoint, one more event per block I/O,
+ * is followed only where a disk has them off (the loader decides). In a
+ * plug the stamp is the plug's cached clock, which can predate this bio:
+ * then the moment is unknown (0), and the bio layer runs on to the next.
+ */
+static __always_inline __u64 rq_alloc_ns(struct request *rq, __u64 t_bio)
+{
+	__u64 t = rq->start_time_ns;
+
+	return t >= t_bio ? t : 0;
 }
 
 /*
@@ -1147,6 +1165,8 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 			t_getrq = b->t_getrq;
 		}
 	}
+	if (t_bio && !t_getrq)
+		t_getrq = rq_alloc_ns(rq, t_bio);
 	if (!owner) {
 		/*
 		 * An NVMe uring_cmd request carries its io_uring command,

@@ -1236,6 +1236,22 @@ static bool tp_exists(const char *event)
 	return sp_tracepoint_id(event) >= 0;
 }
 
+/*
+ * The request moment comes from the request's own allocation stamp
+ * (rq_alloc_ns in the BPF program), unless a disk does not stamp: then
+ * the block_getrq tracepoint is followed too, for every disk.
+ */
+static bool getrq_followed(void)
+{
+	char disk[64];
+	int n = sp_blk_without_iostats(disk, sizeof(disk));
+
+	if (n > 0)
+		sp_info("%s has queue/iostats off: following block_getrq for the request moment",
+			disk);
+	return n != 0;
+}
+
 static int open_load(const struct config *c, enum hook_mode mode, const bool *present,
 		     struct iolat_bpf **out)
 {
@@ -1273,6 +1289,7 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 	bpf_program__set_autoload(skel->progs.iolat_ext4_sync, tp_exists("ext4/ext4_sync_file_enter"));
 	bpf_program__set_autoload(skel->progs.iolat_jbd2_start, tp_exists("jbd2/jbd2_start_commit"));
 	bpf_program__set_autoload(skel->progs.iolat_jbd2_end, tp_exists("jbd2/jbd2_end_commit"));
+	bpf_program__set_autoload(skel->progs.iolat_getrq, getrq_followed());
 	hook_progs(skel, fe, kp);
 	for (int h = 0; h < H_N; h++) {
 		bpf_program__set_autoload(fe[h], mode == HOOK_FENTRY && present[h]);

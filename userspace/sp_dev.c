@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <blkid.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -235,6 +236,40 @@ int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk
 	if (fstat(fd, &st) == 0)
 		d->rdev = st.st_rdev;
 	return fd;
+}
+
+int sp_blk_without_iostats(char *first, size_t len)
+{
+	DIR *dir = opendir("/sys/block");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -errno;
+	if (len)
+		first[0] = 0;
+	while ((de = readdir(dir))) {
+		char path[300];
+		FILE *f;
+		int on = 1;
+
+		if (de->d_name[0] == '.')
+			continue;
+		/* bio-based disks (zram, dm) have no requests, whatever they say */
+		snprintf(path, sizeof(path), "/sys/block/%s/mq", de->d_name);
+		if (access(path, F_OK))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/queue/iostats", de->d_name);
+		f = fopen(path, "r");
+		/* gone since readdir */
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &on) == 1 && !on && n++ == 0 && len)
+			snprintf(first, len, "%s", de->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
 }
 
 int sp_file_create(const char *path, uint64_t size)

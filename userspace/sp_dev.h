@@ -79,6 +79,13 @@ int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
 int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk,
 			 bool write, char *why, size_t len);
 
+/*
+ * blk-mq disks whose requests are not stamped at allocation (queue/iostats
+ * reads 0): how many, the first one's name in first. -errno when
+ * /sys/block cannot be read.
+ */
+int sp_blk_without_iostats(char *first, size_t len);
+
 /* Creates a regular file of the given size (allocated, not sparse). */
 int sp_file_create(const char *path, uint64_t size);
 
