@@ -11,7 +11,7 @@
 # (issue 5): iolat costs < 5% of IOPS and less than bpftrace.
 #
 #   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
-#                           [--cpus LIST] [TARGET]
+#                           [--cpus LIST] [--worker-cpus MASK] [TARGET]
 #
 # Each round runs every side, a different one first each round;
 # a side's figure is the median over rounds of its IOPS over the
@@ -21,19 +21,28 @@
 # --cpus pins the benchmark (uring_bench --cpus): on a small shared
 # machine it steadies the untraced IOPS, which the ratios divide by.
 #
+# --worker-cpus MASK confines unbound kernel workers (the loop device's
+# among them) to the CPUs of a hex MASK for the run, through
+# /sys/devices/virtual/workqueue/cpumask, restored on exit; this affects
+# every unbound workqueue of the machine meanwhile. Unconfined, a loop
+# read's worker runs on the benchmark's CPU (a fast I/O) or on another
+# one (a slow one, two cross-CPU wake-ups), a mixture that a tracer's
+# own delays shift: confined, each I/O takes one of the two paths.
+#
 # Without TARGET: a loop device with direct I/O on a tmpfs file. bpftrace
 # comes from Debian's package (installed when missing).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-REPS=5 TIME=3s MODE=psync TARGET_ARG= CPUS=
+REPS=5 TIME=3s MODE=psync TARGET_ARG= CPUS= WORKER_CPUS=
 while (($#)); do
 	case $1 in
 	--reps) REPS=$2; shift 2 ;;
 	--time) TIME=$2; shift 2 ;;
 	--mode) MODE=$2; shift 2 ;;
 	--cpus) CPUS=$2; shift 2 ;;
+	--worker-cpus) WORKER_CPUS=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "iolat-overhead: unknown option $1" >&2; exit 2 ;;
 	*) TARGET_ARG=$1; shift ;;
@@ -48,8 +57,11 @@ fi
 WORK=$(mktemp -d)
 TRACER= TRACER_PROGS=
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+WQ_MASK=/sys/devices/virtual/workqueue/cpumask
+WQ_WAS=
 cleanup() {
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS" 2>/dev/null || true
+	[[ -n $WQ_WAS ]] && echo "$WQ_WAS" >"$WQ_MASK" 2>/dev/null
 	[[ -n $TRACER ]] && stop_tracer
 	drop_default_target
 	rm -rf "$WORK"
@@ -57,6 +69,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [[ -n $WORKER_CPUS ]]; then
+	WQ_WAS=$(cat "$WQ_MASK" 2>/dev/null) && echo "$WORKER_CPUS" >"$WQ_MASK" 2>/dev/null ||
+		{ echo "iolat-overhead: cannot confine unbound workers to CPUs $WORKER_CPUS ($WQ_MASK)" >&2; exit 1; }
+fi
 if [[ -n $TARGET_ARG ]]; then
 	TARGET=$TARGET_ARG TARGET_DESC=$TARGET_ARG
 else
@@ -165,7 +181,8 @@ run_one() {
 
 declare -A IOPS CPU BPF RATIO
 SIDES=(none floor iolat bpftrace)
-echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per side, interleaved" >&2
+echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per side, interleaved" \
+	"${CPUS:+(benchmark on CPUs $CPUS)}${WORKER_CPUS:+ (unbound workers on CPU mask $WORKER_CPUS)}" >&2
 for ((r = 1; r <= REPS; r++)); do
 	# each side in turn goes first: a drift of the machine's speed
 	# within a round then favours no side
