@@ -1,8 +1,9 @@
-# Two network namespaces joined by a veth pair, for the serving tools:
+# Two network namespaces joined by a veth pair (or by two NICs wired to
+# each other, see sp_netns_move_nics), for the serving tools:
 # the server side (NS_S, VETH_S, SRV_IP) and the client side (NS_C,
 # VETH_C, CLI_IP). Names carry a tag (default: the shell's PID), so
 # that runs side by side do not collide. Sourced by bench/serve-compare,
-# bench/demo.sh and tests/host/serve.bats.
+# bench/demo.sh, tests/host/serve.bats and tests/vm/serve.bats.
 # shellcheck shell=bash
 
 # sp_netns_up [TAG]: creates the pair; 0 or 1 (with the cause on stderr).

@@ -74,7 +74,7 @@ kprobe_off() {
 }
 
 kprobe_hits() {
-	awk -v n="$KP_NAME" '$1 == n || $1 == "'$KP_GROUP'/"n { print $2 }' \
+	awk -v n="$KP_NAME" -v g="$KP_GROUP" '$1 == n || $1 == g "/" n { print $2 }' \
 		/sys/kernel/tracing/kprobe_profile
 }
 
