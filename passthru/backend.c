@@ -57,8 +57,11 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 	t->o = *o;
 	if (dev)
 		t->dev = *dev;
-	ret = sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
-			       o->huge_bufs || (be->caps & SP_CAP_DMA) ? SP_BUF_HUGE : 0);
+	if (o->bufs)
+		t->bufs = *o->bufs;
+	ret = o->bufs ? 0 : sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
+					     o->huge_bufs || (be->caps & SP_CAP_DMA) ?
+					     SP_BUF_HUGE : 0);
 	if (ret) {
 		snprintf(t->err, sizeof(t->err), "cannot allocate %u buffers of "
 			 "%u bytes: %s", o->depth, o->buf_size, strerror(-ret));
@@ -69,7 +72,8 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 		if (!t->err[0])
 			snprintf(t->err, sizeof(t->err), "%s: %s", be->name,
 				 strerror(-ret));
-		sp_bufpool_free(&t->bufs);
+		if (!o->bufs)
+			sp_bufpool_free(&t->bufs);
 	}
 	return ret;
 }
@@ -78,6 +82,7 @@ void sp_target_close(struct sp_target *t)
 {
 	if (t->be)
 		t->be->close(t);
-	sp_bufpool_free(&t->bufs);
+	if (!t->o.bufs)
+		sp_bufpool_free(&t->bufs);
 	t->be = NULL;
 }

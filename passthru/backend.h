@@ -61,6 +61,11 @@ struct sp_target_opts {
 	bool iopoll;
 	bool no_modern;		/* skip COOP_TASKRUN/SINGLE_ISSUER/DEFER_TASKRUN */
 	bool huge_bufs;		/* try huge pages for the buffer pool */
+	/*
+	 * The caller's buffers instead of a pool of the target's own (an
+	 * AF_XDP UMEM): sp_io.buf indexes them; the target never frees them.
+	 */
+	const struct sp_bufpool *bufs;
 };
 
 struct sp_target {

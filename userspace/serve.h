@@ -36,6 +36,8 @@ struct serve_stats {
 	} cache;
 	uint64_t writes, write_bytes;
 	uint64_t sync_reads;	/* xdp: reads done in the loop (no RWF_NOWAIT) */
+	uint64_t passthru_reads;	/* xdp: reads sent as NVMe/SCSI commands */
+	char passthru_backend[16];	/* xdp: the backend of the last such file */
 	char xdp_attach[16];
 	unsigned frame_payload;	/* xdp: DATA bytes per frame, from the MTU */
 	unsigned xdp_queues;	/* xdp: receive queues with a socket */
@@ -58,6 +60,7 @@ struct server {
 	unsigned cache_entries;	/* xdp: units the cache holds at most */
 	unsigned cache_admit;	/* xdp: misses of a unit before it is admitted */
 	bool writable;		/* xdp: WRITE requests are served */
+	bool passthru;		/* xdp: raw devices read through their passthrough backend */
 	unsigned pipe_size;
 	bool zc_buffers;	/* sendzc: read into registered buffers first */
 	bool json;

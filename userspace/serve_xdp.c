@@ -45,6 +45,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "sp_bpf.h"
 #include "sp_log.h"
 #include "sp_proto.h"
@@ -94,6 +95,15 @@ struct xdp {
 	bool ring_ok;
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
 	bool *sync;		/* per file: read in the loop, not by io_uring */
+	/*
+	 * --passthru: per file, the passthrough target (NVMe, SCSI) its
+	 * frames are read through, or NULL; the UMEM is its buffer pool,
+	 * buffer i being frame i from DATA_OFF on.
+	 */
+	struct sp_target **pt;
+	unsigned *pt_n;		/* per file: its passthrough reads in flight */
+	struct sp_io *pio;	/* per frame: its passthrough read */
+	unsigned pt_reads;	/* passthrough reads in flight (also in reads) */
 	uint64_t free_tx[NR_FRAMES - NR_RX];
 	unsigned nr_free_tx;
 	unsigned nr_q;		/* sockets, on queues [0, nr_q) */
@@ -391,6 +401,72 @@ static void sync_reads(struct xdp *x, unsigned i)
 	}
 }
 
+/*
+ * A request's next frames as NVMe/SCSI read commands, each into its
+ * frame where an O_DIRECT read would have put it (the same DIO_ALIGN
+ * rounding: the device's blocks are no larger). Submitted in one call.
+ */
+static void passthru_reads(struct xdp *x, unsigned i)
+{
+	struct xreq *r = &x->reqs[i];
+	struct sp_target *t = x->pt[r->f - x->s->files];
+	unsigned n = 0;
+	int ret;
+
+	while (!r->failed && r->next < r->end && x->nr_free_tx) {
+		uint64_t pend = (r->next / x->payload + 1) * x->payload;
+		uint32_t lead = r->next % DIO_ALIGN, plen;
+		uint64_t addr = x->free_tx[--x->nr_free_tx];
+		unsigned fi = addr / FRAME;
+		struct sp_io *io = &x->pio[fi];
+
+		if (pend > r->end)
+			pend = r->end;
+		plen = pend - r->next;
+		x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen, .off = r->next };
+		*io = (struct sp_io){ .op = SP_OP_READ, .offset = r->next - lead, .buf = fi, .tag = fi,
+				      .len = (lead + plen + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN };
+		r->reads++;
+		x->reads++;
+		r->next = pend;
+		ret = t->be->queue(t, io);
+		if (ret) {
+			/* no room cannot happen (as many entries as frames): a bad command */
+			read_done(x, fi, ret);
+			continue;
+		}
+		x->pt_reads++;
+		x->pt_n[r->f - x->s->files]++;
+		x->s->st.passthru_reads++;
+		n++;
+	}
+	if (n && (ret = t->be->submit(t, 0)) < 0)
+		sp_dbg("xdp: passthrough submit: %s", strerror(-ret));
+}
+
+/* Completed passthrough reads, of every target. */
+static unsigned reap_passthru(struct xdp *x)
+{
+	unsigned n = 0;
+
+	for (unsigned f = 0; x->pt_reads && f < x->s->nr_files; f++) {
+		struct sp_target *t = x->pt[f];
+		struct sp_io *done[BATCH];
+		int got;
+
+		if (!t)
+			continue;
+		while (x->pt_n[f] && (got = t->be->reap(t, done, BATCH)) > 0) {
+			x->pt_reads -= got;
+			x->pt_n[f] -= got;
+			for (int k = 0; k < got; k++)
+				read_done(x, done[k]->tag, done[k]->res);
+			n += got;
+		}
+	}
+	return n;
+}
+
 static int submit_reads(struct xdp *x)
 {
 	unsigned n = 0;
@@ -401,6 +477,10 @@ static int submit_reads(struct xdp *x)
 		if (r->used && !r->failed && r->next < r->end && x->sync[r->f - x->s->files]) {
 			while (r->used && !r->failed && r->next < r->end && x->nr_free_tx)
 				sync_reads(x, i);
+			continue;
+		}
+		if (r->used && x->pt[r->f - x->s->files]) {
+			passthru_reads(x, i);
 			continue;
 		}
 		while (r->used && !r->failed && r->next < r->end && x->nr_free_tx) {
@@ -630,6 +710,58 @@ static bool nowait_reads(int fd)
 	return !(preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP);
 }
 
+/*
+ * --passthru: file i is read with the commands of its device's own
+ * passthrough backend (NVMe uring_cmd on /dev/ngXnY, SCSI through sg),
+ * into the UMEM registered as that ring's fixed buffers: buffer j is
+ * frame j from DATA_OFF on, where the O_DIRECT path reads too.
+ */
+static int open_passthru(struct xdp *x, unsigned i)
+{
+	const struct served_file *f = &x->s->files[i];
+	struct sp_bufpool frames = x->xsk.mem;
+	struct sp_target_opts o = {
+		.depth = NR_FRAMES - NR_RX, .buf_size = FRAME - DATA_OFF, .fixed_bufs = true,
+		.no_modern = true, .bufs = &frames,
+	};
+	const struct sp_backend *be;
+	struct sp_devinfo d;
+	char why[256];
+	int ret;
+
+	ret = sp_backend_detect(f->path, false, &be, &d, why, sizeof(why));
+	if (ret) {
+		sp_err("xdp: --passthru: %s", why);
+		return ret;
+	}
+	if (!strcmp(be->name, "uring")) {
+		sp_err("xdp: --passthru: %s is not an NVMe namespace or a SCSI disk", f->path);
+		return -EINVAL;
+	}
+	if (d.lbs > DIO_ALIGN) {
+		sp_err("xdp: --passthru: %s has %u-byte blocks; frames are read in %u-byte units",
+		       f->path, d.lbs, DIO_ALIGN);
+		return -EINVAL;
+	}
+	frames.base = (char *)frames.base + DATA_OFF;
+	frames.buf_size = FRAME - DATA_OFF;
+	frames.stride = FRAME;
+	frames.nr = NR_FRAMES;
+	x->pt[i] = calloc(1, sizeof(*x->pt[i]));
+	if (!x->pt[i])
+		return -ENOMEM;
+	ret = sp_target_open(x->pt[i], be, &o, &d);
+	if (ret) {
+		sp_err("xdp: --passthru: %s", x->pt[i]->err);
+		free(x->pt[i]);
+		x->pt[i] = NULL;
+		return ret;
+	}
+	snprintf(x->s->st.passthru_backend, sizeof(x->s->st.passthru_backend), "%s", be->name);
+	sp_info("xdp: %s read through %s: %s", f->path, be->name, x->pt[i]->setup);
+	return 0;
+}
+
 /* The UMEM, frame by frame, becomes io_uring's fixed buffers. */
 static int setup_ring(struct xdp *x)
 {
@@ -668,6 +800,12 @@ static int setup_ring(struct xdp *x)
 					  f->path, DIO_ALIGN);
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
+		}
+		if (x->s->passthru) {
+			ret = open_passthru(x, i);
+			if (ret)
+				return ret;
+			continue;
 		}
 		x->sync[i] = !nowait_reads(x->dfd[i]);
 		nr_sync += x->sync[i];
@@ -708,6 +846,23 @@ static void read_cache_stats(struct xdp *x)
 static void teardown(struct xdp *x)
 {
 	/* reads in flight target the UMEM: wait for them before unmapping */
+	for (unsigned f = 0; x->pt && x->pt_n && f < x->s->nr_files; f++) {
+		struct sp_target *t = x->pt[f];
+		struct sp_io *done[BATCH];
+		int got;
+
+		while (t && x->pt_n[f] && t->be->submit(t, 1) >= 0 &&
+		       (got = t->be->reap(t, done, BATCH)) >= 0) {
+			x->pt_n[f] -= got;
+			x->reads -= got;
+		}
+		if (t)
+			sp_target_close(t);
+		free(t);
+	}
+	free(x->pt);
+	free(x->pt_n);
+	free(x->pio);
 	while (x->ring_ok && x->reads) {
 		struct io_uring_cqe *cqe;
 
@@ -741,8 +896,11 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
 	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
 	x.sync = calloc(s->nr_files, sizeof(*x.sync));
+	x.pt = calloc(s->nr_files, sizeof(*x.pt));
+	x.pio = calloc(NR_FRAMES, sizeof(*x.pio));
+	x.pt_n = calloc(s->nr_files, sizeof(*x.pt_n));
 	x.seen = calloc(SEEN_SLOTS, sizeof(*x.seen));
-	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.sync) {
+	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.sync || !x.pt || !x.pio || !x.pt_n) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -763,14 +921,17 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 			sp_err("xdp: io_uring submit: %s", strerror(-ret));
 			goto out;
 		}
-		work += ret + reap_reads(&x);
+		work += ret + reap_reads(&x) + reap_passthru(&x);
 		kick_tx(&x);
 		if (work) {
 			last_work = sp_now_ns();
 			s->st.busy_polls++;
 			continue;
 		}
-		if (x.reads) {
+		if (x.pt_reads) {
+			/* passthrough completions come on their targets' rings: poll */
+			continue;
+		} else if (x.reads) {
 			/* only reads to wait for: wait on the ring */
 			struct __kernel_timespec ts = { .tv_nsec = 1000000 };
 			struct io_uring_cqe *cqe;

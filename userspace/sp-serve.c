@@ -82,6 +82,9 @@ static void usage(FILE *f)
 "      --cache-admit N   xdp: a unit is cached at its Nth miss (default 2)\n"
 "      --writable        xdp: serve WRITE requests (files opened read-write);\n"
 "                        a write invalidates its units before it is acknowledged\n"
+"      --passthru        xdp: read an NVMe namespace or SCSI disk FILE with\n"
+"                        NVMe/SCSI commands (io_uring passthrough, the UMEM\n"
+"                        as registered buffers) instead of O_DIRECT\n"
 "      --drop-every N    xdp, for tests: drop every Nth data frame so that\n"
 "                        the client's recovery is exercised\n"
 "      --ready FILE      create FILE once serving (for scripts)\n"
@@ -94,6 +97,7 @@ static void usage(FILE *f)
 "  sp-fetch -m tcp -s 10.0.0.1 -n 1000 /srv/a.bin\n"
 "  sp-serve -m xdp -i veth0 --json /srv/a.bin\n"
 "  sp-serve -m xdp -i veth0 --cache --writable /srv/a.bin\n"
+"  sp-serve -m xdp -i veth0 --passthru /dev/nvme0n1\n"
 "\n"
 "Exit status: 0 ok, 1 set-up failed, 2 bad usage.\n");
 }
@@ -1044,6 +1048,9 @@ static void report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "queues", sp_json_u64(st->xdp_queues));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));
 			json_object_object_add(x, "sync_reads", sp_json_u64(st->sync_reads));
+			json_object_object_add(x, "passthru_reads", sp_json_u64(st->passthru_reads));
+			json_object_object_add(x, "passthru_backend", st->passthru_backend[0] ?
+					       json_object_new_string(st->passthru_backend) : NULL);
 			json_object_object_add(x, "cache", cache_json(s));
 			json_object_object_add(x, "writes", sp_json_u64(st->writes));
 			json_object_object_add(x, "write_bytes", sp_json_u64(st->write_bytes));
@@ -1086,7 +1093,7 @@ static void report(const struct server *s, const struct sp_usage *u)
 }
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
-       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE,
+       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
        OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE };
 
 static int parse_args(int argc, char **argv, struct server *s)
@@ -1109,6 +1116,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "cache-entries", required_argument, NULL, OPT_CACHE_ENTRIES },
 		{ "cache-admit", required_argument, NULL, OPT_CACHE_ADMIT },
 		{ "writable", no_argument, NULL, OPT_WRITABLE },
+		{ "passthru", no_argument, NULL, OPT_PASSTHRU },
 		{ "ready", required_argument, NULL, OPT_READY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -1197,6 +1205,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 			s->cache_admit = v;
 			break;
 		case OPT_WRITABLE: s->writable = true; break;
+		case OPT_PASSTHRU: s->passthru = true; break;
 		case OPT_READY: s->ready_path = optarg; break;
 		case OPT_JSON: s->json = true; break;
 		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
@@ -1223,8 +1232,13 @@ bad:
 		sp_err("unknown mode '%s': copy, sendfile, splice, sendzc or xdp", mode);
 		return -EINVAL;
 	}
-	if (s->mode != MODE_XDP && (s->cache || s->writable)) {
-		sp_err("--cache and --writable are for the xdp mode");
+	if (s->writable && s->passthru) {
+		/* a write goes through the page cache, a passthrough read past it */
+		sp_err("--writable and --passthru do not go together");
+		return -EINVAL;
+	}
+	if (s->mode != MODE_XDP && (s->cache || s->writable || s->passthru)) {
+		sp_err("--cache, --writable and --passthru are for the xdp mode");
 		return -EINVAL;
 	}
 	if (!s->chunk)

@@ -147,6 +147,19 @@ start_sendzc() {
 	[[ $(jq '.sendzc_notifications | .zerocopy + .copied + .unreported' "$SD/srv.json") -ge 320 ]]
 }
 
+@test "xdp --passthru refuses a file that is no NVMe namespace or SCSI disk, and leaves nothing attached" {
+	run ip netns exec "$NS_S" "$SERVE" -m xdp -i "$VETH_S" --passthru "$SD/f4k"
+	[[ $status -eq 1 ]]
+	[[ $output == *"not an NVMe namespace or a SCSI disk"* ]]
+	! ip -n "$NS_S" link show dev "$VETH_S" | grep -q xdp
+	# for the xdp mode only, and not with writes (they bypass it)
+	run "$SERVE" -m sendfile --passthru "$SD/f4k"
+	[[ $status -eq 2 ]]
+	run "$SERVE" -m xdp -i "$VETH_S" --passthru --writable "$SD/f4k"
+	[[ $status -eq 2 ]]
+	[[ $output == *"--writable and --passthru"* ]]
+}
+
 @test "sp-serve refuses an unknown --zc-source with exit 2" {
 	run "$SERVE" -m sendzc --zc-source disk "$SD/f4k"
 	[[ $status -eq 2 ]]

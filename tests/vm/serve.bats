@@ -164,3 +164,33 @@ sendzc_sends() {
 	fetch_all
 	(($(kprobe_hits) - before >= 180)) || fail "only $(($(kprobe_hits) - before)) copies seen"
 }
+
+@test "xdp --passthru: an NVMe namespace read with NVMe commands straight into the UMEM, byte-exact" {
+	local dev=/dev/nvme0n1
+	[[ -b $dev ]] || fail "no $dev in the testbed"
+	# the whole namespace random, so that every range fetched is checked
+	dd if=/dev/urandom of="$dev" bs=1M count=$((SP_NVME_BYTES >> 20)) oflag=direct \
+		conv=fsync status=none
+	sp_netns_up "pt$$" || fail "no veth namespace pair"
+	rm -f "$SD/ready"
+	ip netns exec "$NS_S" "$SP_BIN/sp-serve" -m xdp -i "$VETH_S" --passthru --json \
+		--ready "$SD/ready" "$dev" >"$SD/srv.json" 2>"$SD/srv.err" &
+	SRV_PID=$!
+	wait_for 20 test -e "$SD/ready" || fail "sp-serve --passthru did not come up: $(cat "$SD/srv.err")"
+	run ip netns exec "$NS_C" "$SP_BIN/sp-fetch" -m udp --id 0 -s "$SRV_IP" -q -P 4 -n 200 \
+		--len 4k --json "$dev"
+	assert_success
+	[[ $(json .mismatches) == 0 && $(json .requests) == 200 ]]
+	run ip netns exec "$NS_C" "$SP_BIN/sp-fetch" -m udp --id 0 -s "$SRV_IP" -q -P 2 -n 20 \
+		--len 64k --json "$dev"
+	assert_success
+	[[ $(json .mismatches) == 0 ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]] || fail "sp-serve exited $SRV_STATUS: $(cat "$SD/srv.err")"
+	# every frame came from an NVMe read command, none from pread or O_DIRECT
+	assert_equal "$(jq -r .xdp.passthru_backend "$SD/srv.json")" nvme
+	(($(jq .xdp.passthru_reads "$SD/srv.json") >= 200 * 2 + 20 * 22)) ||
+		fail "only $(jq .xdp.passthru_reads "$SD/srv.json") passthrough reads"
+	assert_equal "$(jq .xdp.sync_reads "$SD/srv.json")" 0
+	assert_equal "$(jq .errors.total "$SD/srv.json")" 0
+}
