@@ -355,6 +355,32 @@ static void read_done(struct xdp *x, unsigned fi, int res);
  * takes it, and the headers are written over the leading bytes later.
  */
 /*
+ * A free TX frame for request i's next payload (up to the next multiple
+ * of x->payload in the file): its fmeta set, the request moved past it.
+ */
+static unsigned take_frame(struct xdp *x, unsigned i)
+{
+	struct xreq *r = &x->reqs[i];
+	uint64_t pend = (r->next / x->payload + 1) * x->payload;
+	unsigned fi = x->free_tx[--x->nr_free_tx] / FRAME;
+
+	if (pend > r->end)
+		pend = r->end;
+	x->meta[fi] = (struct fmeta){ .req = i, .lead = r->next % DIO_ALIGN,
+				      .plen = pend - r->next, .off = r->next };
+	r->reads++;
+	x->reads++;
+	r->next = pend;
+	return fi;
+}
+
+/* What a direct or passthrough read of frame fi covers: whole DIO_ALIGN units. */
+static inline uint32_t aligned_len(const struct fmeta *m)
+{
+	return (m->lead + m->plen + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+}
+
+/*
  * A request's next frames from a file read in the loop, with one preadv
  * for as many frames as are free (up to SYNC_FRAMES): each frame gets
  * exactly its payload, where an io_uring read would have put it. A
@@ -372,20 +398,12 @@ static void sync_reads(struct xdp *x, unsigned i)
 	int err;
 
 	while (n < SYNC_FRAMES && r->next < r->end && x->nr_free_tx) {
-		uint64_t pend = (r->next / x->payload + 1) * x->payload;
-		uint64_t addr = x->free_tx[--x->nr_free_tx];
-		unsigned fi = addr / FRAME;
-		uint32_t lead = r->next % DIO_ALIGN;
+		unsigned fi = take_frame(x, i);
+		const struct fmeta *m = &x->meta[fi];
 
-		if (pend > r->end)
-			pend = r->end;
-		x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = pend - r->next,
-					      .off = r->next };
-		iov[n] = (struct iovec){ frame_at(x, addr) + DATA_OFF + lead, pend - r->next };
+		iov[n] = (struct iovec){ frame_at(x, (uint64_t)fi * FRAME) + DATA_OFF + m->lead,
+					 m->plen };
 		fis[n++] = fi;
-		r->reads++;
-		x->reads++;
-		r->next = pend;
 	}
 	got = preadv(r->fd, iov, n, start);
 	err = got < 0 ? -errno : 0;
@@ -414,21 +432,12 @@ static void passthru_reads(struct xdp *x, unsigned i)
 	int ret;
 
 	while (!r->failed && r->next < r->end && x->nr_free_tx) {
-		uint64_t pend = (r->next / x->payload + 1) * x->payload;
-		uint32_t lead = r->next % DIO_ALIGN, plen;
-		uint64_t addr = x->free_tx[--x->nr_free_tx];
-		unsigned fi = addr / FRAME;
+		unsigned fi = take_frame(x, i);
+		const struct fmeta *m = &x->meta[fi];
 		struct sp_io *io = &x->pio[fi];
 
-		if (pend > r->end)
-			pend = r->end;
-		plen = pend - r->next;
-		x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen, .off = r->next };
-		*io = (struct sp_io){ .op = SP_OP_READ, .offset = r->next - lead, .buf = fi, .tag = fi,
-				      .len = (lead + plen + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN };
-		r->reads++;
-		x->reads++;
-		r->next = pend;
+		*io = (struct sp_io){ .op = SP_OP_READ, .offset = m->off - m->lead,
+				      .len = aligned_len(m), .buf = fi, .tag = fi };
 		ret = t->be->queue(t, io);
 		if (ret) {
 			/* no room cannot happen (as many entries as frames): a bad command */
@@ -485,27 +494,16 @@ static int submit_reads(struct xdp *x)
 		}
 		while (r->used && !r->failed && r->next < r->end && x->nr_free_tx) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
-			uint64_t pend = (r->next / x->payload + 1) * x->payload;
-			uint32_t lead = r->next % DIO_ALIGN, plen, rlen;
-			uint64_t addr;
+			const struct fmeta *m;
 			unsigned fi;
 
 			if (!sqe)
 				goto out;
-			if (pend > r->end)
-				pend = r->end;
-			plen = pend - r->next;
-			rlen = (lead + plen + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
-			addr = x->free_tx[--x->nr_free_tx];
-			fi = addr / FRAME;
-			x->meta[fi] = (struct fmeta){ .req = i, .lead = lead, .plen = plen,
-						      .off = r->next };
-			r->reads++;
-			x->reads++;
-			io_uring_prep_read_fixed(sqe, r->fd, frame_at(x, addr) + DATA_OFF, rlen,
-						 r->next - lead, fi);
+			fi = take_frame(x, i);
+			m = &x->meta[fi];
+			io_uring_prep_read_fixed(sqe, r->fd, frame_at(x, (uint64_t)fi * FRAME) + DATA_OFF,
+						 aligned_len(m), m->off - m->lead, fi);
 			io_uring_sqe_set_data64(sqe, fi);
-			r->next = pend;
 			n++;
 		}
 	}
