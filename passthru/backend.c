@@ -57,11 +57,15 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 	t->o = *o;
 	if (dev)
 		t->dev = *dev;
-	if (o->bufs)
+	/* a lent pool is copied: the caller's description need not outlive this call */
+	if (o->bufs) {
 		t->bufs = *o->bufs;
-	ret = o->bufs ? 0 : sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
-					     o->huge_bufs || (be->caps & SP_CAP_DMA) ?
-					     SP_BUF_HUGE : 0);
+		t->bufs_lent = true;
+		t->o.bufs = NULL;
+	}
+	ret = t->bufs_lent ? 0 : sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
+						  o->huge_bufs || (be->caps & SP_CAP_DMA) ?
+						  SP_BUF_HUGE : 0);
 	if (ret) {
 		snprintf(t->err, sizeof(t->err), "cannot allocate %u buffers of "
 			 "%u bytes: %s", o->depth, o->buf_size, strerror(-ret));
@@ -72,7 +76,7 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 		if (!t->err[0])
 			snprintf(t->err, sizeof(t->err), "%s: %s", be->name,
 				 strerror(-ret));
-		if (!o->bufs)
+		if (!t->bufs_lent)
 			sp_bufpool_free(&t->bufs);
 	}
 	return ret;
@@ -82,7 +86,7 @@ void sp_target_close(struct sp_target *t)
 {
 	if (t->be)
 		t->be->close(t);
-	if (!t->o.bufs)
+	if (!t->bufs_lent)
 		sp_bufpool_free(&t->bufs);
 	t->be = NULL;
 }

@@ -64,6 +64,7 @@ struct sp_target_opts {
 	/*
 	 * The caller's buffers instead of a pool of the target's own (an
 	 * AF_XDP UMEM): sp_io.buf indexes them; the target never frees them.
+	 * Read by sp_target_open only (it keeps a copy).
 	 */
 	const struct sp_bufpool *bufs;
 };
@@ -74,6 +75,7 @@ struct sp_target {
 	struct sp_devinfo dev;
 	struct sp_bufpool bufs;
 	uint64_t syscalls;	/* syscalls the backend made for I/O */
+	bool bufs_lent;		/* bufs is the caller's (o.bufs): not freed */
 	char setup[192];	/* what was set up, in words */
 	char err[256];		/* why open() failed, in words */
 	void *priv;
