@@ -349,12 +349,6 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 static void read_done(struct xdp *x, unsigned fi, int res);
 
 /*
- * Reads the next frames of every active request into free TX frames.
- * A frame carries the file bytes up to the next x->payload boundary;
- * the read starts at the DIO_ALIGN boundary below, so that O_DIRECT
- * takes it, and the headers are written over the leading bytes later.
- */
-/*
  * A free TX frame for request i's next payload (up to the next multiple
  * of x->payload in the file): its fmeta set, the request moved past it.
  */
@@ -476,6 +470,12 @@ static unsigned reap_passthru(struct xdp *x)
 	return n;
 }
 
+/*
+ * Reads the next frames of every active request into free TX frames.
+ * A frame carries the file bytes up to the next x->payload boundary;
+ * the read starts at the DIO_ALIGN boundary below, so that O_DIRECT
+ * takes it, and the headers are written over the leading bytes later.
+ */
 static int submit_reads(struct xdp *x)
 {
 	unsigned n = 0;
@@ -483,8 +483,8 @@ static int submit_reads(struct xdp *x)
 	for (unsigned i = 0; i < x->s->max_inflight && x->nr_free_tx; i++) {
 		struct xreq *r = &x->reqs[i];
 
-		if (r->used && !r->failed && r->next < r->end && x->sync[r->f - x->s->files]) {
-			while (r->used && !r->failed && r->next < r->end && x->nr_free_tx)
+		if (r->used && x->sync[r->f - x->s->files]) {
+			while (!r->failed && r->next < r->end && x->nr_free_tx)
 				sync_reads(x, i);
 			continue;
 		}
@@ -783,6 +783,14 @@ static int setup_ring(struct xdp *x)
 	for (unsigned i = 0; i < x->s->nr_files; i++) {
 		const struct served_file *f = &x->s->files[i];
 
+		if (x->s->passthru) {
+			/* read by its device's commands; requests keep the plain descriptor */
+			x->dfd[i] = f->fd;
+			ret = open_passthru(x, i);
+			if (ret)
+				return ret;
+			continue;
+		}
 		/*
 		 * Frames are read at DIO_ALIGN granularity. A file with no
 		 * block device under it (tmpfs) is read through the page
@@ -798,12 +806,6 @@ static int setup_ring(struct xdp *x)
 					  f->path, DIO_ALIGN);
 			x->dfd[i] = f->fd;
 			x->s->st.direct_io = false;
-		}
-		if (x->s->passthru) {
-			ret = open_passthru(x, i);
-			if (ret)
-				return ret;
-			continue;
 		}
 		x->sync[i] = !nowait_reads(x->dfd[i]);
 		nr_sync += x->sync[i];
