@@ -133,6 +133,13 @@ struct vtarget {
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctrl *g_ctrl;
+/*
+ * The probe's reference to g_ctrl, kept until the process's first open
+ * takes it over (or the process exits): closing the group between probe
+ * and open would let another process take the device in between, and
+ * bring the controller up twice.
+ */
+static struct ctrl *g_probe_hold;
 static _Atomic unsigned g_ctrls, g_qpairs, g_maps;
 static _Atomic uint64_t g_map_bytes, g_iova_bytes;
 
@@ -838,6 +845,68 @@ static int ctrl_bring_up(struct ctrl *c, char *why, size_t len)
 }
 
 /* The controller at bdf, brought up on first use; one per process. */
+/* g_lock held */
+static void ctrl_unref_locked(struct ctrl *c)
+{
+	if (--c->refs == 0) {
+		g_ctrl = NULL;
+		ctrl_free(c);
+		atomic_fetch_sub(&g_ctrls, 1);
+	}
+}
+
+static void ctrl_put(struct ctrl *c)
+{
+	pthread_mutex_lock(&g_lock);
+	ctrl_unref_locked(c);
+	pthread_mutex_unlock(&g_lock);
+}
+
+static void probe_hold_release(void)
+{
+	pthread_mutex_lock(&g_lock);
+	if (g_probe_hold) {
+		struct ctrl *c = g_probe_hold;
+
+		g_probe_hold = NULL;
+		ctrl_unref_locked(c);
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+static void probe_hold_at_exit(void)
+{
+	atexit(probe_hold_release);
+}
+
+/* The probe's reference stays with the process (see g_probe_hold). */
+static void probe_hold(struct ctrl *c)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	bool held = false;
+
+	pthread_once(&once, probe_hold_at_exit);
+	pthread_mutex_lock(&g_lock);
+	if (!g_probe_hold) {
+		g_probe_hold = c;
+		held = true;
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (!held)
+		ctrl_put(c);
+}
+
+/* An open holds its own reference: the probe's is no longer needed. */
+static void probe_hold_take_over(struct ctrl *c)
+{
+	pthread_mutex_lock(&g_lock);
+	if (g_probe_hold == c) {
+		g_probe_hold = NULL;
+		ctrl_unref_locked(c);
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
 static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 {
 	char bdf[16];
@@ -850,6 +919,11 @@ static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 		return -ENODEV;
 	}
 	pthread_mutex_lock(&g_lock);
+	/* a probed controller nothing opened gives way to another one */
+	if (g_ctrl && g_ctrl == g_probe_hold && g_ctrl->refs == 1 && strcmp(g_ctrl->bdf, bdf)) {
+		g_probe_hold = NULL;
+		ctrl_unref_locked(g_ctrl);
+	}
 	if (g_ctrl) {
 		ret = strcmp(g_ctrl->bdf, bdf) ? -EBUSY : 0;
 		if (ret)
@@ -884,17 +958,6 @@ static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 	return 0;
 }
 
-static void ctrl_put(struct ctrl *c)
-{
-	pthread_mutex_lock(&g_lock);
-	if (--c->refs == 0) {
-		g_ctrl = NULL;
-		ctrl_free(c);
-		atomic_fetch_sub(&g_ctrls, 1);
-	}
-	pthread_mutex_unlock(&g_lock);
-}
-
 /* ------------------------------------------------------------ backend */
 
 static int vfio_probe(const char *path, bool write, struct sp_devinfo *d,
@@ -922,7 +985,7 @@ static int vfio_probe(const char *path, bool write, struct sp_devinfo *d,
 	snprintf(d->model, sizeof(d->model), "%s", c->info.model);
 	snprintf(d->serial, sizeof(d->serial), "%s", c->info.serial);
 	snprintf(d->firmware, sizeof(d->firmware), "%s", c->info.firmware);
-	ctrl_put(c);
+	probe_hold(c);
 	return 0;
 }
 
@@ -951,6 +1014,7 @@ static int vfio_open(struct sp_target *t)
 		t->priv = NULL;
 		return ret;
 	}
+	probe_hold_take_over(c);
 	v->c = c;
 	v->nsid = c->info.nsid;
 	v->lba_shift = __builtin_ctz(c->info.lba_size);

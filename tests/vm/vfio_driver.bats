@@ -155,8 +155,9 @@ driver() {
 	BG=$!
 	wait_for 20 holds_vfio "$BG" || fail "first run did not start"
 	run --separate-stderr "$SP_BIN/uring_bench" -m vfio -n 1 "$BDF"
-	# once (session 7) the second run got the device: say whether the
-	# first had ended, and why
+	# the first run must hold the group from its probe on: when the probe
+	# closed it before the open, a second run could take the device in
+	# between (seen three times); say whether the first had ended, and why
 	[ "$status" -eq 2 ] || fail "device in use: exit $status; first run $(kill -0 "$BG" 2>/dev/null &&
 		echo "still running" || echo "ended: $(cat "$BATS_TEST_TMPDIR/bg.err")")"
 	[[ $stderr == *"in use"* ]] || fail "device in use: $stderr"
