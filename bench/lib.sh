@@ -28,6 +28,39 @@ make_default_target() {
 	fi
 }
 
+# make_disk_target SIZE: sets TARGET to a SIZE file, written, on the
+# filesystem that holds /var/tmp when a block device that is not a loop
+# or zram device is under it: a real driver, and its device's time off
+# the CPUs. Returns 1 (TARGET_DESC says why) when there is none.
+make_disk_target() {
+	local size=$1 src dev
+	src=$(df --output=source /var/tmp 2>/dev/null | tail -n 1)
+	dev=${src#/dev/}
+	if [[ $src != /dev/* || ! -b $src ]]; then
+		TARGET_DESC="/var/tmp is on ${src:-nothing}, not a block device"
+		return 1
+	fi
+	case $dev in
+	loop* | zram* | ram*)
+		TARGET_DESC="/var/tmp is on $src, not a disk"
+		return 1 ;;
+	esac
+	DISK_DIR=$(mktemp -d /var/tmp/shortpath-bench.XXXXXX)
+	TARGET=$DISK_DIR/file
+	if ! "$UB" --quiet -n 1 --size "$size" "$TARGET" >/dev/null; then
+		TARGET_DESC="cannot write a $size file on $src"
+		rm -rf "$DISK_DIR"
+		DISK_DIR=
+		return 1
+	fi
+	TARGET_DESC="$TARGET: $size file on $src ($(findmnt -n -o FSTYPE --target /var/tmp))"
+}
+
+drop_disk_target() {
+	[[ -n ${DISK_DIR:-} ]] && rm -rf "$DISK_DIR"
+	DISK_DIR=
+}
+
 drop_default_target() {
 	[[ -n ${DEFAULT_LOOP:-} ]] && losetup -d "$DEFAULT_LOOP" 2>/dev/null
 	[[ -n ${DEFAULT_DIR:-} ]] && rm -rf "$DEFAULT_DIR"

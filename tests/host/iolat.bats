@@ -301,3 +301,34 @@ row() {
 	assert_success
 	assert_output --partial "Examples:"
 }
+
+@test "iolat-overhead.sh: each side on a given target, its table and summary; workers' mask restored" {
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	wq=/sys/devices/virtual/workqueue/cpumask
+	mask=$(cat "$wq")
+	run --separate-stderr "$TOP/bench/iolat-overhead.sh" --sides "floor iolat" --reps 2 \
+		--time 300ms --worker-cpus 1 "$LOOP_DEV"
+	[ "$status" -eq 0 ] || { echo "exit $status: $stderr"; false; }
+	# a row per side, with IOPS, and iolat's programs' own time
+	for side in none floor iolat; do
+		grep -Eq "^$side +[1-9][0-9]* +[01]\.[0-9]{3} " <<<"$output" || { echo "$output"; false; }
+	done
+	grep -Eq '^iolat costs -?[0-9.]+% of IOPS \(95% CI .*\), its programs [1-9][0-9]* ns per I/O$' \
+		<<<"$output"
+	grep -Eq "^1 +[1-9][0-9]* .*$LOOP_DEV\$" <<<"$output"
+	assert_equal "$(cat "$wq")" "$mask"
+	# the tracers' programs are freed after an RCU grace period
+	left() {
+		bpftool prog show --json | jq '[.[] | select(.name // "" |
+			startswith("iolat_") or startswith("floor_"))] | length'
+	}
+	for _ in $(seq 50); do
+		[ "$(left)" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$(left)" -eq 0 ]
+	run "$TOP/bench/iolat-overhead.sh" --sides "iolat dtrace" "$LOOP_DEV"
+	assert_failure 2
+	run "$TOP/bench/iolat-overhead.sh" --reps 0 "$LOOP_DEV"
+	assert_failure 2
+}
