@@ -298,9 +298,9 @@ measure() {
 		read -r rmed rlo rhi rclo rchi <<<"$(stats -f %.3f ${RATIO[$side]})"
 		read -r cmed _ _ <<<"$(stats ${CPU[$side]})"
 		BPF[$side]=$(printf '%.0f' "${BPF[$side]:-0}")
-		RMED[$side]=$rmed RCI[$side]="$(lost "$rchi")-$(lost "$rclo")"
+		RMED[$side]=$rmed RCI[$side]="$(lost "$rchi")..$(lost "$rclo")"
 		printf '%-10s %11s %8s %14s %12s   %9s %8.3f   %9s\n' "$side" "$med" "$rmed" \
-			"$rclo-$rchi" "$rlo-$rhi" \
+			"$rclo..$rchi" "$rlo..$rhi" \
 			"$cmed" "$(awk -v a="$cmed" -v b="$cbase" 'BEGIN { print a / b }')" "${BPF[$side]}"
 	done
 	read -r med _ _ <<<"$(stats ${IOPS[none]})"
