@@ -134,10 +134,10 @@ struct vtarget {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctrl *g_ctrl;
 /*
- * The probe's reference to g_ctrl, kept until the process's first open
- * takes it over (or the process exits): closing the group between probe
- * and open would let another process take the device in between, and
- * bring the controller up twice.
+ * The probe's reference to g_ctrl, kept until the next ctrl_get of it
+ * (the open that follows a probe) takes it over, or the process exits:
+ * closing the group between probe and open would let another process
+ * take the device in between, and bring the controller up twice.
  */
 static struct ctrl *g_probe_hold;
 static _Atomic unsigned g_ctrls, g_qpairs, g_maps;
@@ -844,7 +844,6 @@ static int ctrl_bring_up(struct ctrl *c, char *why, size_t len)
 	return 0;
 }
 
-/* The controller at bdf, brought up on first use; one per process. */
 /* g_lock held */
 static void ctrl_unref_locked(struct ctrl *c)
 {
@@ -879,34 +878,21 @@ static void probe_hold_at_exit(void)
 	atexit(probe_hold_release);
 }
 
-/* The probe's reference stays with the process (see g_probe_hold). */
+/*
+ * The probe's reference, from its ctrl_get, stays with the process (see
+ * g_probe_hold); that ctrl_get took over any earlier one.
+ */
 static void probe_hold(struct ctrl *c)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	bool held = false;
 
 	pthread_once(&once, probe_hold_at_exit);
 	pthread_mutex_lock(&g_lock);
-	if (!g_probe_hold) {
-		g_probe_hold = c;
-		held = true;
-	}
-	pthread_mutex_unlock(&g_lock);
-	if (!held)
-		ctrl_put(c);
-}
-
-/* An open holds its own reference: the probe's is no longer needed. */
-static void probe_hold_take_over(struct ctrl *c)
-{
-	pthread_mutex_lock(&g_lock);
-	if (g_probe_hold == c) {
-		g_probe_hold = NULL;
-		ctrl_unref_locked(c);
-	}
+	g_probe_hold = c;
 	pthread_mutex_unlock(&g_lock);
 }
 
+/* The controller at bdf, brought up on first use; one per process. */
 static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 {
 	char bdf[16];
@@ -928,6 +914,8 @@ static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 		ret = strcmp(g_ctrl->bdf, bdf) ? -EBUSY : 0;
 		if (ret)
 			snprintf(why, len, "one controller per process: %s is open", g_ctrl->bdf);
+		else if (g_probe_hold == g_ctrl)
+			g_probe_hold = NULL;	/* the probe's reference is the caller's now */
 		else
 			g_ctrl->refs++;
 		*out = g_ctrl;
@@ -1014,7 +1002,6 @@ static int vfio_open(struct sp_target *t)
 		t->priv = NULL;
 		return ret;
 	}
-	probe_hold_take_over(c);
 	v->c = c;
 	v->nsid = c->info.nsid;
 	v->lba_shift = __builtin_ctz(c->info.lba_size);
