@@ -245,7 +245,7 @@ SUMMARY=()
 # line for the summary
 measure() {
 	local name=$1 r first side res iops cpu med rmed rlo rhi rclo rchi cmed cbase
-	local -A IOPS=() CPU=() BPF=() RATIO=() got=() RMED=() RCI=()
+	local -A IOPS=() CPU=() BPF=() RATIO=() got=() MED=() RMED=() RCI=()
 	local order=()
 
 	echo "iolat-overhead: $MODE randread 4k QD1 on $TARGET_DESC, $REPS x $TIME per side, interleaved" \
@@ -298,12 +298,11 @@ measure() {
 		read -r rmed rlo rhi rclo rchi <<<"$(stats -f %.3f ${RATIO[$side]})"
 		read -r cmed _ _ <<<"$(stats ${CPU[$side]})"
 		BPF[$side]=$(printf '%.0f' "${BPF[$side]:-0}")
-		RMED[$side]=$rmed RCI[$side]="$(lost "$rchi")..$(lost "$rclo")"
+		MED[$side]=$med RMED[$side]=$rmed RCI[$side]="$(lost "$rchi")..$(lost "$rclo")"
 		printf '%-10s %11s %8s %14s %12s   %9s %8.3f   %9s\n' "$side" "$med" "$rmed" \
 			"$rclo..$rchi" "$rlo..$rhi" \
 			"$cmed" "$(awk -v a="$cmed" -v b="$cbase" 'BEGIN { print a / b }')" "${BPF[$side]}"
 	done
-	read -r med _ _ <<<"$(stats ${IOPS[none]})"
 	echo
 	has_side iolat && printf 'iolat costs %s%% of IOPS (95%% CI %s%%), its programs %s ns per I/O\n' \
 		"$(lost "${RMED[iolat]}")" "${RCI[iolat]}" "${BPF[iolat]}"
@@ -313,12 +312,12 @@ measure() {
 		"$(lost "${RMED[floor]}")"
 	echo
 	summary_cell() {
-		if has_side "$1"; then lost "${RMED[$1]}"; echo %; else echo -; fi
+		if has_side "$1"; then echo "$(lost "${RMED[$1]}")%"; else echo -; fi
 	}
-	SUMMARY+=("$(printf '%-6s %8s %7s  %7s %-13s %7s %9s %7s   %s' "$name" "$med" \
-		"$(awk -v i="$med" 'BEGIN { printf "%.1f", i ? 1e6 / i : 0 }')" \
-		"$(summary_cell iolat | tr -d '\n')" "${RCI[iolat]:+(${RCI[iolat]}%)}" \
-		"$(summary_cell floor | tr -d '\n')" "$(summary_cell bpftrace | tr -d '\n')" \
+	SUMMARY+=("$(printf '%-6s %8s %7s  %7s %-13s %7s %9s %7s   %s' "$name" "${MED[none]}" \
+		"$(awk -v i="${MED[none]}" 'BEGIN { printf "%.1f", i ? 1e6 / i : 0 }')" \
+		"$(summary_cell iolat)" "${RCI[iolat]:+(${RCI[iolat]}%)}" \
+		"$(summary_cell floor)" "$(summary_cell bpftrace)" \
 		"${BPF[iolat]:--}" "$TARGET_DESC")")
 }
 
@@ -345,6 +344,7 @@ printf '%-6s %8s %7s  %7s %-13s %7s %9s %7s\n' target IOPS us/IO iolat "(95% CI)
 printf '%s\n' "${SUMMARY[@]}"
 echo "(target: iolat < 5% of IOPS and below bpftrace. IOPS: the untraced median; iolat, floor," \
 	"bpftrace: IOPS lost, the median over rounds of a run's IOPS over the untraced run of its" \
-	"round, with the range that holds the true median at 95% confidence; floor: empty programs on iolat's tracepoints (tp_floor), what any eBPF tracer of" \
-	"these events pays before its first instruction. BPF ns: iolat's programs' own run time per" \
+	"round, with the range that holds the true median at 95% confidence; floor: empty programs" \
+	"on iolat's tracepoints (tp_floor), what any eBPF tracer of these events pays before its" \
+	"first instruction. BPF ns: iolat's programs' own run time per" \
 	"I/O, from one more run with kernel.bpf_stats_enabled)"

@@ -37,22 +37,8 @@ sp_netns_up() {
 		}
 	fi &&
 	ip -n "$NS_S" addr add "$SRV_IP/24" dev "$VETH_S" &&
-	ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C" || {
-		echo "netns: could not build the namespace pair $NS_S/$NS_C" >&2
-		sp_netns_down
-		return 1
-	}
-	# set while the links are down: a NIC resets itself for a new MTU
-	# once up, and its link drops for a while
-	local mtu=${SP_NETNS_MTU:-3132}
-	if [[ $mtu != 1500 ]]; then
-		ip -n "$NS_S" link set "$VETH_S" mtu "$mtu" 2>/dev/null &&
-		ip -n "$NS_C" link set "$VETH_C" mtu "$mtu" 2>/dev/null || {
-			echo "netns: MTU $mtu refused on the veth pair; staying at 1500" >&2
-			ip -n "$NS_S" link set "$VETH_S" mtu 1500 2>/dev/null
-			ip -n "$NS_C" link set "$VETH_C" mtu 1500 2>/dev/null
-		}
-	fi
+	ip -n "$NS_C" addr add "$CLI_IP/24" dev "$VETH_C" &&
+	sp_netns_set_mtu &&
 	ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&
 	ip -n "$NS_S" link set "$VETH_S" up && ip -n "$NS_C" link set "$VETH_C" up || {
 		echo "netns: could not build the namespace pair $NS_S/$NS_C" >&2
@@ -64,6 +50,21 @@ sp_netns_up() {
 		sp_netns_down
 		return 1
 	fi
+	return 0
+}
+
+# The MTU (SP_NETNS_MTU), set while the links are down: a NIC resets
+# itself for a new MTU once up, and its link drops for a while. A refusal
+# leaves 1500 with a notice, not a failure.
+sp_netns_set_mtu() {
+	local mtu=${SP_NETNS_MTU:-3132}
+	[[ $mtu == 1500 ]] && return 0
+	ip -n "$NS_S" link set "$VETH_S" mtu "$mtu" 2>/dev/null &&
+	ip -n "$NS_C" link set "$VETH_C" mtu "$mtu" 2>/dev/null || {
+		echo "netns: MTU $mtu refused on the veth pair; staying at 1500" >&2
+		ip -n "$NS_S" link set "$VETH_S" mtu 1500 2>/dev/null
+		ip -n "$NS_C" link set "$VETH_C" mtu 1500 2>/dev/null
+	}
 	return 0
 }
 
