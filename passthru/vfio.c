@@ -107,6 +107,12 @@ struct ctrl {
 	uint32_t to_ms;		/* CAP.TO */
 	uint32_t db_stride;	/* bytes between doorbells */
 	struct sp_iova iova;
+	/*
+	 * The IOVA allocator's own lock: jobs open and close their queue
+	 * pairs on the controller at once, and dma_unmap runs with c->lock
+	 * held, so it is a separate, innermost lock.
+	 */
+	pthread_mutex_t iova_lock;
 	pthread_mutex_t lock;
 	struct qpair admin;
 	struct dma scratch;	/* Identify page */
@@ -197,6 +203,26 @@ static int wait_csts(struct ctrl *c, uint32_t mask, uint32_t want, uint32_t ms)
 
 /* ------------------------------------------------------------ DMA */
 
+static int iova_alloc(struct ctrl *c, uint64_t len, uint64_t align, uint64_t *iova)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->iova_lock);
+	ret = sp_iova_alloc(&c->iova, len, align, iova);
+	pthread_mutex_unlock(&c->iova_lock);
+	return ret;
+}
+
+static int iova_free(struct ctrl *c, uint64_t iova, uint64_t len)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->iova_lock);
+	ret = sp_iova_free(&c->iova, iova, len);
+	pthread_mutex_unlock(&c->iova_lock);
+	return ret;
+}
+
 static int dma_map(struct ctrl *c, void *va, size_t len, uint64_t align, uint64_t *iova)
 {
 	struct vfio_iommu_type1_dma_map map = {
@@ -205,7 +231,7 @@ static int dma_map(struct ctrl *c, void *va, size_t len, uint64_t align, uint64_
 		.vaddr = (uint64_t)(uintptr_t)va,
 		.size = len,
 	};
-	int ret = sp_iova_alloc(&c->iova, len, align, iova);
+	int ret = iova_alloc(c, len, align, iova);
 
 	if (ret)
 		return ret;
@@ -213,7 +239,7 @@ static int dma_map(struct ctrl *c, void *va, size_t len, uint64_t align, uint64_
 	/* type1 pins the pages here, for as long as the mapping lives */
 	if (ioctl(c->container, VFIO_IOMMU_MAP_DMA, &map)) {
 		ret = -errno;
-		sp_iova_free(&c->iova, *iova, len);
+		iova_free(c, *iova, len);
 		return ret;
 	}
 	atomic_fetch_add(&g_maps, 1);
@@ -234,7 +260,7 @@ static void dma_unmap(struct ctrl *c, uint64_t iova, size_t len)
 		atomic_fetch_sub(&g_maps, 1);
 		atomic_fetch_sub(&g_map_bytes, len);
 	}
-	if (sp_iova_free(&c->iova, iova, len) == 0)
+	if (iova_free(c, iova, len) == 0)
 		atomic_fetch_sub(&g_iova_bytes, len);
 }
 
@@ -768,6 +794,7 @@ static void ctrl_free(struct ctrl *c)
 	if (c->container >= 0)
 		close(c->container);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->iova_lock);
 	free(c);
 }
 
@@ -930,6 +957,7 @@ static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 	snprintf(c->bdf, sizeof(c->bdf), "%s", bdf);
 	c->container = c->group = c->device = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->iova_lock, NULL);
 	ret = vfio_attach(c, why, len);
 	if (!ret)
 		ret = ctrl_bring_up(c, why, len);
@@ -1029,7 +1057,7 @@ static int vfio_open(struct sp_target *t)
 	}
 	v->bufs.va = t->bufs.base;
 	v->bufs.len = t->bufs.map_len;
-	if (sp_iova_alloc(&c->iova, PAGE, PAGE, &v->unmapped) == 0)
+	if (iova_alloc(c, PAGE, PAGE, &v->unmapped) == 0)
 		atomic_fetch_add(&g_iova_bytes, PAGE);
 	pthread_mutex_lock(&c->lock);
 	for (uint16_t i = 1; i <= c->nr_ioq; i++)
@@ -1095,7 +1123,7 @@ static void vfio_close(struct sp_target *t)
 	}
 	if (v->bufs.va)
 		dma_unmap(c, v->bufs.iova, v->bufs.len);
-	if (v->unmapped && sp_iova_free(&c->iova, v->unmapped, PAGE) == 0)
+	if (v->unmapped && iova_free(c, v->unmapped, PAGE) == 0)
 		atomic_fetch_sub(&g_iova_bytes, PAGE);
 	ctrl_put(c);
 	free(v->slot);
