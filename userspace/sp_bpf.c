@@ -2,6 +2,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,8 +23,9 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		return 0;
 	if (vasprintf(&msg, fmt, ap) < 0)
 		return 0;
+	/* most of libbpf's messages name it already; the verifier's do not */
 	for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		sp_dbg("libbpf: %s", line);
+		sp_dbg("libbpf: %s", strncmp(line, "libbpf: ", 8) ? line : line + 8);
 	free(msg);
 	return 0;
 }
@@ -122,10 +124,63 @@ const struct btf *sp_vmlinux_btf(void)
 	return btf;
 }
 
+/*
+ * The loaded modules' BTF, each split on vmlinux's, read on first use
+ * and kept for the process; NULL-terminated.
+ */
+static struct btf *const *module_btfs(void)
+{
+	static struct btf **btfs;
+	struct btf *vmlinux = (struct btf *)sp_vmlinux_btf();
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dir;
+
+	if (btfs || !vmlinux)
+		return btfs;
+	dir = opendir("/sys/kernel/btf");
+	if (!dir)
+		return NULL;
+	btfs = calloc(1, sizeof(*btfs));
+	while (btfs && (d = readdir(dir))) {
+		char path[300];
+		struct btf *b, **grown;
+
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, "vmlinux"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/btf/%s", d->d_name);
+		b = btf__parse_split(path, vmlinux);
+		if (!b)
+			continue;
+		grown = realloc(btfs, (n + 2) * sizeof(*btfs));
+		if (!grown) {
+			btf__free(b);
+			break;
+		}
+		btfs = grown;
+		btfs[n++] = b;
+		btfs[n] = NULL;
+	}
+	closedir(dir);
+	return btfs;
+}
+
+/* prototype (void *data, args...) of typedef `id`: how many args, or -EINVAL */
+static int tp_proto_nargs(const struct btf *btf, int id)
+{
+	const struct btf_type *t;
+
+	/* typedef -> pointer -> prototype */
+	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -EINVAL;
+}
+
 int sp_btf_tp_nargs(const char *name)
 {
 	const struct btf *btf = sp_vmlinux_btf();
-	const struct btf_type *t;
+	struct btf *const *mods;
 	char typedef_name[128];
 	int id;
 
@@ -133,11 +188,14 @@ int sp_btf_tp_nargs(const char *name)
 		return -errno;
 	snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name);
 	id = btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF);
-	if (id <= 0)
-		return -ENOENT;
-	/* typedef -> pointer -> prototype (void *data, args...) */
-	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
-	if (t && btf_is_ptr(t))
-		t = btf__type_by_id(btf, t->type);
-	return t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -EINVAL;
+	if (id > 0)
+		return tp_proto_nargs(btf, id);
+	/* a module's tracepoint (nvme, scsi): in that module's BTF */
+	mods = module_btfs();
+	for (int i = 0; mods && mods[i]; i++) {
+		id = btf__find_by_name_kind(mods[i], typedef_name, BTF_KIND_TYPEDEF);
+		if (id > 0)
+			return tp_proto_nargs(mods[i], id);
+	}
+	return -ENOENT;
 }

@@ -46,8 +46,11 @@ const struct btf *sp_vmlinux_btf(void);
 /*
  * How many arguments the running kernel's tracepoint `name` passes to a
  * BTF tracepoint program (its btf_trace_NAME prototype, less the
- * leading data pointer), or -errno: for tracepoints whose arguments
- * changed between kernels, so the loader keeps the matching program.
+ * leading data pointer, in vmlinux's BTF or a loaded module's), or
+ * -errno (-ENOENT: no BTF describes it): for tracepoints whose
+ * arguments changed between kernels, so the loader keeps the matching
+ * program, and for module tracepoints, which have a BTF version only
+ * where the kernel has module BTF.
  */
 int sp_btf_tp_nargs(const char *name);
 
