@@ -131,6 +131,7 @@ struct bio_note {
 struct cpu_state {
 	struct request *last_issued;
 	__u64 driver_t;		/* queue_rq / nvme_setup_cmd, for the next issue */
+	__u64 driver_rq;	/* the request driver_t is for, 0 if unknown */
 	__u64 dev_done_t;	/* nvme_complete_rq / scsi done, for the next complete */
 	__u64 key;		/* see addr_key() */
 };
@@ -1254,10 +1255,14 @@ int BPF_PROG(iolat_issue, struct request *rq)
 	if (!st)
 		return 0;
 	st->t_device = now;
-	/* nvme_setup_cmd / queue_rq ran just before, on this CPU, for this request */
-	if (c->driver_t && c->driver_t <= now && now - c->driver_t < STASH_NS)
+	/*
+	 * queue_rq / nvme_setup_cmd ran just before, on this CPU: for this
+	 * request if the stash names it, else if it is recent.
+	 */
+	if (c->driver_t && c->driver_t <= now &&
+	    (c->driver_rq ? c->driver_rq == addr_key(c, rq) : now - c->driver_t < STASH_NS))
 		st->t_driver = c->driver_t;
-	c->driver_t = 0;
+	c->driver_t = c->driver_rq = 0;
 	c->last_issued = rq;
 	return 0;
 }
@@ -1309,13 +1314,16 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 		return 0;
 	now = bpf_ktime_get_ns();
 	/*
-	 * Not cleared: a batch of NVMe completions traces every command
-	 * before it completes any request, so the whole batch shares the
-	 * last stamp. A stale one is older than this request's issue and
-	 * is not taken.
+	 * Without the request (classic driver tracepoints) the CPU's last
+	 * stamp. Not cleared: a batch of NVMe completions traces every
+	 * command before it completes any request, so the whole batch
+	 * shares the last stamp. A stale one is older than this request's
+	 * issue and is not taken.
 	 */
-	if (c->dev_done_t && c->dev_done_t >= st->t_device && c->dev_done_t <= now &&
-	    now - c->dev_done_t < STASH_NS)
+	if (st->t_dev_done < st->t_device || st->t_dev_done > now)
+		st->t_dev_done = 0;
+	if (!st->t_dev_done && c->dev_done_t && c->dev_done_t >= st->t_device &&
+	    c->dev_done_t <= now && now - c->dev_done_t < STASH_NS)
 		st->t_dev_done = c->dev_done_t;
 	st->t_done = now;
 	st->dev = rq_dev(rq);
@@ -1338,12 +1346,32 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 
 /* ---------------------------------------------------------- drivers */
 
-static __always_inline int stash_driver(void)
+/*
+ * The driver tracepoints come in two kinds; the loader keeps one. Where
+ * the kernel describes the driver's module in BTF, their BTF versions
+ * are given the request (the SCSI ones its command, which blk-mq
+ * allocates right behind the request), and each moment goes to that
+ * request. The classic ones carry no request pointer: a moment is
+ * stashed on its CPU for the next issue or completion there, which an
+ * event between the two, or a gap past STASH_NS, makes miss.
+ */
+
+/*
+ * queue_rq's hook comes before nvme_setup_cmd for the same request and
+ * its moment is kept; rq is 0 where the caller cannot tell.
+ */
+static __always_inline int stash_driver(const void *rq)
 {
 	struct cpu_state *c = this_cpu();
+	__u64 key;
 
-	if (c && !c->driver_t)
+	if (!c)
+		return 0;
+	key = rq ? addr_key(c, rq) : 0;
+	if (!c->driver_t || (key && c->driver_rq != key)) {
 		c->driver_t = bpf_ktime_get_ns();
+		c->driver_rq = key;
+	}
 	return 0;
 }
 
@@ -1356,11 +1384,53 @@ static __always_inline int stash_dev_done(void)
 	return 0;
 }
 
+/* The device is done with rq: the driver completes it from now on. */
+static __always_inline int rq_dev_done(const void *rq)
+{
+	struct cpu_state *c = this_cpu();
+	struct rq_state *st;
+	__u32 idx;
+
+	if (!c)
+		return 0;
+	st = rq_find(addr_key(c, rq), &idx);
+	/* a retried command completes again: the last one counts */
+	if (st)
+		st->t_dev_done = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* The request a SCSI command belongs to (blk_mq_rq_from_pdu). */
+static __always_inline const void *scsi_cmd_rq(const void *cmd)
+{
+	return (const char *)cmd - bpf_core_type_size(struct request);
+}
+
+/* SCSI dispatches after block_rq_issue: the command reaches the HBA now. */
+static __always_inline void scsi_dispatched(__u64 key)
+{
+	struct rq_state *st;
+	__u32 idx;
+
+	st = rq_find(key, &idx);
+	if (st) {
+		if (!st->t_driver)
+			st->t_driver = st->t_device;
+		st->t_device = bpf_ktime_get_ns();
+	}
+}
+
 SEC("tracepoint/nvme/nvme_setup_cmd")
 int iolat_nvme_setup(void *ctx)
 {
-	stash_driver();
+	stash_driver(NULL);
 	return TP_PASS;
+}
+
+SEC("tp_btf/nvme_setup_cmd")
+int BPF_PROG(iolat_nvme_setup_rq, struct request *rq)
+{
+	return stash_driver(rq);
 }
 
 SEC("tracepoint/nvme/nvme_complete_rq")
@@ -1370,23 +1440,31 @@ int iolat_nvme_done(void *ctx)
 	return TP_PASS;
 }
 
-/* SCSI dispatches after block_rq_issue: the command reaches the HBA now. */
+SEC("tp_btf/nvme_complete_rq")
+int BPF_PROG(iolat_nvme_done_rq, struct request *rq)
+{
+	return rq_dev_done(rq);
+}
+
 SEC("tracepoint/scsi/scsi_dispatch_cmd_start")
 int iolat_scsi_start(void *ctx)
 {
 	struct cpu_state *c = this_cpu();
-	struct rq_state *st;
-	__u32 idx;
 
-	if (!c || !c->last_issued)
-		return TP_PASS;
-	st = rq_find((__u64)c->last_issued, &idx);
-	if (st) {
-		if (!st->t_driver)
-			st->t_driver = st->t_device;
-		st->t_device = bpf_ktime_get_ns();
-	}
+	/* without the command: the request this CPU issued last */
+	if (c && c->last_issued)
+		scsi_dispatched((__u64)c->last_issued);
 	return TP_PASS;
+}
+
+SEC("tp_btf/scsi_dispatch_cmd_start")
+int BPF_PROG(iolat_scsi_start_rq, void *cmd)
+{
+	struct cpu_state *c = this_cpu();
+
+	if (c)
+		scsi_dispatched(addr_key(c, scsi_cmd_rq(cmd)));
+	return 0;
 }
 
 SEC("tracepoint/scsi/scsi_dispatch_cmd_done")
@@ -1394,6 +1472,12 @@ int iolat_scsi_done(void *ctx)
 {
 	stash_dev_done();
 	return TP_PASS;
+}
+
+SEC("tp_btf/scsi_dispatch_cmd_done")
+int BPF_PROG(iolat_scsi_done_rq, void *cmd)
+{
+	return rq_dev_done(scsi_cmd_rq(cmd));
 }
 
 /* ---------------------------------------------------------- ext4, jbd2 */
@@ -1448,14 +1532,28 @@ HOOK(blkdev_read, blkdev_read_iter, return mark(MS_FS))
 HOOK(blkdev_write, blkdev_write_iter, return mark(MS_FS))
 HOOK(filemap_read, filemap_read, return mark(MS_PAGECACHE))
 HOOK(perform_write, generic_perform_write, return mark(MS_PAGECACHE))
-HOOK(nvme_queue_rq, nvme_queue_rq, return stash_driver())
-HOOK(scsi_queue_rq, scsi_queue_rq, return stash_driver())
+
+/* queue_rq(hctx, bd): the request is bd->rq */
+#define QUEUE_RQ_HOOK(name)						\
+	SEC("fentry/" #name) int BPF_PROG(fe_##name, void *hctx,	\
+					 const struct blk_mq_queue_data *bd) \
+	{ return stash_driver(bd->rq); }				\
+	SEC("kprobe/" #name) int BPF_KPROBE(kp_##name, void *hctx,	\
+					    const struct blk_mq_queue_data *bd) \
+	{ return stash_driver(BPF_CORE_READ(bd, rq)); }
+
+QUEUE_RQ_HOOK(nvme_queue_rq)
+QUEUE_RQ_HOOK(scsi_queue_rq)
 
 /* An io-wq worker starts on a request: its block I/O is that request's. */
 static __always_inline int iowq_start(void *work)
 {
-	__u64 key = (__u64)work - bpf_core_field_offset(struct io_kiocb, work);
+	struct cpu_state *c = this_cpu();
+	__u64 key;
 
+	if (!c)
+		return 0;
+	key = addr_key(c, work) - bpf_core_field_offset(struct io_kiocb, work);
 	if (uring_io(key))
 		active_set(key);
 	return 0;
@@ -1471,6 +1569,34 @@ SEC("kprobe/io_wq_submit_work")
 int BPF_KPROBE(kp_iowq, struct io_wq_work *work)
 {
 	return iowq_start(work);
+}
+
+/*
+ * A passthrough request (sg, an NVMe ioctl or uring_cmd) enters the
+ * block layer here, in its submitter's context, and has no bio to
+ * carry an owner. Its first sight would otherwise be its issue, which
+ * runs in a kblockd worker when the queue is run asynchronously, and a
+ * pid or comm filter would drop it there.
+ */
+static __always_inline int passthrough_seen(struct request *rq)
+{
+	struct cpu_state *c = this_cpu();
+
+	if (c)
+		rq_state(c, rq, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("fentry/blk_execute_rq_nowait")
+int BPF_PROG(fe_exec_rq, struct request *rq)
+{
+	return passthrough_seen(rq);
+}
+
+SEC("kprobe/blk_execute_rq_nowait")
+int BPF_KPROBE(kp_exec_rq, struct request *rq)
+{
+	return passthrough_seen(rq);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1190,7 +1190,8 @@ static int parse(int argc, char **argv, struct config *c)
 	X(perform_write, "generic_perform_write", "page cache")		\
 	X(nvme_queue_rq, "nvme_queue_rq", "driver submit")		\
 	X(scsi_queue_rq, "scsi_queue_rq", "driver submit")		\
-	X(iowq, "io_wq_submit_work", "io-wq block I/O")
+	X(iowq, "io_wq_submit_work", "io-wq block I/O")			\
+	X(exec_rq, "blk_execute_rq_nowait", "passthrough owner")
 
 enum {
 #define X(name, func, layer) H_##name,
@@ -1252,6 +1253,22 @@ static bool getrq_followed(void)
 	return n != 0;
 }
 
+/*
+ * A driver tracepoint (SYSTEM/NAME): its BTF program, which is given
+ * the request, where the module's BTF describes it, else the classic
+ * one, which is matched to a request on its CPU.
+ */
+static void driver_tp(struct bpf_program *with_rq, struct bpf_program *classic,
+		      const char *event)
+{
+	bool btf = sp_btf_tp_nargs(strchr(event, '/') + 1) >= 0;
+
+	sp_dbg("%s: %s", event, btf ? "BTF tracepoint, matched by its request"
+				    : "no BTF for it: matched on its CPU");
+	bpf_program__set_autoload(with_rq, btf);
+	bpf_program__set_autoload(classic, !btf && tp_exists(event));
+}
+
 static int open_load(const struct config *c, enum hook_mode mode, const bool *present,
 		     struct iolat_bpf **out)
 {
@@ -1282,10 +1299,12 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 	bpf_program__set_autoload(skel->progs.iolat_uring_complete, cqe_args == 3);
 	bpf_program__set_autoload(skel->progs.iolat_uring_complete_v61, cqe_args > 3);
 	/* Driver and filesystem tracepoints exist only with their modules loaded. */
-	bpf_program__set_autoload(skel->progs.iolat_nvme_setup, tp_exists("nvme/nvme_setup_cmd"));
-	bpf_program__set_autoload(skel->progs.iolat_nvme_done, tp_exists("nvme/nvme_complete_rq"));
-	bpf_program__set_autoload(skel->progs.iolat_scsi_start, tp_exists("scsi/scsi_dispatch_cmd_start"));
-	bpf_program__set_autoload(skel->progs.iolat_scsi_done, tp_exists("scsi/scsi_dispatch_cmd_done"));
+	driver_tp(skel->progs.iolat_nvme_setup_rq, skel->progs.iolat_nvme_setup, "nvme/nvme_setup_cmd");
+	driver_tp(skel->progs.iolat_nvme_done_rq, skel->progs.iolat_nvme_done, "nvme/nvme_complete_rq");
+	driver_tp(skel->progs.iolat_scsi_start_rq, skel->progs.iolat_scsi_start,
+		  "scsi/scsi_dispatch_cmd_start");
+	driver_tp(skel->progs.iolat_scsi_done_rq, skel->progs.iolat_scsi_done,
+		  "scsi/scsi_dispatch_cmd_done");
 	bpf_program__set_autoload(skel->progs.iolat_ext4_sync, tp_exists("ext4/ext4_sync_file_enter"));
 	bpf_program__set_autoload(skel->progs.iolat_jbd2_start, tp_exists("jbd2/jbd2_start_commit"));
 	bpf_program__set_autoload(skel->progs.iolat_jbd2_end, tp_exists("jbd2/jbd2_end_commit"));
