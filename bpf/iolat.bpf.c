@@ -1587,14 +1587,9 @@ static __always_inline int passthrough_seen(struct request *rq)
 	return 0;
 }
 
+/* fentry only: rq_state() reads the request directly, which a kprobe cannot */
 SEC("fentry/blk_execute_rq_nowait")
 int BPF_PROG(fe_exec_rq, struct request *rq)
-{
-	return passthrough_seen(rq);
-}
-
-SEC("kprobe/blk_execute_rq_nowait")
-int BPF_KPROBE(kp_exec_rq, struct request *rq)
 {
 	return passthrough_seen(rq);
 }

@@ -94,6 +94,21 @@ layer_count() {
 	[ "$(jq '[.histograms[] | select(.layer == "driver")][0].count' <<<"$output")" -ge "$min" ]
 }
 
+@test "iolat: with kprobes instead of fentry, the same layers but the passthrough owner" {
+	run --separate-stderr env SP_IOLAT_NO_FENTRY=1 timeout 120 "$SP_BIN/uring_bench" \
+		--quiet --trace --json -m psync -n 300 /dev/nvme0n1
+	assert_success
+	# the kprobe programs load and attach; the one hook that needs fentry says so
+	[[ $stderr == *"layers unavailable: passthrough owner: fentry refused"* ]] || fail "$stderr"
+	output=$(jq -c .trace <<<"$output")
+	assert_equal "$(jq -c .unavailable <<<"$output")" '["passthrough owner"]'
+	for l in syscall vfs filesystem block device completion; do
+		assert_equal "$(layer_count read $l)" 300
+	done
+	# nvme_queue_rq's kprobe names its request (bd->rq) as the fentry does
+	assert_equal "$(layer_count read driver)" 300
+}
+
 @test "iolat: NVMe passthrough shows driver and device layers and no bio, VFS or filesystem layer" {
 	ub_trace -m nvme -q 4 -n 400 /dev/ng0n1
 	assert_equal "$(jq '[.breakdown[] | select(.path == "uring_cmd")][0].e2e.count' <<<"$output")" 400
