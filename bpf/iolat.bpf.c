@@ -1573,8 +1573,9 @@ int BPF_KPROBE(kp_iowq, struct io_wq_work *work)
 
 /*
  * A passthrough request (sg, an NVMe ioctl or uring_cmd) enters the
- * block layer here, in its submitter's context, and has no bio to
- * carry an owner. Its first sight would otherwise be its issue, which
+ * block layer here, in its submitter's context; its bios, if any, were
+ * never submitted, so none carries an owner. Its first sight would
+ * otherwise be its issue, which
  * runs in a kblockd worker when the queue is run asynchronously, and a
  * pid or comm filter would drop it there.
  */

@@ -1270,11 +1270,12 @@ static void driver_tp(struct bpf_program *with_rq, struct bpf_program *classic,
 		      const char *event)
 {
 	bool btf = sp_btf_tp_nargs(strchr(event, '/') + 1) >= 0;
+	bool plain = !btf && tp_exists(event);
 
-	sp_dbg("%s: %s", event, btf ? "BTF tracepoint, matched by its request"
-				    : "no BTF for it: matched on its CPU");
+	sp_dbg("%s: %s", event, btf ? "BTF tracepoint, matched by its request" :
+				plain ? "no BTF for it: matched on its CPU" : "not in this kernel");
 	bpf_program__set_autoload(with_rq, btf);
-	bpf_program__set_autoload(classic, !btf && tp_exists(event));
+	bpf_program__set_autoload(classic, plain);
 }
 
 static int open_load(const struct config *c, enum hook_mode mode, const bool *present,
