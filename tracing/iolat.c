@@ -1261,63 +1261,92 @@ static bool getrq_followed(void)
 	return n != 0;
 }
 
-/*
- * A driver tracepoint (SYSTEM/NAME): its BTF program, which is given
- * the request, where the module's BTF describes it, else the classic
- * one, which is matched to a request on its CPU.
- */
-static void driver_tp(struct bpf_program *with_rq, struct bpf_program *classic,
-		      const char *event)
-{
-	bool btf = sp_btf_tp_nargs(strchr(event, '/') + 1) >= 0;
-	bool plain = !btf && tp_exists(event);
+/* The driver tracepoints, each with a BTF and a classic program. */
+enum { DRV_NVME_SETUP, DRV_NVME_DONE, DRV_SCSI_START, DRV_SCSI_DONE, DRV_N };
 
-	sp_dbg("%s: %s", event, btf ? "BTF tracepoint, matched by its request" :
-				plain ? "no BTF for it: matched on its CPU" : "not in this kernel");
-	bpf_program__set_autoload(with_rq, btf);
-	bpf_program__set_autoload(classic, plain);
+static const char *const driver_events[DRV_N] = {
+	"nvme/nvme_setup_cmd", "nvme/nvme_complete_rq",
+	"scsi/scsi_dispatch_cmd_start", "scsi/scsi_dispatch_cmd_done",
+};
+
+/*
+ * Which of the programs' events this kernel has, probed once for every
+ * load that tracer_start tries.
+ */
+struct kernel_events {
+	bool submit_req, submit_sqe, punt, task_add;
+	int cqe_args;
+	/*
+	 * A driver tracepoint's BTF program, given the request, where the
+	 * module's BTF describes it, else the classic one, matched to a
+	 * request on its CPU.
+	 */
+	bool driver_btf[DRV_N], driver_plain[DRV_N];
+	bool ext4_sync, jbd2_start, jbd2_end, getrq;
+};
+
+static void kernel_events_probe(struct kernel_events *k)
+{
+	/* The submit tracepoint was renamed after 6.1: keep the one this kernel has. */
+	k->submit_req = tp_exists("io_uring/io_uring_submit_req");
+	k->submit_sqe = !k->submit_req && tp_exists("io_uring/io_uring_submit_sqe");
+	k->punt = tp_exists("io_uring/io_uring_queue_async_work");
+	k->task_add = tp_exists("io_uring/io_uring_task_add");
+	/* the CQE's arguments changed after 6.1: keep the program that matches */
+	k->cqe_args = sp_btf_tp_nargs("io_uring_complete");
+	/* Driver and filesystem tracepoints exist only with their modules loaded. */
+	for (int d = 0; d < DRV_N; d++) {
+		const char *event = driver_events[d];
+
+		k->driver_btf[d] = sp_btf_tp_nargs(strchr(event, '/') + 1) >= 0;
+		k->driver_plain[d] = !k->driver_btf[d] && tp_exists(event);
+		sp_dbg("%s: %s", event, k->driver_btf[d] ? "BTF tracepoint, matched by its request" :
+			k->driver_plain[d] ? "no BTF for it: matched on its CPU" : "not in this kernel");
+	}
+	k->ext4_sync = tp_exists("ext4/ext4_sync_file_enter");
+	k->jbd2_start = tp_exists("jbd2/jbd2_start_commit");
+	k->jbd2_end = tp_exists("jbd2/jbd2_end_commit");
+	k->getrq = getrq_followed();
 }
 
-static int open_load(const struct config *c, enum hook_mode mode, const bool *present,
-		     struct iolat_bpf **out)
+static int open_load(const struct config *c, const struct kernel_events *k, enum hook_mode mode,
+		     const bool *present, struct iolat_bpf **out)
 {
 	struct bpf_program *fe[H_N], *kp[H_N];
 	struct iolat_bpf *skel = iolat_bpf__open();
-	int err, cqe_args;
-	bool req, sqe;
+	int err;
 
 	if (!skel)
 		return -errno;
+	struct bpf_program *const driver[DRV_N][2] = {
+		[DRV_NVME_SETUP] = { skel->progs.iolat_nvme_setup_rq, skel->progs.iolat_nvme_setup },
+		[DRV_NVME_DONE] = { skel->progs.iolat_nvme_done_rq, skel->progs.iolat_nvme_done },
+		[DRV_SCSI_START] = { skel->progs.iolat_scsi_start_rq, skel->progs.iolat_scsi_start },
+		[DRV_SCSI_DONE] = { skel->progs.iolat_scsi_done_rq, skel->progs.iolat_scsi_done },
+	};
+
 	skel->rodata->filter_tgid = c->pid;
 	if (c->comm)
 		strncpy((char *)skel->rodata->filter_comm, c->comm, sizeof(skel->rodata->filter_comm) - 1);
 	skel->rodata->filter_dev = c->dev;
 	skel->rodata->min_ns = c->min_us * 1000;
-	/* The submit tracepoint was renamed after 6.1: keep the one this kernel has. */
-	req = tp_exists("io_uring/io_uring_submit_req");
-	sqe = tp_exists("io_uring/io_uring_submit_sqe");
 	/* run on demand by counts_flush, never attached to an event */
 	bpf_program__set_autoattach(skel->progs.iolat_flush, false);
 	bpf_program__set_autoattach(skel->progs.iolat_task_exit, false);
-	bpf_program__set_autoload(skel->progs.iolat_submit_req, req);
-	bpf_program__set_autoload(skel->progs.iolat_submit_sqe, !req && sqe);
-	bpf_program__set_autoload(skel->progs.iolat_punt, tp_exists("io_uring/io_uring_queue_async_work"));
-	bpf_program__set_autoload(skel->progs.iolat_task_add, tp_exists("io_uring/io_uring_task_add"));
-	/* the CQE's arguments changed after 6.1: keep the program that matches */
-	cqe_args = sp_btf_tp_nargs("io_uring_complete");
-	bpf_program__set_autoload(skel->progs.iolat_uring_complete, cqe_args == 3);
-	bpf_program__set_autoload(skel->progs.iolat_uring_complete_v61, cqe_args > 3);
-	/* Driver and filesystem tracepoints exist only with their modules loaded. */
-	driver_tp(skel->progs.iolat_nvme_setup_rq, skel->progs.iolat_nvme_setup, "nvme/nvme_setup_cmd");
-	driver_tp(skel->progs.iolat_nvme_done_rq, skel->progs.iolat_nvme_done, "nvme/nvme_complete_rq");
-	driver_tp(skel->progs.iolat_scsi_start_rq, skel->progs.iolat_scsi_start,
-		  "scsi/scsi_dispatch_cmd_start");
-	driver_tp(skel->progs.iolat_scsi_done_rq, skel->progs.iolat_scsi_done,
-		  "scsi/scsi_dispatch_cmd_done");
-	bpf_program__set_autoload(skel->progs.iolat_ext4_sync, tp_exists("ext4/ext4_sync_file_enter"));
-	bpf_program__set_autoload(skel->progs.iolat_jbd2_start, tp_exists("jbd2/jbd2_start_commit"));
-	bpf_program__set_autoload(skel->progs.iolat_jbd2_end, tp_exists("jbd2/jbd2_end_commit"));
-	bpf_program__set_autoload(skel->progs.iolat_getrq, getrq_followed());
+	bpf_program__set_autoload(skel->progs.iolat_submit_req, k->submit_req);
+	bpf_program__set_autoload(skel->progs.iolat_submit_sqe, k->submit_sqe);
+	bpf_program__set_autoload(skel->progs.iolat_punt, k->punt);
+	bpf_program__set_autoload(skel->progs.iolat_task_add, k->task_add);
+	bpf_program__set_autoload(skel->progs.iolat_uring_complete, k->cqe_args == 3);
+	bpf_program__set_autoload(skel->progs.iolat_uring_complete_v61, k->cqe_args > 3);
+	for (int d = 0; d < DRV_N; d++) {
+		bpf_program__set_autoload(driver[d][0], k->driver_btf[d]);
+		bpf_program__set_autoload(driver[d][1], k->driver_plain[d]);
+	}
+	bpf_program__set_autoload(skel->progs.iolat_ext4_sync, k->ext4_sync);
+	bpf_program__set_autoload(skel->progs.iolat_jbd2_start, k->jbd2_start);
+	bpf_program__set_autoload(skel->progs.iolat_jbd2_end, k->jbd2_end);
+	bpf_program__set_autoload(skel->progs.iolat_getrq, k->getrq);
 	hook_progs(skel, fe, kp);
 	for (int h = 0; h < H_N; h++) {
 		bpf_program__set_autoload(fe[h], mode == HOOK_FENTRY && present[h]);
@@ -1345,25 +1374,27 @@ static int open_load(const struct config *c, enum hook_mode mode, const bool *pr
 static int tracer_start(const struct config *c, struct tracer *t, json_object *unavailable)
 {
 	struct bpf_program *fe[H_N], *kp[H_N];
+	struct kernel_events k;
 	bool present[H_N];
 	char why[160] = "", missing[256] = "";
 	int err, fe_err = 0, kp_err = 0;
 
 	sp_ksyms_present(hook_funcs, present, H_N);
+	kernel_events_probe(&k);
 	/* for tests: fentry taken as refused, so that kprobes stand in */
 	if (getenv("SP_IOLAT_NO_FENTRY"))
 		err = -EPERM;
 	else
-		err = open_load(c, HOOK_FENTRY, present, &t->skel);
+		err = open_load(c, &k, HOOK_FENTRY, present, &t->skel);
 	t->mode = HOOK_FENTRY;
 	if (err) {
 		fe_err = err;
 		t->mode = HOOK_KPROBE;
-		err = open_load(c, HOOK_KPROBE, present, &t->skel);
+		err = open_load(c, &k, HOOK_KPROBE, present, &t->skel);
 		if (err) {
 			kp_err = err;
 			t->mode = HOOK_NONE;
-			err = open_load(c, HOOK_NONE, present, &t->skel);
+			err = open_load(c, &k, HOOK_NONE, present, &t->skel);
 		}
 	}
 	if (err) {
