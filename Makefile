@@ -40,7 +40,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation \
 	    -D_GNU_SOURCE -pthread
-CPPFLAGS += -Iuserspace -Ipassthru -Ibpf -I$(BPFOUT) $(PKG_CFLAGS)
+CPPFLAGS += -Iuserspace/lib -Ipassthru -Iuserspace/net -Ibpf -I$(BPFOUT) $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -48,29 +48,41 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -I$(BPFOUT) -Ibpf
 
 # ---------------------------------------------------------------- sources
-LIB_SRCS  := $(wildcard userspace/sp_*.c) $(wildcard passthru/*.c)
-LIB_OBJS  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
-LIB       := $(BUILD)/libshortpath.a
+# Three layers, each an archive of its own, linked top down:
+#   userspace/lib   support library; includes nothing else of ours
+#   passthru        the I/O engine; includes only userspace/lib
+#   userspace/net   serving protocols and AF_XDP; lib and passthru
+# Tools sit on top, one directory (or file) each. `make check-layers`
+# fails on an include that reaches up.
+LIB_SRCS    := $(wildcard userspace/lib/*.c)
+ENGINE_SRCS := $(wildcard passthru/*.c)
+NET_SRCS    := $(wildcard userspace/net/*.c)
+LIB_A       := $(BUILD)/lib/libsp.a
+ENGINE_A    := $(BUILD)/lib/libsp-passthru.a
+NET_A       := $(BUILD)/lib/libsp-net.a
+ARCHIVES    := $(NET_A) $(ENGINE_A) $(LIB_A)
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 
-# tool name := main source
-TOOLS     := uring_bench sp-features sp-id sp-io sp-cost iolat sp-serve sp-fetch sp-guard pt_cost sp-vfio \
-	     tp_floor
-uring_bench_SRC := bench/uring_bench.c
-sp-features_SRC := tracing/featprobe.c
-sp-id_SRC := userspace/sp-id.c
-sp-io_SRC := userspace/sp-io.c
-sp-cost_SRC := userspace/sp-cost.c
-iolat_SRC := tracing/iolat.c
-sp-serve_SRC := userspace/sp-serve.c
-sp-fetch_SRC := userspace/sp-fetch.c
-sp-guard_SRC := userspace/sp-guard.c
-pt_cost_SRC := bench/pt_cost.c
-tp_floor_SRC := bench/tp_floor.c
-sp-vfio_SRC := userspace/sp-vfio.c
+# Installed tools are sp-* or keep the name their users know (uring_bench,
+# iolat); bench-* are helpers that only the bench/ scripts run.
+# tool name := its sources
+TOOLS     := uring_bench iolat sp-features sp-cost sp-id sp-io sp-vfio sp-serve sp-fetch sp-guard \
+	     bench-pt-cost bench-tp-floor
+uring_bench_SRCS    := bench/uring_bench.c
+iolat_SRCS          := tracing/iolat.c
+sp-features_SRCS    := tracing/featprobe.c
+sp-cost_SRCS        := tracing/cost.c
+sp-id_SRCS          := userspace/dev/sp-id.c
+sp-io_SRCS          := userspace/dev/sp-io.c
+sp-vfio_SRCS        := userspace/dev/sp-vfio.c
+sp-serve_SRCS       := $(wildcard userspace/serve/*.c)
+sp-fetch_SRCS       := $(wildcard userspace/fetch/*.c)
+sp-guard_SRCS       := $(wildcard userspace/guard/*.c)
+bench-pt-cost_SRCS  := bench/pt_cost.c
+bench-tp-floor_SRCS := bench/tp_floor.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -78,9 +90,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto
-fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/sp_proto.c
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
 
-.PHONY: all deps demo test test-host clean
+.PHONY: all deps demo test test-host clean check-layers
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- BPF
@@ -103,12 +115,9 @@ $(BPFOUT)/%.skel.h: $(BPFOUT)/%.bpf.o
 # A userspace file that includes a skeleton depends on it.
 $(OBJ)/tracing/featprobe.o: $(BPFOUT)/featprobe.skel.h
 $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
-# sp-serve's AF_XDP loop is its own file, linked in beside the main one.
-$(BIN)/sp-serve: $(OBJ)/userspace/serve_xdp.o
-$(BIN)/sp-serve: LDLIBS = $(LIB) $(PKG_LIBS) -lpthread -lm
 # the one loader of xsk_redirect, shared by sp-serve and sp-fetch
-$(OBJ)/userspace/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
-$(OBJ)/userspace/sp-guard.o: $(BPFOUT)/guard.skel.h
+$(OBJ)/userspace/net/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
+$(OBJ)/userspace/guard/guard.o: $(BPFOUT)/guard.skel.h
 $(OBJ)/bench/tp_floor.o: $(BPFOUT)/tp_floor.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
@@ -116,24 +125,30 @@ $(OBJ)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
+objs_of = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+$(LIB_A): $(call objs_of,$(LIB_SRCS))
+$(ENGINE_A): $(call objs_of,$(ENGINE_SRCS))
+$(NET_A): $(call objs_of,$(NET_SRCS))
+$(ARCHIVES):
+	@mkdir -p $(@D)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(BIN)/%: $(OBJ)/$$(basename $$(%_SRC)).o $(LIB) | $(BIN)
+$(BIN)/%: $$(call objs_of,$$($$*_SRCS)) $(ARCHIVES) | $(BIN)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/fuzz/%: $$(%_SRCS) userspace/sp_proto.h
+$(BUILD)/fuzz/%: $$(%_SRCS) userspace/net/sp_proto.h
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace \
+	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/net \
 		-fsanitize=fuzzer,address,undefined $(filter %.c,$^) -o $@
 
 $(BUILD) $(BIN) $(BPFOUT):
@@ -155,6 +170,10 @@ test: deps
 	$(Q)tests/run
 
 -include tests/vm/vm.mk
+
+# No file includes a header from a layer above its own (see tests/check-layers).
+check-layers:
+	$(Q)tests/check-layers
 
 clean:
 	rm -rf $(BUILD)

@@ -16,7 +16,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin() { command -v "$1" 2>/dev/null || echo "$here/../build/bin/$1"; }
-PT=$(bin pt_cost)
+PT=$(bin bench-pt-cost)
 GUARD=$(bin sp-guard)
 
 count=1000 rounds=7 ns=/dev/ng0n1

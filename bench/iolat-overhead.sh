@@ -3,7 +3,7 @@
 # iolat (system-wide, every layer it can attach), and under a bpftrace
 # script of the same coverage (syscalls, io_uring submit/complete, block
 # insert/issue/complete histograms). A fourth side, floor, runs
-# tp_floor: programs that do nothing on the tracepoints iolat follows,
+# bench-tp-floor: programs that do nothing on the tracepoints iolat follows,
 # which is what any eBPF tracer of those events pays here before doing
 # any work. The sides run interleaved, REPS times, on one target; the
 # table gives median IOPS, their ratio to the untraced run (below), and
@@ -160,7 +160,7 @@ start_tracer() {
 	case $1 in
 	iolat | floor)
 		local tool=iolat
-		[[ $1 == floor ]] && tool=tp_floor
+		[[ $1 == floor ]] && tool=bench-tp-floor
 		"$BIN/$tool" --ready-fd 3 3>"$WORK/ready" >/dev/null 2>"$WORK/tracer.err" &
 		TRACER=$!
 		read -r -n 1 -t 120 _ <"$WORK/ready" ;;
@@ -308,7 +308,7 @@ measure() {
 		"$(lost "${RMED[iolat]}")" "${RCI[iolat]}" "${BPF[iolat]}"
 	has_side bpftrace && printf 'bpftrace costs %s%% of IOPS (95%% CI %s%%), its programs %s ns per I/O\n' \
 		"$(lost "${RMED[bpftrace]}")" "${RCI[bpftrace]}" "${BPF[bpftrace]}"
-	has_side floor && printf 'floor: empty programs on the same tracepoints (tp_floor) cost %s%% of IOPS\n' \
+	has_side floor && printf 'floor: empty programs on the same tracepoints (bench-tp-floor) cost %s%% of IOPS\n' \
 		"$(lost "${RMED[floor]}")"
 	echo
 	summary_cell() {
@@ -345,6 +345,6 @@ printf '%s\n' "${SUMMARY[@]}"
 echo "(target: iolat < 5% of IOPS and below bpftrace. IOPS: the untraced median; iolat, floor," \
 	"bpftrace: IOPS lost, the median over rounds of a run's IOPS over the untraced run of its" \
 	"round, with the range that holds the true median at 95% confidence; floor: empty programs" \
-	"on iolat's tracepoints (tp_floor), what any eBPF tracer of these events pays before its" \
+	"on iolat's tracepoints (bench-tp-floor), what any eBPF tracer of these events pays before its" \
 	"first instruction. BPF ns: iolat's programs' own run time per" \
 	"I/O, from one more run with kernel.bpf_stats_enabled)"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * pt_cost: one NVMe passthrough command, N times, through one of the
+ * bench-pt-cost: one NVMe passthrough command, N times, through one of the
  * ways into the driver (io_uring uring_cmd, the NVMe ioctls), one at a
  * time, and the wall time per command. Small on purpose: it is how the
  * cost that a hook on a path adds (sp-guard's, bench/guard-cost.sh) is
@@ -119,7 +119,7 @@ static int send_one(struct runner *r, const struct config *c, const struct cmd *
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: pt_cost [OPTIONS] read|identify DEVICE\n"
+"Usage: bench-pt-cost [OPTIONS] read|identify DEVICE\n"
 "\n"
 "Send one NVMe passthrough command N times, one at a time, and report how\n"
 "many succeeded, the first failure in words, and the wall time per\n"
@@ -139,8 +139,8 @@ static void usage(FILE *f)
 "commands go to the controller, /dev/nvmeX.\n"
 "\n"
 "Examples:\n"
-"  pt_cost -p ioctl -n 10000 read /dev/ng0n1\n"
-"  pt_cost -p uring identify /dev/nvme0\n"
+"  bench-pt-cost -p ioctl -n 10000 read /dev/ng0n1\n"
+"  bench-pt-cost -p uring identify /dev/nvme0\n"
 "\n"
 "Exit status: 0 every command succeeded, 1 one failed (the first failure\n"
 "is reported), 2 bad usage or unusable device.\n");

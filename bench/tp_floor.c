@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tp_floor: attaches programs that do nothing to the tracepoints iolat
+ * bench-tp-floor: attaches programs that do nothing to the tracepoints iolat
  * follows on every I/O (bpf/tp_floor.bpf.c) and holds them until
  * SIGINT or SIGTERM. Run beside a benchmark, it shows what tracing
  * those events costs before any tracer does any work: the floor under
@@ -15,13 +15,13 @@
 #include <unistd.h>
 
 #include "sp_bpf.h"
-#include "sp_dev.h"
+#include "sp_sysfs.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "tp_floor.skel.h"
 
 static const char usage[] =
-"Usage: tp_floor [--json] [--ready-fd FD]\n"
+"Usage: bench-tp-floor [--json] [--ready-fd FD]\n"
 "\n"
 "Attaches an empty BPF program to each tracepoint iolat follows on every\n"
 "I/O (syscall entry/exit, io_uring submit/punt/task-work/complete, block\n"
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(attached, JSON_C_TO_STRING_PLAIN));
 	else
-		fprintf(stderr, "tp_floor: %d empty programs attached; Ctrl-C to end\n", n);
+		fprintf(stderr, "bench-tp-floor: %d empty programs attached; Ctrl-C to end\n", n);
 	fflush(stdout);
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "1", 1) != 1)

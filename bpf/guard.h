@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared by bpf/guard.bpf.c and userspace/sp-guard.c. */
+/* Shared by bpf/guard.bpf.c and userspace/guard/guard.c. */
 #ifndef SP_GUARD_H
 #define SP_GUARD_H
 

@@ -25,8 +25,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sp_buf.h"
-#include "sp_dev.h"
+#include "buf.h"
+#include "devinfo.h"
 
 enum sp_op {
 	SP_OP_READ,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "nvme_spec.h"
+#include "sp_sysfs.h"
 #include "uring.h"
 
 struct nvme {

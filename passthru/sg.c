@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "scsi_spec.h"
+#include "sp_sysfs.h"
 #include "uring.h"
 
 #define SG_TIMEOUT_MS 60000

@@ -11,7 +11,7 @@
 #include <liburing.h>
 
 #include "backend.h"
-#include "sp_ring.h"
+#include "ring.h"
 
 struct sp_uring {
 	struct io_uring ring;

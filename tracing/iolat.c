@@ -30,7 +30,7 @@
 #include "iolat.skel.h"
 #include "sp_bpf.h"
 #include "sp_bucket.h"
-#include "sp_dev.h"
+#include "sp_sysfs.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"

@@ -85,16 +85,16 @@ policy() {
 	assert_failure 2
 }
 
-@test "pt_cost: usage errors exit 2" {
-	run "$BIN/pt_cost" -p carrier-pigeon read /dev/null
+@test "bench-pt-cost: usage errors exit 2" {
+	run "$BIN/bench-pt-cost" -p carrier-pigeon read /dev/null
 	assert_failure 2
 	assert_output --partial "unknown path 'carrier-pigeon'"
-	run "$BIN/pt_cost" -p submit-io identify /dev/null
+	run "$BIN/bench-pt-cost" -p submit-io identify /dev/null
 	assert_failure 2
-	run "$BIN/pt_cost" read "$BATS_TEST_TMPDIR/missing"
+	run "$BIN/bench-pt-cost" read "$BATS_TEST_TMPDIR/missing"
 	assert_failure 2
 	assert_output --partial "cannot open"
-	run "$BIN/pt_cost" -p ioctl read /dev/null
+	run "$BIN/bench-pt-cost" -p ioctl read /dev/null
 	assert_failure 1
 	assert_output --partial "Inappropriate ioctl for device"
 }

@@ -275,11 +275,11 @@ row() {
 	[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ]
 }
 
-@test "tp_floor: empty programs on iolat's tracepoints, attached and gone after SIGINT" {
+@test "bench-tp-floor: empty programs on iolat's tracepoints, attached and gone after SIGINT" {
 	command -v bpftool >/dev/null || skip "bpftool not installed"
 	rm -f "$LOOP_DIR/ready"
 	mkfifo "$LOOP_DIR/ready"
-	"$BIN/tp_floor" --json --ready-fd 3 3>"$LOOP_DIR/ready" >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
+	"$BIN/bench-tp-floor" --json --ready-fd 3 3>"$LOOP_DIR/ready" >"$LOOP_DIR/out" 2>"$LOOP_DIR/err" &
 	pid=$!
 	read -r -n 1 -t 60 _ <"$LOOP_DIR/ready" || { cat "$LOOP_DIR/err"; false; }
 	# the per-I/O tracepoints of every path iolat follows are there
@@ -293,11 +293,11 @@ row() {
 	wait "$pid"
 	[ "$(bpftool link show --json | jq --argjson ids "$ids" \
 		'[.[] | select(.prog_id as $p | $ids | index($p))] | length')" -eq 0 ]
-	run "$BIN/tp_floor" --bogus
+	run "$BIN/bench-tp-floor" --bogus
 	assert_failure 2
-	run "$BIN/tp_floor" extra
+	run "$BIN/bench-tp-floor" extra
 	assert_failure 2
-	run "$BIN/tp_floor" --help
+	run "$BIN/bench-tp-floor" --help
 	assert_success
 	assert_output --partial "Examples:"
 }

@@ -14,7 +14,7 @@ setup() {
 	load helpers
 	in_guest
 	require_bin sp-guard
-	require_bin pt_cost
+	require_bin bench-pt-cost
 	command -v setpriv >/dev/null || fail "no setpriv in the guest (tests/vm/mkinitramfs)"
 	POLICY=$BATS_TEST_TMPDIR/policy
 	cat >"$POLICY" <<-'EOF'
@@ -89,10 +89,10 @@ guard_programs() {
 
 @test "guard: allowed reads pass on io_uring and on every ioctl" {
 	guard_start
-	run reader "$SP_BIN/pt_cost" -p uring -n 3 read /dev/ng0n1
+	run reader "$SP_BIN/bench-pt-cost" -p uring -n 3 read /dev/ng0n1
 	assert_success
 	for p in ioctl ioctl64 submit-io; do
-		run reader "$SP_BIN/pt_cost" -p "$p" read /dev/nvme0n1
+		run reader "$SP_BIN/bench-pt-cost" -p "$p" read /dev/nvme0n1
 		assert_success
 	done
 	run reader "$SP_BIN/sp-io" read --lba 8 --blocks 8 /dev/ng0n1
@@ -134,13 +134,13 @@ guard_programs() {
 @test "guard: admin Identify is refused through the ioctls and the io_uring admin command" {
 	guard_start
 	refused stranger nvme id-ctrl /dev/nvme0
-	refused stranger "$SP_BIN/pt_cost" -p ioctl64 identify /dev/ng0n1
-	refused stranger "$SP_BIN/pt_cost" -p uring identify /dev/nvme0
+	refused stranger "$SP_BIN/bench-pt-cost" -p ioctl64 identify /dev/ng0n1
+	refused stranger "$SP_BIN/bench-pt-cost" -p uring identify /dev/nvme0
 	# readers may identify the namespace node, not the controller
-	run reader "$SP_BIN/pt_cost" -p ioctl identify /dev/ng0n1
+	run reader "$SP_BIN/bench-pt-cost" -p ioctl identify /dev/ng0n1
 	assert_success
-	refused reader "$SP_BIN/pt_cost" -p uring identify /dev/nvme0
-	run "$SP_BIN/pt_cost" -p uring identify /dev/nvme0
+	refused reader "$SP_BIN/bench-pt-cost" -p uring identify /dev/nvme0
+	run "$SP_BIN/bench-pt-cost" -p uring identify /dev/nvme0
 	assert_success
 	guard_stop
 	[ "$(summary .denied)" -eq 4 ] || fail "4 Identify refused, guard counted: $SUMMARY"
@@ -170,11 +170,11 @@ guard_programs() {
 
 @test "guard: the counts of denials equal the attempts" {
 	guard_start
-	run stranger "$SP_BIN/pt_cost" -p uring -n 25 read /dev/ng0n1
+	run stranger "$SP_BIN/bench-pt-cost" -p uring -n 25 read /dev/ng0n1
 	assert_failure 1
-	run stranger "$SP_BIN/pt_cost" -p ioctl -n 17 read /dev/ng0n1
+	run stranger "$SP_BIN/bench-pt-cost" -p ioctl -n 17 read /dev/ng0n1
 	assert_failure 1
-	run stranger "$SP_BIN/pt_cost" -p submit-io -n 5 read /dev/nvme0n1
+	run stranger "$SP_BIN/bench-pt-cost" -p submit-io -n 5 read /dev/nvme0n1
 	assert_failure 1
 	guard_stop
 	[ "$(summary .denied)" -eq 47 ] || fail "47 attempts, guard counted: $SUMMARY"
@@ -194,11 +194,11 @@ guard_programs() {
 	mkdir -p "$CG"
 	echo "allow cgroup:/sp-guard-test /dev/ng0n1 io:read" >>"$POLICY"
 	guard_start
-	run stranger "$SP_BIN/pt_cost" -p ioctl read /dev/ng0n1
+	run stranger "$SP_BIN/bench-pt-cost" -p ioctl read /dev/ng0n1
 	assert_failure 1
 	run bash -c 'cg=$1; shift; echo $$ >"$cg/cgroup.procs" && exec "$@"' _ "$CG" \
 		setpriv --reuid 1001 --regid 1001 --clear-groups --inh-caps +sys_admin,+dac_override \
-		--ambient-caps +sys_admin,+dac_override -- "$SP_BIN/pt_cost" -p ioctl read /dev/ng0n1
+		--ambient-caps +sys_admin,+dac_override -- "$SP_BIN/bench-pt-cost" -p ioctl read /dev/ng0n1
 	assert_success
 	guard_stop
 	[ "$(summary .denied)" -eq 1 ]
@@ -209,19 +209,19 @@ guard_programs() {
 	for sig in INT TERM; do
 		guard_start
 		[ "$(guard_programs)" -ge 2 ] || fail "the guard's programs are not loaded"
-		refused stranger "$SP_BIN/pt_cost" -p uring identify /dev/nvme0
+		refused stranger "$SP_BIN/bench-pt-cost" -p uring identify /dev/nvme0
 		guard_stop "$sig"
 		[ "$(guard_programs)" -eq 0 ] || fail "programs left after SIG$sig: $(bpftool prog show)"
 		run bpftool link show
 		refute_output --partial guard_
 	done
-	run stranger "$SP_BIN/pt_cost" -p uring identify /dev/nvme0
+	run stranger "$SP_BIN/bench-pt-cost" -p uring identify /dev/nvme0
 	assert_success
 	run stranger nvme id-ctrl /dev/nvme0
 	assert_success
 	run reader "$SP_BIN/sp-io" write --lba 24 --pattern 0x11 /dev/ng0n1
 	assert_success
-	run stranger "$SP_BIN/pt_cost" -p ioctl -n 3 read /dev/ng0n1
+	run stranger "$SP_BIN/bench-pt-cost" -p ioctl -n 3 read /dev/ng0n1
 	assert_success
 }
 

@@ -49,7 +49,7 @@
 #include "sp_bpf.h"
 #include "sp_log.h"
 #include "sp_proto.h"
-#include "sp_ring.h"
+#include "ring.h"
 #include "sp_time.h"
 #include "sp_verify.h"
 #include "sp_xsk.h"

@@ -5,14 +5,14 @@
  * kernel refuses them (as fio's t/io_uring does); what was obtained and
  * what was refused is kept so that every run can say which it got.
  */
-#ifndef SP_RING_H
-#define SP_RING_H
+#ifndef SP_PASSTHRU_RING_H
+#define SP_PASSTHRU_RING_H
 
 #include <liburing.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sp_buf.h"
+#include "buf.h"
 
 struct sp_ring_opts {
 	unsigned entries;

@@ -4,8 +4,8 @@
  * buffers, so that a pool can be registered with io_uring (fixed
  * buffers) or DMA-mapped (VFIO) as one region.
  */
-#ifndef SP_BUF_H
-#define SP_BUF_H
+#ifndef SP_PASSTHRU_BUF_H
+#define SP_PASSTHRU_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

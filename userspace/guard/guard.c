@@ -33,7 +33,7 @@
 #include "guard.skel.h"
 #include "nvme_spec.h"
 #include "sp_bpf.h"
-#include "sp_dev.h"
+#include "sp_sysfs.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"

@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_dev.h"
+#include "devinfo.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"

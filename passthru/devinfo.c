@@ -12,8 +12,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "sp_dev.h"
+#include "devinfo.h"
 #include "sp_opts.h"
+#include "sp_sysfs.h"
 
 const char *sp_kind_name(enum sp_target_kind k)
 {
@@ -25,22 +26,6 @@ const char *sp_kind_name(enum sp_target_kind k)
 	case SP_KIND_PCI: return "pci";
 	}
 	return "?";
-}
-
-int sp_dev_kernel_name(const struct stat *st, char *name, size_t len)
-{
-	char path[128], link[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
-		 S_ISBLK(st->st_mode) ? "block" : "char",
-		 major(st->st_rdev), minor(st->st_rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return -ENODEV;
-	link[n] = '\0';
-	snprintf(name, len, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
-	return 0;
 }
 
 /* Limits the block layer knows for the kernel name d->name. */
@@ -126,30 +111,6 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
 	return ret;
 }
 
-/* Mount point of the block device, from /proc/self/mountinfo. */
-static bool find_mount(dev_t dev, char *where, size_t len)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		char mnt[PATH_MAX];
-
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3)
-			continue;
-		if (makedev(maj, min) != dev)
-			continue;
-		snprintf(where, len, "%s", mnt);
-		found = true;
-	}
-	fclose(f);
-	return found;
-}
-
 static int probe_signature(const char *path, char *what, size_t len)
 {
 	blkid_probe pr = blkid_new_probe_from_filename(path);
@@ -192,7 +153,7 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 	/* A mounted device is never written to, --force or not. */
 	if (stat(d->block_path, &st) || !S_ISBLK(st.st_mode))
 		return 0;
-	if (find_mount(st.st_rdev, what, sizeof(what))) {
+	if (sp_mount_point(st.st_rdev, what, sizeof(what))) {
 		snprintf(why, len, "%s is mounted on %s", d->block_path, what);
 		return -EBUSY;
 	}
@@ -236,40 +197,6 @@ int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk
 	if (fstat(fd, &st) == 0)
 		d->rdev = st.st_rdev;
 	return fd;
-}
-
-int sp_blk_without_iostats(char *first, size_t len)
-{
-	DIR *dir = opendir("/sys/block");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -errno;
-	if (len)
-		first[0] = 0;
-	while ((de = readdir(dir))) {
-		char path[300];
-		FILE *f;
-		int on = 1;
-
-		if (de->d_name[0] == '.')
-			continue;
-		/* bio-based disks (zram, dm) have no requests, whatever they say */
-		snprintf(path, sizeof(path), "/sys/block/%s/mq", de->d_name);
-		if (access(path, F_OK))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/queue/iostats", de->d_name);
-		f = fopen(path, "r");
-		/* gone since readdir */
-		if (!f)
-			continue;
-		if (fscanf(f, "%d", &on) == 1 && !on && n++ == 0 && len)
-			snprintf(first, len, "%s", de->d_name);
-		fclose(f);
-	}
-	closedir(dir);
-	return n;
 }
 
 int sp_file_create(const char *path, uint64_t size)

@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sp_buf.h"
+#include "buf.h"
 
 #define HUGE_2M (2UL << 20)
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_ring.h"
+#include "ring.h"
 
 static const struct {
 	unsigned flag;

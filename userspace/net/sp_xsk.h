@@ -21,7 +21,7 @@
 #include <linux/types.h>
 #include <xdp/xsk.h>
 
-#include "sp_buf.h"
+#include "buf.h"
 
 struct xsk_redirect_bpf;
 

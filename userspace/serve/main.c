@@ -25,13 +25,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_buf.h"
-#include "sp_dev.h"
+#include "buf.h"
+#include "devinfo.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
 #include "sp_proto.h"
-#include "sp_ring.h"
+#include "ring.h"
 #include "sp_stats.h"
 #include "sp_time.h"
 #include "serve.h"

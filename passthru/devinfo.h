@@ -4,8 +4,8 @@
  * how big, which alignment O_DIRECT needs, and whether it is safe to
  * write to. Every check here runs before anything is written.
  */
-#ifndef SP_DEV_H
-#define SP_DEV_H
+#ifndef SP_PASSTHRU_DEVINFO_H
+#define SP_PASSTHRU_DEVINFO_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -67,9 +67,6 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
 int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 			  char *why, size_t len);
 
-/* Kernel name of the device behind st ("nvme0n1", "sg0"), from sysfs. */
-int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
-
 /*
  * For passthrough backends: records node (the char device commands go
  * to) and blk (the block device with the same data, or "") in d, reads
@@ -78,13 +75,6 @@ int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
  */
 int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk,
 			 bool write, char *why, size_t len);
-
-/*
- * blk-mq disks whose requests are not stamped at allocation (queue/iostats
- * reads 0): how many, the first one's name in first. -errno when
- * /sys/block cannot be read.
- */
-int sp_blk_without_iostats(char *first, size_t len);
 
 /* Creates a regular file of the given size (allocated, not sparse). */
 int sp_file_create(const char *path, uint64_t size);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What sp-serve's TCP loop (sp-serve.c) and its AF_XDP loop (serve_xdp.c) share. */
+/* What sp-serve's TCP loop (main.c) and its AF_XDP loop (xdp.c) share. */
 #ifndef SERVE_H
 #define SERVE_H
 

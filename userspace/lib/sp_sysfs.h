@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What sysfs and procfs say about devices: kernel names, mounts and the
+ * block layer's queues. Readers only; nothing here opens a device.
+ */
+#ifndef SP_SYSFS_H
+#define SP_SYSFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Kernel name of the device behind st ("nvme0n1", "sg0"), from sysfs. */
+int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
+
+/*
+ * Whether block device dev is mounted in this mount namespace; its
+ * mount point goes to where.
+ */
+bool sp_mount_point(dev_t dev, char *where, size_t len);
+
+/*
+ * blk-mq disks whose requests are not stamped at allocation (queue/iostats
+ * reads 0): how many, the first one's name in first. -errno when
+ * /sys/block cannot be read.
+ */
+int sp_blk_without_iostats(char *first, size_t len);
+
+#endif
