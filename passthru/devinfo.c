@@ -175,6 +175,32 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 	return 0;
 }
 
+int sp_dev_check_range(const struct sp_devinfo *d, uint64_t offset, uint64_t len,
+		       char *why, size_t why_len)
+{
+	uint64_t end;
+
+	if (!d->lbs) {
+		snprintf(why, why_len, "%s has no logical blocks to address", d->path);
+		return -EINVAL;
+	}
+	if (offset % d->lbs || len % d->lbs) {
+		snprintf(why, why_len, "offset %llu and length %llu must be multiples of "
+			 "the logical block size %u of %s", (unsigned long long)offset,
+			 (unsigned long long)len, d->lbs, d->path);
+		return -EINVAL;
+	}
+	if (__builtin_add_overflow(offset, len, &end) || end > d->size) {
+		snprintf(why, why_len, "LBA %llu + %llu blocks ends past the end of %s "
+			 "(%llu blocks of %u bytes)",
+			 (unsigned long long)(offset / d->lbs),
+			 (unsigned long long)(len / d->lbs), d->path,
+			 (unsigned long long)(d->size / d->lbs), d->lbs);
+		return -ERANGE;
+	}
+	return 0;
+}
+
 int sp_dev_open_passthru(struct sp_devinfo *d, const char *node, const char *blk,
 			 bool write, char *why, size_t len)
 {

@@ -68,6 +68,15 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 			  char *why, size_t len);
 
 /*
+ * Whether [offset, offset + len) lies inside d: 0, -ERANGE (past the end,
+ * or the sum overflows) or -EINVAL (not in whole logical blocks, or d has
+ * no blocks to address). why names the offending value in bytes and
+ * blocks. Checked before anything is issued, whatever the path.
+ */
+int sp_dev_check_range(const struct sp_devinfo *d, uint64_t offset, uint64_t len,
+		       char *why, size_t why_len);
+
+/*
  * For passthrough backends: records node (the char device commands go
  * to) and blk (the block device with the same data, or "") in d, reads
  * the block device's transfer and polling limits, and opens node.

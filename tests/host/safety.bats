@@ -105,3 +105,51 @@ teardown() {
 	assert_failure 2
 	assert_output --partial "cannot poll"
 }
+
+# sp-io computes offset = LBA x block size; a product that wraps must
+# not turn into a small offset (2^55 x 512 is 0 modulo 2^64).
+@test "sp-io: an LBA whose byte offset overflows is refused, nothing written" {
+	tmpfs_file
+	head -c 4M /dev/zero >"$F"
+	for lba in 36028797018963968 18446744073709551615 8192; do
+		run "$BIN/sp-io" write --lba "$lba" --pattern 0x77 "$F"
+		assert_failure 2
+		assert_output --partial "past the end of $F (8192 blocks of 512 bytes)"
+	done
+	run cmp -n 4194304 "$F" /dev/zero
+	assert_success
+	[ "$(stat -c %s "$F")" -eq 4194304 ]
+}
+
+@test "sp-io: a length that does not fit one command, or runs past the end, is refused" {
+	tmpfs_file
+	head -c 4M /dev/zero >"$F"
+	run "$BIN/sp-io" read --blocks 1048576 "$F"
+	assert_failure 2
+	assert_output --partial "LBA 0 + 1048576 blocks ends past the end of $F"
+	run "$BIN/sp-io" write --offset 4M --pattern 1 "$F"
+	assert_failure 2
+	assert_output --partial "LBA 8192 + 1 blocks ends past the end"
+	[ "$(stat -c %s "$F")" -eq 4194304 ]
+	run "$BIN/sp-io" write --past-end --lba 8192 "$F"
+	assert_failure 2
+	assert_output --partial "--past-end goes with read"
+	# the last block is inside; a read past the end is sent when asked
+	run "$BIN/sp-io" write --lba 8191 --pattern 0x11 "$F"
+	assert_success
+	run "$BIN/sp-io" read --past-end --lba 8192 "$F"
+	assert_failure 1
+	assert_output --partial "short transfer: 0 of 512 bytes"
+}
+
+@test "sp-io and sp-id: a character device that is no passthrough node is refused" {
+	run "$BIN/sp-io" read /dev/null
+	assert_failure 2
+	assert_output --partial "/dev/null: a character device that is neither an NVMe generic node nor a SCSI generic node"
+	run "$BIN/sp-id" /dev/null
+	assert_failure 2
+	assert_output --partial "/dev/null: a character device"
+	run "$BIN/sp-id" /nonexistent
+	assert_failure 2
+	assert_output --partial "/nonexistent: No such file or directory"
+}

@@ -33,15 +33,35 @@ setup() {
 }
 
 @test "sp-io: NVMe read past the end gets the decoded status, exit 1" {
-	run "$SP_BIN/sp-io" read --lba $((SP_NVME_BYTES / 512)) /dev/ng0n1
+	run "$SP_BIN/sp-io" read --past-end --lba $((SP_NVME_BYTES / 512)) /dev/ng0n1
 	assert_equal "$status" 1
 	assert_output --partial "LBA Out of Range (SCT 0x0, SC 0x80"
 }
 
 @test "sp-io: SCSI read past the end gets the decoded sense, exit 1" {
-	run "$SP_BIN/sp-io" read --lba $((SP_SAS_BYTES / 512)) "/dev/$SD"
+	run "$SP_BIN/sp-io" read --past-end --lba $((SP_SAS_BYTES / 512)) "/dev/$SD"
 	assert_equal "$status" 1
 	assert_output --partial "ILLEGAL REQUEST: Logical block address out of range (ASC 0x21, ASCQ 0x00)"
+}
+
+@test "sp-io: past the end is refused before it reaches either device, unless a read asks" {
+	for dev in /dev/ng0n1 "/dev/$SD"; do
+		bytes=$SP_NVME_BYTES
+		[[ $dev == /dev/ng* ]] || bytes=$SP_SAS_BYTES
+		run "$SP_BIN/sp-io" write --lba $((bytes / 512)) --pattern 0x99 "$dev"
+		assert_equal "$status" 2
+		assert_output --partial "past the end of"
+		run "$SP_BIN/sp-io" write --lba 36028797018963968 --pattern 0x99 "$dev"
+		assert_equal "$status" 2
+		run "$SP_BIN/sp-io" read --lba $((bytes / 512)) "$dev"
+		assert_equal "$status" 2
+		assert_output --partial "--past-end sends the read anyway"
+		# LBA 0 is untouched by the wrapped LBA above
+		run "$SP_BIN/sp-io" read --lba 0 --out "$BATS_TEST_TMPDIR/lba0" "$dev"
+		assert_success
+		[[ $(tr -cd '\231' <"$BATS_TEST_TMPDIR/lba0" | wc -c) -lt 512 ]] ||
+			fail "LBA 0 of $dev holds the pattern of the refused write"
+	done
 }
 
 @test "sp-io: a block written by passthrough is read back through the block device" {

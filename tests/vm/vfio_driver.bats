@@ -135,7 +135,7 @@ driver() {
 @test "vfio: an LBA out of range gives the decoded status and exit 1" {
 	bind
 	blocks=$((SP_NVME_BYTES / 512))
-	run --separate-stderr "$SP_BIN/sp-io" -m vfio read --lba "$blocks" "$BDF"
+	run --separate-stderr "$SP_BIN/sp-io" -m vfio read --past-end --lba "$blocks" "$BDF"
 	[ "$status" -eq 1 ] || fail "sp-io exited $status: $stderr"
 	[[ $stderr == *"LBA Out of Range (SCT 0x0, SC 0x80"* ]] || fail "no decoded status: $stderr"
 	run "$SP_BIN/sp-io" -m vfio read --lba 0 "$BDF"

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 
 		if (ret) {
 			sp_err("%s", why[0] ? why : strerror(-ret));
-			status = ret == -ENOENT ? SP_EXIT_USAGE : SP_EXIT_FAIL;
+			status = ret == -ENOENT || ret == -ENOTSUP ? SP_EXIT_USAGE : SP_EXIT_FAIL;
 			continue;
 		}
 		if (json)

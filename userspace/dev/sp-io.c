@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * sp-io: one command through one backend, and the device's answer in
- * words. Nothing checks the range first: a read past the end goes to
- * the device, so that its status (NVMe) or sense (SCSI) can be seen.
+ * words. The range is checked against the device before anything is
+ * issued; a read past the end goes to the device only when asked
+ * (--past-end), so that its status (NVMe) or sense (SCSI) can be seen.
+ * A write never does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,8 @@ static void usage(FILE *f)
 "Usage: sp-io [OPTIONS] read|write|write-zeroes|flush DEVICE\n"
 "\n"
 "Send one command to DEVICE and report the answer: the NVMe status or the\n"
-"SCSI sense in words when it fails. The range is not checked first.\n"
+"SCSI sense in words when it fails. The range is checked first: nothing\n"
+"past the end of DEVICE is written, or read unless --past-end says so.\n"
 "\n"
 "  -m, --mode NAME    nvme, sg, vfio, uring or psync (default: what DEVICE\n"
 "                     is); vfio takes a PCI address bound to vfio-pci\n"
@@ -36,26 +39,31 @@ static void usage(FILE *f)
 "      --in FILE      write: data from FILE\n"
 "      --pattern BYTE write: fill with BYTE (default 0)\n"
 "      --force        write to a device with a filesystem signature\n"
+"      --past-end     read: send a read past the end anyway, to see the\n"
+"                     device's own answer (status or sense)\n"
 "      --json         one JSON document on stdout\n"
 "  -h, --help         this text\n"
 "\n"
 "Examples:\n"
 "  sp-id /dev/ng0n1 && sp-io read --lba 0 --blocks 8 /dev/ng0n1\n"
 "  sp-io write --lba 100 --pattern 0xa5 /dev/sg0\n"
-"  sp-io read --lba 999999999 /dev/ng0n1   # see the device refuse it\n"
+"  sp-io read --past-end --lba 999999999 /dev/ng0n1  # see the device refuse it\n"
 "  sp-io -m vfio read --lba 0 0000:00:04.0 # through the userspace driver\n"
 "\n"
 "Exit status: 0 ok, 1 the command failed, 2 bad usage or unusable device.\n");
 }
 
 enum { OPT_LBA = 256, OPT_OFFSET, OPT_BLOCKS, OPT_LEN, OPT_OUT, OPT_IN,
-       OPT_PATTERN, OPT_FORCE, OPT_JSON };
+       OPT_PATTERN, OPT_FORCE, OPT_JSON, OPT_PAST_END };
+
+/* Largest transfer sp-io moves in one command (the I/O length is 32-bit). */
+#define SP_IO_MAX_LEN (1ull << 30)
 
 struct request {
 	enum sp_op op;
 	const char *path, *mode, *out, *in;
 	uint64_t lba, offset, blocks, len;
-	bool have_lba, have_offset, have_blocks, have_len, force, json;
+	bool have_lba, have_offset, have_blocks, have_len, force, json, past_end;
 	uint8_t pattern;
 };
 
@@ -72,6 +80,7 @@ static int parse(int argc, char **argv, struct request *r)
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "past-end", no_argument, NULL, OPT_PAST_END },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -98,7 +107,7 @@ static int parse(int argc, char **argv, struct request *r)
 			r->have_blocks = true;
 			break;
 		case OPT_LEN:
-			if (sp_parse_size(optarg, &r->len) || !r->len || r->len > (1u << 30))
+			if (sp_parse_size(optarg, &r->len) || !r->len || r->len > SP_IO_MAX_LEN)
 				goto bad;
 			r->have_len = true;
 			break;
@@ -111,6 +120,7 @@ static int parse(int argc, char **argv, struct request *r)
 			break;
 		case OPT_FORCE: r->force = true; break;
 		case OPT_JSON: r->json = true; break;
+		case OPT_PAST_END: r->past_end = true; break;
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);
@@ -149,7 +159,56 @@ bad:
 		sp_err("--out goes with read, --in with write");
 		return -EINVAL;
 	}
+	if (r->past_end && r->op != SP_OP_READ) {
+		sp_err("--past-end goes with read: nothing is written past the end");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/*
+ * The byte range of the request on d, checked before anything is issued:
+ * an LBA or length whose product overflows is refused whatever was asked
+ * (it would wrap to a small offset), so is a range past the end unless
+ * the request is a read with --past-end. 0 or -errno with why set.
+ */
+static int request_range(const struct request *r, const struct sp_devinfo *d,
+			 uint64_t *offset, uint64_t *len, char *why, size_t n)
+{
+	uint64_t blocks = r->have_blocks ? r->blocks : 1;
+	int ret;
+
+	if (!d->lbs) {
+		snprintf(why, n, "%s has no logical blocks to address", d->path);
+		return -EINVAL;
+	}
+	*offset = r->offset;
+	if (!r->have_offset && __builtin_mul_overflow(r->lba, (uint64_t)d->lbs, offset)) {
+		snprintf(why, n, "--lba %llu is past the end of %s (%llu blocks of %u bytes)",
+			 (unsigned long long)r->lba, d->path,
+			 (unsigned long long)(d->size / d->lbs), d->lbs);
+		return -ERANGE;
+	}
+	*len = r->have_len ? r->len : blocks * d->lbs;
+	if (r->op == SP_OP_FLUSH) {
+		*len = 0;
+		return 0;
+	}
+	if (*len > SP_IO_MAX_LEN) {
+		snprintf(why, n, "--blocks %llu is %llu bytes on %s: at most %llu bytes in "
+			 "one command", (unsigned long long)blocks,
+			 (unsigned long long)*len, d->path, (unsigned long long)SP_IO_MAX_LEN);
+		return -ERANGE;
+	}
+	ret = sp_dev_check_range(d, *offset, *len, why, n);
+	if (ret == -ERANGE && r->op == SP_OP_READ && r->past_end)
+		return 0;
+	if (ret == -ERANGE && r->op == SP_OP_READ) {
+		size_t used = strlen(why);
+
+		snprintf(why + used, n - used, " (--past-end sends the read anyway)");
+	}
+	return ret;
 }
 
 static void hexdump(const uint8_t *p, size_t n)
@@ -172,6 +231,7 @@ int main(int argc, char **argv)
 	struct sp_io io = { 0 }, *done;
 	char why[512], status_text[192] = "";
 	int ret, status = SP_EXIT_OK;
+	uint64_t offset, len;
 	void *buf;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
@@ -196,13 +256,13 @@ int main(int argc, char **argv)
 		sp_err("%s", why[0] ? why : strerror(-ret));
 		return SP_EXIT_USAGE;
 	}
-	io.offset = r.have_offset ? r.offset : r.lba * d.lbs;
-	io.len = r.op == SP_OP_FLUSH ? 0 : r.have_len ? r.len : (r.have_blocks ? r.blocks : 1) * d.lbs;
-	if (io.offset % d.lbs || io.len % d.lbs) {
-		sp_err("offset and length must be multiples of the logical block size %u",
-		       d.lbs);
+	ret = request_range(&r, &d, &offset, &len, why, sizeof(why));
+	if (ret) {
+		sp_err("%s", why);
 		return SP_EXIT_USAGE;
 	}
+	io.offset = offset;
+	io.len = len;
 	if (d.max_transfer && io.len > d.max_transfer && r.op != SP_OP_WRITE_ZEROES) {
 		char s1[32], s2[32];
 

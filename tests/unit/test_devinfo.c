@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+/* Range checks of a target: overflow never wraps into a valid offset. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "devinfo.h"
+#include "tap.h"
+
+int main(void)
+{
+	struct sp_devinfo d = { .lbs = 512, .size = 4 << 20 };
+	char why[256];
+	int ret;
+
+	snprintf(d.path, sizeof(d.path), "/dev/x");
+	ret = sp_dev_check_range(&d, 0, 4 << 20, why, sizeof(why));
+	TAP_CHECK(ret == 0, "the whole device is a valid range");
+	ret = sp_dev_check_range(&d, 4 << 20, 512, why, sizeof(why));
+	TAP_CHECK(ret == -ERANGE && strstr(why, "LBA 8192 + 1 blocks"),
+		  "one block past the end: %s", why);
+	ret = sp_dev_check_range(&d, UINT64_MAX - 511, 1024, why, sizeof(why));
+	TAP_CHECK(ret == -ERANGE, "offset + length overflowing is past the end");
+	ret = sp_dev_check_range(&d, 100, 512, why, sizeof(why));
+	TAP_CHECK(ret == -EINVAL && strstr(why, "multiples"), "unaligned offset: %s", why);
+	ret = sp_dev_check_range(&d, 0, 0, why, sizeof(why));
+	TAP_CHECK(ret == 0, "an empty range at the start is inside");
+
+	d.lbs = 0;
+	ret = sp_dev_check_range(&d, 0, 512, why, sizeof(why));
+	TAP_CHECK(ret == -EINVAL, "no block size (a char device): refused, no division");
+	return tap_done();
+}
