@@ -100,6 +100,7 @@ struct job {
 	uint64_t ios_done, reads, writes, bytes;
 	uint64_t issued, errors;	/* main phase: I/Os sent, and failed */
 	uint64_t verified, unverified_reads, verify_pass_blocks;
+	uint64_t verify_mismatches;	/* blocks whose check failed, any phase */
 	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
 	uint64_t flushes;	/* --fsync fsyncs done (not counted as I/Os) */
 	unsigned writes_since_sync;
@@ -310,6 +311,9 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 			char msg[256];
 
 			if (r != SP_VERIFY_OK) {
+				j->verify_mismatches++;
+				if (phase == PHASE_MAIN)
+					j->errors++;
 				job_fail(j, -EILSEQ, "verify failed: %s",
 					 sp_verify_describe(r, buf, io->offset,
 							    expect, msg, sizeof(msg)));
@@ -491,7 +495,7 @@ static void *job_main(void *arg)
 
 struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
-	uint64_t issued, errors;
+	uint64_t issued, errors, mismatches;
 	uint64_t self_syscalls, clock_reads, flushes;
 	struct sp_hist lat;
 	struct sp_usage use;
@@ -589,6 +593,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(ver, "blocks_checked", sp_json_u64(tt->verified));
 	json_object_object_add(ver, "reads_unchecked", sp_json_u64(tt->unverified));
 	json_object_object_add(ver, "readback_blocks", sp_json_u64(tt->pass_blocks));
+	json_object_object_add(ver, "mismatches", sp_json_u64(tt->mismatches));
 	json_object_object_add(res, "verify", ver);
 	json_object_object_add(root, "result", res);
 
@@ -665,8 +670,14 @@ static void print_text(const struct bench *b, const struct totals *tt)
 	       per_io(u->vol_csw, tt->ios), per_io(u->invol_csw, tt->ios));
 	if (c->verify)
 		printf("  verify      %llu blocks checked, %llu read back after the "
-		       "run, 0 errors\n", (unsigned long long)tt->verified,
-		       (unsigned long long)tt->pass_blocks);
+		       "run, %s\n", (unsigned long long)tt->verified,
+		       (unsigned long long)tt->pass_blocks,
+		       tt->mismatches ? "a block failed its check: the run failed (the "
+					"error line says which and why)"
+				      : tt->errors ? "the run failed" : "0 errors");
+	if (tt->errors)
+		printf("  errors      %llu I/Os failed or returned wrong data\n",
+		       (unsigned long long)tt->errors);
 }
 
 /* ------------------------------------------------------------ options */
@@ -710,7 +721,9 @@ static void usage(FILE *f)
 "      --verify            writes carry a checked header; reads check it; after\n"
 "                          a writing run every written block is read back\n"
 "      --verify-seed N     seed of the pattern (default 1); reads of another run's\n"
-"                          data need that run's seed\n"
+"                          data need that run's seed. Generations (which write\n"
+"                          of a block is the latest) are counted per run: a\n"
+"                          read-only run accepts any generation\n"
 "      --force             write to a device with a filesystem/partition signature\n"
 "      --fsync N           after every N writes an fsync (psync: fsync(2), uring:\n"
 "                          IORING_OP_FSYNC); counted apart, as flushes\n"
@@ -1439,6 +1452,7 @@ int main(int argc, char **argv)
 		tt.verified += j->verified;
 		tt.unverified += j->unverified_reads;
 		tt.pass_blocks += j->verify_pass_blocks;
+		tt.mismatches += j->verify_mismatches;
 		tt.self_syscalls += j->main_syscalls;
 		tt.clock_reads += j->clock_reads;
 		tt.flushes += j->flushes;

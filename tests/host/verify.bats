@@ -32,6 +32,20 @@ teardown() {
 	assert_output --partial "offset 1228800: checksum mismatch"
 }
 
+@test "a failed verify is reported as failed in the summary and the JSON" {
+	"$UB" -w write --verify --size 4M -n 1024 "$F"
+	printf 'XXXX' | dd of="$F" bs=1 seek=8192 conv=notrunc status=none
+	run "$UB" -w read --verify -n 1024 "$F"
+	assert_failure 1
+	refute_output --partial "0 errors"
+	assert_output --partial "a block failed its check"
+	run --separate-stderr "$UB" --json -w read --verify -n 1024 "$F"
+	assert_failure 1
+	[ "$(jfield .status)" = failed ]
+	[ "$(jfield .result.errors)" -ge 1 ]
+	[ "$(jfield .result.verify.mismatches)" -ge 1 ]
+}
+
 @test "a block at the wrong place is caught" {
 	"$UB" -w write --verify --size 4M -n 1024 "$F"
 	dd if="$F" of="$F" bs=4096 skip=5 seek=9 count=1 conv=notrunc status=none

@@ -110,6 +110,11 @@ int main(void)
 		  "an older generation is a lost write");
 	sp_verify_describe(SP_VERIFY_STALE, blk, 8192, 4, msg, sizeof(msg));
 	TAP_CHECK(strstr(msg, "stale") != NULL, "stale data is named: %s", msg);
+	TAP_CHECK(sp_verify_check(blk, len, 8192, 7, 2) == SP_VERIFY_NEWER,
+		  "a newer generation is not a lost write");
+	sp_verify_describe(SP_VERIFY_NEWER, blk, 8192, 2, msg, sizeof(msg));
+	TAP_CHECK(strstr(msg, "newer") && !strstr(msg, "lost") && !strstr(msg, "stale"),
+		  "a newer generation is named as such: %s", msg);
 	memset(copy, 0, len);
 	TAP_CHECK(sp_verify_check(copy, len, 8192, 7, 3) == SP_VERIFY_BAD_MAGIC,
 		  "a zeroed block has no header");

@@ -258,8 +258,10 @@ enum sp_verify_result sp_verify_check(const void *buf, uint32_t len,
 		return SP_VERIFY_BAD_OFFSET;
 	if (h->seed != seed)
 		return SP_VERIFY_BAD_SEED;
-	if (expect_gen != SP_VERIFY_GEN_ANY && h->generation != expect_gen)
+	if (expect_gen != SP_VERIFY_GEN_ANY && h->generation < expect_gen)
 		return SP_VERIFY_STALE;
+	if (expect_gen != SP_VERIFY_GEN_ANY && h->generation > expect_gen)
+		return SP_VERIFY_NEWER;
 	return SP_VERIFY_OK;
 }
 
@@ -300,6 +302,12 @@ const char *sp_verify_describe(enum sp_verify_result r, const void *buf,
 	case SP_VERIFY_STALE:
 		snprintf(msg, len, "offset %llu: stale data: generation %u, last "
 			 "acknowledged write was generation %u (lost write)",
+			 (unsigned long long)offset, h->generation, expect_gen);
+		break;
+	case SP_VERIFY_NEWER:
+		snprintf(msg, len, "offset %llu: generation %u, newer than this run's "
+			 "last write (generation %u): another writer with the same seed "
+			 "wrote the block (generations are counted per run, from 1)",
 			 (unsigned long long)offset, h->generation, expect_gen);
 		break;
 	}

@@ -32,6 +32,7 @@ enum sp_verify_result {
 	SP_VERIFY_BAD_LEN,
 	SP_VERIFY_BAD_CRC,
 	SP_VERIFY_STALE,	/* older generation than the last acknowledged write */
+	SP_VERIFY_NEWER,	/* newer generation than any write this run made */
 };
 
 /* Any generation is accepted when the expected one is unknown. */
