@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1196,6 +1197,7 @@ struct tracer {
 static int trace_start(struct tracer *tr, bool json)
 {
 	char self[PATH_MAX], iolat[PATH_MAX + 8], pidarg[16];
+	pid_t parent;
 	int ready[2], err;
 	ssize_t n;
 	char byte;
@@ -1215,6 +1217,7 @@ static int trace_start(struct tracer *tr, bool json)
 		err = -errno;
 		goto fail;
 	}
+	parent = getpid();
 	tr->pid = fork();
 	if (tr->pid < 0) {
 		err = -errno;
@@ -1226,6 +1229,10 @@ static int trace_start(struct tracer *tr, bool json)
 		char *argv[] = { iolat, "--pid", pidarg, "--ready-fd", "3",
 				 json ? "--json" : NULL, NULL };
 
+		/* iolat ends with this process, even one killed by SIGKILL
+		 * (and iolat --pid watches it too); the signal survives exec */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != parent)
+			_exit(127);
 		dup2(tr->out, STDOUT_FILENO);
 		dup2(ready[1], 3);
 		/* dup2 onto itself keeps FD_CLOEXEC: fd 3 must survive exec */

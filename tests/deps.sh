@@ -12,7 +12,7 @@ pkgs=(
 	libbpf-dev liburing-dev libxdp-dev libelf-dev zlib1g-dev
 	libjson-c-dev libblkid-dev
 	# tests and benchmarks
-	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2
+	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps
 	nginx gnuplot-nox
 	# QEMU testbed (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod nvme-cli sg3-utils

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <bpf/bpf.h>
 #include <linux/io_uring.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -217,6 +218,14 @@ struct config {
 };
 
 static volatile sig_atomic_t stop;
+
+/* A pidfd polls readable once its process has exited. */
+static bool process_gone(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
 
 static void on_signal(int sig)
 {
@@ -1521,7 +1530,7 @@ int main(int argc, char **argv)
 	struct state s = { 0 };
 	struct ring_buffer *rb = NULL;
 	struct config c;
-	int err, status = SP_EXIT_OK;
+	int err, status = SP_EXIT_OK, pidfd = -1;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	if (parse(argc, argv, &c)) {
@@ -1545,6 +1554,13 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	/* --pid: the trace ends with the process, also one killed by SIGKILL */
+	if (c.pid) {
+		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)c.pid, 0);
+		if (pidfd < 0)
+			sp_notice("--pid %u: no pidfd (%s); tracing until stopped",
+				  c.pid, strerror(errno));
+	}
 	if (!c.json && !c.events)
 		fprintf(stderr, "iolat: tracing I/O%s%s... %s\n", c.disk ? " on " : "",
 			c.disk ? c.disk : "", c.interval_s ? "" : "Ctrl-C to end");
@@ -1566,6 +1582,10 @@ int main(int argc, char **argv)
 		bool last;
 
 		while (!stop && (!c.interval_s || sp_now_ns() < deadline)) {
+			if (pidfd >= 0 && process_gone(pidfd)) {
+				sp_notice("process %u exited: the trace ends", c.pid);
+				stop = 1;
+			}
 			err = ring_buffer__poll(rb, 100);
 			if (err < 0 && err != -EINTR) {
 				sp_err("reading the ring buffer: %s", strerror(-err));
@@ -1608,6 +1628,8 @@ int main(int argc, char **argv)
 			break;
 	}
 out:
+	if (pidfd >= 0)
+		close(pidfd);
 	ring_buffer__free(rb);
 	tracer_stop(&t);
 	state_reset(&s);

@@ -275,6 +275,40 @@ row() {
 	[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ]
 }
 
+@test "iolat --pid ends when the traced process exits, also by SIGKILL" {
+	sleep 600 &
+	victim=$!
+	iolat_bg --pid "$victim"
+	kill -KILL "$victim"
+	wait "$victim" 2>/dev/null || true
+	# the loop looks at the process every 100 ms
+	for _ in $(seq 50); do
+		kill -0 "$IOLAT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$IOLAT_PID" 2>/dev/null || fail "iolat still runs after its process died"
+	iolat_wait
+	grep -q "process $victim exited: the trace ends" "$LOOP_DIR/err"
+}
+
+@test "uring_bench --trace killed by SIGKILL leaves no iolat behind" {
+	"$UB" --quiet --trace -m uring -q 1 -t 60s "$LOOP_DEV" >/dev/null 2>&1 &
+	ub=$!
+	# wait until its iolat runs (a child of uring_bench)
+	for _ in $(seq 200); do
+		tracer=$(pgrep -P "$ub" -x iolat) && break
+		sleep 0.1
+	done
+	[ -n "$tracer" ] || fail "uring_bench started no iolat"
+	kill -KILL "$ub"
+	wait "$ub" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$tracer" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$tracer" 2>/dev/null || fail "iolat $tracer outlived uring_bench"
+}
+
 @test "bench-tp-floor: empty programs on iolat's tracepoints, attached and gone after SIGINT" {
 	command -v bpftool >/dev/null || skip "bpftool not installed"
 	rm -f "$LOOP_DIR/ready"
