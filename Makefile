@@ -89,8 +89,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
+fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
+		   userspace/lib/sp_opts.c
 
 .PHONY: all deps demo test test-host clean check-layers
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)
@@ -145,11 +147,12 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(ARCHIVES)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/fuzz/%: $$(%_SRCS) userspace/net/sp_proto.h
+$(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace/net/*.h)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/net \
-		-fsanitize=fuzzer,address,undefined $(filter %.c,$^) -o $@
+	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/lib -Ipassthru -Iuserspace/net $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(filter %.c,$^) -o $@
 
 $(BUILD) $(BIN) $(BPFOUT):
 	$(Q)mkdir -p $@

@@ -79,6 +79,9 @@ int sp_nvme_parse_id_ns(const void *page, struct sp_nvme_info *info)
 	if (((lbaf >> 16) & 0xff) < 9 || ((lbaf >> 16) & 0xff) > 31)
 		return -EPROTO;
 	info->lba_size = 1u << ((lbaf >> 16) & 0xff);
+	/* a device is outside input: its size must fit in bytes */
+	if (info->nsze > UINT64_MAX >> ((lbaf >> 16) & 0xff))
+		return -EPROTO;
 	return 0;
 }
 

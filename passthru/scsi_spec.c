@@ -86,8 +86,36 @@ int sp_scsi_parse_read_capacity16(const uint8_t *buf, uint64_t *blocks,
 
 	if (len < 512 || (len & (len - 1)))
 		return -EPROTO;
+	/* a device is outside input: its size must fit in bytes */
+	if (last == UINT64_MAX || last + 1 > UINT64_MAX / len)
+		return -EPROTO;
 	*blocks = last + 1;
 	*block_len = len;
+	return 0;
+}
+
+int sp_scsi_parse_vpd_serial(const uint8_t *buf, size_t len, char *out, size_t out_len)
+{
+	size_t n;
+
+	if (!out_len)
+		return -EINVAL;
+	out[0] = '\0';
+	/* 4 header bytes: peripheral, page code, page length (big endian) */
+	if (len < 4 || buf[1] != 0x80)
+		return -EPROTO;
+	n = (size_t)buf[2] << 8 | buf[3];
+	if (n > len - 4)
+		n = len - 4;
+	buf += 4;
+	/* some devices pad at the front too */
+	while (n && *buf == ' ') {
+		buf++;
+		n--;
+	}
+	if (n > out_len - 1)
+		n = out_len - 1;
+	sp_copy_trimmed(out, buf, n);
 	return 0;
 }
 

@@ -38,9 +38,19 @@ struct sp_scsi_inquiry {
 };
 
 void sp_scsi_parse_inquiry(const uint8_t *buf, struct sp_scsi_inquiry *inq);
-/* Returns -EPROTO for a block length that is not a power of two >= 512. */
+/*
+ * Returns -EPROTO for a block length that is not a power of two >= 512,
+ * and for a capacity whose block count or byte size overflows 64 bits.
+ */
 int sp_scsi_parse_read_capacity16(const uint8_t *buf, uint64_t *blocks,
 				  uint32_t *block_len);
+
+/*
+ * The serial number of a Unit Serial Number VPD page (0x80) of len bytes,
+ * as far as the page's own length and len both allow, into out (printable
+ * ASCII, padding trimmed). -EPROTO when buf is no such page.
+ */
+int sp_scsi_parse_vpd_serial(const uint8_t *buf, size_t len, char *out, size_t out_len);
 
 /* Key, ASC and ASCQ from fixed (0x70/0x71) or descriptor (0x72/0x73)
  * sense data; -EINVAL when there is none to decode. */

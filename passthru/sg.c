@@ -96,15 +96,8 @@ static void read_vpd_serial(const char *path, char *out, size_t len)
 		return;
 	n = read(fd, page, sizeof(page));
 	close(fd);
-	if (n <= 4)
-		return;
-	n -= 4;
-	if ((size_t)n >= len)
-		n = len - 1;
-	memcpy(out, page + 4, n);
-	out[n] = '\0';
-	while (n && out[n - 1] == ' ')
-		out[--n] = '\0';
+	if (n > 0)
+		sp_scsi_parse_vpd_serial(page, n, out, len);
 }
 
 /*

@@ -34,6 +34,20 @@ int main(void)
 	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) == 0, "namespace parses");
 	TAP_CHECK(info.nsze == 0x40000 && info.lba_size == 4096 && info.ms == 8 &&
 		  info.flbas_index == 1, "size, LBA size and metadata of the format in use");
+	memset(ns, 0xff, 8);	/* NSZE 2^64 - 1 blocks of 4 KiB: no byte size */
+	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) == -EPROTO,
+		  "a namespace whose size overflows 64-bit bytes is refused");
+	memset(ns, 0, 8);
+	ns[7] = 0x00; ns[6] = 0x10;	/* 2^52 blocks of 4 KiB = 2^64 bytes */
+	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) == -EPROTO, "2^52 x 4 KiB overflows too");
+	ns[6] = 0x0f; ns[5] = 0xff;	/* just below: fits */
+	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) == 0, "just under 2^64 bytes parses");
+	memset(ns, 0, 8);
+	ns[2] = 0x04;
+	memcpy(ctrl + 24, "Evil\x1b[2J\x07Model\0hidden                   ", 40);
+	sp_nvme_parse_id_ctrl(ctrl, &info);
+	TAP_CHECK(!strcmp(info.model, "Evil?[2J?Model"),
+		  "control bytes of a model string are not printed, it ends at NUL: %s", info.model);
 	ns[26] = 5;	/* index beyond the formats */
 	TAP_CHECK(sp_nvme_parse_id_ns(ns, &info) != 0, "a format index past NLBAF is refused");
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* SCSI protocol helpers: CDBs, INQUIRY/READ CAPACITY parsing, sense. */
+#include <errno.h>
 #include <string.h>
 
 #include "scsi_spec.h"
@@ -68,5 +69,36 @@ int main(void)
 		  "%s", text);
 	sp_scsi_sense_str(6, 0x99, 0x42, text, sizeof(text));
 	TAP_CHECK(!strcmp(text, "UNIT ATTENTION: ASC 0x99, ASCQ 0x42"), "%s", text);
+	{
+		static const uint8_t page[] = { 0, 0x80, 0, 10, ' ', ' ', 'S', 'N', '1',
+						'2', '\n', ' ', ' ', ' ', 'X', 'Y' };
+		uint8_t rc[32] = { 0 };
+		char sn[8];
+		uint64_t blocks;
+		uint32_t blen;
+
+		TAP_CHECK(!sp_scsi_parse_vpd_serial(page, sizeof(page), text, sizeof(text)) &&
+			  !strcmp(text, "SN12?"), "VPD serial: page length kept, padding "
+			  "trimmed, control bytes not printed: '%s'", text);
+		TAP_CHECK(!sp_scsi_parse_vpd_serial(page, 7, text, sizeof(text)) &&
+			  !strcmp(text, "S"), "VPD serial: a short read bounds the copy: '%s'", text);
+		TAP_CHECK(!sp_scsi_parse_vpd_serial(page, sizeof(page), sn, 3) &&
+			  !strcmp(sn, "SN"), "VPD serial: bounded by the output: '%s'", sn);
+		TAP_CHECK(sp_scsi_parse_vpd_serial(page, 3, text, sizeof(text)) == -EPROTO &&
+			  !text[0], "VPD serial: no header, nothing");
+		memset(rc, 0xff, 8);
+		rc[10] = 2;	/* 512-byte blocks */
+		TAP_CHECK(sp_scsi_parse_read_capacity16(rc, &blocks, &blen) == -EPROTO,
+			  "READ CAPACITY: last LBA 2^64-1 is refused (the count wraps to 0)");
+		rc[0] = 0x00; rc[1] = 0x80;	/* 2^55 blocks of 512: 2^64 bytes */
+		memset(rc + 2, 0, 6);
+		rc[7] = 0xff; rc[6] = 0xff; rc[5] = 0xff; rc[4] = 0xff;
+		rc[3] = 0xff; rc[2] = 0xff; rc[1] = 0x7f;
+		TAP_CHECK(sp_scsi_parse_read_capacity16(rc, &blocks, &blen) == -EPROTO,
+			  "READ CAPACITY: 2^55 blocks of 512 bytes overflow");
+		rc[1] = 0x3f;
+		TAP_CHECK(sp_scsi_parse_read_capacity16(rc, &blocks, &blen) == 0 &&
+			  blocks == 1ull << 54 && blen == 512, "READ CAPACITY: 2^54 blocks fit");
+	}
 	return tap_done();
 }

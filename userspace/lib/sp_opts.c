@@ -180,8 +180,12 @@ int sp_read_int_file(const char *path, long long *val)
 
 void sp_copy_trimmed(char *dst, const void *src, size_t n)
 {
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
-		dst[--n] = '\0';
+	const unsigned char *s = src;
+	size_t i;
+
+	for (i = 0; i < n && s[i]; i++)
+		dst[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	dst[i] = '\0';
+	while (i && dst[i - 1] == ' ')
+		dst[--i] = '\0';
 }

@@ -27,7 +27,9 @@ int sp_read_int_file(const char *path, long long *val);
 int sp_read_text_file(const char *path, char *buf, size_t len);
 
 /* Copies n bytes of a space- or NUL-padded field (NVMe Identify, SCSI
- * INQUIRY) into dst (n + 1 bytes), without the padding. */
+ * INQUIRY) into dst (n + 1 bytes), without the padding. What a device
+ * returns is printed and put in JSON: the field ends at its first NUL,
+ * and a byte that is not printable ASCII becomes '?'. */
 void sp_copy_trimmed(char *dst, const void *src, size_t n);
 
 /* Human-readable size with a binary suffix ("4KiB", "1.5GiB") into buf. */
