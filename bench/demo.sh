@@ -22,8 +22,9 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 
-trap drop_default_target EXIT
+trap 'drop_default_target; sp_run_end' EXIT
 trap 'exit 130' INT TERM
+sp_run_begin demo
 if [[ -n $target ]]; then
 	TARGET=$target
 	TARGET_DESC=$target

@@ -7,12 +7,13 @@
 # which is what any eBPF tracer of those events pays here before doing
 # any work. The sides run interleaved, REPS times, on one target; the
 # table gives median IOPS, their ratio to the untraced run (below), and
-# CPU per I/O (the process's threads plus the tracer's own). Targets
-# (issue 5): iolat costs < 5% of IOPS and less than bpftrace.
+# CPU per I/O (the process's threads plus the tracer's own). Targets:
+# iolat costs < 5% of IOPS and less than bpftrace.
 #
 #   bench/iolat-overhead.sh [--reps N] [--time DUR] [--mode psync|uring]
 #                           [--cpus LIST] [--worker-cpus MASK]
 #                           [--sides "floor iolat bpftrace"] [TARGET...]
+#   bench/iolat-overhead.sh --cleanup   # undo what SIGKILLed runs left
 #
 # Defaults: --reps 11 --time 2s --mode uring, every side.
 #
@@ -53,6 +54,10 @@
 # own delays shift: confined, each I/O takes one of the two paths.
 #
 # bpftrace comes from Debian's package (installed when missing).
+#
+# Everything it creates (files, loop device, tracers, the workqueue mask,
+# kernel.bpf_stats_enabled) is undone on exit, Ctrl-C included; after a
+# SIGKILL, by the next run of any bench script or by --cleanup.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +73,7 @@ while (($#)); do
 	--cpus) CPUS=$2; shift 2 ;;
 	--worker-cpus) WORKER_CPUS=$2; shift 2 ;;
 	--sides) read -ra SIDES <<<"none ${2//none/}"; shift 2 ;;
+	--cleanup) sp_run_reap; exit 0 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "iolat-overhead: unknown option $1" >&2; exit 2 ;;
 	*) TARGETS+=("$1"); shift ;;
@@ -99,12 +105,17 @@ cleanup() {
 	drop_default_target
 	drop_disk_target
 	rm -rf "$WORK"
+	sp_run_end
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+sp_run_begin iolat-overhead
+sp_run_record path "$WORK"
+sp_run_record sysctl kernel.bpf_stats_enabled "$STATS_WAS"
 
 if [[ -n $WORKER_CPUS ]]; then
-	WQ_WAS=$(cat "$WQ_MASK" 2>/dev/null) && echo "$WORKER_CPUS" >"$WQ_MASK" 2>/dev/null ||
+	WQ_WAS=$(cat "$WQ_MASK" 2>/dev/null) && sp_run_record write "$WQ_MASK" "$WQ_WAS" &&
+		echo "$WORKER_CPUS" >"$WQ_MASK" 2>/dev/null ||
 		{ echo "iolat-overhead: cannot confine unbound workers to CPUs $WORKER_CPUS ($WQ_MASK)" >&2; exit 1; }
 fi
 
@@ -163,11 +174,13 @@ start_tracer() {
 		[[ $1 == floor ]] && tool=bench-tp-floor
 		"$BIN/$tool" --ready-fd 3 3>"$WORK/ready" >/dev/null 2>"$WORK/tracer.err" &
 		TRACER=$!
+		sp_run_record_pid "$TRACER"
 		read -r -n 1 -t 120 _ <"$WORK/ready" ;;
 	bpftrace)
 		# into a file: a pipe closed after "ready" would kill it with SIGPIPE
 		bpftrace "$WORK/same.bt" >"$WORK/bt.out" 2>"$WORK/tracer.err" &
 		TRACER=$!
+		sp_run_record_pid "$TRACER"
 		# compiling and attaching takes bpftrace minutes on a loaded machine
 		for ((i = 0; i < 3000; i++)); do
 			grep -q '^ready' "$WORK/bt.out" 2>/dev/null && break

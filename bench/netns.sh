@@ -22,6 +22,11 @@ sp_netns_up() {
 	VETH_S=${VETH_S:0:15} VETH_C=${VETH_C:0:15}
 	local q=${SP_NETNS_QUEUES:-2} nics
 	read -r -a nics <<<"${SP_NETNS_NICS:-}"
+	# a bench script's run state: removed by a later run if this one is killed
+	if declare -F sp_run_record >/dev/null; then
+		sp_run_record netns "$NS_S"
+		sp_run_record netns "$NS_C"
+	fi
 	ip netns add "$NS_S" && ip netns add "$NS_C" || {
 		echo "netns: could not create $NS_S/$NS_C" >&2
 		sp_netns_down
