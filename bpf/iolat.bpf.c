@@ -42,6 +42,8 @@
 #define STASH_NS 1000000ULL
 
 const volatile __u32 filter_tgid = 0;	/* 0: every process */
+const volatile __u32 self_tgid = 0;	/* iolat itself: its own output is no workload */
+const volatile __u64 filter_cgid = 0;	/* 0: every cgroup */
 const volatile char filter_comm[16] = {};	/* "": every command */
 const volatile __u32 filter_dev = 0;	/* 0: every disk */
 const volatile __u64 min_ns = 0;	/* only I/Os at least this slow */
@@ -255,8 +257,13 @@ static __always_inline void current_comm(char *dst)
 static __always_inline bool task_wanted(void)
 {
 	char comm[16];
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+	if (tgid == self_tgid)
+		return false;
+	if (filter_tgid && tgid != filter_tgid)
+		return false;
+	if (filter_cgid && bpf_get_current_cgroup_id() != filter_cgid)
 		return false;
 	if (!filter_comm[0])
 		return true;
@@ -1047,7 +1054,7 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 		b.tgid = e->tgid;
 		b.tid = e->tid;
 		__builtin_memcpy(b.comm, e->comm, sizeof(b.comm));
-	} else if (filter_tgid || filter_comm[0]) {
+	} else if (filter_tgid || filter_comm[0] || filter_cgid) {
 		return 0;
 	} else {
 		/* who to name for a request no I/O owns (jbd2, writeback) */
@@ -1187,7 +1194,7 @@ static __always_inline struct rq_state *rq_state(struct cpu_state *c, struct req
 		if (e)
 			owner = a->owner;
 	}
-	if (!owner && !b && (filter_tgid || filter_comm[0]) && !task_wanted())
+	if (!owner && !b && (filter_tgid || filter_comm[0] || filter_cgid) && !task_wanted())
 		return NULL;
 
 	st = rq_claim(key, now, &idx);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iolat.h"
@@ -208,8 +209,10 @@ static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
 
 struct config {
 	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events, aios;
-	const char *disk, *svg, *op, *comm;
+	bool timestamps;	/* -T: each text report starts with the time */
+	const char *disk, *svg, *op, *comm, *cgroup;
 	uint32_t dev, pid;
+	uint64_t cgroup_id;	/* --cgroup: the cgroup v2 directory's inode */
 	uint64_t min_us;
 	uint64_t interval_s;
 	uint64_t count;		/* 0: until Ctrl-C */
@@ -262,9 +265,12 @@ static void usage(FILE *f)
 "  -d, --disk NAME        only this disk (e.g. nvme0n1, loop0)\n"
 "  -p, --pid PID          only I/O submitted by this process\n"
 "  -c, --comm NAME        only I/O submitted by this command\n"
+"      --cgroup DIR       only I/O submitted by tasks of this cgroup (v2)\n"
 "  -o, --op OP            only this operation: read, write, fsync, passthrough\n"
 "                         (I/Os); read, write, flush, drv_in, ... (requests)\n"
-"  -M, --min-us N         only I/Os and requests of at least N us\n"
+"  -M, --min-us N         only I/Os and requests of at least N us end to end\n"
+"                         (a request: first seen to completion); the layers\n"
+"                         of those may each be shorter\n"
 "Output:\n"
 "  -P, --per-process      a breakdown per submitting process\n"
 "  -A, --aios             group the layers as the AIOS paper does: syscall +\n"
@@ -272,7 +278,9 @@ static void usage(FILE *f)
 "                         device, journal, completion (and io_uring)\n"
 "  -e, --events           one line per I/O with its layers (like biosnoop)\n"
 "      --svg FILE         write the breakdown as stacked bars (SVG)\n"
-"      --json             one JSON document per interval\n"
+"  -T, --timestamp        each text report starts with its interval and time\n"
+"      --json             one JSON document: with INTERVAL, one object a line\n"
+"                         (NDJSON), each with its \"interval\" and \"time\"\n"
 "      --ready-fd FD      write a byte to FD once tracing (for wrappers)\n"
 "  -v, --verbose          libbpf's messages\n"
 "  -h, --help             this text\n"
@@ -294,7 +302,7 @@ struct hist_entry {
 	char layer[24];
 	int path;		/* -1: block request histograms */
 	uint32_t dev, op;	/* ~0 when not split */
-	uint64_t count, sum;	/* sum in the report's unit */
+	uint64_t count, sum_ns;	/* exact, so a mean below the unit is not 0 */
 	struct sp_buckets b;
 };
 
@@ -366,9 +374,15 @@ static int hist_add(struct state *s, const char *layer, int path, uint32_t dev, 
 		s->nhists++;
 	}
 	h->count++;
-	h->sum += v;
+	h->sum_ns += ns;
 	sp_buckets_add(&h->b, v);
 	return 0;
+}
+
+/* mean of a histogram in the report's unit */
+static double hist_mean(const struct config *c, const struct hist_entry *h)
+{
+	return h->count ? (double)h->sum_ns / h->count / (c->ms ? 1e6 : 1e3) : 0;
 }
 
 static struct breakdown *breakdown_of(struct state *s, int path, const struct iolat_event *e)
@@ -652,8 +666,9 @@ static int layer_rank(const char *layer)
 	for (unsigned i = 0; i < sizeof(req_layer_names) / sizeof(req_layer_names[0]); i++)
 		if (!strcmp(layer, req_layer_names[i][0]))
 			return (int)i;
+	/* the last moment ends the last layer and has no key of its own */
 	for (int m = 0; m < MS_N; m++)
-		if (!strcmp(layer, layer_info[m].key))
+		if (layer_info[m].key && !strcmp(layer, layer_info[m].key))
 			return 10 + m;
 	for (int g = 0; g < G_N; g++)
 		if (!strcmp(layer, group_info[g].key))
@@ -703,7 +718,7 @@ static json_object *hists_json(const struct config *c, const struct state *s)
 		if (c->per_op && h->path < 0)
 			json_object_object_add(o, "op", json_object_new_string(req_op_name(h->op)));
 		json_object_object_add(o, "count", sp_json_u64(h->count));
-		json_object_object_add(o, "mean", sp_json_dbl(h->count ? (double)h->sum / h->count : 0));
+		json_object_object_add(o, "mean", sp_json_dbl(hist_mean(c, h)));
 		for (unsigned k = 0; k < h->b.n; k++) {
 			json_object *x;
 			uint64_t lo, hi;
@@ -780,24 +795,29 @@ static void print_breakdown(const struct state *s)
 {
 	for (int i = 0; i < s->nbds; i++) {
 		const struct breakdown *b = s->bds[i];
+		int w = 30;
 
+		/* the column fits the longest name (--aios has long ones) */
+		for (int m = 0; m < MS_N; m++)
+			if (b->layer[m] && (int)strlen(row_name(bd_kind(b), m)) > w)
+				w = (int)strlen(row_name(bd_kind(b), m));
 		printf("\n%s", path_info[b->path].name);
 		if (b->tgid)
 			printf(" by %s (pid %u)", b->comm, b->tgid);
 		printf(": %llu I/Os\n", (unsigned long long)b->count);
-		printf("  %-30s %9s %10s %10s %10s %7s\n", "layer (us)", "count", "mean", "p50",
+		printf("  %-*s %9s %10s %10s %10s %7s\n", w, "layer (us)", "count", "mean", "p50",
 		       "p99", "share");
 		for (int m = 0; m < MS_N; m++) {
 			const struct sp_hist *h = b->layer[m];
 
 			if (!h)
 				continue;
-			printf("  %-30s %9llu %10.1f %10.1f %10.1f %6.1f%%\n",
+			printf("  %-*s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", w,
 			       row_name(bd_kind(b), m), (unsigned long long)h->count,
 			       b->layer_sum[m] / 1e3 / h->count, pct_us(h, 50), pct_us(h, 99),
 			       b->e2e_sum ? 100.0 * b->layer_sum[m] / b->e2e_sum : 0.0);
 		}
-		printf("  %-30s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", "end to end",
+		printf("  %-*s %9llu %10.1f %10.1f %10.1f %6.1f%%\n", w, "end to end",
 		       (unsigned long long)b->count, b->e2e_sum / 1e3 / b->count,
 		       pct_us(&b->e2e, 50), pct_us(&b->e2e, 99), 100.0);
 	}
@@ -970,24 +990,31 @@ static int write_svg(const char *file, const struct state *s)
 
 /* ------------------------------------------------------------ one report */
 
-static void report(const struct config *c, struct state *s, const struct punt_entry *pe,
+static int report(const struct config *c, struct state *s, uint64_t index,
+		  const struct punt_entry *pe,
 		   int np, const struct enter_entry *ee, int ne, const __u64 *cnt,
 		   json_object *unavailable)
 {
 	const char *unit = c->ms ? "ms" : "us";
+	struct timespec now;
+	char when[32];
+	int ret = 0;
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now.tv_sec));
 	qsort(s->hists, s->nhists, sizeof(*s->hists), cmp_hist);
 	qsort(s->bds, s->nbds, sizeof(*s->bds), cmp_bd);
 	if (c->svg && s->nbds) {
-		int err = write_svg(c->svg, s);
-
-		if (err)
-			sp_err("cannot write %s: %s", c->svg, strerror(-err));
+		ret = write_svg(c->svg, s);
+		if (ret)
+			sp_err("cannot write %s: %s", c->svg, strerror(-ret));
 	}
 	if (c->json) {
 		json_object *root = json_object_new_object(), *k = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.iolat/2"));
+		json_object_object_add(root, "time", json_object_new_string(when));
+		json_object_object_add(root, "interval", sp_json_u64(index));
 		json_object_object_add(root, "unit", json_object_new_string(unit));
 		json_object_object_add(root, "histograms", hists_json(c, s));
 		json_object_object_add(root, "breakdown", breakdown_json(s));
@@ -1005,8 +1032,25 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 			json_object_object_add(root, "events", s->events);
 			s->events = json_object_new_array();
 		}
-		sp_json_print_and_free(root);
-		return;
+		/* intervals stream one object a line (NDJSON), a single report is
+		 * one indented document */
+		if (c->interval_s) {
+			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							JSON_C_TO_STRING_NOSLASHESCAPE));
+			fflush(stdout);
+			json_object_put(root);
+		} else {
+			sp_json_print_and_free(root);
+		}
+		return ret;
+	}
+	if (c->interval_s || c->timestamps) {
+		char local[16];
+
+		strftime(local, sizeof(local), "%H:%M:%S", localtime(&now.tv_sec));
+		printf("%s=== interval %llu%s%s ===\n", index ? "\n" : "",
+		       (unsigned long long)index + 1, c->timestamps ? " at " : "",
+		       c->timestamps ? local : "");
 	}
 	for (int i = 0; i < s->nhists; i++) {
 		const struct hist_entry *h = &s->hists[i];
@@ -1023,9 +1067,9 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 		}
 		if (c->per_op && h->path < 0)
 			printf("%s%s", c->per_disk ? ", " : "[", req_op_name(h->op));
-		printf("%s: %s, %llu I/Os, mean %.1f %s\n", split || c->per_disk ? "]" : "",
+		printf("%s: %s, %llu I/Os, mean %.*f %s\n", split || c->per_disk ? "]" : "",
 		       hist_title(c, h), (unsigned long long)h->count,
-		       h->count ? (double)h->sum / h->count : 0.0, unit);
+		       c->ms ? 3 : 1, hist_mean(c, h), unit);
 		sp_buckets_print(stdout, &h->b);
 	}
 	if (!s->nhists)
@@ -1051,13 +1095,14 @@ static void report(const struct config *c, struct state *s, const struct punt_en
 		       "by another task, or its completion not seen): their request layers are missing\n",
 		       (unsigned long long)cnt[IOLAT_CNT_UNTIED]);
 	fflush(stdout);
+	return ret;
 }
 
 /* ------------------------------------------------------------ options */
 
 static int parse(int argc, char **argv, struct config *c)
 {
-	enum { OPT_JSON = 256, OPT_SVG, OPT_READY };
+	enum { OPT_JSON = 256, OPT_SVG, OPT_READY, OPT_CGROUP };
 	static const struct option longopts[] = {
 		{ "disk-split", no_argument, NULL, 'D' },
 		{ "op-split", no_argument, NULL, 'F' },
@@ -1068,6 +1113,8 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "disk", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "comm", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "timestamp", no_argument, NULL, 'T' },
 		{ "op", required_argument, NULL, 'o' },
 		{ "min-us", required_argument, NULL, 'M' },
 		{ "per-process", no_argument, NULL, 'P' },
@@ -1087,7 +1134,7 @@ static int parse(int argc, char **argv, struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->ready_fd = -1;
-	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:PAevh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:PAevhT", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D': c->per_disk = true; break;
 		case 'F': c->per_op = true; break;
@@ -1099,6 +1146,8 @@ static int parse(int argc, char **argv, struct config *c)
 		case 'e': c->events = true; break;
 		case 'd': c->disk = optarg; break;
 		case OPT_SVG: c->svg = optarg; break;
+		case OPT_CGROUP: c->cgroup = optarg; break;
+		case 'T': c->timestamps = true; break;
 		case OPT_JSON: c->json = true; break;
 		case 'B':
 			if (sp_bucket_layout_parse(optarg, &c->layout)) {
@@ -1170,6 +1219,27 @@ static int parse(int argc, char **argv, struct config *c)
 	if (c->pid && kill((pid_t)c->pid, 0) && errno == ESRCH) {
 		sp_err("--pid: no process %u", c->pid);
 		return -EINVAL;
+	}
+	if (c->svg) {
+		/* found out now, not after a whole trace */
+		int fd = open(c->svg, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			sp_err("--svg: cannot write %s: %s", c->svg, strerror(errno));
+			return -EINVAL;
+		}
+		close(fd);
+	}
+	if (c->cgroup) {
+		struct stat st;
+
+		/* a cgroup v2 directory's inode number is its id */
+		if (stat(c->cgroup, &st) || !S_ISDIR(st.st_mode)) {
+			sp_err("--cgroup: %s is not a cgroup directory (e.g. "
+			       "/sys/fs/cgroup/system.slice/foo.service)", c->cgroup);
+			return -EINVAL;
+		}
+		c->cgroup_id = st.st_ino;
 	}
 	if (c->disk) {
 		char path[PATH_MAX];
@@ -1335,6 +1405,8 @@ static int open_load(const struct config *c, const struct kernel_events *k, enum
 	};
 
 	skel->rodata->filter_tgid = c->pid;
+	skel->rodata->self_tgid = getpid();
+	skel->rodata->filter_cgid = c->cgroup_id;
 	if (c->comm)
 		strncpy((char *)skel->rodata->filter_comm, c->comm, sizeof(skel->rodata->filter_comm) - 1);
 	skel->rodata->filter_dev = c->dev;
@@ -1620,7 +1692,8 @@ int main(int argc, char **argv)
 		ne = sp_bpf_map_drain(bpf_map__fd(t.skel->maps.enters), sizeof(ee->tgid), sizeof(*ee),
 				      offsetof(struct enter_entry, e), (void **)&ee);
 		drain_counters(t.skel, cnt);
-		report(&c, &s, pe, np < 0 ? 0 : np, ee, ne < 0 ? 0 : ne, cnt, unavailable);
+		if (report(&c, &s, done, pe, np < 0 ? 0 : np, ee, ne < 0 ? 0 : ne, cnt, unavailable))
+			status = SP_EXIT_FAIL;
 		state_reset(&s);
 		free(pe);
 		free(ee);

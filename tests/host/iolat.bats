@@ -234,7 +234,62 @@ row() {
 	tail -1 "$LOOP_DIR/b.svg" | grep -q '</svg>'
 }
 
+@test "iolat: per-layer histograms (-L) of io_uring reads, with the picture" {
+	trace_reads 200 -B log2:2 -L --svg "$LOOP_DIR/b.svg"
+	assert_output --partial "@uring_read_uring_submit_us"
+	assert_output --partial "@uring_read_device_us"
+	tail -1 "$LOOP_DIR/b.svg" | grep -q '</svg>'
+}
+
+@test "iolat: its own output is no workload" {
+	iolat_bg -P 1 3
+	iolat_wait
+	! grep -q "(pid $IOLAT_PID)" <<<"$output" || fail "iolat reported itself: $output"
+}
+
+@test "iolat: intervals stream one JSON object a line, with index and time; -T stamps text" {
+	iolat_bg --json 1 2
+	iolat_wait
+	[ "$(wc -l <<<"$output")" -eq 2 ]
+	jq -e -s 'length == 2 and .[0].interval == 0 and .[1].interval == 1 and
+		(.[1].time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"))' <<<"$output"
+	iolat_bg -T 1 2
+	iolat_wait
+	grep -Eq '^=== interval 1 at [0-9]{2}:[0-9]{2}:[0-9]{2} ===$' <<<"$output"
+	grep -Eq '^=== interval 2 at [0-9]{2}:[0-9]{2}:[0-9]{2} ===$' <<<"$output"
+}
+
+@test "iolat: -m gives means in milliseconds, not rounded to 0" {
+	trace_reads 300 -m
+	assert_output --regexp '@device_ms: .* mean 0\.[0-9]{3} ms'
+	refute_output --regexp 'mean 0\.0 ms'
+}
+
+@test "iolat --cgroup: only I/O of tasks in that cgroup" {
+	cg2=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+	[[ -n $cg2 ]] || fail "no cgroup2 hierarchy mounted"
+	cg=$cg2/shortpath-iolat-$$
+	mkdir "$cg"
+	iolat_bg --json -P --cgroup "$cg" 3 1
+	# one reader inside the cgroup, one outside
+	bash -c 'echo $$ >"$1/cgroup.procs"; echo $$ >"$4"; exec "$2" --quiet -m psync -n 150 "$3"' _ \
+		"$cg" "$UB" "$LOOP_DEV" "$LOOP_DIR/inner" >/dev/null
+	"$UB" --quiet -m psync -n 70 "$LOOP_DEV" >/dev/null
+	iolat_wait
+	rmdir "$cg"
+	inner=$(cat "$LOOP_DIR/inner")
+	# every I/O seen is the inner reader's: its 150 reads and what it reads besides
+	[ "$(jq --argjson p "$inner" '[.breakdown[] | select(.pid != $p)] | length' <<<"$output")" -eq 0 ]
+	[ "$(jq '[.breakdown[] | select(.path == "read") | .e2e.count] | add' <<<"$output")" -ge 150 ]
+	run "$BIN/iolat" --cgroup /nonexistent 1 1
+	assert_failure 2
+	assert_output --partial "--cgroup: /nonexistent is not a cgroup directory"
+}
+
 @test "iolat: bad usage is refused (2)" {
+	run "$BIN/iolat" --svg /nonexistent/x.svg 1 1
+	assert_failure 2
+	assert_output --partial "--svg: cannot write /nonexistent/x.svg"
 	run "$BIN/iolat" -d no-such-disk 1 1
 	assert_failure 2
 	assert_output --partial "no block device /dev/no-such-disk"
