@@ -94,7 +94,7 @@ fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c
 
-.PHONY: all deps demo test test-host clean check-layers
+.PHONY: all deps demo test test-host clean check-layers FORCE
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- BPF
@@ -128,6 +128,18 @@ $(OBJ)/%.o: %.c | $(SKELS)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 objs_of = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+# The version every tool reports: git describe of this tree, or the
+# VERSION file a release tarball carries. Only sp_version.o is rebuilt
+# when it changes (a stamp file holds the last one).
+SP_VERSION := $(shell git -C $(CURDIR) describe --always --dirty --tags 2>/dev/null || \
+		cat VERSION 2>/dev/null || echo unknown)
+$(OBJ)/userspace/lib/sp_version.o: CPPFLAGS += -DSP_VERSION='"$(SP_VERSION)"'
+$(OBJ)/userspace/lib/sp_version.o: $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(SP_VERSION)" ] || echo "$(SP_VERSION)" >$@
+FORCE:
 
 $(LIB_A): $(call objs_of,$(LIB_SRCS))
 $(ENGINE_A): $(call objs_of,$(ENGINE_SRCS))

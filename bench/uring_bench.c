@@ -107,6 +107,7 @@ struct job {
 	unsigned writes_since_sync;
 	uint64_t main_syscalls;	/* self-counted, main phase only */
 	struct sp_hist lat;
+	struct sp_hist lat_rw[2];	/* reads, writes: apart, as fio reports them */
 	int err;		/* -errno; 0: fine */
 	char errmsg[320];
 };
@@ -330,6 +331,8 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 		return;
 	}
 	sp_hist_add(&j->lat, now - io->start_ns);
+	if (io->op == SP_OP_READ || io->op == SP_OP_WRITE)
+		sp_hist_add(&j->lat_rw[io->op == SP_OP_WRITE], now - io->start_ns);
 	j->ios_done++;
 	if (io->op == SP_OP_WRITE)
 		j->writes++;
@@ -450,6 +453,8 @@ static int job_setup(struct job *j)
 		}
 	}
 	sp_hist_init(&j->lat);
+	sp_hist_init(&j->lat_rw[0]);
+	sp_hist_init(&j->lat_rw[1]);
 	/* The ring is created by the thread that submits to it, as
 	 * SINGLE_ISSUER and DEFER_TASKRUN require. */
 	ret = sp_target_open(&j->t, c->be, &c->topts, c->be->caps & SP_CAP_TARGET ?
@@ -498,7 +503,7 @@ struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
 	uint64_t issued, errors, mismatches;
 	uint64_t self_syscalls, clock_reads, flushes;
-	struct sp_hist lat;
+	struct sp_hist lat, lat_rw[2];
 	struct sp_usage use;
 	const char *syscall_source;
 };
@@ -514,7 +519,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	const struct config *c = &b->c;
 	const struct sp_usage *u = &tt->use;
 	double secs = u->wall_ns / 1e9;
-	json_object *root = json_object_new_object();
+	json_object *root = sp_json_doc("shortpath.uring_bench/1");
 	json_object *tgt = json_object_new_object();
 	json_object *cfg = json_object_new_object();
 	json_object *res = json_object_new_object();
@@ -523,8 +528,8 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object *csw = json_object_new_object();
 	json_object *ver = json_object_new_object();
 	json_object *jobs = json_object_new_array();
+	json_object *lat;
 
-	json_object_object_add(root, "schema", json_object_new_string("shortpath.uring_bench/1"));
 	json_object_object_add(tgt, "path", c->path ? json_object_new_string(c->path) : NULL);
 	json_object_object_add(tgt, "node", b->dev.path[0] ? json_object_new_string(b->dev.path) : NULL);
 	json_object_object_add(tgt, "kind", json_object_new_string(sp_kind_name(b->dev.kind)));
@@ -572,7 +577,22 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(res, "elapsed_ns", sp_json_u64(u->wall_ns));
 	json_object_object_add(res, "iops", sp_json_dbl(secs > 0 ? tt->ios / secs : 0));
 	json_object_object_add(res, "mib_s", sp_json_dbl(secs > 0 ? tt->bytes / secs / 1048576.0 : 0));
-	json_object_object_add(res, "latency_ns", sp_json_hist(&tt->lat));
+	lat = sp_json_hist(&tt->lat);
+	json_object_object_add(lat, "bins", sp_json_hist_bins(&tt->lat));
+	json_object_object_add(res, "latency_ns", lat);
+	for (int w = 0; w < 2; w++) {
+		json_object *o;
+
+		if (!tt->lat_rw[w].count)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "ios", sp_json_u64(tt->lat_rw[w].count));
+		json_object_object_add(o, "iops", sp_json_dbl(secs > 0 ? tt->lat_rw[w].count / secs : 0));
+		lat = sp_json_hist(&tt->lat_rw[w]);
+		json_object_object_add(lat, "bins", sp_json_hist_bins(&tt->lat_rw[w]));
+		json_object_object_add(o, "latency_ns", lat);
+		json_object_object_add(res, w ? "write" : "read", o);
+	}
 	json_object_object_add(cpu, "user_ns", sp_json_u64(u->user_ns));
 	json_object_object_add(cpu, "sys_ns", sp_json_u64(u->sys_ns));
 	json_object_object_add(cpu, "user_ns_per_io", sp_json_dbl(per_io(u->user_ns, tt->ios)));
@@ -636,12 +656,25 @@ static const char *fmt_count(double v, char *buf, size_t len)
 	return buf;
 }
 
+/* "  LABEL min .. mean .. p50 .. max .." of a latency histogram, in us */
+static void print_latency(const char *label, const struct sp_hist *h)
+{
+	char s1[32], s2[32];
+
+	printf("  %s min %s  mean %s", label, fmt_us(h->count ? h->min : 0, s1, sizeof(s1)),
+	       fmt_us((uint64_t)sp_hist_mean(h), s2, sizeof(s2)));
+	for (unsigned i = 0; i < SP_JSON_NR_PCTS; i++)
+		printf("  %s %s", sp_json_pct_names[i],
+		       fmt_us(sp_hist_percentile(h, sp_json_pcts[i]), s1, sizeof(s1)));
+	printf("  max %s\n", fmt_us(h->max, s1, sizeof(s1)));
+}
+
 static void print_text(const struct bench *b, const struct totals *tt)
 {
 	const struct config *c = &b->c;
 	const struct sp_usage *u = &tt->use;
 	double secs = u->wall_ns / 1e9;
-	char s1[32], s2[32], s3[32];
+	char s1[32], s2[32];
 
 	printf("%s %s bs=%s iodepth=%u jobs=%u on %s", c->be->name, rw_names[c->rw],
 	       sp_fmt_size(c->bs, s1, sizeof(s1)), c->depth, c->jobs,
@@ -657,12 +690,12 @@ static void print_text(const struct bench *b, const struct totals *tt)
 	       (unsigned long long)tt->ios, secs,
 	       fmt_count(secs > 0 ? tt->ios / secs : 0, s1, sizeof(s1)),
 	       secs > 0 ? tt->bytes / secs / 1048576.0 : 0);
-	printf("  latency us  min %s  mean %s", fmt_us(tt->lat.count ? tt->lat.min : 0, s1, sizeof(s1)),
-	       fmt_us((uint64_t)sp_hist_mean(&tt->lat), s2, sizeof(s2)));
-	for (unsigned i = 0; i < SP_JSON_NR_PCTS; i++)
-		printf("  %s %s", sp_json_pct_names[i],
-		       fmt_us(sp_hist_percentile(&tt->lat, sp_json_pcts[i]), s3, sizeof(s3)));
-	printf("  max %s\n", fmt_us(tt->lat.max, s1, sizeof(s1)));
+	print_latency("latency us ", &tt->lat);
+	/* a mixed workload: reads and writes apart too */
+	if (tt->lat_rw[0].count && tt->lat_rw[1].count) {
+		print_latency("  read     ", &tt->lat_rw[0]);
+		print_latency("  write    ", &tt->lat_rw[1]);
+	}
 	printf("  CPU/IO us   user %.3f  sys %.3f  total %.3f (all threads)\n",
 	       per_io(u->user_ns, tt->ios) / 1000.0, per_io(u->sys_ns, tt->ios) / 1000.0,
 	       per_io(u->user_ns + u->sys_ns, tt->ios) / 1000.0);
@@ -738,6 +771,10 @@ static void usage(FILE *f)
 "                          exact but it slows every syscall of the process\n"
 "  -v, --verbose           more messages\n"
 "  -h, --help              this text\n"
+"fio's spellings are taken too: --filename, --numjobs, --rwmixread,\n"
+"--ioengine psync|sync|io_uring|io_uring_cmd|sg|null, --direct=0|1,\n"
+"--registerfiles, --fixedbufs, --sqthread_poll, --hipri (IOPOLL),\n"
+"--output-format json|normal (=0/=1 after a boolean, as fio allows).\n"
 "\n"
 "Examples:\n"
 "  uring_bench --size 256M /tmp/f                  # randread 4k QD32 on a new file\n"
@@ -745,6 +782,8 @@ static void usage(FILE *f)
 "  uring_bench -w randwrite -q 64 --fixedbufs --regfiles --sqpoll --sq-cpu 1 /dev/zram0\n"
 "  uring_bench -w randrw -M 70 --verify -n 100000 /dev/loop0\n"
 "  uring_bench -m nop -q 128 -s 32 -c 32 --json\n"
+"  uring_bench --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 \\\n"
+"      --numjobs=2 --direct=1 --runtime=10 --filename=/dev/loop0 --output-format=json\n"
 "  uring_bench --trace -m psync -w write --buffered --fsync 1 -n 200 /tmp/f\n"
 "  uring_bench -m vfio -j 2 -q 32 -w randrw --verify -n 10000 0000:00:04.0\n"
 "                                                  # after sp-vfio bind 0000:00:04.0\n"
@@ -758,7 +797,40 @@ enum {
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
 	OPT_VECTORED, OPT_FSYNC, OPT_TRACE,
+	/* fio's spellings, so that a fio command line mostly just works */
+	OPT_FIO_FILENAME, OPT_FIO_IOENGINE, OPT_FIO_DIRECT, OPT_FIO_REGFILES,
+	OPT_FIO_SQPOLL, OPT_FIO_HIPRI, OPT_FIO_OUTPUT_FORMAT,
 };
+
+/* A fio boolean: "--hipri", "--hipri=1", "--hipri=0"; -EINVAL otherwise. */
+static int fio_bool(const char *opt, const char *arg, bool *out)
+{
+	if (!arg || !strcmp(arg, "1") || !strcmp(arg, "true") || !strcmp(arg, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(arg, "0") || !strcmp(arg, "false") || !strcmp(arg, "off")) {
+		*out = false;
+		return 0;
+	}
+	sp_err("invalid --%s '%s': 0 or 1", opt, arg);
+	return -EINVAL;
+}
+
+/* fio's --ioengine NAME as a mode */
+static const struct sp_backend *fio_engine(const char *name)
+{
+	static const char *const map[][2] = {
+		{ "psync", "psync" }, { "sync", "psync" }, { "pvsync", "psync" },
+		{ "io_uring", "uring" }, { "io_uring_cmd", "nvme" }, { "sg", "sg" },
+		{ "null", "nop" },
+	};
+
+	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(name, map[i][0]))
+			return sp_backend_find(map[i][1]);
+	return NULL;
+}
 
 static int bad_value(const char *opt, const char *val, int err)
 {
@@ -783,7 +855,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "size", required_argument, NULL, OPT_SIZE },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
-		{ "fixedbufs", no_argument, NULL, OPT_FIXEDBUFS },
+		{ "fixedbufs", optional_argument, NULL, OPT_FIXEDBUFS },
 		{ "regfiles", no_argument, NULL, OPT_REGFILES },
 		{ "vectored", no_argument, NULL, OPT_VECTORED },
 		{ "sqpoll", no_argument, NULL, OPT_SQPOLL },
@@ -802,9 +874,19 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		/* fio's names for the same things */
+		{ "numjobs", required_argument, NULL, 'j' },
+		{ "rwmixread", required_argument, NULL, 'M' },
+		{ "filename", required_argument, NULL, OPT_FIO_FILENAME },
+		{ "ioengine", required_argument, NULL, OPT_FIO_IOENGINE },
+		{ "direct", optional_argument, NULL, OPT_FIO_DIRECT },
+		{ "registerfiles", optional_argument, NULL, OPT_FIO_REGFILES },
+		{ "sqthread_poll", optional_argument, NULL, OPT_FIO_SQPOLL },
+		{ "hipri", optional_argument, NULL, OPT_FIO_HIPRI },
+		{ "output-format", required_argument, NULL, OPT_FIO_OUTPUT_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool depth_set = false, reap_set = false;
+	bool depth_set = false, reap_set = false, on;
 	uint64_t v;
 	int opt, ret;
 
@@ -898,7 +980,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 			if ((ret = sp_parse_size(optarg, &c->offset)))
 				return bad_value("--offset", optarg, ret);
 			break;
-		case OPT_FIXEDBUFS: c->topts.fixed_bufs = true; break;
+		case OPT_FIXEDBUFS:
+			if (fio_bool("fixedbufs", optarg, &c->topts.fixed_bufs))
+				return -EINVAL;
+			break;
 		case OPT_REGFILES: c->topts.reg_files = true; break;
 		case OPT_VECTORED: c->topts.vectored = true; break;
 		case OPT_SQPOLL: c->topts.sqpoll = true; break;
@@ -942,6 +1027,41 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'v':
 			sp_log_set_level(SP_LOG_DEBUG);
 			break;
+		case OPT_FIO_FILENAME:
+			c->path = optarg;
+			break;
+		case OPT_FIO_IOENGINE:
+			c->be = fio_engine(optarg);
+			if (!c->be) {
+				sp_err("--ioengine '%s' has no mode here: psync, sync, io_uring, "
+				       "io_uring_cmd, sg or null", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_FIO_DIRECT:
+			if (fio_bool("direct", optarg, &on))
+				return -EINVAL;
+			c->buffered = !on;
+			break;
+		case OPT_FIO_REGFILES:
+			if (fio_bool("registerfiles", optarg, &c->topts.reg_files))
+				return -EINVAL;
+			break;
+		case OPT_FIO_SQPOLL:
+			if (fio_bool("sqthread_poll", optarg, &c->topts.sqpoll))
+				return -EINVAL;
+			break;
+		case OPT_FIO_HIPRI:
+			if (fio_bool("hipri", optarg, &c->topts.iopoll))
+				return -EINVAL;
+			break;
+		case OPT_FIO_OUTPUT_FORMAT:
+			if (strcmp(optarg, "json") && strcmp(optarg, "normal")) {
+				sp_err("--output-format '%s': json or normal", optarg);
+				return -EINVAL;
+			}
+			c->json = !strcmp(optarg, "json");
+			break;
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);
@@ -949,6 +1069,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 			sp_err("bad usage; see --help");
 			return -EINVAL;
 		}
+	}
+	if (optind < argc && c->path) {
+		sp_err("the target is given twice: --filename %s and '%s'", c->path,
+		       argv[optind]);
+		return -EINVAL;
 	}
 	if (optind < argc)
 		c->path = argv[optind++];
@@ -1447,6 +1572,8 @@ int main(int argc, char **argv)
 	}
 
 	sp_hist_init(&tt.lat);
+	sp_hist_init(&tt.lat_rw[0]);
+	sp_hist_init(&tt.lat_rw[1]);
 	for (unsigned i = 0; i < c->jobs; i++) {
 		struct job *j = &b.jobs[i];
 
@@ -1464,6 +1591,8 @@ int main(int argc, char **argv)
 		tt.clock_reads += j->clock_reads;
 		tt.flushes += j->flushes;
 		sp_hist_merge(&tt.lat, &j->lat);
+		sp_hist_merge(&tt.lat_rw[0], &j->lat_rw[0]);
+		sp_hist_merge(&tt.lat_rw[1], &j->lat_rw[1]);
 		if (j->err && !error) {
 			sp_err("job %u: %s", j->id, j->errmsg);
 			error = j->errmsg;

@@ -996,12 +996,9 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 		   json_object *unavailable)
 {
 	const char *unit = c->ms ? "ms" : "us";
-	struct timespec now;
-	char when[32];
+	time_t now = time(NULL);
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now.tv_sec));
 	qsort(s->hists, s->nhists, sizeof(*s->hists), cmp_hist);
 	qsort(s->bds, s->nbds, sizeof(*s->bds), cmp_bd);
 	if (c->svg && s->nbds) {
@@ -1010,10 +1007,8 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 			sp_err("cannot write %s: %s", c->svg, strerror(-ret));
 	}
 	if (c->json) {
-		json_object *root = json_object_new_object(), *k = json_object_new_object();
+		json_object *root = sp_json_doc("shortpath.iolat/2"), *k = json_object_new_object();
 
-		json_object_object_add(root, "schema", json_object_new_string("shortpath.iolat/2"));
-		json_object_object_add(root, "time", json_object_new_string(when));
 		json_object_object_add(root, "interval", sp_json_u64(index));
 		json_object_object_add(root, "unit", json_object_new_string(unit));
 		json_object_object_add(root, "histograms", hists_json(c, s));
@@ -1034,20 +1029,16 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 		}
 		/* intervals stream one object a line (NDJSON), a single report is
 		 * one indented document */
-		if (c->interval_s) {
-			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-							JSON_C_TO_STRING_NOSLASHESCAPE));
-			fflush(stdout);
-			json_object_put(root);
-		} else {
+		if (c->interval_s)
+			sp_json_print_line_and_free(root);
+		else
 			sp_json_print_and_free(root);
-		}
 		return ret;
 	}
 	if (c->interval_s || c->timestamps) {
 		char local[16];
 
-		strftime(local, sizeof(local), "%H:%M:%S", localtime(&now.tv_sec));
+		strftime(local, sizeof(local), "%H:%M:%S", localtime(&now));
 		printf("%s=== interval %llu%s%s ===\n", index ? "\n" : "",
 		       (unsigned long long)index + 1, c->timestamps ? " at " : "",
 		       c->timestamps ? local : "");

@@ -111,3 +111,46 @@ load ../helpers
 	assert_success
 	assert_output --partial "Examples:"
 }
+
+@test "uring_bench takes fio's spellings" {
+	tmpfs_file
+	run --separate-stderr "$UB" --ioengine=io_uring --rw=randread --bs=4k --iodepth=8 \
+		--numjobs=2 --direct=1 --registerfiles --fixedbufs=1 --sqthread_poll=0 \
+		--size 4M --ios 100 --filename="$F" --output-format=json
+	assert_success
+	[ "$(jfield .config.mode)" = uring ]
+	[ "$(jfield .config.jobs)" -eq 2 ]
+	[ "$(jfield .result.ios)" -eq 200 ]
+	run --separate-stderr "$UB" --ioengine=psync --rwmixread=70 --rw=randrw --direct=0 \
+		--ios 100 --output-format=json "$F"
+	assert_success
+	[ "$(jfield .config.mode)" = psync ]
+	run "$UB" --ioengine=libaio "$F"
+	assert_failure 2
+	assert_output --partial "--ioengine 'libaio' has no mode here"
+	run "$UB" --hipri=2 "$F"
+	assert_failure 2
+	assert_output --partial "invalid --hipri '2': 0 or 1"
+	run "$UB" --filename="$F" "$F"
+	assert_failure 2
+	assert_output --partial "the target is given twice"
+	tmpfs_teardown
+}
+
+@test "uring_bench JSON: version, time, histogram bins, and reads and writes apart" {
+	tmpfs_file
+	run --separate-stderr "$UB" --json -w randrw -M 70 --size 4M -n 2000 "$F"
+	assert_success
+	[[ $(jfield .version) != null && $(jfield .version) != unknown ]]
+	[[ $(jfield .time) =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
+	# the bins add up to the I/Os, and each split histogram to its I/Os
+	[ "$(jq '[.result.latency_ns.bins[][2]] | add' <<<"$output")" -eq 2000 ]
+	[ "$(jq '.result.read.ios + .result.write.ios' <<<"$output")" -eq 2000 ]
+	[ "$(jq '[.result.read.latency_ns.bins[][2]] | add' <<<"$output")" -eq "$(jfield .result.read.ios)" ]
+	[ "$(jfield .result.read.ios)" -eq "$(jfield .result.reads)" ]
+	run "$UB" -w randrw -M 70 -n 2000 "$F"
+	assert_success
+	assert_output --regexp '    read      min [0-9.]+  mean'
+	assert_output --regexp '    write     min [0-9.]+  mean'
+	tmpfs_teardown
+}

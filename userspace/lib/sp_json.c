@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "sp_json.h"
+#include "sp_version.h"
 
 const double sp_json_pcts[SP_JSON_NR_PCTS] = { 50, 90, 99, 99.9, 99.99 };
 const char *const sp_json_pct_names[SP_JSON_NR_PCTS] = {
@@ -34,6 +36,39 @@ void sp_json_fprint_and_free(FILE *f, json_object *root)
 void sp_json_print_and_free(json_object *root)
 {
 	sp_json_fprint_and_free(stdout, root);
+}
+
+json_object *sp_json_doc(const char *schema)
+{
+	json_object *o = json_object_new_object();
+	time_t now = time(NULL);
+	struct tm tm;
+	char when[32];
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "schema", json_object_new_string(schema));
+	json_object_object_add(o, "version", json_object_new_string(sp_version()));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	return o;
+}
+
+json_object *sp_json_hist_bins(const struct sp_hist *h)
+{
+	json_object *arr = json_object_new_array();
+
+	for (unsigned i = 0; i < SP_HIST_BUCKETS; i++) {
+		json_object *b;
+
+		if (!h->buckets[i])
+			continue;
+		b = json_object_new_array();
+		json_object_array_add(b, sp_json_u64(sp_hist_bucket_low(i)));
+		json_object_array_add(b, sp_json_u64(sp_hist_bucket_low(i) + sp_hist_bucket_width(i)));
+		json_object_array_add(b, sp_json_u64(h->buckets[i]));
+		json_object_array_add(arr, b);
+	}
+	return arr;
 }
 
 json_object *sp_json_hist(const struct sp_hist *h)

@@ -9,6 +9,15 @@
 
 #include "sp_hist.h"
 
+/*
+ * A tool's top-level document: {"schema": SCHEMA, "version": the build's
+ * version, "time": now in UTC, ISO 8601}.
+ */
+json_object *sp_json_doc(const char *schema);
+/* The non-empty buckets of a histogram: [[low, high, count], ...] (high
+ * exclusive), so a reader can draw it or compute its own percentiles. */
+json_object *sp_json_hist_bins(const struct sp_hist *h);
+
 /* A double rounded to three decimals: stable, readable output. */
 json_object *sp_json_dbl(double v);
 json_object *sp_json_u64(uint64_t v);

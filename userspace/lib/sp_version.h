@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The version every tool reports (--version, and in every JSON document):
+ * `git describe` of the tree it was built from, or the VERSION file of a
+ * release tarball.
+ */
+#ifndef SP_VERSION_H
+#define SP_VERSION_H
+
+#include <stdio.h>
+
+const char *sp_version(void);
+/* "NAME (shortpath) VERSION" on f, as --version prints it. */
+void sp_version_print(FILE *f, const char *name);
+
+#endif
