@@ -1624,7 +1624,8 @@ int main(int argc, char **argv)
 			sp_notice("--pid %u: no pidfd (%s); tracing until stopped",
 				  c.pid, strerror(errno));
 	}
-	if (!c.json && !c.events)
+	/* under a wrapper (--ready-fd) the wrapper says when it ends */
+	if (!c.json && !c.events && c.ready_fd < 0)
 		fprintf(stderr, "iolat: tracing I/O%s%s... %s\n", c.disk ? " on " : "",
 			c.disk ? c.disk : "", c.interval_s ? "" : "Ctrl-C to end");
 	if (c.events && !c.json)
