@@ -59,6 +59,7 @@ struct config {
 	cpu_set_t cpus;
 	bool pin;
 	uint64_t runtime_ns;	/* 0: until ios_per_job */
+	uint64_t interval_ns;	/* --interval: a line (or JSON object) this often */
 	uint64_t ios_per_job;	/* 0: until runtime */
 	uint64_t size;		/* bytes of the range; 0: whole target */
 	uint64_t offset;
@@ -634,7 +635,11 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 		json_object_object_add(root, "trace", json_object_get(b->trace));
 	json_object_object_add(root, "status", json_object_new_string(status ? "failed" : "ok"));
 	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
-	sp_json_print_and_free(root);
+	/* with --interval the stream stays one object a line */
+	if (c->interval_ns)
+		sp_json_print_line_and_free(root);
+	else
+		sp_json_print_and_free(root);
 }
 
 static const char *fmt_us(uint64_t ns, char *buf, size_t len)
@@ -766,6 +771,9 @@ static void usage(FILE *f)
 "Output:\n"
 "      --json              one JSON document on stdout (schema in README.md)\n"
 "      --quiet             no progress line\n"
+"      --interval DUR      a line every DUR (at least 100ms) on stdout: I/Os,\n"
+"                          IOPS, MiB/s, I/Os per syscall; with --json one JSON\n"
+"                          object a line (NDJSON), the final document last\n"
 "      --syscalls HOW      self: counted by uring_bench at no cost (default);\n"
 "                          kernel: by a perf counter on raw_syscalls:sys_enter,\n"
 "                          exact but it slows every syscall of the process\n"
@@ -796,7 +804,7 @@ enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
-	OPT_VECTORED, OPT_FSYNC, OPT_TRACE,
+	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL,
 	/* fio's spellings, so that a fio command line mostly just works */
 	OPT_FIO_FILENAME, OPT_FIO_IOENGINE, OPT_FIO_DIRECT, OPT_FIO_REGFILES,
 	OPT_FIO_SQPOLL, OPT_FIO_HIPRI, OPT_FIO_OUTPUT_FORMAT,
@@ -868,6 +876,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "verify-seed", required_argument, NULL, OPT_VERIFY_SEED },
 		{ "fsync", required_argument, NULL, OPT_FSYNC },
 		{ "trace", no_argument, NULL, OPT_TRACE },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
@@ -1020,6 +1029,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 			break;
 		}
 		case OPT_TRACE: c->trace = true; break;
+		case OPT_INTERVAL:
+			if ((ret = sp_parse_duration(optarg, &c->interval_ns)) ||
+			    c->interval_ns < 100000000ULL)
+				return bad_value("--interval", optarg, ret ? ret : -ERANGE);
+			break;
 		case OPT_VERIFY_SEED:
 			if ((ret = sp_parse_u64(optarg, 0, UINT64_MAX, &c->verify_seed)))
 				return bad_value("--verify-seed", optarg, ret);
@@ -1279,22 +1293,66 @@ check_range:
 	return 0;
 }
 
-static void print_progress(struct bench *b, uint64_t *last_ios, uint64_t *last_sys,
-			   uint64_t *last_ns, const struct sp_syscall_counter *sc)
+/* I/Os done and syscalls made so far, over every job */
+static void sample(struct bench *b, const struct sp_syscall_counter *sc, uint64_t *ios,
+		   uint64_t *sys)
 {
-	uint64_t ios = 0, sys = 0, now = sp_now_ns();
-	double dt = (now - *last_ns) / 1e9;
-
+	*ios = *sys = 0;
 	for (unsigned i = 0; i < b->c.jobs; i++) {
-		ios += atomic_load_explicit(&b->jobs[i].progress_ios, memory_order_relaxed);
-		sys += atomic_load_explicit(&b->jobs[i].progress_syscalls, memory_order_relaxed);
+		*ios += atomic_load_explicit(&b->jobs[i].progress_ios, memory_order_relaxed);
+		*sys += atomic_load_explicit(&b->jobs[i].progress_syscalls, memory_order_relaxed);
 	}
 	if (sc->fd >= 0) {
 		uint64_t v;
 
 		if (read(sc->fd, &v, sizeof(v)) == sizeof(v))
-			sys = v;
+			*sys = v;
 	}
+}
+
+struct interval_state {
+	uint64_t n, start_ns, ios, sys, ns;
+};
+
+/* --interval: what the last interval did, on stdout */
+static void print_interval(struct bench *b, struct interval_state *is,
+			   const struct sp_syscall_counter *sc)
+{
+	uint64_t ios, sys, now = sp_now_ns();
+	double dt = (now - is->ns) / 1e9, iops;
+
+	sample(b, sc, &ios, &sys);
+	iops = dt > 0 ? (ios - is->ios) / dt : 0;
+	if (b->c.json) {
+		json_object *o = sp_json_doc("shortpath.uring_bench.interval/1");
+
+		json_object_object_add(o, "interval", sp_json_u64(is->n));
+		json_object_object_add(o, "elapsed_ns", sp_json_u64(now - is->start_ns));
+		json_object_object_add(o, "ios", sp_json_u64(ios - is->ios));
+		json_object_object_add(o, "iops", sp_json_dbl(iops));
+		json_object_object_add(o, "mib_s", sp_json_dbl(iops * b->c.bs / 1048576.0));
+		json_object_object_add(o, "syscalls", sp_json_u64(sys - is->sys));
+		sp_json_print_line_and_free(o);
+	} else {
+		printf("interval %3llu  %8.2f s  %10llu I/Os %10.0f IOPS %9.1f MiB/s %6.2f I/Os per syscall\n",
+		       (unsigned long long)is->n, (now - is->start_ns) / 1e9,
+		       (unsigned long long)(ios - is->ios), iops, iops * b->c.bs / 1048576.0,
+		       sys > is->sys ? (double)(ios - is->ios) / (sys - is->sys) : 0.0);
+		fflush(stdout);
+	}
+	is->n++;
+	is->ios = ios;
+	is->sys = sys;
+	is->ns = now;
+}
+
+static void print_progress(struct bench *b, uint64_t *last_ios, uint64_t *last_sys,
+			   uint64_t *last_ns, const struct sp_syscall_counter *sc)
+{
+	uint64_t ios, sys, now = sp_now_ns();
+	double dt = (now - *last_ns) / 1e9;
+
+	sample(b, sc, &ios, &sys);
 	if (dt > 0) {
 		double iops = (ios - *last_ios) / dt;
 
@@ -1526,6 +1584,8 @@ int main(int argc, char **argv)
 	if (!atomic_load(&b.abort)) {
 		uint64_t start = sp_now_ns(), last_ios = 0, last_sys = u0.syscalls;
 		uint64_t last_ns = start;
+		struct interval_state is = { .start_ns = start, .ns = start,
+					     .sys = u0.syscalls };
 
 		/* Wake up every 100 ms to stop on time and show progress,
 		 * at once when the jobs are done. */
@@ -1547,6 +1607,8 @@ int main(int argc, char **argv)
 				atomic_store(&b.stop, true);
 			if (progress && b.running && now - last_ns >= 1000000000ULL)
 				print_progress(&b, &last_ios, &last_sys, &last_ns, &sc);
+			if (c->interval_ns && b.running && now - is.ns >= c->interval_ns)
+				print_interval(&b, &is, &sc);
 		}
 		pthread_mutex_unlock(&b.lock);
 		if (progress)

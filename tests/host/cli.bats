@@ -154,3 +154,21 @@ load ../helpers
 	assert_output --regexp '    write     min [0-9.]+  mean'
 	tmpfs_teardown
 }
+
+@test "uring_bench --interval streams a line per interval; with --json, NDJSON" {
+	tmpfs_file
+	run --separate-stderr "$UB" --interval 200ms -t 1100ms --size 4M "$F"
+	assert_success
+	[ "$(grep -c '^interval ' <<<"$output")" -ge 4 ]
+	assert_output --regexp 'interval +0 +0\.[0-9]+ s +[0-9]+ I/Os +[0-9]+ IOPS'
+	run --separate-stderr "$UB" --interval 200ms -t 1100ms --json "$F"
+	assert_success
+	# every line one document: the intervals, then the result
+	jq -e -s '(.[:-1] | all(.schema == "shortpath.uring_bench.interval/1")) and
+		(.[-1].schema == "shortpath.uring_bench/1") and length >= 5 and
+		([.[:-1][].interval] == [range(0; length - 1)])' <<<"$output"
+	run "$UB" --interval 10ms "$F"
+	assert_failure 2
+	assert_output --partial "invalid --interval '10ms'"
+	tmpfs_teardown
+}
