@@ -92,7 +92,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
-		   userspace/lib/sp_opts.c
+		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
 
 .PHONY: all deps demo test test-host clean check-layers FORCE
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)

@@ -162,6 +162,7 @@ static int parse(int argc, char **argv, struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->n = 1;
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "p:n:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': {
@@ -199,7 +200,7 @@ static int parse(int argc, char **argv, struct config *c)
 			usage(stdout);
 			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "p:n:h");
 			return -EINVAL;
 		}
 	}

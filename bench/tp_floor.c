@@ -18,6 +18,7 @@
 #include "sp_sysfs.h"
 #include "sp_json.h"
 #include "sp_log.h"
+#include "sp_opts.h"
 #include "tp_floor.skel.h"
 
 static const char usage[] =
@@ -35,7 +36,7 @@ static const char usage[] =
 "  -h, --help        this text\n"
 "\n"
 "Examples:\n"
-"  tp_floor &  uring_bench -m uring -q 1 -t 5s /dev/loop0;  kill -INT %1\n"
+"  bench-tp-floor &  uring_bench -m uring -q 1 -t 5s /dev/loop0;  kill -INT %1\n"
 "  bench/iolat-overhead.sh --mode uring     (runs it as the 'floor' side)\n"
 "\n"
 "Exit status: 0 after a signal, 1 when the programs could not be loaded or\n"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 	char *end;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return SP_EXIT_OK;
 		default:
-			fputs(usage, stderr);
+			sp_opt_error(argv, "h");
 			return SP_EXIT_USAGE;
 		}
 	}

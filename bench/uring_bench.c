@@ -912,6 +912,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	c->topts.sq_idle_ms = 1000;
 	c->topts.sq_cpu = -1;
 
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "m:w:M:b:q:s:c:j:t:n:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -1080,7 +1081,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 			usage(stdout);
 			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "m:w:M:b:q:s:c:j:t:n:vh");
 			return -EINVAL;
 		}
 	}

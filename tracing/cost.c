@@ -21,6 +21,7 @@
 
 #include "sp_json.h"
 #include "sp_log.h"
+#include "sp_opts.h"
 #include "sp_stats.h"
 
 static void usage(FILE *f)
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "+he:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
@@ -108,7 +110,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return SP_EXIT_OK;
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "+he:");
 			return SP_EXIT_USAGE;
 		}
 	}

@@ -16,6 +16,7 @@
 #include "sp_bpf.h"
 #include "sp_json.h"
 #include "sp_log.h"
+#include "sp_opts.h"
 
 static const char *const feat_names[SP_FEAT_MAX] = {
 	[SP_FEAT_TRACEPOINT] = "tracepoint",
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
 	int opt, status = SP_EXIT_OK;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'J':
@@ -177,7 +179,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return SP_EXIT_OK;
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "vh");
 			return SP_EXIT_USAGE;
 		}
 	}

@@ -1125,6 +1125,7 @@ static int parse(int argc, char **argv, struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->ready_fd = -1;
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:PAevhT", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D': c->per_disk = true; break;
@@ -1191,7 +1192,7 @@ static int parse(int argc, char **argv, struct config *c)
 			usage(stdout);
 			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "DFQmB:Ld:p:c:o:M:PAevhT");
 			return -EINVAL;
 		}
 	}

@@ -22,6 +22,22 @@ load ../helpers
 	assert_failure 2
 }
 
+# One line naming the option, not getopt's line and then ours.
+@test "every tool reports a bad option in one line that names it" {
+	for tool in uring_bench iolat sp-features sp-cost sp-id sp-io bench-pt-cost bench-tp-floor; do
+		run "$BIN/$tool" --no-such-option=1
+		assert_failure 2
+		[ "${#lines[@]}" -eq 1 ] || fail "$tool printed ${#lines[@]} lines: $output"
+		assert_output "$tool: error: unknown option '--no-such-option'; see --help"
+	done
+	run "$UB" --bs
+	assert_output "uring_bench: error: option '--bs' needs a value; see --help"
+	run "$UB" -q
+	assert_output "uring_bench: error: option '-q' needs a value; see --help"
+	run "$UB" -Z
+	assert_output "uring_bench: error: unknown option '-Z'; see --help"
+}
+
 @test "unknown mode names the mode" {
 	run "$UB" -m warp /tmp/x
 	assert_failure 2

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	int opt, status = SP_EXIT_OK;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'J':
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return SP_EXIT_OK;
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "h");
 			return SP_EXIT_USAGE;
 		}
 	}

@@ -88,6 +88,7 @@ static int parse(int argc, char **argv, struct request *r)
 	int opt;
 
 	memset(r, 0, sizeof(*r));
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': r->mode = optarg; break;
@@ -125,7 +126,7 @@ static int parse(int argc, char **argv, struct request *r)
 			usage(stdout);
 			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "m:h");
 			return -EINVAL;
 		}
 		continue;

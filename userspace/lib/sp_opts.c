@@ -2,12 +2,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "sp_log.h"
 #include "sp_opts.h"
 
 static int parse_number(const char *s, uint64_t *val, const char **rest)
@@ -188,4 +190,24 @@ void sp_copy_trimmed(char *dst, const void *src, size_t n)
 	dst[i] = '\0';
 	while (i && dst[i - 1] == ' ')
 		dst[--i] = '\0';
+}
+
+void sp_opt_error(char *const argv[], const char *shortopts)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	const char *sc = optopt > 0 && optopt < 256 ? strchr(shortopts, optopt) : NULL;
+
+	if (arg && !strncmp(arg, "--", 2)) {
+		int n = (int)strcspn(arg, "=");
+
+		/* a long option getopt knows, given without its value */
+		if (optopt)
+			sp_err("option '%.*s' needs a value; see --help", n, arg);
+		else
+			sp_err("unknown option '%.*s'; see --help", n, arg);
+	} else if (sc && sc[1] == ':') {
+		sp_err("option '-%c' needs a value; see --help", optopt);
+	} else {
+		sp_err("unknown option '-%c'; see --help", optopt ? optopt : '?');
+	}
 }

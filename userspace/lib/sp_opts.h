@@ -12,6 +12,14 @@
 #include <stdint.h>
 #include <sched.h>
 
+/*
+ * A bad option is reported once, in one line naming it: every tool sets
+ * opterr = 0 before getopt_long and calls sp_opt_error(argv, shortopts)
+ * when it returns '?' ("unknown option '--bogus'; see --help", "option
+ * '--bs' needs a value; see --help").
+ */
+void sp_opt_error(char *const argv[], const char *shortopts);
+
 /* "4096", "4k", "4K", "1m", "2G", "1t", "4KiB": powers of 1024. */
 int sp_parse_size(const char *s, uint64_t *out);
 /* "10" (seconds), "250ms", "100us", "5s", "2m", "1h" -> nanoseconds. */
