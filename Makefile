@@ -5,6 +5,8 @@
 #   make demo       deps + build + run the demo on an embedded target
 #   make test       deps + build + host suites + guest suites
 #   make V=1        show the full commands
+#   make install    tools, man pages, bash completion and docs under
+#                   $(DESTDIR)$(PREFIX) (default /usr/local); make uninstall
 #
 # Everything goes to build/; the source tree is never written to.
 
@@ -94,7 +96,7 @@ fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
 
-.PHONY: all deps demo test test-host clean check-layers FORCE
+.PHONY: all deps demo test test-host clean check-layers install uninstall FORCE
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- BPF
@@ -189,6 +191,45 @@ test: deps
 # No file includes a header from a layer above its own (see tests/check-layers).
 check-layers:
 	$(Q)tests/check-layers
+
+# ---------------------------------------------------------------- install
+# Section 8 (sbin) for the tools that only root can use (BPF, VFIO, the
+# LSM guard); section 1 (bin) for the others. bench-* helpers and the
+# bench/ scripts are for a checkout and are not installed. The eBPF
+# programs are embedded in the binaries (skeletons): nothing else to ship.
+PREFIX     ?= /usr/local
+SBIN_TOOLS := iolat sp-features sp-guard sp-vfio
+BIN_TOOLS  := uring_bench sp-cost sp-id sp-io sp-serve sp-fetch
+INST_TOOLS := $(BIN_TOOLS) $(SBIN_TOOLS)
+# every tool's man page sits beside its code: NAME.1 or NAME.8
+MAN_PAGES  := $(foreach t,$(INST_TOOLS),$(wildcard */$(t).[18] userspace/*/$(t).[18]))
+DOC_FILES  := README.md LICENSE $(wildcard bench/README.md tracing/README.md passthru/README.md \
+	      userspace/*/README.md tests/vm/README.md)
+COMPLETION := $(BUILD)/share/bash-completion/shortpath
+
+$(COMPLETION): $(addprefix $(BIN)/,$(INST_TOOLS)) userspace/gen-completion
+	@mkdir -p $(@D)
+	$(call msg,GEN,$@)
+	$(Q)userspace/gen-completion $(BIN) $(INST_TOOLS) >$@
+
+install: all $(COMPLETION)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/doc/shortpath
+	install -m 755 $(addprefix $(BIN)/,$(BIN_TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(addprefix $(BIN)/,$(SBIN_TOOLS)) $(DESTDIR)$(PREFIX)/sbin/
+	$(foreach m,$(MAN_PAGES),install -m 644 $(m) $(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(m)))/;)
+	install -m 644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/shortpath
+	$(foreach t,$(INST_TOOLS),ln -sf shortpath $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$(t);)
+	$(foreach d,$(DOC_FILES),install -D -m 644 $(d) $(DESTDIR)$(PREFIX)/share/doc/shortpath/$(d);)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BIN_TOOLS)) \
+	      $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(SBIN_TOOLS)) \
+	      $(foreach m,$(MAN_PAGES),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/shortpath \
+	      $(addprefix $(DESTDIR)$(PREFIX)/share/bash-completion/completions/,$(INST_TOOLS))
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/shortpath
 
 clean:
 	rm -rf $(BUILD)

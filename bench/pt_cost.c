@@ -21,6 +21,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 #include "sp_time.h"
 #include "uring.h"
 
@@ -134,6 +135,7 @@ static void usage(FILE *f)
 "      --nsid N     read: namespace (default: DEVICE's, else 1)\n"
 "      --json       one JSON document on stdout\n"
 "  -h, --help       this text\n"
+"      --version    the version of shortpath it belongs to\n"
 "\n"
 "DEVICE: /dev/ngXnY for read and for ioctl identify; io_uring admin\n"
 "commands go to the controller, /dev/nvmeX.\n"
@@ -156,6 +158,7 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "nsid", required_argument, NULL, OPT_NSID },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -196,6 +199,9 @@ static int parse(int argc, char **argv, struct config *c)
 			}
 			break;
 		case OPT_JSON: c->json = true; break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);

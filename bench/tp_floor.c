@@ -19,6 +19,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 #include "tp_floor.skel.h"
 
 static const char usage[] =
@@ -34,6 +35,7 @@ static const char usage[] =
 "      --json        print the tracepoints attached as JSON, once attached\n"
 "      --ready-fd FD write a byte to FD once attached (for wrappers)\n"
 "  -h, --help        this text\n"
+"      --version     the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  bench-tp-floor &  uring_bench -m uring -q 1 -t 5s /dev/loop0;  kill -INT %1\n"
@@ -61,6 +63,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ 0 }
 	};
 	struct tp_floor_bpf *skel = NULL;
@@ -85,6 +88,9 @@ int main(int argc, char **argv)
 				return SP_EXIT_USAGE;
 			}
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			fputs(usage, stdout);
 			return SP_EXIT_OK;

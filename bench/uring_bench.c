@@ -29,6 +29,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
 #include "sp_verify.h"
@@ -779,6 +780,7 @@ static void usage(FILE *f)
 "                          exact but it slows every syscall of the process\n"
 "  -v, --verbose           more messages\n"
 "  -h, --help              this text\n"
+"      --version           the version of shortpath it belongs to\n"
 "fio's spellings are taken too: --filename, --numjobs, --rwmixread,\n"
 "--ioengine psync|sync|io_uring|io_uring_cmd|sg|null, --direct=0|1,\n"
 "--registerfiles, --fixedbufs, --sqthread_poll, --hipri (IOPOLL),\n"
@@ -883,6 +885,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		/* fio's names for the same things */
 		{ "numjobs", required_argument, NULL, 'j' },
 		{ "rwmixread", required_argument, NULL, 'M' },
@@ -1077,6 +1080,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 			}
 			c->json = !strcmp(optarg, "json");
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);

@@ -22,6 +22,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 #include "sp_stats.h"
 
 static void usage(FILE *f)
@@ -39,6 +40,7 @@ static void usage(FILE *f)
 "  --json         the report as JSON (schema shortpath.cost/1)\n"
 "  --output FILE  write the report to FILE\n"
 "  -h, --help     this text\n"
+"      --version  the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-cost -- dd if=/dev/zero of=/dev/null bs=4k count=1000\n"
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "event", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *output = NULL, *events[8];
@@ -106,6 +109,9 @@ int main(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			return SP_EXIT_OK;

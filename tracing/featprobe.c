@@ -17,6 +17,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 
 static const char *const feat_names[SP_FEAT_MAX] = {
 	[SP_FEAT_TRACEPOINT] = "tracepoint",
@@ -115,6 +116,7 @@ static void usage(FILE *f)
 "  --json          one JSON document on stdout\n"
 "  -v, --verbose   show libbpf's messages\n"
 "  -h, --help      this text\n"
+"      --version   the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-features\n"
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
 		{ "require", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false, req[SP_FEAT_MAX] = { false };
@@ -175,6 +178,9 @@ int main(int argc, char **argv)
 		case 'v':
 			sp_log_set_level(SP_LOG_DEBUG);
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			return SP_EXIT_OK;

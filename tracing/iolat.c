@@ -37,6 +37,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
 
@@ -284,6 +285,7 @@ static void usage(FILE *f)
 "      --ready-fd FD      write a byte to FD once tracing (for wrappers)\n"
 "  -v, --verbose          libbpf's messages\n"
 "  -h, --help             this text\n"
+"      --version          the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  iolat 1 5                       # five one-second reports\n"
@@ -1116,6 +1118,7 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const ops[] = { "read", "write", "fsync", "passthrough", "other",
@@ -1188,6 +1191,9 @@ static int parse(int argc, char **argv, struct config *c)
 			c->ready_fd = (int)v;
 			break;
 		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);

@@ -12,6 +12,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 
 static void usage(FILE *f)
 {
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 "\n"
 "  --json         one JSON document on stdout (an array, one object each)\n"
 "  -h, --help     this text\n"
+"      --version  the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-id /dev/nvme0n1\n"
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	json_object *arr = NULL;
@@ -144,6 +147,9 @@ int main(int argc, char **argv)
 		case 'J':
 			json = true;
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			return SP_EXIT_OK;

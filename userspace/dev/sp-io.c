@@ -18,6 +18,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 
 static void usage(FILE *f)
 {
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 "                     device's own answer (status or sense)\n"
 "      --json         one JSON document on stdout\n"
 "  -h, --help         this text\n"
+"      --version      the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-id /dev/ng0n1 && sp-io read --lba 0 --blocks 8 /dev/ng0n1\n"
@@ -82,6 +84,7 @@ static int parse(int argc, char **argv, struct request *r)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "past-end", no_argument, NULL, OPT_PAST_END },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -122,6 +125,9 @@ static int parse(int argc, char **argv, struct request *r)
 		case OPT_FORCE: r->force = true; break;
 		case OPT_JSON: r->json = true; break;
 		case OPT_PAST_END: r->past_end = true; break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);

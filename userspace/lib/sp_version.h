@@ -9,6 +9,10 @@
 
 #include <stdio.h>
 
+/* The getopt_long value of --version, the same in every tool. */
+#define SP_OPT_VERSION 0x7ffe
+#define SP_VERSION_LONGOPT { "version", 0, NULL, SP_OPT_VERSION }
+
 const char *sp_version(void);
 /* "NAME (shortpath) VERSION" on f, as --version prints it. */
 void sp_version_print(FILE *f, const char *name);
