@@ -24,7 +24,7 @@ BPFOUT   := $(BUILD)/bpf
 CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
-PKGS     := libbpf libxdp liburing json-c blkid libelf zlib
+PKGS     := libbpf libxdp liburing json-c blkid libelf zlib libisal
 
 ifeq ($(V),1)
 Q :=
@@ -43,7 +43,8 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation \
 	    -D_GNU_SOURCE -pthread
 CPPFLAGS += -Iuserspace/lib -Ipassthru -Iuserspace/net -Ibpf -I$(BPFOUT) $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lpthread -lm
+# libsgutils2 (sg3-utils) ships no pkg-config file
+LDLIBS   += $(PKG_LIBS) -lsgutils2 -lpthread -lm
 
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -166,7 +167,7 @@ $(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/lib -Ipassthru -Iuserspace/net $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(filter %.c,$^) -o $@
+		$(filter %.c,$^) -lsgutils2 -o $@
 
 $(BUILD) $(BIN) $(BPFOUT):
 	$(Q)mkdir -p $@

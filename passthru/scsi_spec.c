@@ -3,6 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__has_include)
+#if __has_include(<scsi/sg_lib.h>)
+#include <stdbool.h>
+#include <scsi/sg_lib.h>
+#define SP_HAVE_SGUTILS 1
+#endif
+#endif
+#ifndef SP_HAVE_SGUTILS
+#define SP_HAVE_SGUTILS 0
+#endif
+
 #include "scsi_spec.h"
 #include "sp_opts.h"
 
@@ -216,6 +227,15 @@ const char *sp_scsi_sense_str(uint8_t key, uint8_t asc, uint8_t ascq,
 	for (size_t i = 0; i < sizeof(asc_names) / sizeof(asc_names[0]); i++)
 		if (asc_names[i].asc == asc && asc_names[i].ascq == ascq)
 			text = asc_names[i].text;
+#if SP_HAVE_SGUTILS
+	/* T10's whole table, as sg3_utils carries it, for what ours lacks */
+	char t10[128];
+	const char *prefix = "Additional sense: ";
+
+	if (!text && sg_get_asc_ascq_str(asc, ascq, sizeof(t10), t10) &&
+	    !strncmp(t10, prefix, strlen(prefix)))
+		text = t10 + strlen(prefix);
+#endif
 	if (text)
 		snprintf(buf, len, "%s: %s (ASC 0x%02x, ASCQ 0x%02x)",
 			 sp_scsi_sense_key_str(key), text, asc, ascq);

@@ -10,7 +10,7 @@ pkgs=(
 	# libFuzzer and the sanitizers (only recommended by clang, so asked for)
 	libclang-rt-14-dev
 	libbpf-dev liburing-dev libxdp-dev libelf-dev zlib1g-dev
-	libjson-c-dev libblkid-dev
+	libjson-c-dev libblkid-dev libisal-dev libsgutils2-dev
 	# tests and benchmarks
 	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps
 	nginx gnuplot-nox

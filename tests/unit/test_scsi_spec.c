@@ -69,6 +69,10 @@ int main(void)
 		  "%s", text);
 	sp_scsi_sense_str(6, 0x99, 0x42, text, sizeof(text));
 	TAP_CHECK(!strcmp(text, "UNIT ATTENTION: ASC 0x99, ASCQ 0x42"), "%s", text);
+	/* beyond the own table: T10's, through libsgutils2 */
+	sp_scsi_sense_str(6, 0x3f, 0x0e, text, sizeof(text));
+	TAP_CHECK(!strcmp(text, "UNIT ATTENTION: Reported luns data has changed "
+			  "(ASC 0x3f, ASCQ 0x0e)"), "%s", text);
 	{
 		static const uint8_t page[] = { 0, 0x80, 0, 10, ' ', ' ', 'S', 'N', '1',
 						'2', '\n', ' ', ' ', ' ', 'X', 'Y' };

@@ -5,6 +5,16 @@
 
 #include "sp_verify.h"
 
+#if defined(__has_include)
+#if __has_include(<isa-l/crc.h>)
+#include <isa-l/crc.h>
+#define SP_HAVE_ISAL 1
+#endif
+#endif
+#ifndef SP_HAVE_ISAL
+#define SP_HAVE_ISAL 0
+#endif
+
 /* CRC32C (Castagnoli), reflected polynomial 0x82F63B78. */
 static uint32_t crc_table[8][256];
 
@@ -161,7 +171,7 @@ static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t len)
 	return crc;
 }
 
-uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t sp_crc32c_own(uint32_t crc, const void *buf, size_t len)
 {
 	crc = ~crc;
 #if defined(__x86_64__)
@@ -169,6 +179,38 @@ uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len)
 		return ~crc32c_hw(crc, buf, len);
 #endif
 	return ~crc32c_sw(crc, buf, len);
+}
+
+#if SP_HAVE_ISAL
+/*
+ * ISA-L picks the fastest kernel the CPU has (PCLMULQDQ folding, several
+ * crc32 streams) at run time. Its crc32_iscsi neither inverts nor takes
+ * more than INT_MAX bytes at once.
+ */
+uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	crc = ~crc;
+	while (len) {
+		int n = len > (1u << 30) ? 1 << 30 : (int)len;
+
+		crc = crc32_iscsi((unsigned char *)p, n, crc);
+		p += n;
+		len -= n;
+	}
+	return ~crc;
+}
+#else
+uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return sp_crc32c_own(crc, buf, len);
+}
+#endif
+
+const char *sp_crc32c_impl(void)
+{
+	return SP_HAVE_ISAL ? "isa-l" : "own";
 }
 
 void sp_crc32c_blocks(const void *buf, size_t len, size_t blk, uint32_t *crcs)

@@ -38,7 +38,15 @@ enum sp_verify_result {
 /* Any generation is accepted when the expected one is unknown. */
 #define SP_VERIFY_GEN_ANY 0u
 
+/*
+ * CRC32C (Castagnoli, as iSCSI and NVMe use it), continued from crc (0 to
+ * start). Through ISA-L where it was there at build time, else the
+ * project's own code, which sp_crc32c_own always is (tests compare them);
+ * sp_crc32c_impl says which: "isa-l" or "own".
+ */
 uint32_t sp_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t sp_crc32c_own(uint32_t crc, const void *buf, size_t len);
+const char *sp_crc32c_impl(void);
 /*
  * The CRC32C of each blk bytes of buf (the last piece may be shorter)
  * into crcs[], as sp_crc32c(0, ...) would give them: several blocks
