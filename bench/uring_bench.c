@@ -118,6 +118,7 @@ struct bench {
 	struct config c;
 	json_object *trace;		/* --trace --json: iolat's document */
 	struct sp_devinfo dev;
+	int write_lock;			/* held for a writing run: one writer at a time */
 	struct job *jobs;
 	pthread_barrier_t ready, go, main_done;
 	atomic_bool stop;
@@ -1292,6 +1293,8 @@ check_range:
 	}
 	if (c->topts.write) {
 		ret = sp_dev_check_writable(&b->dev, c->force, why, sizeof(why));
+		if (!ret)
+			ret = sp_dev_lock_write(&b->dev, &b->write_lock, why, sizeof(why));
 		if (ret) {
 			sp_err("%s", why);
 			return ret;
@@ -1482,7 +1485,7 @@ int main(int argc, char **argv)
 {
 	struct tracer tr = { 0 };
 	char *trace_text = NULL;
-	struct bench b = { 0 };
+	struct bench b = { .write_lock = -1 };
 	struct config *c = &b.c;
 	struct sp_syscall_counter sc = { .fd = -1 };
 	struct sp_usage u0, u1;
@@ -1689,5 +1692,7 @@ int main(int argc, char **argv)
 	}
 	json_object_put(b.trace);
 	free(b.jobs);
+	if (b.write_lock >= 0)
+		close(b.write_lock);
 	return status;
 }

@@ -175,6 +175,45 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 	return 0;
 }
 
+int sp_dev_lock_write(const struct sp_devinfo *d, int *fd, char *why, size_t len)
+{
+	const char *path = d->block_path[0] ? d->block_path : d->path;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int ret;
+
+	*fd = -1;
+	if (d->kind == SP_KIND_PCI || d->kind == SP_KIND_NONE || !path[0])
+		return 0;
+	if (d->block_path[0]) {
+		*fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (*fd >= 0)
+			return 0;
+		ret = -errno;
+		snprintf(why, len, ret == -EBUSY ? "%s is being written by another process "
+			 "(it holds the device exclusively); one writer at a time" :
+			 "%s: cannot lock for writing: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* a write lock wants a descriptor open for writing */
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	if (*fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: cannot lock for writing: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* an OFD lock belongs to this open file, not to the process: every
+	 * job thread of a run shares it, and it goes when the fd closes */
+	if (fcntl(*fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	ret = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	snprintf(why, len, ret == -EBUSY ? "%s is being written by another shortpath run "
+		 "(it holds a write lock on it); one writer at a time" :
+		 "%s: cannot lock for writing: %s", path, strerror(-ret));
+	close(*fd);
+	*fd = -1;
+	return ret;
+}
+
 int sp_dev_check_range(const struct sp_devinfo *d, uint64_t offset, uint64_t len,
 		       char *why, size_t why_len)
 {

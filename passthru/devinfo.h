@@ -68,6 +68,16 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 			  char *why, size_t len);
 
 /*
+ * One writer at a time: takes a lock on d for as long as *fd stays open
+ * (close it, or exit). A block device is opened O_EXCL, as the kernel
+ * lets one holder have it; a file or a char node without a block device
+ * gets an OFD write lock on the whole file. -EBUSY with why set when
+ * another run holds it; *fd is -1 where no lock applies (a PCI function:
+ * its VFIO group is exclusive already).
+ */
+int sp_dev_lock_write(const struct sp_devinfo *d, int *fd, char *why, size_t len);
+
+/*
  * Whether [offset, offset + len) lies inside d: 0, -ERANGE (past the end,
  * or the sum overflows) or -EINVAL (not in whole logical blocks, or d has
  * no blocks to address). why names the offending value in bytes and

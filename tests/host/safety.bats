@@ -153,3 +153,34 @@ teardown() {
 	assert_failure 2
 	assert_output --partial "/nonexistent: No such file or directory"
 }
+
+@test "two writers on one target: the second is refused, readers are not" {
+	tmpfs_file
+	"$UB" --quiet --size 16M -n 1 "$F" >/dev/null
+	"$UB" --quiet -w randwrite --verify -t 4s "$F" >/dev/null &
+	first=$!
+	# the first run holds its lock from its set-up on
+	sleep 1
+	run "$UB" -w randwrite --verify -t 1s "$F"
+	assert_failure 2
+	assert_output --partial "is being written by another shortpath run"
+	run "$BIN/sp-io" write --lba 0 --pattern 1 "$F"
+	assert_failure 2
+	run "$UB" --quiet -w randread -n 100 "$F"
+	assert_success
+	wait "$first"
+	# once the first is done, a writer gets in
+	run "$UB" --quiet -w randwrite -n 100 "$F"
+	assert_success
+}
+
+@test "two writers on one block device: the second is refused" {
+	loop_setup 16M
+	"$UB" --quiet -w randwrite -t 4s "$LOOP_DEV" >/dev/null &
+	first=$!
+	sleep 1
+	run "$UB" -w write -t 1s "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "$LOOP_DEV is in use"
+	wait "$first"
+}

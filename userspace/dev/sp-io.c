@@ -239,6 +239,7 @@ int main(int argc, char **argv)
 	char why[512], status_text[192] = "";
 	int ret, status = SP_EXIT_OK;
 	uint64_t offset, len;
+	int lock_fd = -1;
 	void *buf;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
@@ -290,6 +291,9 @@ int main(int argc, char **argv)
 	}
 	if (r.op == SP_OP_WRITE || r.op == SP_OP_WRITE_ZEROES) {
 		ret = sp_dev_check_writable(&d, r.force, why, sizeof(why));
+		/* held until exit: one writer at a time */
+		if (!ret)
+			ret = sp_dev_lock_write(&d, &lock_fd, why, sizeof(why));
 		if (ret) {
 			sp_err("%s", why);
 			return SP_EXIT_USAGE;
