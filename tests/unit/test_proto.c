@@ -85,6 +85,28 @@ int main(void)
 		  m.length == 16, "ACK round trip");
 	sp_x_fill(msg, SP_X_REQ, 0, 12, 0, 0, 1024);
 	TAP_CHECK(!sp_x_parse(msg, 64, &m) && m.type == SP_X_REQ, "padded REQ accepted");
+	TAP_CHECK(sp_x_req_one_unit(0, 1024) && sp_x_req_one_unit(4096, 1) &&
+		  !sp_x_req_one_unit(0, 0) && !sp_x_req_one_unit(0, 1025) &&
+		  !sp_x_req_one_unit(512, 512), "one-unit requests: a block or less, aligned");
+	TAP_CHECK(sp_x_req_size(2048, 1024) == 32 + SP_X_PAYLOAD && sp_x_req_size(0, 0) == 32 &&
+		  sp_x_req_size(0, 4096) == 32 && sp_x_req_size(100, 10) == 32,
+		  "only a one-unit REQ is padded to its reply's size");
+	TAP_CHECK(sp_x_err_http_status(SP_XE_MALFORMED) == 400 &&
+		  sp_x_err_http_status(SP_XE_NOFILE) == 404 &&
+		  sp_x_err_http_status(SP_XE_RANGE) == 416 &&
+		  sp_x_err_http_status(SP_XE_TOOBIG) == 413 &&
+		  sp_x_err_http_status(SP_XE_BUSY) == 503 &&
+		  sp_x_err_http_status(SP_XE_IO) == 500 &&
+		  sp_x_err_http_status(SP_XE_RDONLY) == 0 && sp_x_err_http_status(99) == 0,
+		  "UDP errors and their HTTP statuses");
+	bool all = true;
+	for (uint32_t e = SP_XE_MALFORMED; e <= SP_XE_IO; e++) {
+		int st = sp_x_err_http_status(e);
+
+		n = sp_http_fmt_err(buf, sizeof(buf), st);
+		all = all && n > 0 && sp_http_parse_resp(buf, n, &p) > 0 && p.status == st;
+	}
+	TAP_CHECK(all, "every mapped status is an error reply that parses back");
 	/* RFC 1071's example: 0001 f203 f4f5 f6f7 sums to ddf2 */
 	static const uint8_t rfc[] = { 0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7 };
 	TAP_CHECK(sp_inet_fold(sp_inet_sum(0, rfc, sizeof(rfc))) == 0xddf2, "RFC 1071 sum");

@@ -376,6 +376,29 @@ const char *sp_x_err_str(uint32_t err)
 	}
 }
 
+int sp_x_err_http_status(uint32_t err)
+{
+	switch (err) {
+	case SP_XE_MALFORMED: return 400;
+	case SP_XE_NOFILE: return 404;
+	case SP_XE_RANGE: return 416;
+	case SP_XE_TOOBIG: return 413;
+	case SP_XE_BUSY: return 503;
+	case SP_XE_IO: return 500;
+	default: return 0;
+	}
+}
+
+bool sp_x_req_one_unit(uint64_t off, uint64_t len)
+{
+	return len && len <= SP_X_PAYLOAD && off % SP_X_PAYLOAD == 0;
+}
+
+size_t sp_x_req_size(uint64_t off, uint64_t len)
+{
+	return sizeof(struct sp_xmsg) + (sp_x_req_one_unit(off, len) ? SP_X_PAYLOAD : 0);
+}
+
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)p[0] << 8 | p[1];

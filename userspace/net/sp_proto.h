@@ -145,6 +145,23 @@ int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m);
 void sp_x_fill(void *buf, enum sp_x_type type, uint16_t len, uint32_t req_id,
 	       uint32_t aux, uint64_t offset, uint64_t length);
 const char *sp_x_err_str(uint32_t err);
+/*
+ * The HTTP status the TCP modes answer where the UDP protocol answers
+ * err (the same refusal on the other transport), 0 where HTTP has none
+ * (SP_XE_RDONLY: nothing is written over HTTP).
+ */
+int sp_x_err_http_status(uint32_t err);
+
+/*
+ * A one-unit request, one whole block or less at a block boundary, is
+ * what the XDP hot-block cache answers by turning the request's frame
+ * into the reply in place (bpf/xsk_redirect.bpf.c tests the same).
+ * On veth and in generic XDP a received frame has little room to grow,
+ * so such a request is sent padded with zeros to its reply's size;
+ * sp_x_req_size is the bytes a REQ for [off, off + len) is sent as.
+ */
+bool sp_x_req_one_unit(uint64_t off, uint64_t len);
+size_t sp_x_req_size(uint64_t off, uint64_t len);
 
 /*
  * Ethernet + IPv4 + UDP framing for the AF_XDP side, which has no

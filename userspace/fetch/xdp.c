@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sp-fetch -m xdp: the UDP protocol (xproto.c) over a transport of
+ * AF_XDP sockets on the client's interface, in --threads N threads.
+ *
+ * Requests leave and replies arrive with their headers built and read
+ * here, so no kernel UDP stack is crossed on this side. The XDP program
+ * (sp_xsk.h, the server's program with our port) takes the frames for
+ * our UDP port and passes everything else, so the kernel still answers
+ * ARP. The port is reserved by binding a kernel UDP socket to it for
+ * the run.
+ *
+ * A socket on every receive queue of the interface: replies come back
+ * on the queue the request left on, but the XDP cache's replies on the
+ * queue of the CPU that ran the server's XDP program (veth). With
+ * --threads N, thread t sends on queue t and receives on the queues
+ * q % N == t, pinned to a CPU whose replies land on queue t; the
+ * request's slot number tells the thread, and a reply that reaches
+ * another thread anyway is dropped and asked for again (misrouted).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sp_log.h"
+#include "sp_proto.h"
+#include "sp_rand.h"
+#include "sp_xsk.h"
+#include "fetch.h"
+
+#define XC_FRAME	4096u
+#define XC_RX		4096u	/* per queue: frames the kernel can fill before we read */
+#define XC_TX		1024u	/* per thread */
+#define XC_RING		4096u
+#define XC_RX_BATCH	32u	/* frames a queue hands over per look */
+
+struct xshared {
+	struct sp_xsk xsk;
+	struct sp_udp_addr self, server;
+	int port_fd;
+};
+
+/* a thread's transport */
+struct xclient {
+	struct fetch_transport t;	/* first: the engine hands it back */
+	struct sp_xsk *xsk;
+	struct sp_udp_addr self, server;
+	unsigned txq;		/* the queue it sends on */
+	unsigned rxq[SP_XSK_MAX_QUEUES], nr_rxq;	/* the queues it receives on */
+	uint64_t free_tx[XC_TX];
+	unsigned nr_free, queued;
+	uint64_t frames_rx, frames_tx, csum_errors;
+};
+
+static int xdp_flush(struct fetch_transport *t)
+{
+	struct xclient *x = (struct xclient *)t;
+	int ret = 0;
+
+	/* copy mode sends 32 frames a call: until the ring is empty */
+	for (unsigned tries = 0; x->queued && tries < 1024; tries++) {
+		ret = sp_xsk_kick(x->xsk, x->txq);
+		if (ret != -EAGAIN && ret != -EBUSY && ret != -ENOBUFS)
+			break;
+		if (ret == -EAGAIN)
+			x->nr_free += sp_xsk_completed(x->xsk, x->txq, x->free_tx + x->nr_free,
+						       XC_TX - x->nr_free);
+	}
+	x->frames_tx += x->queued;
+	x->queued = 0;
+	x->nr_free += sp_xsk_completed(x->xsk, x->txq, x->free_tx + x->nr_free,
+				       XC_TX - x->nr_free);
+	return ret == -EAGAIN || ret == -EBUSY || ret == -ENOBUFS ? 0 : ret;
+}
+
+/* A request frame: headers built here, UDP checksum included. */
+static int xdp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, uint64_t off,
+		    uint64_t len, size_t n)
+{
+	struct xclient *x = (struct xclient *)t;
+	uint64_t addr;
+	uint8_t *p;
+	int ret;
+
+	if (!x->nr_free && (ret = xdp_flush(t)))
+		return ret;
+	if (!x->nr_free)
+		return -ENOBUFS;
+	addr = x->free_tx[--x->nr_free];
+	p = sp_xsk_frame(x->xsk, addr);
+	memset(p + SP_X_HDRS, 0, n);
+	sp_x_fill(p + SP_X_HDRS, SP_X_REQ, 0, req_id, id, off, len);
+	sp_udp_fill(p, &x->self, &x->server, n);
+	/* the padding is zeros: it adds nothing to the sum */
+	sp_udp_csum_set(p, sp_inet_sum(0, p + SP_X_HDRS, sizeof(struct sp_xmsg)));
+	if (!sp_xsk_tx(x->xsk, x->txq, addr, SP_X_HDRS + n)) {
+		x->free_tx[x->nr_free++] = addr;
+		return -ENOBUFS;
+	}
+	x->queued++;
+	return 0;
+}
+
+/*
+ * Our MAC and IPv4 address are the interface's; the server's MAC comes
+ * from the kernel's neighbour table, after a datagram to the server's
+ * discard port has made the kernel resolve it (ARP still goes through
+ * the kernel: the XDP program passes it). So the server must be on the
+ * interface's link, which is what AF_XDP can reach anyway.
+ */
+static int xdp_addresses(struct client *c, struct xshared *x)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", c->ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+		ret = -errno;
+		sp_fetch_fail(c, "%s: no hardware address: %s", c->ifname, strerror(errno));
+		goto out;
+	}
+	memcpy(x->self.mac, ifr.ifr_hwaddr.sa_data, 6);
+	ifr.ifr_addr.sa_family = AF_INET;
+	if (ioctl(fd, SIOCGIFADDR, &ifr)) {
+		ret = -errno;
+		sp_fetch_fail(c, "%s: no IPv4 address: %s", c->ifname, strerror(errno));
+		goto out;
+	}
+	x->self.ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+	x->server.ip = c->sa.sin_addr.s_addr;
+	x->server.port = c->sa.sin_port;
+	/* a port of our own, held in the kernel's table for the run */
+	x->port_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = x->self.ip;
+	if (x->port_fd < 0 || bind(x->port_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(x->port_fd, (struct sockaddr *)&sa, &salen)) {
+		ret = -errno;
+		sp_fetch_fail(c, "reserving a UDP port on %s: %s", inet_ntoa(sa.sin_addr), strerror(errno));
+		goto out;
+	}
+	x->self.port = sa.sin_port;
+	for (unsigned tries = 0;; tries++) {
+		struct arpreq ar = { 0 };
+		struct sockaddr_in discard = c->sa;
+
+		memcpy(&ar.arp_pa, &c->sa, sizeof(c->sa));
+		((struct sockaddr_in *)&ar.arp_pa)->sin_port = 0;
+		snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s", c->ifname);
+		if (!ioctl(fd, SIOCGARP, &ar) && (ar.arp_flags & ATF_COM)) {
+			memcpy(x->server.mac, ar.arp_ha.sa_data, 6);
+			break;
+		}
+		if (tries == 100 || atomic_load(&sp_fetch_interrupted)) {
+			ret = -EHOSTUNREACH;
+			sp_fetch_fail(c, "%s: no link-layer address for %s (not on this link?)",
+				      c->ifname, inet_ntoa(c->sa.sin_addr));
+			goto out;
+		}
+		discard.sin_port = htons(9);
+		sendto(x->port_fd, "", 0, 0, (struct sockaddr *)&discard, sizeof(discard));
+		usleep(10000);
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+/* The sockets, the UMEM and the program, for every thread. 0 or -errno. */
+static int xdp_setup(struct client *c, struct xshared *x)
+{
+	unsigned nq = sp_xsk_queues(c->ifname);
+	struct sp_xsk_opts o = {
+		.ifname = c->ifname, .xdp_mode = c->xdp_mode, .frame_size = XC_FRAME,
+		.ring = XC_RING,
+	};
+	int ret;
+
+	if (nq > SP_XSK_MAX_QUEUES)
+		nq = SP_XSK_MAX_QUEUES;
+	o.queues = nq;
+	o.nr_rx = XC_RX * nq;
+	o.nr_frames = o.nr_rx + XC_TX * (c->threads < nq ? c->threads : nq);
+	x->port_fd = -1;
+	ret = xdp_addresses(c, x);
+	if (ret)
+		return ret;
+	o.port = x->self.port;
+	ret = sp_xsk_open(&x->xsk, &o);
+	if (ret) {
+		sp_fetch_fail(c, "AF_XDP on %s: %s", c->ifname, strerror(-ret));
+		return ret;
+	}
+	snprintf(c->xdp_attach, sizeof(c->xdp_attach), "%s", x->xsk.attach);
+	c->queues = x->xsk.nr_queues;
+	if (c->threads > c->queues) {
+		sp_notice("%s has %u receive queue%s with a socket: %u thread%s, not %u",
+			  c->ifname, c->queues, c->queues > 1 ? "s" : "", c->queues,
+			  c->queues > 1 ? "s" : "", c->threads);
+		c->threads = c->queues;
+	}
+	return 0;
+}
+
+static void xdp_teardown(struct xshared *x)
+{
+	sp_xsk_close(&x->xsk);
+	if (x->port_fd >= 0)
+		close(x->port_fd);
+}
+
+/* Thread t's share: its TX frames, the queue it sends on, those it reads. */
+static void xdp_thread_init(const struct client *c, struct xclient *x)
+{
+	struct xshared *xs = c->xs;
+	unsigned nq = xs->xsk.nr_queues, first_tx = xs->xsk.mem.nr - XC_TX * c->threads;
+
+	x->xsk = &xs->xsk;
+	x->self = xs->self;
+	x->server = xs->server;
+	x->txq = c->thread;
+	for (unsigned q = c->thread; q < nq; q += c->threads)
+		x->rxq[x->nr_rxq++] = q;
+	for (unsigned i = 0; i < XC_TX; i++)
+		x->free_tx[x->nr_free++] =
+			(uint64_t)(first_tx + c->thread * XC_TX + i) * XC_FRAME;
+}
+
+struct xrx {
+	struct xclient *x;
+	struct fetch_udp *u;
+};
+
+static void xdp_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	struct xrx *r = arg;
+	struct xclient *x = r->x;
+	struct sp_udp_addr src, dst;
+	const uint8_t *payload;
+	size_t plen;
+
+	/* the program sends us only our port; still, only the server talks */
+	if (sp_udp_parse(frame, len, x->self.port, &src, &dst, &payload, &plen) ||
+	    src.ip != x->server.ip || src.port != x->server.port)
+		return;
+	x->frames_rx++;
+	/* no kernel checks it here: a bad frame is dropped, as it would, and
+	 * asked for again */
+	if (!sp_udp_csum_ok(frame, len)) {
+		x->csum_errors++;
+		return;
+	}
+	sp_fetch_udp_reply(r->u, payload, plen);
+}
+
+static int xdp_wait(struct fetch_transport *t, int ms)
+{
+	struct xclient *x = (struct xclient *)t;
+	struct pollfd pfd[SP_XSK_MAX_QUEUES];
+
+	for (unsigned i = 0; i < x->nr_rxq; i++)
+		pfd[i] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, x->rxq[i]), .events = POLLIN };
+	return poll(pfd, x->nr_rxq, ms);
+}
+
+static int xdp_recv(struct fetch_transport *t, struct fetch_udp *u)
+{
+	struct xclient *x = (struct xclient *)t;
+	struct xrx r = { x, u };
+	unsigned got = 0;
+
+	/* the frames are handed over in place: the clock first */
+	sp_fetch_udp_clock(u);
+	for (unsigned i = 0; i < x->nr_rxq; i++)
+		got += sp_xsk_rx(x->xsk, x->rxq[i], XC_RX_BATCH, xdp_frame, &r);
+	return got;
+}
+
+/* Thread c->thread's run of the engine on its own transport. */
+static int xdp_run(struct client *c)
+{
+	struct xclient *x = calloc(1, sizeof(*x));
+	int ret;
+
+	if (!x)
+		return -ENOMEM;
+	x->t = (struct fetch_transport){ .send = xdp_send, .flush = xdp_flush,
+					 .wait = xdp_wait, .recv = xdp_recv };
+	xdp_thread_init(c, x);
+	ret = sp_fetch_udp_run(c, &x->t);
+	c->frames_rx = x->frames_rx;
+	c->frames_tx = x->frames_tx;
+	c->csum_errors = x->csum_errors;
+	free(x);
+	return ret;
+}
+
+/*
+ * A CPU for thread t whose XDP_TX replies land on queue t: veth puts
+ * them on the peer's queue (CPU % queues). -1 when none is allowed.
+ */
+static int thread_cpu(unsigned t, unsigned queues)
+{
+	cpu_set_t set;
+	int first = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if ((unsigned)cpu % queues == t)
+			return cpu;
+		if (first < 0)
+			first = cpu;
+	}
+	return first;
+}
+
+static void *xdp_thread(void *arg)
+{
+	struct client *c = arg;
+	int ret = xdp_run(c);
+
+	if (ret && !c->fail[0])
+		sp_fetch_fail(c, "%s", strerror(-ret));
+	return NULL;
+}
+
+/*
+ * The sockets set up once, then one engine run per thread on a
+ * copy of the client, each with its share of -n, its own counters and
+ * slots; the copies are summed into c.
+ */
+int sp_fetch_xdp(struct client *c)
+{
+	struct client *w = NULL;
+	struct xshared xs = { .port_fd = -1 };
+	pthread_t tids[SP_XSK_MAX_QUEUES];
+	unsigned started = 0, unpinned = 0;
+	int ret;
+
+	c->xs = &xs;
+	ret = xdp_setup(c, &xs);
+	if (ret)
+		goto out;
+	if (c->threads == 1) {
+		ret = xdp_run(c);
+		c->thread_done[0] = c->done;
+		goto out;
+	}
+	w = calloc(c->threads, sizeof(*w));
+	if (!w) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned t = 0; t < c->threads; t++) {
+		struct client *wc = &w[t];
+		pthread_attr_t attr;
+		cpu_set_t set;
+		int cpu = thread_cpu(t, c->queues);
+
+		*wc = *c;
+		wc->thread = t;
+		wc->requests = c->requests / c->threads + (t < c->requests % c->threads);
+		wc->rng = sp_rand_stream(c->rng, t);
+		wc->progress = c->progress && !t;
+		sp_hist_init(&wc->lat);
+		pthread_attr_init(&attr);
+		CPU_ZERO(&set);
+		if (cpu >= 0) {
+			CPU_SET(cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		unpinned += cpu < 0 || (unsigned)cpu % c->queues != t;
+		ret = -pthread_create(&tids[t], &attr, xdp_thread, wc);
+		pthread_attr_destroy(&attr);
+		if (ret) {
+			sp_fetch_fail(c, "starting thread %u: %s", t, strerror(-ret));
+			break;
+		}
+		started++;
+	}
+	if (unpinned)
+		sp_notice("%u of %u threads have no CPU whose cache replies land on their queue: expect misrouted replies",
+			  unpinned, c->threads);
+	for (unsigned t = 0; t < started; t++) {
+		struct client *wc = &w[t];
+
+		pthread_join(tids[t], NULL);
+		c->issued += wc->issued;
+		c->done += wc->done;
+		c->thread_done[t] = wc->done;
+		c->bytes += wc->bytes;
+		c->errors += wc->errors;
+		c->mismatches += wc->mismatches;
+		c->lost += wc->lost;
+		c->retransmits += wc->retransmits;
+		c->busy += wc->busy;
+		c->frames_rx += wc->frames_rx;
+		c->frames_tx += wc->frames_tx;
+		c->csum_errors += wc->csum_errors;
+		c->misrouted += wc->misrouted;
+		sp_hist_merge(&c->lat, &wc->lat);
+		if (wc->fail[0] && !c->fail[0])
+			snprintf(c->fail, sizeof(c->fail), "thread %u: %s", t, wc->fail);
+	}
+out:
+	xdp_teardown(&xs);
+	c->xs = NULL;
+	free(w);
+	return c->fail[0] ? -EIO : ret;
+}
