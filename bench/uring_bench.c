@@ -29,6 +29,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_rand.h"
 #include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
@@ -135,18 +136,6 @@ static void on_signal(int sig)
 	atomic_store(&interrupted, true);
 }
 
-/* xorshift64*: cheap, good enough to scatter offsets. */
-static inline uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 static bool rw_is_random(enum rw rw)
 {
 	return rw == RW_RANDREAD || rw == RW_RANDWRITE || rw == RW_RANDRW;
@@ -181,7 +170,7 @@ static void job_fail(struct job *j, int err, const char *fmt, ...)
 static bool pick_block(struct job *j, uint64_t *blk)
 {
 	const struct config *c = &j->b->c;
-	uint64_t b = rw_is_random(c->rw) ? rng_next(&j->rng) % j->nblocks
+	uint64_t b = rw_is_random(c->rw) ? sp_rand_next(&j->rng) % j->nblocks
 					 : j->seq_next++ % j->nblocks;
 
 	if (!j->vb) {
@@ -210,7 +199,7 @@ static enum sp_op pick_op(struct job *j)
 	case RW_RANDRW:
 		break;
 	}
-	return rng_next(&j->rng) % 100 < j->b->c.rwmix_read ? SP_OP_READ : SP_OP_WRITE;
+	return sp_rand_next(&j->rng) % 100 < j->b->c.rwmix_read ? SP_OP_READ : SP_OP_WRITE;
 }
 
 enum phase { PHASE_MAIN, PHASE_VERIFY };
@@ -1514,7 +1503,7 @@ int main(int argc, char **argv)
 			j->id = i;
 			j->b = &b;
 			j->cpu = -1;
-			j->rng = 0x9E3779B97F4A7C15ULL * (i + 1) ^ c->verify_seed;
+			j->rng = sp_rand_stream(c->verify_seed, i);
 			if (c->pin) {
 				/* the (i mod n)-th CPU of the list */
 				unsigned want = i % CPU_COUNT(&c->cpus), seen = 0;

@@ -9,10 +9,12 @@
 
 static int tap_n, tap_failed;
 
+/* cond is evaluated once: a check may call what it checks */
 #define TAP_CHECK(cond, ...)                                              \
 	do {                                                              \
+		bool tap_ok_ = (cond);                                    \
 		tap_n++;                                                  \
-		if (cond) {                                               \
+		if (tap_ok_) {                                            \
 			printf("ok %d - ", tap_n);                        \
 		} else {                                                  \
 			tap_failed++;                                     \
@@ -20,7 +22,7 @@ static int tap_n, tap_failed;
 		}                                                         \
 		printf(__VA_ARGS__);                                      \
 		printf("\n");                                             \
-		if (!(cond))                                              \
+		if (!tap_ok_)                                             \
 			printf("#   failed at %s:%d: %s\n", __FILE__,       \
 			       __LINE__, #cond);                          \
 	} while (0)

@@ -38,7 +38,6 @@ int main(void)
 		char tmpl[] = "/tmp/sp-lock-XXXXXX";
 		int fd0 = mkstemp(tmpl), a, b, c;
 
-		/* TAP_CHECK evaluates its condition twice: calls go outside it */
 		snprintf(f.path, sizeof(f.path), "%s", tmpl);
 		ret = sp_dev_lock_write(&f, &a, why, sizeof(why));
 		TAP_CHECK(fd0 >= 0 && ret == 0 && a >= 0, "a first writer takes the lock");

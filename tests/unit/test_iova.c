@@ -15,7 +15,6 @@ int main(void)
 	uint64_t x, y, z, big;
 	int ret;
 
-	/* TAP_CHECK evaluates its condition twice: no side effects in it */
 	ret = sp_iova_init(&a, r, 2);
 	TAP_CHECK(ret == 0 && a.nr == 2, "two ranges, sorted");
 	TAP_CHECK(a.free[0].start == 0x100000, "lowest range first");

@@ -10,7 +10,6 @@ int main(void)
 	uint64_t s = 1, z = 0, a, b, r[3], r0;
 	bool differ = false;
 
-	/* TAP_CHECK evaluates its condition twice: draws are taken first */
 	for (int i = 0; i < 3; i++)
 		r[i] = sp_rand_next(&s);
 	r0 = sp_rand_next(&z);
