@@ -24,7 +24,7 @@ load ../helpers
 
 # One line naming the option, not getopt's line and then ours.
 @test "every tool reports a bad option in one line that names it" {
-	for tool in uring_bench iolat sp-features sp-cost sp-id sp-io bench-pt-cost bench-tp-floor; do
+	for tool in uring_bench iolat sp-features sp-cost sp-id sp-io sp-fetch bench-pt-cost bench-tp-floor; do
 		run "$BIN/$tool" --no-such-option=1
 		assert_failure 2
 		[ "${#lines[@]}" -eq 1 ] || fail "$tool printed ${#lines[@]} lines: $output"
@@ -187,4 +187,22 @@ load ../helpers
 	assert_failure 2
 	assert_output --partial "invalid --interval '10ms'"
 	tmpfs_teardown
+}
+
+@test "sp-fetch names the option of a bad value, and resolves host names" {
+	run "$BIN/sp-fetch" --len 3x /etc/hostname
+	assert_failure 2
+	assert_output "sp-fetch: error: invalid --len '3x'; see --help"
+	run "$BIN/sp-fetch" -P 0 /etc/hostname
+	assert_output "sp-fetch: error: invalid --parallel '0'; see --help"
+	run "$BIN/sp-fetch" -s no-such-host.invalid /etc/hostname
+	assert_failure 2
+	assert_output --partial "--server: cannot resolve 'no-such-host.invalid'"
+	run "$BIN/sp-fetch" -m xdp -i lo -s ::1 /etc/hostname
+	assert_failure 2
+	assert_output --partial "this mode is IPv4 only"
+	# a name resolves: nothing listens on the port, so the fetch itself fails (1)
+	run "$BIN/sp-fetch" -s localhost -p 9 -n 1 /etc/hostname
+	assert_failure 1
+	assert_output --partial "127.0.0.1"
 }

@@ -132,11 +132,11 @@ void sp_fetch_progress(struct client *c, bool last)
 
 int sp_fetch_tcp_connect(const struct client *c)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(c->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa))) {
+	if (connect(fd, (struct sockaddr *)&c->sa, c->salen)) {
 		int err = -errno;
 
 		close(fd);
@@ -149,7 +149,7 @@ int sp_fetch_tcp_connect(const struct client *c)
 
 int sp_fetch_udp_socket(const struct client *c)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(c->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int sz = 32 << 20;
 
 	if (fd < 0)
@@ -157,7 +157,7 @@ int sp_fetch_udp_socket(const struct client *c)
 	/* a burst of frames must not overflow the socket (FORCE: root only) */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa))) {
+	if (connect(fd, (struct sockaddr *)&c->sa, c->salen)) {
 		int err = -errno;
 
 		close(fd);

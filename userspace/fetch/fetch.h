@@ -35,7 +35,9 @@ struct client {
 	unsigned threads;	/* -m xdp: threads asked for, then run */
 	unsigned thread;	/* of a thread's copy: its number */
 	struct xshared *xs;	/* -m xdp: the socket set-up all threads share */
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;	/* the server: IPv4 or IPv6 (TCP, kernel UDP) */
+	socklen_t salen;
+	char server[64];		/* its address in words */
 	const char *path, *name;
 	uint32_t id;
 	unsigned parallel;

@@ -202,7 +202,7 @@ int sp_fetch_fresh(struct client *c)
 	f.wfd = sp_fetch_udp_socket(c);
 	if (f.rfd < 0 || f.wfd < 0) {
 		ret = f.rfd < 0 ? f.rfd : f.wfd;
-		sp_fetch_fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
+		sp_fetch_fail(c, "UDP socket to %s: %s", c->server, strerror(-ret));
 		goto out;
 	}
 	/* version 1 everywhere first: from then on every unit is a version */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_addr.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
@@ -27,6 +28,7 @@
 #include "sp_proto.h"
 #include "sp_rand.h"
 #include "sp_stats.h"
+#include "sp_version.h"
 #include "sp_xsk.h"
 #include "fetch.h"
 
@@ -50,7 +52,8 @@ static void usage(FILE *f)
 "                        that queue's replies arrive on, each with -P in\n"
 "                        flight; totals summed (default 1; at most the\n"
 "                        interface's queues)\n"
-"  -s, --server IPV4     server address (default 127.0.0.1)\n"
+"  -s, --server HOST     server: IPv4 or IPv6 address, or host name (default\n"
+"                        127.0.0.1; -m xdp: IPv4)\n"
 "  -p, --port N          server port (default 7878)\n"
 "      --name NAME       tcp: name on the server (default: base name of FILE)\n"
 "      --id N            udp: file id on the server (default 0)\n"
@@ -74,6 +77,7 @@ static void usage(FILE *f)
 "      --json            one JSON document on stdout\n"
 "  -q, --quiet           no progress line\n"
 "  -h, --help            this text\n"
+"      --version         the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-fetch -s 10.0.0.1 -P 8 -n 1000 /srv/a.bin\n"
@@ -106,6 +110,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 {
 	double secs = u->wall_ns / 1e9, gib = c->bytes / 1073741824.0;
 	uint64_t cpu = u->user_ns + u->sys_ns;
+	char addr[80];
 
 	if (c->json) {
 		json_object *root = json_object_new_object();
@@ -113,7 +118,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-fetch/1"));
 		json_object_object_add(root, "mode", json_object_new_string(mode_name(c)));
-		json_object_object_add(root, "server", json_object_new_string(inet_ntoa(c->sa.sin_addr)));
+		json_object_object_add(root, "server", json_object_new_string(c->server));
 		json_object_object_add(root, "file", json_object_new_string(c->path));
 		json_object_object_add(root, "size", sp_json_u64(c->size));
 		json_object_object_add(root, "range_len", sp_json_u64(c->len && c->len < c->size ? c->len : c->size));
@@ -162,8 +167,8 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		sp_json_print_and_free(root);
 		return;
 	}
-	printf("%s %s:%u %s: %llu requests, %.1f MiB in %.2f s: %.1f MiB/s, %.0f req/s\n",
-	       mode_name(c), inet_ntoa(c->sa.sin_addr), ntohs(c->sa.sin_port),
+	printf("%s %s %s: %llu requests, %.1f MiB in %.2f s: %.1f MiB/s, %.0f req/s\n",
+	       mode_name(c), sp_addr_str(&c->sa, addr, sizeof(addr)),
 	       c->path, (unsigned long long)c->done, c->bytes / 1048576.0, secs,
 	       secs > 0 ? c->bytes / secs / 1048576.0 : 0, secs > 0 ? c->done / secs : 0);
 	printf("  latency us  p50 %.1f  p99 %.1f  max %.1f\n",
@@ -221,19 +226,21 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *host = "127.0.0.1";
+	uint16_t port = 7878;
+	char why[160];
 	uint64_t v;
-	int opt;
+	int opt, ret;
 
-	c->sa.sin_family = AF_INET;
-	c->sa.sin_port = htons(7878);
-	c->sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c->parallel = 4;
 	c->threads = 1;
 	c->requests = 100;
 	c->chunk = UDP_MAX_FRAMES * BLK;
 	c->timeout_ns = 20000000;
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "m:i:s:p:P:n:t:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -253,14 +260,11 @@ static int parse_args(int argc, char **argv, struct client *c)
 				goto bad;
 			c->threads = v;
 			break;
-		case 's':
-			if (inet_pton(AF_INET, optarg, &c->sa.sin_addr) != 1)
-				goto bad;
-			break;
+		case 's': host = optarg; break;
 		case 'p':
 			if (sp_parse_u64(optarg, 1, 65535, &v))
 				goto bad;
-			c->sa.sin_port = htons(v);
+			port = v;
 			break;
 		case OPT_NAME: c->name = optarg; break;
 		case OPT_ID:
@@ -316,13 +320,16 @@ static int parse_args(int argc, char **argv, struct client *c)
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "m:i:s:p:P:n:t:qh");
 			return -EINVAL;
 		}
 		continue;
 bad:
-		sp_err("bad value '%s'; see --help", optarg);
+		sp_opt_bad_value(longopts, opt, optarg);
 		return -EINVAL;
 	}
 	if (optind != argc - 1) {
@@ -330,6 +337,13 @@ bad:
 		return -EINVAL;
 	}
 	c->path = argv[optind];
+	/* AF_XDP builds IPv4 frames itself: its server is resolved as IPv4 */
+	ret = sp_addr_resolve(host, port, c->xdp, &c->sa, &c->salen, why, sizeof(why));
+	if (ret) {
+		sp_err("--server: %s", why);
+		return -EINVAL;
+	}
+	sp_addr_host(&c->sa, c->server, sizeof(c->server));
 	if ((c->fresh || c->bad) && c->xdp) {
 		sp_err("--fresh and --bad use a kernel UDP socket: --mode udp");
 		return -EINVAL;

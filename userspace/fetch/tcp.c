@@ -204,7 +204,7 @@ int sp_fetch_tcp(struct client *c)
 			if (!conns[i].busy && sp_fetch_more(c)) {
 				ret = tcp_send_req(c, &conns[i]);
 				if (ret) {
-					sp_fetch_fail(c, "request to %s: %s", inet_ntoa(c->sa.sin_addr),
+					sp_fetch_fail(c, "request to %s: %s", c->server,
 						      strerror(-ret));
 					goto out;
 				}

@@ -114,7 +114,7 @@ int sp_fetch_udp(struct client *c)
 	k->fd = sp_fetch_udp_socket(c);
 	if (k->fd < 0) {
 		ret = k->fd;
-		sp_fetch_fail(c, "UDP socket to %s: %s", inet_ntoa(c->sa.sin_addr), strerror(-ret));
+		sp_fetch_fail(c, "UDP socket to %s: %s", c->server, strerror(-ret));
 		goto out;
 	}
 	ret = sp_fetch_udp_run(c, &k->t);

@@ -142,8 +142,9 @@ static int xdp_addresses(struct client *c, struct xshared *x)
 		goto out;
 	}
 	x->self.ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
-	x->server.ip = c->sa.sin_addr.s_addr;
-	x->server.port = c->sa.sin_port;
+	/* -m xdp resolved the server as IPv4 only */
+	x->server.ip = ((const struct sockaddr_in *)&c->sa)->sin_addr.s_addr;
+	x->server.port = ((const struct sockaddr_in *)&c->sa)->sin_port;
 	/* a port of our own, held in the kernel's table for the run */
 	x->port_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	sa.sin_addr.s_addr = x->self.ip;
@@ -156,9 +157,9 @@ static int xdp_addresses(struct client *c, struct xshared *x)
 	x->self.port = sa.sin_port;
 	for (unsigned tries = 0;; tries++) {
 		struct arpreq ar = { 0 };
-		struct sockaddr_in discard = c->sa;
+		struct sockaddr_in discard = *(const struct sockaddr_in *)&c->sa;
 
-		memcpy(&ar.arp_pa, &c->sa, sizeof(c->sa));
+		memcpy(&ar.arp_pa, &discard, sizeof(discard));
 		((struct sockaddr_in *)&ar.arp_pa)->sin_port = 0;
 		snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s", c->ifname);
 		if (!ioctl(fd, SIOCGARP, &ar) && (ar.arp_flags & ATF_COM)) {
@@ -168,7 +169,7 @@ static int xdp_addresses(struct client *c, struct xshared *x)
 		if (tries == 100 || atomic_load(&sp_fetch_interrupted)) {
 			ret = -EHOSTUNREACH;
 			sp_fetch_fail(c, "%s: no link-layer address for %s (not on this link?)",
-				      c->ifname, inet_ntoa(c->sa.sin_addr));
+				      c->ifname, c->server);
 			goto out;
 		}
 		discard.sin_port = htons(9);

@@ -211,3 +211,16 @@ void sp_opt_error(char *const argv[], const char *shortopts)
 		sp_err("unknown option '-%c'; see --help", optopt ? optopt : '?');
 	}
 }
+
+void sp_opt_bad_value(const struct option *longopts, int opt, const char *val)
+{
+	for (const struct option *o = longopts; o && o->name; o++)
+		if (o->val == opt && !o->flag) {
+			sp_err("invalid --%s '%s'; see --help", o->name, val);
+			return;
+		}
+	if (opt > 0 && opt < 256)
+		sp_err("invalid -%c '%s'; see --help", opt, val);
+	else
+		sp_err("invalid value '%s'; see --help", val);
+}

@@ -19,6 +19,10 @@
  * '--bs' needs a value; see --help").
  */
 void sp_opt_error(char *const argv[], const char *shortopts);
+/* "invalid --len '3x'; see --help": a value refused, named by its option
+ * (opt is what getopt_long returned for it). */
+struct option;
+void sp_opt_bad_value(const struct option *longopts, int opt, const char *val);
 
 /* "4096", "4k", "4K", "1m", "2G", "1t", "4KiB": powers of 1024. */
 int sp_parse_size(const char *s, uint64_t *out);
