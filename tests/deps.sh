@@ -14,6 +14,8 @@ pkgs=(
 	# tests and benchmarks
 	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps
 	nginx gnuplot-nox
+	# man pages: formatted and checked by tests/host/man.bats
+	man-db groff-base
 	# QEMU testbed (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod nvme-cli sg3-utils
 )
