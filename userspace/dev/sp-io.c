@@ -350,7 +350,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (r.json) {
-		json_object *j = json_object_new_object();
+		json_object *j = sp_json_doc("shortpath.sp-io/1");
 
 		json_object_object_add(j, "op", json_object_new_string(argv[optind]));
 		json_object_object_add(j, "node", json_object_new_string(d.path));
