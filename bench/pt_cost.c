@@ -25,8 +25,28 @@
 #include "sp_time.h"
 #include "uring.h"
 
-enum pt_path { PT_URING, PT_IOCTL, PT_IOCTL64, PT_SUBMIT_IO, PT_PATHS };
-static const char *const pt_path_names[PT_PATHS] = { "uring", "ioctl", "ioctl64", "submit-io" };
+enum pt_path { PT_URING, PT_IOCTL, PT_IOCTL64, PT_SUBMIT_IO, PT_SUBMIT_IO32, PT_UNKNOWN,
+	       PT_PATHS };
+static const char *const pt_path_names[PT_PATHS] = {
+	"uring", "ioctl", "ioctl64", "submit-io", "submit-io32", "unknown-ioctl",
+};
+
+/*
+ * NVME_IOCTL_SUBMIT_IO32: the 32-bit layout of nvme_user_io (44 bytes,
+ * 64-bit fields 4-aligned), which the x86-64 kernel also takes from
+ * 64-bit callers. And an 'N' ioctl no kernel defines, which a guard must
+ * refuse rather than let through unjudged.
+ */
+struct nvme_user_io32 {
+	uint8_t opcode, flags;
+	uint16_t control, nblocks, rsvd;
+	uint64_t metadata, addr, slba;
+	uint32_t dsmgmt, reftag;
+	uint16_t apptag, appmask;
+} __attribute__((packed, aligned(4)));
+_Static_assert(sizeof(struct nvme_user_io32) == 44, "nvme_user_io32 is 44 bytes");
+#define PT_NVME_IOCTL_SUBMIT_IO32 _IOW('N', 0x42, struct nvme_user_io32)
+#define PT_NVME_IOCTL_UNKNOWN _IOWR('N', 0x7e, struct nvme_passthru_cmd)
 
 struct config {
 	const char *dev;
@@ -112,6 +132,21 @@ static int send_one(struct runner *r, const struct config *c, const struct cmd *
 		ret = ioctl(r->fd, NVME_IOCTL_SUBMIT_IO, &io);
 		return ret < 0 ? -errno : ret;
 	}
+	case PT_SUBMIT_IO32: {
+		struct nvme_user_io32 io = {
+			.opcode = k->opcode, .nblocks = 0, .addr = (uint64_t)(uintptr_t)k->buf,
+			.slba = c->lba,
+		};
+
+		ret = ioctl(r->fd, PT_NVME_IOCTL_SUBMIT_IO32, &io);
+		return ret < 0 ? -errno : ret;
+	}
+	case PT_UNKNOWN: {
+		struct nvme_passthru_cmd p = { .opcode = k->opcode, .nsid = k->nsid };
+
+		ret = ioctl(r->fd, PT_NVME_IOCTL_UNKNOWN, &p);
+		return ret < 0 ? -errno : ret;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -129,7 +164,9 @@ static void usage(FILE *f)
 "\n"
 "  -p, --path NAME  uring (IORING_OP_URING_CMD), ioctl (NVME_IOCTL_IO_CMD or\n"
 "                   _ADMIN_CMD), ioctl64 (the 64-bit result variants) or\n"
-"                   submit-io (NVME_IOCTL_SUBMIT_IO, read only); default uring\n"
+"                   submit-io (NVME_IOCTL_SUBMIT_IO, read only), submit-io32\n"
+"                   (its 32-bit layout, which x86-64 kernels take too),\n"
+"                   unknown-ioctl (an 'N' ioctl no kernel defines); default uring\n"
 "  -n, --count N    commands to send (default 1)\n"
 "      --lba N      read: logical block (default 0)\n"
 "      --nsid N     read: namespace (default: DEVICE's, else 1)\n"
@@ -174,7 +211,8 @@ static int parse(int argc, char **argv, struct config *c)
 			for (i = 0; i < PT_PATHS && strcmp(optarg, pt_path_names[i]); i++)
 				;
 			if (i == PT_PATHS) {
-				sp_err("unknown path '%s' (uring, ioctl, ioctl64 or submit-io)", optarg);
+				sp_err("unknown path '%s' (uring, ioctl, ioctl64, submit-io, "
+				       "submit-io32 or unknown-ioctl)", optarg);
 				return -EINVAL;
 			}
 			c->path = i;
@@ -220,7 +258,7 @@ static int parse(int argc, char **argv, struct config *c)
 		sp_err("unknown command '%s' (read or identify)", argv[optind]);
 		return -EINVAL;
 	}
-	if (c->identify && c->path == PT_SUBMIT_IO) {
+	if (c->identify && (c->path == PT_SUBMIT_IO || c->path == PT_SUBMIT_IO32)) {
 		sp_err("NVME_IOCTL_SUBMIT_IO carries reads and writes only");
 		return -EINVAL;
 	}

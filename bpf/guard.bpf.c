@@ -235,7 +235,16 @@ int BPF_PROG(guard_uring_cmd, struct io_uring_cmd *ioucmd, int ret)
 	return judge(GUARD_PATH_URING, cls, dev, op, &h);
 }
 
-/* The class of an NVMe passthrough ioctl, or -1 for any other ioctl. */
+#define GUARD_UNKNOWN_IOCTL (-2)
+
+/*
+ * The class of an NVMe ioctl, after the kernel's own switch (nvme_ioctl,
+ * nvme_ns_ioctl, nvme_ctrl_ioctl): -1 for what is not a command (any
+ * other ioctl; the NSID query; reset and rescan, which carry no command
+ * and need CAP_SYS_ADMIN), GUARD_UNKNOWN_IOCTL for an 'N' ioctl no
+ * kernel defines here: refused on a guarded node rather than let through
+ * unjudged should a later kernel give it a meaning.
+ */
 static __always_inline int ioctl_class(unsigned int cmd)
 {
 	switch (cmd) {
@@ -243,12 +252,34 @@ static __always_inline int ioctl_class(unsigned int cmd)
 	case GUARD_NVME_IOCTL_IO64_CMD:
 	case GUARD_NVME_IOCTL_IO64_CMD_VEC:
 	case GUARD_NVME_IOCTL_SUBMIT_IO:
+	case GUARD_NVME_IOCTL_SUBMIT_IO32:
 		return GUARD_IO;
 	case GUARD_NVME_IOCTL_ADMIN_CMD:
 	case GUARD_NVME_IOCTL_ADMIN64_CMD:
 		return GUARD_ADMIN;
+	case GUARD_NVME_IOCTL_ID:
+	case GUARD_NVME_IOCTL_RESET:
+	case GUARD_NVME_IOCTL_SUBSYS_RESET:
+	case GUARD_NVME_IOCTL_RESCAN:
+		return -1;
 	}
-	return -1;
+	return ((cmd >> 8) & 0xff) == 'N' ? GUARD_UNKNOWN_IOCTL : -1;
+}
+
+/* An unknown NVMe ioctl on a guarded node: counted, reported, refused. */
+static __always_inline int deny_unknown(__u32 dev, __u32 cmd)
+{
+	const struct cred *cred = bpf_get_current_task_btf()->cred;
+	struct nvme_cmd_head h = {};
+	__u32 slot = GUARD_PATH_IOCTL * GUARD_CLASSES + GUARD_ADMIN;
+	struct guard_counts *c = bpf_map_lookup_elem(&stats, &slot);
+
+	if (c) {
+		__sync_fetch_and_add(&c->checked, 1);
+		__sync_fetch_and_add(&c->denied, 1);
+	}
+	report(GUARD_PATH_IOCTL, GUARD_ADMIN, dev, cmd, &h, cred);
+	return -EPERM;
 }
 
 /* Whether cmd is an NVMe passthrough ioctl on a guarded node. */
@@ -256,7 +287,7 @@ static __always_inline bool guarded_ioctl(struct file *file, unsigned int cmd,
 					  int *cls, __u32 *dev)
 {
 	*cls = ioctl_class(cmd);
-	if (*cls < 0)
+	if (*cls == -1)
 		return false;
 	*dev = file_dev(file);
 	return is_guarded(*dev);
@@ -278,6 +309,8 @@ int BPF_PROG(guard_file_ioctl, struct file *file, unsigned int cmd, unsigned lon
 	}
 	if (!guarded_ioctl(file, cmd, &cls, &dev))
 		return 0;
+	if (cls == GUARD_UNKNOWN_IOCTL)
+		return deny_unknown(dev, cmd);
 	/* Every structure starts with the opcode and the namespace. The
 	 * driver will copy the command again after this: what a second
 	 * thread writes there in between is not seen here (see README). */
@@ -301,6 +334,8 @@ int BPF_PROG(guard_ioctl_compat, struct file *file, unsigned int cmd, unsigned l
 
 	if (ret || !guarded_ioctl(file, cmd, &cls, &dev))
 		return ret;
+	if (cls == GUARD_UNKNOWN_IOCTL)
+		return deny_unknown(dev, cmd);
 	if (bpf_probe_read_user(&h, sizeof(h), (const void *)arg))
 		return -EPERM;
 	return judge(GUARD_PATH_IOCTL, cls, dev, cmd, &h);

@@ -12,6 +12,13 @@
 #define GUARD_IOC(dir, nr, size) ((dir) << 30 | (size) << 16 | 'N' << 8 | (nr))
 #define GUARD_NVME_IOCTL_ADMIN_CMD	GUARD_IOC(3u, 0x41, 72)	/* nvme_passthru_cmd */
 #define GUARD_NVME_IOCTL_SUBMIT_IO	GUARD_IOC(1u, 0x42, 48)	/* nvme_user_io */
+/* its 32-bit layout (44 bytes), taken from 64-bit callers on x86-64 too */
+#define GUARD_NVME_IOCTL_SUBMIT_IO32	GUARD_IOC(1u, 0x42, 44)
+/* controller management without a command: the kernel asks CAP_SYS_ADMIN */
+#define GUARD_NVME_IOCTL_ID		GUARD_IOC(0u, 0x40, 0)
+#define GUARD_NVME_IOCTL_RESET		GUARD_IOC(0u, 0x44, 0)
+#define GUARD_NVME_IOCTL_SUBSYS_RESET	GUARD_IOC(0u, 0x45, 0)
+#define GUARD_NVME_IOCTL_RESCAN		GUARD_IOC(0u, 0x46, 0)
 #define GUARD_NVME_IOCTL_IO_CMD		GUARD_IOC(3u, 0x43, 72)
 #define GUARD_NVME_IOCTL_ADMIN64_CMD	GUARD_IOC(3u, 0x47, 80)	/* nvme_passthru_cmd64 */
 #define GUARD_NVME_IOCTL_IO64_CMD	GUARD_IOC(3u, 0x48, 80)

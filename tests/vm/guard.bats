@@ -185,6 +185,29 @@ guard_programs() {
 	[ "$(grep -c '"event":"deny"' "$BATS_TEST_TMPDIR/guard.out")" -eq 47 ]
 }
 
+@test "guard: SUBMIT_IO's 32-bit layout is judged, an unknown NVMe ioctl is refused" {
+	guard_start
+	# the reader passes the guard; the driver then serves the 32-bit layout
+	# or, where it takes it from 32-bit callers only, says ENOTTY itself
+	run reader "$SP_BIN/bench-pt-cost" -p submit-io32 -n 3 read /dev/nvme0n1
+	refute_output --partial "Operation not permitted"
+	# a stranger may not, whichever layout carries the read
+	run stranger "$SP_BIN/bench-pt-cost" -p submit-io32 -n 4 read /dev/nvme0n1
+	assert_failure 1
+	assert_output --partial "Operation not permitted"
+	# an 'N' ioctl no kernel defines: refused on a guarded node, even for the reader
+	run reader "$SP_BIN/bench-pt-cost" -p unknown-ioctl -n 2 read /dev/ng0n1
+	assert_failure 1
+	assert_output --partial "Operation not permitted"
+	guard_stop
+	[ "$(summary '.by_path.ioctl.io.denied')" -eq 4 ] || fail "$SUMMARY"
+	[ "$(summary '.by_path.ioctl.admin.denied')" -eq 2 ] || fail "$SUMMARY"
+	# unguarded, the unknown ioctl reaches the driver, which does not know it
+	run "$SP_BIN/bench-pt-cost" -p unknown-ioctl -n 1 read /dev/ng0n1
+	assert_failure
+	refute_output --partial "Operation not permitted"
+}
+
 @test "guard: a cgroup rule covers the processes below that cgroup" {
 	if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then
 		mount -t cgroup2 none /sys/fs/cgroup || skip "cannot mount cgroup v2"
