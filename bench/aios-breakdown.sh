@@ -19,6 +19,7 @@ while (($#)); do
 	case $1 in
 	--svg) SVG=$2; shift 2 ;;
 	-n) N=$2; shift 2 ;;
+	--version) . "$(dirname "$0")/lib.sh" && sp_script_version; exit 0 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "aios-breakdown: unknown option $1" >&2; exit 2 ;;
 	*) DEV=$1; shift ;;

@@ -20,6 +20,7 @@ while [[ $# -gt 0 ]]; do
 	--bs) bs=$2; shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
 	--rw) rw=$2; shift 2 ;;
+	--version) sp_script_version; exit 0 ;;
 	-h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "compare-fio: unknown option $1" >&2; exit 2 ;;
 	*) target=$1; shift ;;

@@ -16,7 +16,8 @@ while [[ $# -gt 0 ]]; do
 	--runtime) runtime=$2; shift 2 ;;
 	--ab) ab_dev=$2; shift 2 ;;
 	--no-ab) ab=false; shift ;;
-	-h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--version) sp_script_version; exit 0 ;;
+	-h | --help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	*) target=$1; shift ;;
 	esac

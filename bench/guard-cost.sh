@@ -25,6 +25,7 @@ while [[ $# -gt 0 ]]; do
 	--count) count=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--ns) ns=$2; shift 2 ;;
+	--version) . "$(dirname "$0")/lib.sh" && sp_script_version; exit 0 ;;
 	-h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "guard-cost: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac

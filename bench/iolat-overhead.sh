@@ -74,6 +74,7 @@ while (($#)); do
 	--worker-cpus) WORKER_CPUS=$2; shift 2 ;;
 	--sides) read -ra SIDES <<<"none ${2//none/}"; shift 2 ;;
 	--cleanup) sp_run_reap; exit 0 ;;
+	--version) sp_script_version; exit 0 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "iolat-overhead: unknown option $1" >&2; exit 2 ;;
 	*) TARGETS+=("$1"); shift ;;

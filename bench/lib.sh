@@ -191,3 +191,13 @@ sp_run_reap() {
 	[[ ${1:-} == quiet ]] || echo "cleanup: $n dead run(s) cleaned up" >&2
 	return 0
 }
+
+# sp_script_version: "SCRIPT (shortpath) VERSION" for --version: the
+# version of the binaries it runs, else of the checkout it sits in.
+sp_script_version() {
+	local v=
+	[[ -x $UB ]] && v=$("$UB" --version 2>/dev/null | awk '{ print $3 }')
+	[[ -n $v ]] || v=$(git -C "$TOP" describe --always --dirty --tags 2>/dev/null) ||
+		v=$(cat "$TOP/VERSION" 2>/dev/null) || v=unknown
+	echo "$(basename "$0") (shortpath) $v"
+}

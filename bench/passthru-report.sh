@@ -18,6 +18,7 @@ while [[ $# -gt 0 ]]; do
 	--qd) qd=$2; shift 2 ;;
 	--nvme) nvme=$2; shift 2 ;;
 	--scsi) scsi=$2; shift 2 ;;
+	--version) . "$(dirname "$0")/lib.sh" && sp_script_version; exit 0 ;;
 	-h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "passthru-report: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac

@@ -206,3 +206,16 @@ load ../helpers
 	assert_failure 1
 	assert_output --partial "127.0.0.1"
 }
+
+@test "every bench script answers --version, and --help prints its text, not its code" {
+	for s in aios-breakdown.sh compare-fio.sh demo.sh guard-cost.sh iolat-overhead.sh \
+		passthru-report.sh ab-compare serve-compare; do
+		run "$TOP/bench/$s" --version
+		assert_success
+		assert_output --regexp "^$s \\(shortpath\\) [0-9a-f]"
+	done
+	run "$TOP/bench/demo.sh" --help
+	assert_success
+	refute_output --partial "set -euo"
+	assert_output --partial "Usage: bench/demo.sh"
+}
