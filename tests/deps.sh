@@ -12,7 +12,7 @@ pkgs=(
 	libbpf-dev liburing-dev libxdp-dev libelf-dev zlib1g-dev
 	libjson-c-dev libblkid-dev libisal-dev libsgutils2-dev
 	# tests and benchmarks
-	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps
+	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps curl
 	nginx gnuplot-nox
 	# man pages: formatted and checked by tests/host/man.bats
 	man-db groff-base

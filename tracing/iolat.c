@@ -36,6 +36,7 @@
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
+#include "sp_metrics.h"
 #include "sp_opts.h"
 #include "sp_version.h"
 #include "sp_stats.h"
@@ -211,7 +212,7 @@ static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
 struct config {
 	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events, aios;
 	bool timestamps;	/* -T: each text report starts with the time */
-	const char *disk, *svg, *op, *comm, *cgroup;
+	const char *disk, *svg, *op, *comm, *cgroup, *metrics;
 	uint32_t dev, pid;
 	uint64_t cgroup_id;	/* --cgroup: the cgroup v2 directory's inode */
 	uint64_t min_us;
@@ -280,6 +281,9 @@ static void usage(FILE *f)
 "  -e, --events           one line per I/O with its layers (like biosnoop)\n"
 "      --svg FILE         write the breakdown as stacked bars (SVG)\n"
 "  -T, --timestamp        each text report starts with its interval and time\n"
+"      --metrics ADDR:PORT  serve the per-layer histograms for Prometheus at\n"
+"                         http://ADDR:PORT/metrics, counted from the start,\n"
+"                         until Ctrl-C (\":9435\": every address)\n"
 "      --json             one JSON document: with INTERVAL, one object a line\n"
 "                         (NDJSON), each with its \"interval\" and \"time\"\n"
 "      --ready-fd FD      write a byte to FD once tracing (for wrappers)\n"
@@ -293,6 +297,7 @@ static void usage(FILE *f)
 "  iolat -c fio -M 100 -e          # fio's I/Os slower than 100 us, one per line\n"
 "  iolat -B log2:2 -L --svg b.svg  # finer buckets, per-layer histograms, picture\n"
 "  iolat -A -c fio                 # fio's read()/write()+fsync() as in AIOS\n"
+"  iolat --metrics 127.0.0.1:9435  # for Prometheus: curl localhost:9435/metrics\n"
 "  uring_bench --trace -m psync -n 1000 FILE   # a benchmark and its breakdown\n"
 "\n"
 "Exit status: 0 ok, 1 the programs could not be loaded, 2 bad usage.\n");
@@ -992,6 +997,53 @@ static int write_svg(const char *file, const struct state *s)
 
 /* ------------------------------------------------------------ one report */
 
+struct metrics_src {
+	struct ring_buffer *rb;
+	struct state *s;
+};
+
+/*
+ * --metrics: every breakdown's end-to-end and per-layer histograms. The
+ * programs wake no reader per record (it would cost every I/O a
+ * wake-up), so what the ring holds is taken in first; records a CPU
+ * still batches (a few) come with the next scrape.
+ */
+static void metrics_fill(FILE *f, void *arg)
+{
+	const struct metrics_src *src = arg;
+	const struct state *s = src->s;
+
+	ring_buffer__consume(src->rb);
+
+	fprintf(f, "# HELP iolat_io_seconds End-to-end latency of I/Os, per path.\n"
+		   "# TYPE iolat_io_seconds histogram\n");
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			fprintf(f, "# HELP iolat_layer_seconds Time of each layer an I/O crossed.\n"
+				   "# TYPE iolat_layer_seconds histogram\n");
+		for (int i = 0; i < s->nbds; i++) {
+			const struct breakdown *b = s->bds[i];
+			char who[64] = "", labels[160];
+
+			if (b->tgid)
+				snprintf(who, sizeof(who), ",pid=\"%u\"", b->tgid);
+			if (!pass) {
+				snprintf(labels, sizeof(labels), "path=\"%s\"%s",
+					 path_info[b->path].key, who);
+				sp_metrics_hist(f, "iolat_io_seconds", labels, &b->e2e);
+				continue;
+			}
+			for (int m = 0; m < MS_N; m++) {
+				if (!b->layer[m])
+					continue;
+				snprintf(labels, sizeof(labels), "path=\"%s\",layer=\"%s\"%s",
+					 path_info[b->path].key, row_key(bd_kind(b), m), who);
+				sp_metrics_hist(f, "iolat_layer_seconds", labels, b->layer[m]);
+			}
+		}
+	}
+}
+
 static int report(const struct config *c, struct state *s, uint64_t index,
 		  const struct punt_entry *pe,
 		   int np, const struct enter_entry *ee, int ne, const __u64 *cnt,
@@ -1095,7 +1147,7 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 
 static int parse(int argc, char **argv, struct config *c)
 {
-	enum { OPT_JSON = 256, OPT_SVG, OPT_READY, OPT_CGROUP };
+	enum { OPT_JSON = 256, OPT_SVG, OPT_READY, OPT_CGROUP, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "disk-split", no_argument, NULL, 'D' },
 		{ "op-split", no_argument, NULL, 'F' },
@@ -1107,6 +1159,7 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "comm", required_argument, NULL, 'c' },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "timestamp", no_argument, NULL, 'T' },
 		{ "op", required_argument, NULL, 'o' },
 		{ "min-us", required_argument, NULL, 'M' },
@@ -1142,6 +1195,7 @@ static int parse(int argc, char **argv, struct config *c)
 		case 'd': c->disk = optarg; break;
 		case OPT_SVG: c->svg = optarg; break;
 		case OPT_CGROUP: c->cgroup = optarg; break;
+		case OPT_METRICS: c->metrics = optarg; break;
 		case 'T': c->timestamps = true; break;
 		case OPT_JSON: c->json = true; break;
 		case 'B':
@@ -1216,6 +1270,10 @@ static int parse(int argc, char **argv, struct config *c)
 	}
 	if (c->pid && kill((pid_t)c->pid, 0) && errno == ESRCH) {
 		sp_err("--pid: no process %u", c->pid);
+		return -EINVAL;
+	}
+	if (c->metrics && c->interval_s) {
+		sp_err("--metrics counts from the start for every scrape: no INTERVAL");
 		return -EINVAL;
 	}
 	if (c->svg) {
@@ -1601,6 +1659,8 @@ int main(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	struct config c;
 	int err, status = SP_EXIT_OK, pidfd = -1;
+	struct sp_metrics metrics = { .fd = -1 };
+	char why[256];
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	if (parse(argc, argv, &c)) {
@@ -1620,6 +1680,11 @@ int main(int argc, char **argv)
 	if (!rb) {
 		sp_err("cannot open the event ring buffer: %s", strerror(errno));
 		status = SP_EXIT_FAIL;
+		goto out;
+	}
+	if (c.metrics && sp_metrics_listen(&metrics, c.metrics, why, sizeof(why))) {
+		sp_err("--metrics: %s", why);
+		status = SP_EXIT_USAGE;
 		goto out;
 	}
 	signal(SIGINT, on_signal);
@@ -1658,6 +1723,8 @@ int main(int argc, char **argv)
 				stop = 1;
 			}
 			err = ring_buffer__poll(rb, 100);
+			sp_metrics_serve(&metrics, metrics_fill,
+					 &(struct metrics_src){ .rb = rb, .s = &s });
 			if (err < 0 && err != -EINTR) {
 				sp_err("reading the ring buffer: %s", strerror(-err));
 				status = SP_EXIT_FAIL;
@@ -1700,6 +1767,7 @@ int main(int argc, char **argv)
 			break;
 	}
 out:
+	sp_metrics_close(&metrics);
 	if (pidfd >= 0)
 		close(pidfd);
 	ring_buffer__free(rb);

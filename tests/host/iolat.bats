@@ -288,6 +288,33 @@ row() {
 	assert_output --partial "--cgroup: /nonexistent is not a cgroup directory"
 }
 
+@test "iolat --metrics: per-layer histograms for Prometheus, counting a known workload" {
+	command -v curl >/dev/null || fail "curl is not installed (make deps installs it)"
+	port=$((20000 + RANDOM % 20000))
+	iolat_bg --metrics "127.0.0.1:$port" -c uring_bench
+	"$UB" --quiet -m uring -w randread -q 4 -n 1000 "$LOOP_DEV" >/dev/null
+	run curl -sf "http://127.0.0.1:$port/metrics"
+	assert_success
+	assert_output --partial '# TYPE iolat_io_seconds histogram'
+	count=$(awk '/^iolat_io_seconds_count\{path="uring_read"/ { print $2 }' <<<"$output")
+	inf=$(awk '/^iolat_io_seconds_bucket\{path="uring_read",le="\+Inf"/ { print $2 }' <<<"$output")
+	# every read but those a CPU may still hold in its batch (8 records)
+	[[ $count -le 1000 && $count -ge 984 ]] || fail "count $count of 1000: $output"
+	[ "$inf" -eq "$count" ]
+	# cumulative buckets never decrease, per series
+	awk '/_bucket\{/ { split($1, a, ",le="); if (a[1] == prev && $2 < last) bad = 1; prev = a[1]; last = $2 }
+		END { exit bad }' <<<"$output" || fail "a bucket count decreased"
+	grep -q '^iolat_layer_seconds_count{path="uring_read",layer="device"}' <<<"$output"
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other"
+	assert_output 404
+	kill -INT "$IOLAT_PID"
+	iolat_wait
+	assert_output --partial "io_uring read: 1000 I/Os"
+	run "$BIN/iolat" --metrics 127.0.0.1:0 1 1
+	assert_failure 2
+	assert_output --partial "--metrics"
+}
+
 @test "iolat: bad usage is refused (2)" {
 	run "$BIN/iolat" --svg /nonexistent/x.svg 1 1
 	assert_failure 2
