@@ -44,6 +44,10 @@ int main(void)
 	TAP_CHECK(n > 0 && sp_http_parse_resp(buf, n, &p) == n && p.status == 206 &&
 		  p.content_length == 50 && p.has_range && p.range_first == 100 &&
 		  p.range_last == 149 && p.range_total == 1000, "206 round trip");
+	buf[n] = '\0';
+	TAP_CHECK(strstr(buf, "\r\nContent-Type: application/octet-stream\r\n") &&
+		  strstr(buf, "\r\nAccept-Ranges: bytes\r\n") && strstr(buf, " GMT\r\n") &&
+		  strstr(buf, "\r\nDate: "), "a reply names its type and date");
 	n = sp_http_fmt_err(buf, sizeof(buf), 404);
 	TAP_CHECK(n > 0 && sp_http_parse_resp(buf, n, &p) > 0 && p.status == 404,
 		  "error reply parses");
