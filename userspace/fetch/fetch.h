@@ -114,6 +114,12 @@ struct fetch_transport {
 	/* Reads the replies there are: sp_fetch_udp_clock() once they are
 	 * in, then sp_fetch_udp_reply() for each. How many, or -errno. */
 	int (*recv)(struct fetch_transport *t, struct fetch_udp *u);
+	/* Optional: passes a reply that came to this thread but belongs to
+	 * thread owner's slots (-m xdp, replies steered by CPU not by
+	 * request); 0, or -errno when it could not (the request is then
+	 * asked for again). */
+	int (*handoff)(struct fetch_transport *t, unsigned owner, const uint8_t *buf,
+		       size_t len);
 };
 
 /*

@@ -16,7 +16,7 @@
  * --threads N, thread t sends on queue t and receives on the queues
  * q % N == t, pinned to a CPU whose replies land on queue t; the
  * request's slot number tells the thread, and a reply that reaches
- * another thread anyway is dropped and asked for again (misrouted).
+ * another thread anyway is handed over to it (misrouted, counted).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,10 +46,27 @@
 #define XC_RING		4096u
 #define XC_RX_BATCH	32u	/* frames a queue hands over per look */
 
+/*
+ * A thread's inbox: replies another thread received for it (the XDP
+ * cache answers on the queue of the CPU that ran it, which need not be
+ * the requester's). Copies, so that the receiving thread can give its
+ * frame back to the kernel at once; a full inbox drops, and the
+ * requester asks again as for a lost frame.
+ */
+#define XC_INBOX	256u
+struct xinbox {
+	pthread_mutex_t lock;
+	int wake;		/* eventfd: its owner's xdp_wait polls it */
+	unsigned head, n;
+	uint16_t len[XC_INBOX];
+	uint8_t frame[XC_INBOX][XC_FRAME];
+};
+
 struct xshared {
 	struct sp_xsk xsk;
 	struct sp_udp_addr self, server;
 	int port_fd;
+	struct xinbox *inbox;	/* one per thread */
 };
 
 /* a thread's transport */
@@ -61,6 +79,8 @@ struct xclient {
 	uint64_t free_tx[XC_TX];
 	unsigned nr_free, queued;
 	uint64_t frames_rx, frames_tx, csum_errors;
+	struct xinbox *inbox;	/* every thread's, this one's at [thread] */
+	unsigned thread;
 };
 
 static int xdp_flush(struct fetch_transport *t)
@@ -234,6 +254,8 @@ static void xdp_thread_init(const struct client *c, struct xclient *x)
 	x->self = xs->self;
 	x->server = xs->server;
 	x->txq = c->thread;
+	x->inbox = xs->inbox;
+	x->thread = c->thread;
 	for (unsigned q = c->thread; q < nq; q += c->threads)
 		x->rxq[x->nr_rxq++] = q;
 	for (unsigned i = 0; i < XC_TX; i++)
@@ -271,11 +293,59 @@ static void xdp_frame(void *arg, const uint8_t *frame, uint32_t len)
 static int xdp_wait(struct fetch_transport *t, int ms)
 {
 	struct xclient *x = (struct xclient *)t;
-	struct pollfd pfd[SP_XSK_MAX_QUEUES];
+	struct pollfd pfd[SP_XSK_MAX_QUEUES + 1];
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < x->nr_rxq; i++)
-		pfd[i] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, x->rxq[i]), .events = POLLIN };
-	return poll(pfd, x->nr_rxq, ms);
+		pfd[n++] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, x->rxq[i]), .events = POLLIN };
+	/* replies another thread received for this one wake it too */
+	if (x->inbox)
+		pfd[n++] = (struct pollfd){ .fd = x->inbox[x->thread].wake, .events = POLLIN };
+	return poll(pfd, n, ms);
+}
+
+static int xdp_handoff(struct fetch_transport *t, unsigned owner, const uint8_t *buf,
+		       size_t len)
+{
+	struct xclient *x = (struct xclient *)t;
+	struct xinbox *in = &x->inbox[owner];
+	int ret = 0;
+
+	if (len > XC_FRAME)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&in->lock);
+	if (in->n < XC_INBOX) {
+		unsigned i = (in->head + in->n++) % XC_INBOX;
+
+		memcpy(in->frame[i], buf, len);
+		in->len[i] = len;
+	} else {
+		ret = -ENOBUFS;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (!ret)
+		eventfd_write(in->wake, 1);
+	return ret;
+}
+
+/* Replies other threads received for this one. */
+static unsigned drain_inbox(struct xclient *x, struct fetch_udp *u)
+{
+	struct xinbox *in = x->inbox ? &x->inbox[x->thread] : NULL;
+	unsigned got = 0;
+
+	eventfd_t v;
+
+	if (!in || !__atomic_load_n(&in->n, __ATOMIC_RELAXED))
+		return 0;
+	eventfd_read(in->wake, &v);
+	pthread_mutex_lock(&in->lock);
+	for (; in->n; in->n--, got++) {
+		sp_fetch_udp_reply(u, in->frame[in->head], in->len[in->head]);
+		in->head = (in->head + 1) % XC_INBOX;
+	}
+	pthread_mutex_unlock(&in->lock);
+	return got;
 }
 
 static int xdp_recv(struct fetch_transport *t, struct fetch_udp *u)
@@ -286,6 +356,7 @@ static int xdp_recv(struct fetch_transport *t, struct fetch_udp *u)
 
 	/* the frames are handed over in place: the clock first */
 	sp_fetch_udp_clock(u);
+	got += drain_inbox(x, u);
 	for (unsigned i = 0; i < x->nr_rxq; i++)
 		got += sp_xsk_rx(x->xsk, x->rxq[i], XC_RX_BATCH, xdp_frame, &r);
 	return got;
@@ -301,6 +372,8 @@ static int xdp_run(struct client *c)
 		return -ENOMEM;
 	x->t = (struct fetch_transport){ .send = xdp_send, .flush = xdp_flush,
 					 .wait = xdp_wait, .recv = xdp_recv };
+	if (c->threads > 1)
+		x->t.handoff = xdp_handoff;
 	xdp_thread_init(c, x);
 	ret = sp_fetch_udp_run(c, &x->t);
 	c->frames_rx = x->frames_rx;
@@ -359,6 +432,21 @@ int sp_fetch_xdp(struct client *c)
 	ret = xdp_setup(c, &xs);
 	if (ret)
 		goto out;
+	if (c->threads > 1) {
+		xs.inbox = calloc(c->threads, sizeof(*xs.inbox));
+		if (!xs.inbox) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (unsigned t = 0; t < c->threads; t++) {
+			pthread_mutex_init(&xs.inbox[t].lock, NULL);
+			xs.inbox[t].wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (xs.inbox[t].wake < 0) {
+				ret = -errno;
+				goto out;
+			}
+		}
+	}
 	if (c->threads == 1) {
 		ret = xdp_run(c);
 		c->thread_done[0] = c->done;
@@ -397,7 +485,8 @@ int sp_fetch_xdp(struct client *c)
 		started++;
 	}
 	if (unpinned)
-		sp_notice("%u of %u threads have no CPU whose cache replies land on their queue: expect misrouted replies",
+		sp_notice("%u of %u threads have no CPU whose cache replies land on their queue: "
+			  "their replies are handed over between threads",
 			  unpinned, c->threads);
 	for (unsigned t = 0; t < started; t++) {
 		struct client *wc = &w[t];
@@ -422,6 +511,10 @@ int sp_fetch_xdp(struct client *c)
 	}
 out:
 	xdp_teardown(&xs);
+	for (unsigned t = 0; xs.inbox && t < c->threads; t++)
+		if (xs.inbox[t].wake > 0)
+			close(xs.inbox[t].wake);
+	free(xs.inbox);
 	c->xs = NULL;
 	free(w);
 	return c->fail[0] ? -EIO : ret;

@@ -191,8 +191,13 @@ static void udp_frame(struct client *c, struct fetch_udp *u, const uint8_t *buf,
 	}
 	si = (m.req_id >> REQ_SLOT_SHIFT) - u->slot_base;
 	if (si >= c->parallel) {
-		/* another thread's (-m xdp): it asks again (or a stray frame) */
+		unsigned owner = (m.req_id >> REQ_SLOT_SHIFT) / c->parallel;
+
+		/* another thread's (-m xdp): handed over where the transport
+		 * can, else that thread asks again (or it was a stray frame) */
 		c->misrouted++;
+		if (owner < c->threads && owner != c->thread && u->t->handoff)
+			u->t->handoff(u->t, owner, buf, len);
 		return;
 	}
 	if (!u->slots[si].busy || u->slots[si].req_id != m.req_id)
