@@ -92,8 +92,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
+fuzz_policy_SRCS := tests/fuzz/fuzz_policy.c userspace/guard/policy.c passthru/nvme_spec.c \
+		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
 
@@ -157,15 +159,22 @@ $(BIN)/%: $$(call objs_of,$$($$*_SRCS)) $(ARCHIVES) | $(BIN)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# the guard's policy parser lives with its tool, and its test links it
+$(BUILD)/tests/test_guard_policy: $(OBJ)/tests/unit/test_guard_policy.o \
+		$(OBJ)/userspace/guard/policy.o $(ARCHIVES)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace/net/*.h)
+$(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace/net/*.h userspace/guard/*.h)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/lib -Ipassthru -Iuserspace/net $(PKG_CFLAGS) \
+	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/lib -Ipassthru -Iuserspace/net -Ibpf $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		$(filter %.c,$^) -lsgutils2 -o $@
 

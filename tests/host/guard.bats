@@ -98,3 +98,20 @@ policy() {
 	assert_failure 1
 	assert_output --partial "Inappropriate ioctl for device"
 }
+
+@test "sp-guard: a policy file with no end is refused at its bound, not read into memory" {
+	run timeout 20 "$BIN/sp-guard" --check /dev/zero
+	assert_failure 2
+	assert_output --partial "/dev/zero: larger than 1048576 bytes: not a policy"
+}
+
+@test "the fuzzer finds nothing in the guard's policy parser in 10 s" {
+	local fz=$TOP/build/fuzz/fuzz_policy corpus
+	[[ -x $fz ]] || fail "build/fuzz/fuzz_policy not built (make all builds it)"
+	corpus=$BATS_TEST_TMPDIR/corpus
+	mkdir -p "$corpus"
+	printf 'allow uid:0 /dev/nvme0 io:all admin:identify\nguard /dev/ng0n1\n' >"$corpus/seed"
+	run timeout 60 "$fz" -max_total_time=10 -rss_limit_mb=1024 -artifact_prefix="$corpus/" "$corpus"
+	assert_success
+	assert_output --partial "Done"
+}

@@ -31,12 +31,15 @@
 
 #include "guard.h"
 #include "guard.skel.h"
+#include "nodes.h"
+#include "policy.h"
 #include "nvme_spec.h"
 #include "sp_bpf.h"
 #include "sp_sysfs.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_version.h"
 
 _Static_assert(GUARD_NVME_IOCTL_ADMIN_CMD == NVME_IOCTL_ADMIN_CMD, "nvme_ioctl.h");
 _Static_assert(GUARD_NVME_IOCTL_SUBMIT_IO == NVME_IOCTL_SUBMIT_IO, "nvme_ioctl.h");
@@ -46,555 +49,28 @@ _Static_assert(GUARD_NVME_IOCTL_IO64_CMD == NVME_IOCTL_IO64_CMD, "nvme_ioctl.h")
 _Static_assert(GUARD_NVME_URING_CMD_IO == NVME_URING_CMD_IO, "nvme_ioctl.h");
 _Static_assert(GUARD_NVME_URING_CMD_ADMIN_VEC == NVME_URING_CMD_ADMIN_VEC, "nvme_ioctl.h");
 
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#define MAX_NODES 256
 
 static const char *const path_names[GUARD_PATHS] = { "io_uring", "ioctl" };
-static const char *const class_names[GUARD_CLASSES] = { "io", "admin" };
-
-/* One line of the policy, before its device and cgroup are looked up. */
-struct stmt {
-	int line;
-	bool guard_only;	/* "guard DEVICE" */
-	enum guard_subject kind;
-	uint64_t id;
-	char subject[96];	/* as written: "uid:1000", "cgroup:/db" */
-	char device[PATH_MAX];
-	struct guard_allow allow;
-};
-
-/* A device node of a guarded controller. */
-struct node {
-	uint32_t dev;		/* kernel dev_t */
-	char name[32];		/* "nvme0", "nvme0n1", "ng0n1" */
-	bool block;
-};
-
-struct rule {
-	struct guard_rule_key key;
-	struct guard_allow allow;
-	const struct stmt *from;
-};
-
-struct policy {
-	const char *file;
-	struct stmt *stmts;
-	int n_stmts;
-	bool groups, cgroups;	/* subject kinds in use */
-	/* after resolve() */
-	struct node nodes[MAX_NODES];
-	int n_nodes;
-	struct rule *rules;
-	int n_rules;
-};
 
 struct config {
 	const char *policy;
 	bool check, json, stats;
 };
 
-/* ------------------------------------------------------------ policy text */
-
-static int parse_subject(const char *s, struct stmt *st, char *why, size_t len)
-{
-	uint64_t v;
-
-	snprintf(st->subject, sizeof(st->subject), "%s", s);
-	if (!strcmp(s, "all")) {
-		st->kind = GUARD_SUBJ_ALL;
-		st->id = 0;
-	} else if (!strncmp(s, "uid:", 4) || !strncmp(s, "user:", 5)) {
-		const char *v_s = strchr(s, ':') + 1;
-		struct passwd *pw;
-
-		st->kind = GUARD_SUBJ_UID;
-		if (!sp_parse_u64(v_s, 0, UINT32_MAX - 1, &v)) {
-			st->id = v;
-		} else if ((pw = getpwnam(v_s))) {
-			st->id = pw->pw_uid;
-		} else {
-			snprintf(why, len, "no user '%s'", v_s);
-			return -EINVAL;
-		}
-	} else if (!strncmp(s, "gid:", 4) || !strncmp(s, "group:", 6)) {
-		const char *v_s = strchr(s, ':') + 1;
-		struct group *gr;
-
-		st->kind = GUARD_SUBJ_GID;
-		if (!sp_parse_u64(v_s, 0, UINT32_MAX - 1, &v)) {
-			st->id = v;
-		} else if ((gr = getgrnam(v_s))) {
-			st->id = gr->gr_gid;
-		} else {
-			snprintf(why, len, "no group '%s'", v_s);
-			return -EINVAL;
-		}
-	} else if (!strncmp(s, "cgroup:", 7) && s[7]) {
-		st->kind = GUARD_SUBJ_CGROUP;	/* id when resolved */
-	} else {
-		snprintf(why, len, "unknown subject '%s' (all, uid:N, user:NAME, gid:N, "
-			 "group:NAME or cgroup:PATH)", s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void allow_set(struct guard_allow *a, int cls, unsigned op)
-{
-	a->op[cls][op >> 6] |= 1ULL << (op & 63);
-}
-
-static bool allow_has(const struct guard_allow *a, int cls, unsigned op)
-{
-	return a->op[cls][op >> 6] & (1ULL << (op & 63));
-}
-
-/* "io:read,write" or "admin:all" into st->allow. */
-static int parse_grant(char *s, struct stmt *st, char *why, size_t len)
-{
-	char *colon = strchr(s, ':'), *save = NULL, *tok;
-	int cls;
-
-	if (!colon || colon[1] == '\0') {
-		snprintf(why, len, "'%s' is not CLASS:OPCODES (io:read,write or admin:identify)", s);
-		return -EINVAL;
-	}
-	*colon = '\0';
-	if (!strcmp(s, "io")) {
-		cls = GUARD_IO;
-	} else if (!strcmp(s, "admin")) {
-		cls = GUARD_ADMIN;
-	} else {
-		snprintf(why, len, "unknown command class '%s' (io or admin)", s);
-		return -EINVAL;
-	}
-	for (tok = strtok_r(colon + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int op;
-
-		if (!strcmp(tok, "all")) {
-			memset(st->allow.op[cls], 0xff, sizeof(st->allow.op[cls]));
-			continue;
-		}
-		op = sp_nvme_opcode_parse(cls == GUARD_ADMIN, tok);
-		if (op < 0) {
-			snprintf(why, len, "unknown %s opcode '%s' (a name from --help, a number "
-				 "0-255, or all)", class_names[cls], tok);
-			return -EINVAL;
-		}
-		allow_set(&st->allow, cls, op);
-	}
-	return 0;
-}
-
-static int parse_line(char *line, struct stmt *st, char *why, size_t len)
-{
-	char *words[16], *save = NULL, *w;
-	int n = 0, ret;
-
-	for (w = strtok_r(line, " \t", &save); w && n < 16; w = strtok_r(NULL, " \t", &save))
-		words[n++] = w;
-	if (!strcmp(words[0], "guard")) {
-		if (n != 2) {
-			snprintf(why, len, "expected: guard DEVICE");
-			return -EINVAL;
-		}
-		st->guard_only = true;
-		snprintf(st->device, sizeof(st->device), "%s", words[1]);
-		return 0;
-	}
-	if (strcmp(words[0], "allow")) {
-		snprintf(why, len, "unknown statement '%s' (allow or guard)", words[0]);
-		return -EINVAL;
-	}
-	if (n < 4 || n > 5) {
-		snprintf(why, len, "expected: allow SUBJECT DEVICE CLASS:OPCODES [CLASS:OPCODES]");
-		return -EINVAL;
-	}
-	ret = parse_subject(words[1], st, why, len);
-	if (ret)
-		return ret;
-	snprintf(st->device, sizeof(st->device), "%s", words[2]);
-	for (int i = 3; i < n; i++) {
-		ret = parse_grant(words[i], st, why, len);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
+/* ------------------------------------------------------------ policy file */
 
 /* Reads the policy's syntax; devices and cgroups are looked up later. */
 static int policy_read(struct policy *p, const char *file)
 {
-	char *line = NULL, why[256];
-	size_t cap = 0;
-	int lineno = 0, ret = 0;
-	FILE *f = fopen(file, "r");
+	char why[256];
+	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->file = file;
-	if (!f) {
-		ret = -errno;
-		sp_err("cannot read the policy %s: %s", file, strerror(-ret));
-		return ret;
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char *s = line, *hash = strchr(line, '#'), *end;
-		struct stmt *grown;
-
-		lineno++;
-		if (hash)
-			*hash = '\0';
-		while (isspace((unsigned char)*s))
-			s++;
-		end = s + strlen(s);
-		while (end > s && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (!*s)
-			continue;
-		grown = realloc(p->stmts, (p->n_stmts + 1) * sizeof(*p->stmts));
-		if (!grown) {
-			ret = -ENOMEM;
-			break;
-		}
-		p->stmts = grown;
-		memset(&p->stmts[p->n_stmts], 0, sizeof(*p->stmts));
-		p->stmts[p->n_stmts].line = lineno;
-		ret = parse_line(s, &p->stmts[p->n_stmts], why, sizeof(why));
-		if (ret) {
-			sp_err("%s:%d: %s", file, lineno, why);
-			break;
-		}
-		p->groups |= p->stmts[p->n_stmts].kind == GUARD_SUBJ_GID;
-		p->cgroups |= p->stmts[p->n_stmts].kind == GUARD_SUBJ_CGROUP;
-		p->n_stmts++;
-	}
-	free(line);
-	fclose(f);
-	if (!ret && !p->n_stmts) {
-		sp_err("%s: no rules (see --help for the format)", file);
-		ret = -EINVAL;
-	}
-	return ret;
-}
-
-/* ------------------------------------------------------------ devices */
-
-static int read_devnum(const char *sysdir, const char *name, uint32_t *dev)
-{
-	char path[PATH_MAX], text[32];
-	unsigned ma, mi;
-	int ret;
-
-	snprintf(path, sizeof(path), "%s/%s/dev", sysdir, name);
-	ret = sp_read_text_file(path, text, sizeof(text));
+	ret = policy_parse_file(p, file, why, sizeof(why));
 	if (ret)
-		return ret;
-	if (sscanf(text, "%u:%u", &ma, &mi) != 2)
-		return -EIO;
-	*dev = ma << 20 | mi;
-	return 0;
-}
-
-static int add_node(struct policy *p, const char *sysdir, const char *name, bool block)
-{
-	struct node *n;
-	uint32_t dev;
-
-	if (read_devnum(sysdir, name, &dev))
-		return 0;	/* no device node: nothing to guard */
-	for (int i = 0; i < p->n_nodes; i++)
-		if (p->nodes[i].dev == dev)
-			return 0;
-	if (p->n_nodes == MAX_NODES)
-		return -ENOSPC;
-	n = &p->nodes[p->n_nodes++];
-	n->dev = dev;
-	n->block = block;
-	snprintf(n->name, sizeof(n->name), "%s", name);
-	return 0;
-}
-
-/* Whether name is prefix followed by a digit ("nvme0n" + "1..."). */
-static bool starts_ns(const char *name, const char *prefix)
-{
-	size_t l = strlen(prefix);
-
-	return !strncmp(name, prefix, l) && isdigit((unsigned char)name[l]);
-}
-
-/*
- * Every node that reaches controller ctrl (its number): the controller's
- * char device, and each namespace's block devices (with partitions) and
- * generic char device. All of them get guarded, so that naming one
- * leaves no way around through another.
- */
-static int add_controller(struct policy *p, unsigned ctrl)
-{
-	static const struct { const char *dir, *fmt; bool block; } where[] = {
-		{ "/sys/class/block", "nvme%un", true },
-		{ "/sys/class/nvme-generic", "ng%un", false },
-	};
-	char name[32];
-	int ret;
-
-	snprintf(name, sizeof(name), "nvme%u", ctrl);
-	ret = add_node(p, "/sys/class/nvme", name, false);
-	for (size_t w = 0; !ret && w < sizeof(where) / sizeof(where[0]); w++) {
-		DIR *d = opendir(where[w].dir);
-		struct dirent *de;
-		char prefix[32];
-
-		if (!d)
-			continue;
-		snprintf(prefix, sizeof(prefix), where[w].fmt, ctrl);
-		while (!ret && (de = readdir(d)))
-			if (starts_ns(de->d_name, prefix))
-				ret = add_node(p, where[w].dir, de->d_name, where[w].block);
-		closedir(d);
-	}
+		sp_err("%s", why);
 	return ret;
-}
-
-/*
- * What a policy's DEVICE names: a controller (nvme0) or a namespace
- * (nvme0n1, its partitions, or ng0n1, all the same namespace). Sets
- * *ctrl and ns ("0n1", or "" for the controller).
- */
-static int classify(const char *path, unsigned *ctrl, char *ns, size_t len,
-		    char *why, size_t wlen)
-{
-	char name[64], sys[128];
-	struct stat st;
-	unsigned c, n;
-	int used = 0;
-
-	if (stat(path, &st)) {
-		snprintf(why, wlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) &&
-	    !sp_dev_kernel_name(&st, name, sizeof(name))) {
-		snprintf(sys, sizeof(sys), "/sys/class/nvme/%s", name);
-		if (S_ISCHR(st.st_mode) && !access(sys, F_OK) &&
-		    sscanf(name, "nvme%u%n", &c, &used) == 1 && !name[used]) {
-			*ctrl = c;
-			ns[0] = '\0';
-			return 0;
-		}
-		snprintf(sys, sizeof(sys), "/sys/class/nvme-generic/%s", name);
-		if ((S_ISCHR(st.st_mode) && !access(sys, F_OK) &&
-		     sscanf(name, "ng%un%u%n", &c, &n, &used) == 2 && !name[used]) ||
-		    (S_ISBLK(st.st_mode) &&
-		     sscanf(name, "nvme%un%u%n", &c, &n, &used) == 2 &&
-		     (!name[used] || name[used] == 'p'))) {
-			*ctrl = c;
-			snprintf(ns, len, "%un%u", c, n);
-			return 0;
-		}
-	}
-	snprintf(why, wlen, "%s is not an NVMe controller or namespace node "
-		 "(/dev/nvmeX, /dev/nvmeXnY or /dev/ngXnY)", path);
-	return -ENODEV;
-}
-
-/* Whether node belongs to namespace ns ("0n1"), or to the controller. */
-static bool node_is(const struct node *nd, unsigned ctrl, const char *ns)
-{
-	char want[40];
-	size_t l;
-
-	if (!ns[0]) {
-		snprintf(want, sizeof(want), "nvme%u", ctrl);
-		return !strcmp(nd->name, want);
-	}
-	snprintf(want, sizeof(want), nd->block ? "nvme%s" : "ng%s", ns);
-	l = strlen(want);
-	return !strncmp(nd->name, want, l) &&
-	       (!nd->name[l] || (nd->block && nd->name[l] == 'p'));
-}
-
-static int add_rule(struct policy *p, uint32_t dev, const struct stmt *st)
-{
-	struct guard_rule_key key = { .dev = dev, .kind = st->kind, .id = st->id };
-	struct rule *grown;
-
-	for (int i = 0; i < p->n_rules; i++) {
-		struct rule *r = &p->rules[i];
-
-		if (!memcmp(&r->key, &key, sizeof(key))) {
-			for (int c = 0; c < GUARD_CLASSES; c++)
-				for (int w = 0; w < 4; w++)
-					r->allow.op[c][w] |= st->allow.op[c][w];
-			return 0;
-		}
-	}
-	grown = realloc(p->rules, (p->n_rules + 1) * sizeof(*p->rules));
-	if (!grown)
-		return -ENOMEM;
-	p->rules = grown;
-	p->rules[p->n_rules++] = (struct rule){ .key = key, .allow = st->allow, .from = st };
-	return 0;
-}
-
-static int resolve_cgroup(struct stmt *st, char *why, size_t len)
-{
-	const char *rel = st->subject + 7;
-	char path[PATH_MAX];
-	struct statfs sfs;
-	struct stat sb;
-
-	/* cgroup:/db and cgroup:/sys/fs/cgroup/db are the same cgroup */
-	if (!strncmp(rel, "/sys/fs/cgroup", 14))
-		snprintf(path, sizeof(path), "%s", rel);
-	else
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s%s", rel[0] == '/' ? "" : "/", rel);
-	if (stat(path, &sb) || !S_ISDIR(sb.st_mode) || statfs(path, &sfs) ||
-	    sfs.f_type != CGROUP2_SUPER_MAGIC) {
-		snprintf(why, len, "%s is not a cgroup v2 directory", path);
-		return -ENOENT;
-	}
-	st->id = sb.st_ino;	/* a cgroup v2 id is its directory's inode number */
-	return 0;
-}
-
-/* Looks up every device and cgroup of the policy and builds the rules. */
-static int policy_resolve(struct policy *p)
-{
-	char why[PATH_MAX + 128], ns[32];
-
-	for (int i = 0; i < p->n_stmts; i++) {
-		struct stmt *st = &p->stmts[i];
-		unsigned ctrl = 0;
-		int ret;
-
-		ret = classify(st->device, &ctrl, ns, sizeof(ns), why, sizeof(why));
-		if (!ret && st->kind == GUARD_SUBJ_CGROUP && !st->guard_only)
-			ret = resolve_cgroup(st, why, sizeof(why));
-		if (ret) {
-			sp_err("%s:%d: %s", p->file, st->line, why);
-			return ret;
-		}
-		ret = add_controller(p, ctrl);
-		if (ret) {
-			sp_err("%s:%d: more than %d device nodes", p->file, st->line, MAX_NODES);
-			return ret;
-		}
-		for (int n = 0; !st->guard_only && n < p->n_nodes; n++) {
-			if (!node_is(&p->nodes[n], ctrl, ns))
-				continue;
-			ret = add_rule(p, p->nodes[n].dev, st);
-			if (ret)
-				return ret;
-		}
-	}
-	return 0;
-}
-
-static void policy_free(struct policy *p)
-{
-	free(p->stmts);
-	free(p->rules);
-}
-
-static const char *node_name(const struct policy *p, uint32_t dev, char *buf, size_t len)
-{
-	for (int i = 0; i < p->n_nodes; i++)
-		if (p->nodes[i].dev == dev)
-			return p->nodes[i].name;
-	snprintf(buf, len, "%u:%u", dev >> 20, dev & 0xfffff);
-	return buf;
-}
-
-static const char *opcode_str(int cls, unsigned op, char *buf, size_t len)
-{
-	const char *name = sp_nvme_opcode_name(cls == GUARD_ADMIN, op);
-
-	snprintf(buf, len, "0x%02x%s%s", op, name ? " " : "", name ? name : "");
-	return buf;
-}
-
-/* "read,write" or "all" or "-": what an allow set grants in a class. */
-static void grant_str(const struct guard_allow *a, int cls, char *buf, size_t len)
-{
-	size_t off = 0;
-	int n = 0;
-
-	for (unsigned op = 0; op < 256; op++)
-		n += allow_has(a, cls, op);
-	if (n == 256 || !n) {
-		snprintf(buf, len, "%s", n ? "all" : "-");
-		return;
-	}
-	buf[0] = '\0';
-	for (unsigned op = 0; op < 256 && off < len; op++) {
-		const char *name;
-		char num[8];
-
-		if (!allow_has(a, cls, op))
-			continue;
-		name = sp_nvme_opcode_name(cls == GUARD_ADMIN, op);
-		if (!name) {
-			snprintf(num, sizeof(num), "0x%02x", op);
-			name = num;
-		}
-		off += snprintf(buf + off, len - off, "%s%s", off ? "," : "", name);
-	}
-}
-
-static void policy_print(const struct policy *p, bool json)
-{
-	char buf[2048];
-
-	if (json) {
-		json_object *root = json_object_new_object();
-		json_object *nodes = json_object_new_array(), *rules = json_object_new_array();
-
-		json_object_object_add(root, "schema", json_object_new_string("shortpath.guard-policy/1"));
-		for (int i = 0; i < p->n_nodes; i++) {
-			json_object *o = json_object_new_object();
-
-			snprintf(buf, sizeof(buf), "%u:%u", p->nodes[i].dev >> 20,
-				 p->nodes[i].dev & 0xfffff);
-			json_object_object_add(o, "device", json_object_new_string(p->nodes[i].name));
-			json_object_object_add(o, "dev", json_object_new_string(buf));
-			json_object_array_add(nodes, o);
-		}
-		for (int i = 0; i < p->n_rules; i++) {
-			const struct rule *r = &p->rules[i];
-			json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "device", json_object_new_string(
-				node_name(p, r->key.dev, buf, sizeof(buf))));
-			json_object_object_add(o, "subject", json_object_new_string(r->from->subject));
-			for (int c = 0; c < GUARD_CLASSES; c++) {
-				json_object *ops = json_object_new_array();
-
-				for (unsigned op = 0; op < 256; op++)
-					if (allow_has(&r->allow, c, op))
-						json_object_array_add(ops, json_object_new_int(op));
-				json_object_object_add(o, class_names[c], ops);
-			}
-			json_object_array_add(rules, o);
-		}
-		json_object_object_add(root, "guarded", nodes);
-		json_object_object_add(root, "rules", rules);
-		sp_json_print_and_free(root);
-		return;
-	}
-	printf("guarded nodes:");
-	for (int i = 0; i < p->n_nodes; i++)
-		printf(" %s", p->nodes[i].name);
-	printf("\n%-10s %-24s %-24s %s\n", "DEVICE", "SUBJECT", "IO", "ADMIN");
-	for (int i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
-		char io[1024], admin[1024];
-
-		grant_str(&r->allow, GUARD_IO, io, sizeof(io));
-		grant_str(&r->allow, GUARD_ADMIN, admin, sizeof(admin));
-		printf("%-10s %-24s %-24s %s\n", node_name(p, r->key.dev, buf, sizeof(buf)),
-		       r->from->subject, io, admin);
-	}
-	printf("anything else sent to a guarded node is refused (EPERM)\n");
 }
 
 /* ------------------------------------------------------------ denials */
@@ -663,7 +139,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		json_object_object_add(o, "cmd", json_object_new_string(dbuf));
 		json_object_object_add(o, "device", json_object_new_string(
 			node_name(m->p, e->dev, dbuf, sizeof(dbuf))));
-		json_object_object_add(o, "class", json_object_new_string(class_names[cls]));
+		json_object_object_add(o, "class", json_object_new_string(policy_class_names[cls]));
 		json_object_object_add(o, "opcode", json_object_new_int(e->opcode));
 		json_object_object_add(o, "opcode_name", name ? json_object_new_string(name) : NULL);
 		json_object_object_add(o, "nsid", sp_json_u64(e->nsid));
@@ -679,7 +155,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
 		printf("%-8s %-7u %-16s %-6u %-8s %-8s %-5s %s\n", hms, e->pid, comm, e->uid,
 		       node_name(m->p, e->dev, dbuf, sizeof(dbuf)), path_names[path],
-		       class_names[cls], opcode_str(cls, e->opcode, obuf, sizeof(obuf)));
+		       policy_class_names[cls], opcode_str(cls, e->opcode, obuf, sizeof(obuf)));
 		fflush(stdout);
 	}
 	return 0;
@@ -752,7 +228,7 @@ static void summary(struct guard_bpf *skel, const struct monitor *m)
 
 				json_object_object_add(co, "checked", sp_json_u64(sum[p][c].checked));
 				json_object_object_add(co, "denied", sp_json_u64(sum[p][c].denied));
-				json_object_object_add(po, class_names[c], co);
+				json_object_object_add(po, policy_class_names[c], co);
 			}
 			json_object_object_add(by, path_names[p], po);
 		}
@@ -766,7 +242,7 @@ static void summary(struct guard_bpf *skel, const struct monitor *m)
 			json_object_object_add(o, "device", json_object_new_string(
 				node_name(m->p, t->dev, dbuf, sizeof(dbuf))));
 			json_object_object_add(o, "path", json_object_new_string(path_names[t->path % GUARD_PATHS]));
-			json_object_object_add(o, "class", json_object_new_string(class_names[t->class % GUARD_CLASSES]));
+			json_object_object_add(o, "class", json_object_new_string(policy_class_names[t->class % GUARD_CLASSES]));
 			json_object_object_add(o, "opcode", json_object_new_int(t->opcode));
 			json_object_object_add(o, "opcode_name", name ? json_object_new_string(name) : NULL);
 			json_object_object_add(o, "count", sp_json_u64(t->count));
@@ -812,7 +288,7 @@ static void summary(struct guard_bpf *skel, const struct monitor *m)
 
 			printf("%8llu %-6u %-8s %-8s %-5s %s\n", (unsigned long long)t->count, t->uid,
 			       node_name(m->p, t->dev, dbuf, sizeof(dbuf)),
-			       path_names[t->path % GUARD_PATHS], class_names[t->class % GUARD_CLASSES],
+			       path_names[t->path % GUARD_PATHS], policy_class_names[t->class % GUARD_CLASSES],
 			       opcode_str(t->class % GUARD_CLASSES, t->opcode, obuf, sizeof(obuf)));
 		}
 	}
@@ -896,6 +372,7 @@ static void usage(FILE *f)
 "      --json      one JSON document a line: each denial, then a summary\n"
 "  -v, --verbose   libbpf's messages\n"
 "  -h, --help      this text\n"
+"      --version   the version of shortpath it belongs to\n"
 "\n"
 "Example policy:\n"
 "  allow uid:0     /dev/nvme0   io:all admin:all   # the owner\n"
@@ -918,22 +395,27 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "json", no_argument, NULL, 'J' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
 	memset(c, 0, sizeof(*c));
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "cvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': c->check = true; break;
 		case 'S': c->stats = true; break;
 		case 'J': c->json = true; break;
 		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "cvh");
 			return -EINVAL;
 		}
 	}
