@@ -31,6 +31,7 @@
 #include "iova.h"
 #include "nvme_spec.h"
 #include "sp_time.h"
+#include "sp_pci.h"
 #include "vfio.h"
 
 #define PAGE		4096u		/* CC.MPS: the controller's page size */
@@ -660,22 +661,6 @@ int sp_vfio_parse_bdf(const char *s, char *out, size_t len)
 }
 
 /* The last component of a sysfs link (driver, iommu_group); -errno. */
-int sp_pci_link_name(const char *bdf, const char *what, char *out, size_t len)
-{
-	char path[256], target[PATH_MAX];
-	ssize_t n;
-	char *slash;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, what);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	slash = strrchr(target, '/');
-	snprintf(out, len, "%s", slash ? slash + 1 : target);
-	return 0;
-}
-
 static int vfio_attach(struct ctrl *c, char *why, size_t len)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };

@@ -27,9 +27,6 @@ void sp_vfio_usage(struct sp_vfio_usage *u);
 /* "0000:00:04.0" or "00:04.0" into the full form (out: 13+ bytes);
  * -ENODEV when s is no PCI address. */
 int sp_vfio_parse_bdf(const char *s, char *out, size_t len);
-/* The last component of a PCI device's sysfs link what ("driver",
- * "iommu_group"); -errno (-ENOENT: no such link). */
-int sp_pci_link_name(const char *bdf, const char *what, char *out, size_t len);
 
 /*
  * Reads len bytes at byte offset off of an open vfio target into the

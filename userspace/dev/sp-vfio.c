@@ -25,9 +25,9 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_pci.h"
 #include "vfio.h"
 
-#define PCI_DEVS "/sys/bus/pci/devices"
 
 static bool opt_json;
 
@@ -67,324 +67,20 @@ static void usage(FILE *f)
 "device), 2 refused or bad usage (nothing changed).\n");
 }
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int ret = 0;
-
-	if (!f)
-		return -errno;
-	if (!fgets(buf, len, f))
-		ret = -EIO;
-	else
-		buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
-	return ret;
-}
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* ------------------------------------------------------------ discovery */
-
-struct nsinfo {
-	char name[32];		/* nvme0n1 */
-	dev_t devs[64];		/* the disk and its partitions */
-	unsigned nr_devs;
-	uint64_t bytes;
-	char mounted[PATH_MAX];	/* a mount point, or "" */
-	bool root;		/* holds / */
-	char holder[64];	/* dm/md on top, or "" */
-	pid_t open_pid;		/* a process holding it open, or 0 */
-	char open_comm[32];
-};
-
-struct pciinfo {
-	char bdf[16];
-	char driver[64];	/* "" when none */
-	char group[16];		/* "" without an IOMMU */
-	unsigned class;
-	char ids[16];		/* vendor:device */
-	char ctrl[32];		/* nvme0 while nvme drives it */
-	dev_t ctrl_devs[8];	/* nvme0, ng0n1...: the char nodes */
-	unsigned nr_ctrl_devs;
-	struct nsinfo ns[16];
-	unsigned nr_ns;
-	bool vfio_node;		/* /dev/vfio/<group> exists */
-	pid_t vfio_pid;		/* a process holding the group, or 0 */
-};
-
-static int read_devnum(const char *path, dev_t *d)
-{
-	char buf[32];
-	unsigned ma, mi;
-
-	if (read_line(path, buf, sizeof(buf)) || sscanf(buf, "%u:%u", &ma, &mi) != 2)
-		return -ENOENT;
-	*d = makedev(ma, mi);
-	return 0;
-}
-
-static void find_partitions(struct nsinfo *ns)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/dev", ns->name);
-	if (read_devnum(path, &ns->devs[0]))
-		return;
-	ns->nr_devs = 1;
-	snprintf(path, sizeof(path), "/sys/block/%s", ns->name);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)) && ns->nr_devs < 64) {
-		if (strncmp(e->d_name, ns->name, strlen(ns->name)) || !e->d_name[strlen(ns->name)])
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/%s/dev", ns->name, e->d_name);
-		if (!read_devnum(path, &ns->devs[ns->nr_devs]))
-			ns->nr_devs++;
-	}
-	if (dir)
-		closedir(dir);
-}
-
-static bool ns_has(const struct nsinfo *ns, dev_t d)
-{
-	for (unsigned i = 0; i < ns->nr_devs; i++)
-		if (ns->devs[i] == d)
-			return true;
-	return false;
-}
-
-/* Namespaces of the nvme controller: nvme0n1 directly, or as the path
- * nvme0c0n1 of the multipath disk nvme0n1. */
-static void find_namespaces(struct pciinfo *p)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/nvme", p->bdf);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)))
-		if (!strncmp(e->d_name, "nvme", 4))
-			snprintf(p->ctrl, sizeof(p->ctrl), "%s", e->d_name);
-	if (dir)
-		closedir(dir);
-	if (!p->ctrl[0])
-		return;
-	snprintf(path, sizeof(path), "/sys/class/nvme/%s/dev", p->ctrl);
-	if (!read_devnum(path, &p->ctrl_devs[0]))
-		p->nr_ctrl_devs = 1;
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/nvme/%s", p->bdf, p->ctrl);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)) && p->nr_ns < 16) {
-		struct nsinfo *ns = &p->ns[p->nr_ns];
-		unsigned a, b, n;
-		long long sectors;
-		char tail;
-
-		if (sscanf(e->d_name, "nvme%uc%un%u%c", &a, &b, &n, &tail) == 3)
-			snprintf(ns->name, sizeof(ns->name), "nvme%un%u", a, n);
-		else if (sscanf(e->d_name, "nvme%un%u%c", &a, &n, &tail) == 2)
-			snprintf(ns->name, sizeof(ns->name), "%s", e->d_name);
-		else
-			continue;
-		find_partitions(ns);
-		snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
-		if (!sp_read_int_file(path, &sectors))
-			ns->bytes = sectors * 512ULL;
-		snprintf(path, sizeof(path), "/sys/class/nvme-generic/ng%un%u/dev", a, n);
-		if (p->nr_ctrl_devs < 8 && !read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
-			p->nr_ctrl_devs++;
-		p->nr_ns++;
-	}
-	if (dir)
-		closedir(dir);
-}
-
-static void find_mounts(struct pciinfo *p)
-{
-	struct stat root;
-	char line[4096];
-	FILE *f;
-
-	if (stat("/", &root) == 0)
-		for (unsigned i = 0; i < p->nr_ns; i++)
-			p->ns[i].root = ns_has(&p->ns[i], root.st_dev);
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned ma, mi;
-		char mnt[PATH_MAX];
-
-		/* id parent major:minor root mount-point ... */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &ma, &mi, mnt) != 3)
-			continue;
-		for (unsigned i = 0; i < p->nr_ns; i++)
-			if (!p->ns[i].mounted[0] && ns_has(&p->ns[i], makedev(ma, mi)))
-				snprintf(p->ns[i].mounted, sizeof(p->ns[i].mounted), "%s", mnt);
-	}
-	if (f)
-		fclose(f);
-	for (unsigned i = 0; i < p->nr_ns; i++) {
-		char path[PATH_MAX];
-		struct dirent *e;
-		DIR *dir;
-
-		snprintf(path, sizeof(path), "/sys/block/%s/holders", p->ns[i].name);
-		dir = opendir(path);
-		while (dir && (e = readdir(dir)))
-			if (e->d_name[0] != '.')
-				snprintf(p->ns[i].holder, sizeof(p->ns[i].holder), "%s", e->d_name);
-		if (dir)
-			closedir(dir);
-	}
-}
-
-/*
- * The first other process with one of the device nodes open: a block
- * node of a namespace (ns set) or a char node (nvme0, ng0n1, the VFIO
- * group).
- */
-static pid_t find_opener(const struct pciinfo *p, const char *vfio_node, int *ns_idx,
-			 char *comm, size_t len)
-{
-	struct dirent *pe;
-	DIR *proc = opendir("/proc");
-	pid_t found = 0, self = getpid();
-
-	while (proc && !found && (pe = readdir(proc))) {
-		char path[PATH_MAX];
-		struct dirent *fe;
-		pid_t pid = atoi(pe->d_name);
-		DIR *fds;
-
-		if (pid <= 0 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		fds = opendir(path);
-		while (fds && !found && (fe = readdir(fds))) {
-			char link[PATH_MAX];
-			struct stat st;
-			ssize_t n;
-
-			if (fe->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fe->d_name);
-			if (vfio_node) {
-				n = readlink(path, link, sizeof(link) - 1);
-				if (n > 0) {
-					link[n] = '\0';
-					if (!strcmp(link, vfio_node))
-						found = pid;
-				}
-				continue;
-			}
-			if (stat(path, &st))
-				continue;
-			if (S_ISBLK(st.st_mode))
-				for (unsigned i = 0; i < p->nr_ns && !found; i++)
-					if (ns_has(&p->ns[i], st.st_rdev)) {
-						found = pid;
-						*ns_idx = i;
-					}
-			if (S_ISCHR(st.st_mode))
-				for (unsigned i = 0; i < p->nr_ctrl_devs && !found; i++)
-					if (p->ctrl_devs[i] == st.st_rdev) {
-						found = pid;
-						*ns_idx = -1;
-					}
-		}
-		if (fds)
-			closedir(fds);
-		if (found) {
-			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-			if (read_line(path, comm, len))
-				snprintf(comm, len, "?");
-		}
-	}
-	if (proc)
-		closedir(proc);
-	return found;
-}
-
-/* What the system says about the device; -ENODEV when there is none. */
-static int pci_info(const char *bdf, struct pciinfo *p)
-{
-	char path[PATH_MAX], buf[64], node[64];
-	long long v;
-
-	memset(p, 0, sizeof(*p));
-	snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
-	snprintf(path, sizeof(path), PCI_DEVS "/%s", bdf);
-	if (access(path, F_OK))
-		return -ENODEV;
-	sp_pci_link_name(bdf, "driver", p->driver, sizeof(p->driver));
-	sp_pci_link_name(bdf, "iommu_group", p->group, sizeof(p->group));
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/class", bdf);
-	if (!sp_read_int_file(path, &v))
-		p->class = v;
-	{
-		char ven[16] = "", dev[16] = "";
-
-		snprintf(path, sizeof(path), PCI_DEVS "/%s/vendor", bdf);
-		read_line(path, ven, sizeof(ven));
-		snprintf(path, sizeof(path), PCI_DEVS "/%s/device", bdf);
-		read_line(path, dev, sizeof(dev));
-		snprintf(p->ids, sizeof(p->ids), "%.4s:%.4s", ven[0] ? ven + 2 : "?",
-			 dev[0] ? dev + 2 : "?");
-	}
-	if (!strcmp(p->driver, "nvme")) {
-		find_namespaces(p);
-		find_mounts(p);
-	}
-	if (p->group[0]) {
-		snprintf(node, sizeof(node), "/dev/vfio/%s", p->group);
-		p->vfio_node = access(node, F_OK) == 0;
-		if (p->vfio_node) {
-			int dummy;
-
-			p->vfio_pid = find_opener(p, node, &dummy, buf, sizeof(buf));
-		}
-	}
-	return 0;
-}
-
-static bool is_nvme_class(unsigned class)
-{
-	return (class >> 8) == 0x0108;	/* mass storage, non-volatile memory */
-}
-
 /* ------------------------------------------------------------ status */
 
-static json_object *status_json(const struct pciinfo *p)
+static json_object *status_json(const struct sp_pci_info *p)
 {
 	json_object *o = json_object_new_object(), *nss = json_object_new_array();
 
 	json_object_object_add(o, "bdf", json_object_new_string(p->bdf));
 	json_object_object_add(o, "ids", json_object_new_string(p->ids));
-	json_object_object_add(o, "nvme_class", json_object_new_boolean(is_nvme_class(p->class)));
+	json_object_object_add(o, "nvme_class", json_object_new_boolean(sp_pci_is_nvme_class(p->class)));
 	json_object_object_add(o, "driver", p->driver[0] ? json_object_new_string(p->driver) : NULL);
 	json_object_object_add(o, "iommu_group", p->group[0] ? json_object_new_string(p->group) : NULL);
 	json_object_object_add(o, "controller", p->ctrl[0] ? json_object_new_string(p->ctrl) : NULL);
 	for (unsigned i = 0; i < p->nr_ns; i++) {
-		const struct nsinfo *ns = &p->ns[i];
+		const struct sp_ns_info *ns = &p->ns[i];
 		json_object *n = json_object_new_object();
 
 		json_object_object_add(n, "name", json_object_new_string(ns->name));
@@ -408,15 +104,15 @@ static json_object *status_json(const struct pciinfo *p)
 	return o;
 }
 
-static void status_text(const struct pciinfo *p)
+static void status_text(const struct sp_pci_info *p)
 {
 	char sz[32];
 
 	printf("%s %s %s, driver %s, IOMMU group %s\n", p->bdf, p->ids,
-	       is_nvme_class(p->class) ? "NVMe controller" : "(not NVMe)",
+	       sp_pci_is_nvme_class(p->class) ? "NVMe controller" : "(not NVMe)",
 	       p->driver[0] ? p->driver : "none", p->group[0] ? p->group : "none (no IOMMU)");
 	for (unsigned i = 0; i < p->nr_ns; i++) {
-		const struct nsinfo *ns = &p->ns[i];
+		const struct sp_ns_info *ns = &p->ns[i];
 
 		printf("  %s %s%s%s%s%s%s\n", ns->name, sp_fmt_size(ns->bytes, sz, sizeof(sz)),
 		       ns->root ? ", holds /" : "", ns->mounted[0] ? ", mounted on " : "",
@@ -431,7 +127,7 @@ static void status_text(const struct pciinfo *p)
 static int cmd_status(const char *bdf)
 {
 	json_object *arr = json_object_new_array();
-	struct pciinfo p;
+	struct sp_pci_info p;
 	struct dirent *e;
 	DIR *dir;
 	int n = 0;
@@ -445,7 +141,7 @@ static int cmd_status(const char *bdf)
 			return SP_EXIT_USAGE;
 		}
 		bdf = full;
-		if (pci_info(bdf, &p)) {
+		if (sp_pci_info(bdf, &p)) {
 			json_object_put(arr);
 			sp_err("%s: no such PCI device", bdf);
 			return SP_EXIT_USAGE;
@@ -457,9 +153,9 @@ static int cmd_status(const char *bdf)
 		json_object_put(arr);
 		return SP_EXIT_OK;
 	}
-	dir = opendir(PCI_DEVS);
+	dir = opendir(SP_PCI_DEVS);
 	while (dir && (e = readdir(dir))) {
-		if (e->d_name[0] == '.' || pci_info(e->d_name, &p) || !is_nvme_class(p.class))
+		if (e->d_name[0] == '.' || sp_pci_info(e->d_name, &p) || !sp_pci_is_nvme_class(p.class))
 			continue;
 		n++;
 		if (opt_json)
@@ -487,50 +183,6 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-/* driver_override, unbind, probe: whichever driver matches takes it. */
-static int move_to(const char *bdf, const char *from, const char *override)
-{
-	char path[PATH_MAX];
-	int ret;
-
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/driver_override", bdf);
-	ret = write_str(path, override ? override : "\n");
-	if (ret)
-		return ret;
-	if (from[0]) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", from);
-		ret = write_str(path, bdf);
-		if (ret)
-			return ret;
-	}
-	return write_str("/sys/bus/pci/drivers_probe", bdf);
-}
-
-/* Waits until drv drives bdf (and, for nvme, a namespace is back). */
-static bool wait_driver(const char *bdf, const char *drv, unsigned ms)
-{
-	for (unsigned t = 0; t <= ms; t += 100) {
-		struct pciinfo p;
-
-		if (!pci_info(bdf, &p) && !strcmp(p.driver, drv)) {
-			if (strcmp(drv, "vfio-pci") == 0) {
-				if (p.vfio_node)
-					return true;
-			} else if (strcmp(drv, "nvme") || p.nr_ns) {
-				char path[64];
-
-				if (!p.nr_ns)
-					return true;
-				snprintf(path, sizeof(path), "/dev/%s", p.ns[0].name);
-				if (access(path, F_OK) == 0)
-					return true;
-			}
-		}
-		sleep_ms(100);
-	}
-	return false;
-}
-
 static int emit(const char *bdf, const char *action, const char *driver, const char *msg)
 {
 	if (opt_json) {
@@ -548,13 +200,13 @@ static int emit(const char *bdf, const char *action, const char *driver, const c
 }
 
 /* Refusals are one line and exit 2, with nothing changed. */
-static int refuse_common(const char *arg, char *bdf, size_t len, struct pciinfo *p)
+static int refuse_common(const char *arg, char *bdf, size_t len, struct sp_pci_info *p)
 {
 	if (sp_vfio_parse_bdf(arg, bdf, len)) {
 		sp_err("'%s' is not a PCI address (DDDD:BB:DD.F, e.g. 0000:00:04.0)", arg);
 		return SP_EXIT_USAGE;
 	}
-	if (pci_info(bdf, p)) {
+	if (sp_pci_info(bdf, p)) {
 		sp_err("%s: no such PCI device (see sp-vfio status)", bdf);
 		return SP_EXIT_USAGE;
 	}
@@ -563,7 +215,7 @@ static int refuse_common(const char *arg, char *bdf, size_t len, struct pciinfo 
 		       "one is refused (enable the IOMMU, e.g. intel_iommu=on)", bdf);
 		return SP_EXIT_USAGE;
 	}
-	if (!is_nvme_class(p->class)) {
+	if (!sp_pci_is_nvme_class(p->class)) {
 		sp_err("%s: not an NVMe controller (class 0x%06x)", bdf, p->class);
 		return SP_EXIT_USAGE;
 	}
@@ -574,7 +226,7 @@ static int cmd_bind(const char *arg)
 {
 	char bdf[16], why[PATH_MAX + 64], comm[32], orig[64];
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct pciinfo p;
+	struct sp_pci_info p;
 	sigset_t block, old;
 	int ret, ns_idx = -1;
 	pid_t pid;
@@ -589,7 +241,7 @@ static int cmd_bind(const char *arg)
 		return SP_EXIT_USAGE;
 	}
 	for (unsigned i = 0; i < p.nr_ns; i++) {
-		const struct nsinfo *ns = &p.ns[i];
+		const struct sp_ns_info *ns = &p.ns[i];
 
 		why[0] = '\0';
 		if (ns->root)
@@ -603,11 +255,27 @@ static int cmd_bind(const char *arg)
 			return SP_EXIT_USAGE;
 		}
 	}
-	pid = find_opener(&p, NULL, &ns_idx, comm, sizeof(comm));
+	pid = sp_pci_find_opener(&p, NULL, &ns_idx, comm, sizeof(comm));
 	if (pid) {
 		sp_err("%s: refused: %s is open by PID %d (%s)", bdf,
 		       ns_idx >= 0 ? p.ns[ns_idx].name : p.ctrl, pid, comm);
 		return SP_EXIT_USAGE;
+	}
+	/* the kernel's own word last: O_EXCL fails while anything holds the
+	 * disk or one of its partitions exclusively, in any mount namespace */
+	for (unsigned i = 0; i < p.nr_ns; i++) {
+		char node[64];
+		int fd;
+
+		snprintf(node, sizeof(node), "/dev/%s", p.ns[i].name);
+		fd = open(node, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == EBUSY) {
+			sp_err("%s: refused: %s is held exclusively (mounted elsewhere, "
+			       "or used by md, dm or swap)", bdf, node);
+			return SP_EXIT_USAGE;
+		}
 	}
 	snprintf(orig, sizeof(orig), "%s", p.driver);
 	/*
@@ -623,13 +291,13 @@ static int cmd_bind(const char *arg)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	ret = move_to(bdf, orig, "vfio-pci");
-	if (!ret && !wait_driver(bdf, "vfio-pci", 10000))
+	ret = sp_pci_move(bdf, orig, "vfio-pci");
+	if (!ret && !sp_pci_wait_driver(bdf, "vfio-pci", 10000))
 		ret = -ETIMEDOUT;
 	sigprocmask(SIG_SETMASK, &old, NULL);	/* a pending signal lands now */
 	if (ret || interrupted) {
-		int r2 = move_to(bdf, "vfio-pci", NULL);
-		bool back = !r2 && (!orig[0] || wait_driver(bdf, orig, 30000));
+		int r2 = sp_pci_move(bdf, "vfio-pci", NULL);
+		bool back = !r2 && (!orig[0] || sp_pci_wait_driver(bdf, orig, 30000));
 
 		if (interrupted) {
 			sp_err("%s: interrupted: %s", bdf, back ? "returned to the kernel driver" :
@@ -649,7 +317,7 @@ static int cmd_bind(const char *arg)
 static int cmd_unbind(const char *arg)
 {
 	char bdf[16], msg[128], comm[32] = "?", node[64];
-	struct pciinfo p;
+	struct sp_pci_info p;
 	int ret, dummy;
 
 	ret = refuse_common(arg, bdf, sizeof(bdf), &p);
@@ -659,23 +327,23 @@ static int cmd_unbind(const char *arg)
 		return emit(bdf, "unbind", "nvme", "already bound to nvme");
 	if (p.vfio_pid) {
 		snprintf(node, sizeof(node), "/dev/vfio/%s", p.group);
-		find_opener(&p, node, &dummy, comm, sizeof(comm));
+		sp_pci_find_opener(&p, node, &dummy, comm, sizeof(comm));
 		sp_err("%s: refused: in use: /dev/vfio/%s is open by PID %d (%s)", bdf,
 		       p.group, p.vfio_pid, comm);
 		return SP_EXIT_USAGE;
 	}
 	signal(SIGINT, SIG_IGN);	/* half-way is the one state to avoid */
 	signal(SIGTERM, SIG_IGN);
-	ret = move_to(bdf, p.driver, NULL);
+	ret = sp_pci_move(bdf, p.driver, NULL);
 	if (ret) {
 		sp_err("%s: cannot hand back to the kernel: %s", bdf, strerror(-ret));
 		return SP_EXIT_FAIL;
 	}
-	if (!wait_driver(bdf, "nvme", 30000)) {
+	if (!sp_pci_wait_driver(bdf, "nvme", 30000)) {
 		sp_err("%s: the nvme driver did not take the device back within 30 s", bdf);
 		return SP_EXIT_FAIL;
 	}
-	pci_info(bdf, &p);
+	sp_pci_info(bdf, &p);
 	snprintf(msg, sizeof(msg), "%s: bound to nvme (%s%s%s)", bdf, p.ctrl,
 		 p.nr_ns ? ", " : "", p.nr_ns ? p.ns[0].name : "");
 	return emit(bdf, "unbind", "nvme", msg);
@@ -741,7 +409,7 @@ static bool kmsg_fault(int fd, uint64_t iova)
 			if (strstr(rec, a) || strstr(rec, b))
 				return true;
 		}
-		sleep_ms(50);
+		sp_sleep_ms(50);
 	}
 	return false;
 }
