@@ -163,7 +163,7 @@ start_sendzc() {
 @test "sp-serve refuses an unknown --zc-source with exit 2" {
 	run "$SERVE" -m sendzc --zc-source disk "$SD/f4k"
 	[[ $status -eq 2 ]]
-	[[ $output == *"bad value 'disk'"* ]]
+	[[ $output == *"invalid --zc-source 'disk'"* ]]
 }
 
 @test "xdp mode serves 4 KiB to 5 MiB byte-exact over AF_XDP, then detaches" {

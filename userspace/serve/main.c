@@ -19,6 +19,7 @@
 #include "sp_log.h"
 #include "sp_opts.h"
 #include "sp_stats.h"
+#include "sp_version.h"
 #include "serve.h"
 
 static void usage(FILE *f)
@@ -69,6 +70,7 @@ static void usage(FILE *f)
 "      --json            at exit, print counters as JSON on stdout\n"
 "  -v, --verbose         say more on stderr\n"
 "  -h, --help            this text\n"
+"      --version         the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-serve -m sendfile /srv/a.bin /srv/b.bin\n"
@@ -90,6 +92,8 @@ static void on_signal(int sig)
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
        OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
        OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE };
+
+#define SHORTOPTS "m:a:p:i:vh"
 
 static int parse_args(int argc, char **argv, struct server *s)
 {
@@ -116,6 +120,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL;
@@ -131,7 +136,8 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->busy_poll_ns = sysconf(_SC_NPROCESSORS_ONLN) > 2 ? 200000 : 0;
 	s->cache_entries = 8192;
 	s->cache_admit = 2;
-	while ((opt = getopt_long(argc, argv, "m:a:p:i:vh", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own for a bad option */
+	while ((opt = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
 		case 'a':
@@ -207,13 +213,16 @@ static int parse_args(int argc, char **argv, struct server *s)
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			exit(SP_EXIT_OK);
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, SHORTOPTS);
 			return -EINVAL;
 		}
 		continue;
 bad:
-		sp_err("bad value '%s'; see --help", optarg);
+		sp_opt_bad_value(longopts, opt, optarg);
 		return -EINVAL;
 	}
 	if (!mode) {
