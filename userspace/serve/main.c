@@ -6,7 +6,6 @@
  * run one epoll loop; they differ only in how a body reaches the socket.
  * The xdp mode speaks the UDP protocol of sp_proto.h over AF_XDP.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_addr.h"
 #include "sp_stats.h"
 #include "sp_version.h"
 #include "serve.h"
@@ -39,7 +39,8 @@ static void usage(FILE *f)
 "                                  the file), or with --zc-source buffers\n"
 "                                  from registered buffers read into first\n"
 "                        xdp       UDP over AF_XDP (needs --ifname)\n"
-"  -a, --addr IPV4       TCP address to listen on (default 0.0.0.0)\n"
+"  -a, --addr HOST       TCP address or host name to listen on, IPv4 or IPv6\n"
+"                        (\"::\" or \"[::1]\"; default 0.0.0.0); xdp: IPv4 only\n"
 "  -p, --port N          TCP or UDP port (default 7878)\n"
 "  -i, --ifname IFACE    xdp: interface to attach to (a socket on each queue)\n"
 "      --xdp-mode M      xdp: native or skb (default: native, else skb)\n"
@@ -123,7 +124,8 @@ static int parse_args(int argc, char **argv, struct server *s)
 		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *mode = NULL;
+	const char *mode = NULL, *host = "0.0.0.0";
+	char why[160];
 	uint64_t v;
 	int opt;
 
@@ -140,12 +142,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 	while ((opt = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
-		case 'a':
-			if (inet_pton(AF_INET, optarg, &s->addr) != 1) {
-				sp_err("--addr: '%s' is not an IPv4 address", optarg);
-				return -EINVAL;
-			}
-			break;
+		case 'a': host = optarg; break;
 		case 'p':
 			if (sp_parse_u64(optarg, 1, 65535, &v))
 				goto bad;
@@ -234,6 +231,12 @@ bad:
 			break;
 	if (s->mode > MODE_XDP) {
 		sp_err("unknown mode '%s': copy, sendfile, splice, sendzc or xdp", mode);
+		return -EINVAL;
+	}
+	/* AF_XDP builds IPv4 frames itself, as sp-fetch's xdp mode does */
+	if (sp_addr_resolve(host, s->port, s->mode == MODE_XDP, &s->addr, &s->addr_len,
+			    why, sizeof(why))) {
+		sp_err("--addr: %s", why);
 		return -EINVAL;
 	}
 	if (s->writable && s->passthru) {

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "sp_hist.h"
 
@@ -56,7 +57,8 @@ struct server {
 	enum serve_mode mode;
 	struct served_file *files;
 	unsigned nr_files;
-	uint32_t addr;		/* network order */
+	struct sockaddr_storage addr;	/* TCP: IPv4 or IPv6, port included */
+	socklen_t addr_len;
 	uint16_t port;
 	const char *ifname, *xdp_mode, *ready_path;
 	unsigned max_conns, max_inflight;

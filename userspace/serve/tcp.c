@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sp_addr.h"
 #include "sp_log.h"
 #include "sp_time.h"
 #include "tcp_conn.h"
@@ -393,14 +394,12 @@ static void zc_reap(struct tcp *t)
 
 static int tcp_listen(struct server *s)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(s->port),
-				  .sin_addr.s_addr = s->addr };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1024)) {
+	if (bind(fd, (struct sockaddr *)&s->addr, s->addr_len) || listen(fd, 1024)) {
 		int err = -errno;
 
 		close(fd);
@@ -432,7 +431,9 @@ int sp_serve_tcp(struct server *s, atomic_bool *stop)
 	t.ep = epoll_create1(EPOLL_CLOEXEC);
 	ret = tcp_listen(s);
 	if (ret < 0 || t.ep < 0) {
-		sp_err("listening on TCP port %u: %s", s->port,
+		char where[64];
+
+		sp_err("listening on TCP %s: %s", sp_addr_str(&s->addr, where, sizeof(where)),
 		       strerror(ret < 0 ? -ret : errno));
 		ret = ret < 0 ? ret : -errno;
 		goto out;
