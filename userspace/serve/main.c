@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_addr.h"
 #include "sp_log.h"
 #include "sp_opts.h"
-#include "sp_addr.h"
 #include "sp_stats.h"
 #include "sp_version.h"
 #include "serve.h"
