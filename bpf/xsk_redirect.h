@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by bpf/xsk_redirect.bpf.c and userspace/serve/xdp.c: the hot
+ * Shared by bpf/xsk_redirect.bpf.c and userspace/serve/xdp_cache.c: the hot
  * block cache that answers the xdp mode's one-unit requests in XDP.
  *
  * A unit is one SP_X_PAYLOAD-aligned KiB of a served file, the payload

@@ -24,7 +24,7 @@ PAGES=(
 # giving them --version. Until a tool's --help shows it, that one option
 # (and only that one) may be in the page and not in --help; once --help
 # has it, no difference at all is allowed.
-VERSION_AHEAD=" sp-serve sp-vfio "
+VERSION_AHEAD=" "
 
 tool_of() {
 	local base=${1##*/}

@@ -160,10 +160,29 @@ start_sendzc() {
 	[[ $output == *"--writable and --passthru"* ]]
 }
 
+@test "splice mode listens on IPv6 loopback and serves byte-exact; xdp refuses an IPv6 --addr" {
+	start_server splice -a ::1
+	run ip netns exec "$NS_S" "$FETCH" -s ::1 -q -P 4 -n 12 --json "$SD/f1m"
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 ]]
+	run ip netns exec "$NS_S" "$FETCH" -s ::1 -q -P 2 -n 50 --len 64k --json "$SD/f5m"
+	assert_success
+	[[ $(jfield .mismatches) == 0 ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	[[ $(jq .errors.total "$SD/srv.json") == 0 ]]
+	run "$SERVE" -m xdp -i lo -a ::1 "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "--addr: '::1' has no IPv4 address"
+	run "$SERVE" -m copy -a no-such-host.invalid "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "--addr: cannot resolve 'no-such-host.invalid'"
+}
+
 @test "sp-serve refuses an unknown --zc-source with exit 2" {
 	run "$SERVE" -m sendzc --zc-source disk "$SD/f4k"
 	[[ $status -eq 2 ]]
-	[[ $output == *"bad value 'disk'"* ]]
+	[[ $output == *"invalid --zc-source 'disk'"* ]]
 }
 
 @test "xdp mode serves 4 KiB to 5 MiB byte-exact over AF_XDP, then detaches" {

@@ -26,6 +26,7 @@
 #include "sp_log.h"
 #include "sp_opts.h"
 #include "sp_pci.h"
+#include "sp_version.h"
 #include "vfio.h"
 
 
@@ -56,6 +57,7 @@ static void usage(FILE *f)
 "  -n, --cycles N   bring-ups for check (default 20)\n"
 "      --json       one JSON document on stdout\n"
 "  -h, --help       this text\n"
+"      --version    the version of shortpath it belongs to\n"
 "\n"
 "Examples:\n"
 "  sp-vfio status\n"
@@ -602,6 +604,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "cycles", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t cycles = 20;
@@ -609,6 +612,7 @@ int main(int argc, char **argv)
 	int opt, ret;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
+	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'J':
@@ -616,15 +620,18 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			if ((ret = sp_parse_u64(optarg, 1, 100000, &cycles))) {
-				sp_err("invalid --cycles '%s'", optarg);
+				sp_opt_bad_value(longopts, opt, optarg);
 				return SP_EXIT_USAGE;
 			}
 			break;
+		case SP_OPT_VERSION:
+			sp_version_print(stdout, sp_prog());
+			return SP_EXIT_OK;
 		case 'h':
 			usage(stdout);
 			return SP_EXIT_OK;
 		default:
-			sp_err("bad usage; see --help");
+			sp_opt_error(argv, "n:h");
 			return SP_EXIT_USAGE;
 		}
 	}

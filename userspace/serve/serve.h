@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* What sp-serve's TCP loop (main.c) and its AF_XDP loop (xdp.c) share. */
+/*
+ * What sp-serve's modes share: the options and counters of a run and the
+ * files served (server.c opens them once, finds them by name, signals
+ * readiness and reports). main.c parses and dispatches; one file a mode:
+ * tcp.c (copy, sendfile, splice; sendzc.c adds io_uring send_zc to its
+ * loop) and xdp.c (with xdp_cache.c and xdp_store.c). A mode calls into
+ * this header's files only, never into main.c or another mode.
+ */
 #ifndef SERVE_H
 #define SERVE_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "sp_hist.h"
 
@@ -49,7 +57,8 @@ struct server {
 	enum serve_mode mode;
 	struct served_file *files;
 	unsigned nr_files;
-	uint32_t addr;		/* network order */
+	struct sockaddr_storage addr;	/* TCP: IPv4 or IPv6, port included */
+	socklen_t addr_len;
 	uint16_t port;
 	const char *ifname, *xdp_mode, *ready_path;
 	unsigned max_conns, max_inflight;
@@ -67,8 +76,22 @@ struct server {
 	struct serve_stats st;
 };
 
+struct sp_usage;
+
+/* The modes' names, indexed by enum serve_mode. */
+extern const char *const sp_serve_modes[MODE_XDP + 1];
+
+/* Opens the n paths (read-write with --writable); 0 or -errno (reported). */
+int sp_serve_open(struct server *s, char **paths, int n);
+void sp_serve_close(struct server *s);
 const struct served_file *sp_serve_lookup(const struct server *s, const char *name);
+/* Creates --ready's file and says what is served: called once listening. */
 void sp_serve_ready(struct server *s);
+/* The counters of a run, as text on stderr or, with --json, JSON on stdout. */
+void sp_serve_report(const struct server *s, const struct sp_usage *u);
+
+/* Runs a TCP mode's server until *stop; 0 or -errno (reported). */
+int sp_serve_tcp(struct server *s, atomic_bool *stop);
 /* Runs the AF_XDP server until *stop; 0 or -errno (reported). */
 int sp_serve_xdp(struct server *s, atomic_bool *stop);
 

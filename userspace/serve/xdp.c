@@ -23,18 +23,11 @@
  * same number).
  *
  * With --cache, it also answers requests for single cached units (see
- * bpf/xsk_redirect.h) itself. This loop fills the cache: a unit read
- * for a one-unit request is admitted on its --cache-admit'th miss, with
- * the generation its slot had when the request arrived, and only if the
- * slot still has it. A WRITE bumps the generation of every unit it
- * touches and deletes their entries before the write and bumps them
- * again after it, then acknowledges: whatever was read before, during
- * or for an entry from before the write is never served after the ACK.
+ * bpf/xsk_redirect.h) itself; xdp_cache.c says how this loop fills the
+ * cache and keeps writes from being answered with old data.
  */
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,158 +38,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "sp_bpf.h"
 #include "sp_log.h"
-#include "sp_proto.h"
-#include "ring.h"
 #include "sp_time.h"
 #include "sp_verify.h"
-#include "sp_xsk.h"
-#include "serve.h"
-#include "xsk_redirect.h"
-
-#define FRAME		4096u
-#define NR_FRAMES	4096u
-#define NR_RX		(NR_FRAMES / 2)	/* the rest are for transmit */
-#define RING		2048u		/* every ring: as many as TX frames */
-#define DATA_OFF	512u		/* payload of a frame: O_DIRECT aligned */
-#define DIO_ALIGN	512u
-#define BATCH		64u
-#define HDRS		(SP_X_HDRS + sizeof(struct sp_xmsg))
-
-#define SEEN_SLOTS	4096u		/* units missed once, for --cache-admit 2+ */
+#include "xdp.h"
 
 _Static_assert(DATA_OFF >= HDRS && DATA_OFF + DIO_ALIGN + SP_X_MAX_PAYLOAD <= FRAME,
 	       "frame layout");
 _Static_assert(XC_UNIT == SP_X_PAYLOAD, "a cached unit is one DATA frame");
-
-struct xreq {
-	bool used, failed;
-	bool ended;		/* its LAST frame is out: no END needed */
-	const struct served_file *f;
-	int fd;
-	uint32_t req_id;
-	struct sp_udp_addr client, self;
-	uint64_t first, next, end;	/* range asked for; next offset to read */
-	uint64_t bytes;
-	uint32_t frames;
-	unsigned reads;		/* in flight */
-	uint64_t start_ns;
-	unsigned q;		/* the queue it came on and is answered on */
-	bool cacheable;		/* exactly one whole unit */
-	uint64_t gen;		/* of the unit's slot when the request came */
-};
-
-struct xdp {
-	struct server *s;
-	struct sp_xsk xsk;
-	struct io_uring ring;
-	bool ring_ok;
-	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
-	bool *sync;		/* per file: read in the loop, not by io_uring */
-	/*
-	 * --passthru: per file, the passthrough target (NVMe, SCSI) its
-	 * frames are read through, or NULL; the UMEM is its buffer pool,
-	 * buffer i being frame i from DATA_OFF on.
-	 */
-	struct sp_target **pt;
-	unsigned *pt_n;		/* per file: its passthrough reads in flight */
-	struct sp_io *pio;	/* per frame: its passthrough read */
-	unsigned pt_reads;	/* passthrough reads in flight (also in reads) */
-	uint64_t free_tx[NR_FRAMES - NR_RX];
-	unsigned nr_free_tx;
-	unsigned nr_q;		/* sockets, on queues [0, nr_q) */
-	unsigned rx_q;		/* queue of the frames being received */
-	unsigned tx_queued[SP_XSK_MAX_QUEUES];	/* put on TX since the last kick */
-	unsigned tx_out[SP_XSK_MAX_QUEUES];	/* transmitted, not yet completed */
-	unsigned tx_out_all;
-	struct xreq *reqs;
-	unsigned active, reads;
-	struct fmeta {		/* per frame, while a read into it is in flight */
-		uint32_t req;
-		uint16_t lead, plen;
-		uint64_t off;
-	} *meta;
-	struct seen {		/* misses of a unit so far, direct-mapped */
-		uint64_t tag;	/* key + 1; 0: empty */
-		uint32_t misses;
-	} *seen;
-	struct xc_val val;	/* admission buffer */
-	unsigned payload;	/* DATA bytes per frame: blocks the MTU carries */
-};
-
-/* ------------------------------------------------------------ cache */
-
-static __u64 *gen_slot(struct xdp *x, uint32_t file, uint64_t unit)
-{
-	return &x->xsk.gens[xc_slot(file, unit)];
-}
-
-/* Whether this miss of the unit is the --cache-admit'th. */
-static bool admit_now(struct xdp *x, uint32_t file, uint64_t unit)
-{
-	uint64_t tag = (unit << 20 ^ file) + 1;
-	struct seen *e = &x->seen[(tag * 0x9E3779B97F4A7C15ULL) >> 52 & (SEEN_SLOTS - 1)];
-
-	if (e->tag != tag) {
-		e->tag = tag;
-		e->misses = 0;
-	}
-	if (++e->misses < x->s->cache_admit)
-		return false;
-	e->tag = 0;
-	return true;
-}
-
-/* Puts a unit just read into the cache, unless a write came meanwhile. */
-static void admit(struct xdp *x, const struct xreq *r, const uint8_t *data,
-		  uint16_t len, uint32_t crc)
-{
-	struct cache_stats *cs = &x->s->st.cache;
-	uint32_t file = r->f - x->s->files;
-	uint64_t unit = r->first / XC_UNIT;
-	struct xc_val *v = &x->val;
-	int ret;
-
-	if (!admit_now(x, file, unit)) {
-		cs->deferred++;
-		return;
-	}
-	/* the data may predate a write acknowledged since the request came */
-	if (__atomic_load_n(gen_slot(x, file, unit), __ATOMIC_ACQUIRE) != r->gen) {
-		cs->raced++;
-		return;
-	}
-	v->gen = r->gen;
-	v->key = (struct xc_key){ .file = file, .unit = unit };
-	v->crc = crc;
-	v->len = len;
-	v->sum = sp_inet_fold(sp_inet_sum(0, data, len));
-	memcpy(v->data, data, len);
-	ret = bpf_map_update_elem(x->xsk.cache_fd, &v->key, v, BPF_NOEXIST);
-	if (!ret)
-		cs->admissions++;
-	else if (ret != -EEXIST)
-		sp_dbg("xdp: admitting a unit: %s", strerror(-ret));
-}
-
-static void bump(struct xdp *x, uint32_t file, uint64_t first, uint64_t last)
-{
-	for (uint64_t u = first; u <= last; u++)
-		__atomic_fetch_add(gen_slot(x, file, u), 1, __ATOMIC_SEQ_CST);
-}
-
-static void invalidate(struct xdp *x, uint32_t file, uint64_t first, uint64_t last)
-{
-	bump(x, file, first, last);
-	for (uint64_t u = first; u <= last; u++) {
-		struct xc_key key = { .file = file, .unit = u };
-
-		if (!bpf_map_delete_elem(x->xsk.cache_fd, &key))
-			x->s->st.cache.invalidations++;
-	}
-}
 
 static uint8_t *frame_at(struct xdp *x, uint64_t addr)
 {
@@ -270,11 +119,11 @@ static void on_write(struct xdp *x, const struct sp_udp_addr *self,
 	first = m->offset / XC_UNIT;
 	last = (m->offset + m->len - 1) / XC_UNIT;
 	if (s->cache)
-		invalidate(x, m->aux, first, last);
+		xdp_cache_invalidate(x, m->aux, first, last);
 	n = pwrite(f->fd, m->payload, m->len, m->offset);
 	/* bumped again: anything read while the write was under way is old */
 	if (s->cache)
-		bump(x, m->aux, first, last);
+		xdp_cache_bump(x, m->aux, first, last);
 	if (n != m->len) {
 		sp_dbg("xdp: write to %s at %llu: %s", f->name, (unsigned long long)m->offset,
 		       n < 0 ? strerror(errno) : "short");
@@ -340,8 +189,7 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 	if (s->cache && m.offset % XC_UNIT == 0 && m.length && m.length <= XC_UNIT &&
 	    (end - m.offset == XC_UNIT || end == s->files[m.aux].size)) {
 		r->cacheable = true;
-		r->gen = __atomic_load_n(gen_slot(x, m.aux, m.offset / XC_UNIT),
-					 __ATOMIC_ACQUIRE);
+		r->gen = xdp_cache_gen(x, m.aux, m.offset / XC_UNIT);
 	}
 	x->active++;
 }
@@ -567,7 +415,7 @@ static void read_done(struct xdp *x, unsigned fi, int res)
 		bool last = !r->reads && r->next >= r->end;
 
 		if (r->cacheable)
-			admit(x, r, payload, m->plen, crc);
+			xdp_cache_admit(x, r, payload, m->plen, crc);
 		/* headers written in front of the data read in place */
 		sp_udp_fill(payload - HDRS, &r->self, &r->client, sizeof(struct sp_xmsg) + m->plen);
 		sp_x_fill(payload - sizeof(struct sp_xmsg), last ? SP_X_LAST : SP_X_DATA,
@@ -693,191 +541,12 @@ static int setup_xsk(struct xdp *x)
 	return 0;
 }
 
-/*
- * Whether io_uring can read fd inline. A file without non-blocking
- * reads (tmpfs, for one) has every io_uring read handed to an io-wq
- * worker, a thread switch per frame; preadv2(RWF_NOWAIT) refuses such
- * a file with EOPNOTSUPP. Such reads are cheaper done in the loop: the
- * same kernel copy from the page cache into the frame.
- */
-static bool nowait_reads(int fd)
-{
-	char buf[DIO_ALIGN] __attribute__((aligned(DIO_ALIGN)));
-	struct iovec iov = { buf, sizeof(buf) };
-
-	return !(preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP);
-}
-
-/*
- * --passthru: file i is read with the commands of its device's own
- * passthrough backend (NVMe uring_cmd on /dev/ngXnY, SCSI through sg),
- * into the UMEM registered as that ring's fixed buffers: buffer j is
- * frame j from DATA_OFF on, where the O_DIRECT path reads too.
- */
-static int open_passthru(struct xdp *x, unsigned i)
-{
-	const struct served_file *f = &x->s->files[i];
-	struct sp_bufpool frames = x->xsk.mem;
-	struct sp_target_opts o = {
-		.depth = NR_FRAMES - NR_RX, .buf_size = FRAME - DATA_OFF, .fixed_bufs = true,
-		.no_modern = true, .bufs = &frames,
-	};
-	const struct sp_backend *be;
-	struct sp_devinfo d;
-	char why[256];
-	int ret;
-
-	ret = sp_backend_detect(f->path, false, &be, &d, why, sizeof(why));
-	if (ret) {
-		sp_err("xdp: --passthru: %s", why);
-		return ret;
-	}
-	if (!strcmp(be->name, "uring")) {
-		sp_err("xdp: --passthru: %s is not an NVMe namespace or a SCSI disk", f->path);
-		return -EINVAL;
-	}
-	if (d.lbs > DIO_ALIGN) {
-		sp_err("xdp: --passthru: %s has %u-byte blocks; frames are read in %u-byte units",
-		       f->path, d.lbs, DIO_ALIGN);
-		return -EINVAL;
-	}
-	frames.base = (char *)frames.base + DATA_OFF;
-	frames.buf_size = FRAME - DATA_OFF;
-	frames.stride = FRAME;
-	frames.nr = NR_FRAMES;
-	x->pt[i] = calloc(1, sizeof(*x->pt[i]));
-	if (!x->pt[i])
-		return -ENOMEM;
-	ret = sp_target_open(x->pt[i], be, &o, &d);
-	if (ret) {
-		sp_err("xdp: --passthru: %s", x->pt[i]->err);
-		free(x->pt[i]);
-		x->pt[i] = NULL;
-		return ret;
-	}
-	snprintf(x->s->st.passthru_backend, sizeof(x->s->st.passthru_backend), "%s", be->name);
-	sp_info("xdp: %s read through %s: %s", f->path, be->name, x->pt[i]->setup);
-	return 0;
-}
-
-/* The UMEM, frame by frame, becomes io_uring's fixed buffers. */
-static int setup_ring(struct xdp *x)
-{
-	struct sp_ring_opts ro = { .entries = RING, .sq_cpu = -1, .no_modern = true };
-	struct sp_ring_info info;
-	unsigned nr_sync = 0;
-	int ret;
-
-	ret = sp_ring_init(&x->ring, &ro, &info);
-	if (ret) {
-		sp_err("xdp: io_uring set-up: %s", strerror(-ret));
-		return ret;
-	}
-	x->ring_ok = true;
-	ret = sp_ring_register_pool(&x->ring, &x->xsk.mem);
-	if (ret) {
-		sp_err("xdp: registering the UMEM with io_uring: %s", strerror(-ret));
-		return ret;
-	}
-	x->s->st.direct_io = true;
-	for (unsigned i = 0; i < x->s->nr_files; i++) {
-		const struct served_file *f = &x->s->files[i];
-
-		if (x->s->passthru) {
-			/* read by its device's commands; requests keep the plain descriptor */
-			x->dfd[i] = f->fd;
-			ret = open_passthru(x, i);
-			if (ret)
-				return ret;
-			continue;
-		}
-		/*
-		 * Frames are read at DIO_ALIGN granularity. A file with no
-		 * block device under it (tmpfs) is read through the page
-		 * cache: its pages are its storage, O_DIRECT would copy from
-		 * them all the same, and io_uring hands each such read to an
-		 * io-wq worker (4 KiB requests: 25% fewer per second).
-		 */
-		x->dfd[i] = f->dio && f->backed && f->lbs <= DIO_ALIGN ?
-			    open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
-		if (x->dfd[i] < 0) {
-			if (f->backed)
-				sp_notice("xdp: %s: no O_DIRECT in %u-byte units; reading through the page cache",
-					  f->path, DIO_ALIGN);
-			x->dfd[i] = f->fd;
-			x->s->st.direct_io = false;
-		}
-		x->sync[i] = !nowait_reads(x->dfd[i]);
-		nr_sync += x->sync[i];
-	}
-	if (nr_sync)
-		sp_notice("xdp: %u of %u files have no non-blocking reads (io_uring would hand each read to a worker thread): read in the loop",
-			  nr_sync, x->s->nr_files);
-	return 0;
-}
-
-/* The program's per-CPU counters and what is left in the cache. */
-static void read_cache_stats(struct xdp *x)
-{
-	struct cache_stats *cs = &x->s->st.cache;
-	uint64_t v[XC_NR_STATS] = { 0 };
-	struct xc_key key, next;
-	void *prev = NULL;
-
-	for (uint32_t k = 0; k < XC_NR_STATS; k++)
-		if (sp_bpf_percpu_sum(x->xsk.stats_fd, k, &v[k]))
-			return;
-	cs->hits = v[XC_HIT];
-	cs->misses = v[XC_MISS];
-	cs->stale = v[XC_STALE];
-	cs->torn = v[XC_TORN];
-	cs->noroom = v[XC_NOROOM];
-	cs->bypasses = v[XC_BYPASS];
-	while (!bpf_map_get_next_key(x->xsk.cache_fd, prev, &next)) {
-		cs->entries++;
-		key = next;
-		prev = &key;
-	}
-	/* the LRU evicts silently: whatever was admitted and is gone */
-	if (cs->admissions > cs->invalidations + cs->entries)
-		cs->evictions = cs->admissions - cs->invalidations - cs->entries;
-}
-
 static void teardown(struct xdp *x)
 {
 	/* reads in flight target the UMEM: wait for them before unmapping */
-	for (unsigned f = 0; x->pt && x->pt_n && f < x->s->nr_files; f++) {
-		struct sp_target *t = x->pt[f];
-		struct sp_io *done[BATCH];
-		int got;
-
-		while (t && x->pt_n[f] && t->be->submit(t, 1) >= 0 &&
-		       (got = t->be->reap(t, done, BATCH)) >= 0) {
-			x->pt_n[f] -= got;
-			x->reads -= got;
-		}
-		if (t)
-			sp_target_close(t);
-		free(t);
-	}
-	free(x->pt);
-	free(x->pt_n);
-	free(x->pio);
-	while (x->ring_ok && x->reads) {
-		struct io_uring_cqe *cqe;
-
-		if (io_uring_wait_cqe(&x->ring, &cqe))
-			break;
-		io_uring_cqe_seen(&x->ring, cqe);
-		x->reads--;
-	}
-	if (x->ring_ok)
-		io_uring_queue_exit(&x->ring);
-	for (unsigned i = 0; x->dfd && i < x->s->nr_files; i++)
-		if (x->dfd[i] >= 0 && x->dfd[i] != x->s->files[i].fd)
-			close(x->dfd[i]);
+	xdp_store_close(x);
 	if (x->xsk.attached && x->s->cache)
-		read_cache_stats(x);
+		xdp_cache_stats(x);
 	sp_xsk_close(&x->xsk);
 	free(x->dfd);
 	free(x->sync);
@@ -908,7 +577,7 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 		x.dfd[i] = -1;
 	ret = setup_xsk(&x);
 	if (!ret)
-		ret = setup_ring(&x);
+		ret = xdp_store_open(&x);
 	if (ret)
 		goto out;
 	sp_serve_ready(s);
