@@ -335,6 +335,7 @@ int main(int argc, char **argv)
 		json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.pt_cost/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "device", json_object_new_string(c.dev));
 		json_object_object_add(root, "path", json_object_new_string(pt_path_names[c.path]));
 		json_object_object_add(root, "command", json_object_new_string(c.identify ? "identify" : "read"));

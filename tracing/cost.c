@@ -192,6 +192,7 @@ int main(int argc, char **argv)
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "schema", json_object_new_string("shortpath.cost/1"));
+		sp_json_stamp(o);
 		json_object_object_add(o, "syscalls", sp_json_u64(sys));
 		json_object_object_add(o, "ctx_switches", sp_json_u64(csw));
 		json_object_object_add(o, "user_ns", sp_json_u64(tv_ns(&ru.ru_utime)));

@@ -212,6 +212,7 @@ int main(int argc, char **argv)
 			json_object_object_add(feats, feat_names[f], o);
 		}
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.features/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "features", feats);
 		sp_json_print_and_free(root);
 	} else {

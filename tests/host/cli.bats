@@ -219,3 +219,10 @@ load ../helpers
 	refute_output --partial "set -euo"
 	assert_output --partial "Usage: bench/demo.sh"
 }
+
+@test "every JSON document names its schema, the version and its time" {
+	run --separate-stderr "$BIN/sp-features" --json
+	jq -e '.schema == "shortpath.features/1" and (.version | length > 0) and (.time | test("Z$"))' <<<"$output"
+	run --separate-stderr "$BIN/sp-cost" --json -- true
+	jq -e '.schema == "shortpath.cost/1" and (.version | length > 0) and (.time | test("Z$"))' <<<"$output"
+}

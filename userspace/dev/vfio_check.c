@@ -270,6 +270,7 @@ out:
 		json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-vfio-check/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "bdf", json_object_new_string(bdf));
 		json_object_object_add(root, "cycles", sp_json_u64(cycles));
 		json_object_object_add(root, "steps", ck.steps);

@@ -117,6 +117,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object *cj = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-fetch/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "mode", json_object_new_string(mode_name(c)));
 		json_object_object_add(root, "server", json_object_new_string(c->server));
 		json_object_object_add(root, "file", json_object_new_string(c->path));

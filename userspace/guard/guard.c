@@ -217,6 +217,7 @@ static void summary(struct guard_bpf *skel, const struct monitor *m)
 
 		json_object_object_add(root, "event", json_object_new_string("summary"));
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.guard/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "checked", sp_json_u64(checked));
 		json_object_object_add(root, "denied", sp_json_u64(denied));
 		json_object_object_add(root, "lost_events", sp_json_u64(lost));

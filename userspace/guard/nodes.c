@@ -296,6 +296,7 @@ void policy_print(const struct policy *p, bool json)
 		json_object *nodes = json_object_new_array(), *rules = json_object_new_array();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.guard-policy/1"));
+		sp_json_stamp(root);
 		for (int i = 0; i < p->n_nodes; i++) {
 			json_object *o = json_object_new_object();
 

@@ -53,6 +53,16 @@ json_object *sp_json_doc(const char *schema)
 	return o;
 }
 
+void sp_json_stamp(json_object *doc)
+{
+	json_object *tmp = sp_json_doc("");
+
+	json_object_object_add(doc, "version",
+			       json_object_get(json_object_object_get(tmp, "version")));
+	json_object_object_add(doc, "time", json_object_get(json_object_object_get(tmp, "time")));
+	json_object_put(tmp);
+}
+
 json_object *sp_json_hist_bins(const struct sp_hist *h)
 {
 	json_object *arr = json_object_new_array();

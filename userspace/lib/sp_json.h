@@ -14,6 +14,8 @@
  * version, "time": now in UTC, ISO 8601}.
  */
 json_object *sp_json_doc(const char *schema);
+/* Adds "version" and "time" (as sp_json_doc has them) to a document. */
+void sp_json_stamp(json_object *doc);
 /* The non-empty buckets of a histogram: [[low, high, count], ...] (high
  * exclusive), so a reader can draw it or compute its own percentiles. */
 json_object *sp_json_hist_bins(const struct sp_hist *h);

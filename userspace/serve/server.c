@@ -151,6 +151,7 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 		json_object *x = json_object_new_object();
 
 		json_object_object_add(root, "schema", json_object_new_string("shortpath.sp-serve/1"));
+		sp_json_stamp(root);
 		json_object_object_add(root, "mode", json_object_new_string(sp_serve_modes[s->mode]));
 		json_object_object_add(root, "files", sp_json_u64(s->nr_files));
 		json_object_object_add(root, "connections", sp_json_u64(st->connections));
