@@ -646,3 +646,23 @@ two_queues() {
 	assert_output --regexp 'xdp-cache +1m +1x2 +[0-9]+'
 	refute_output --partial "still missing"
 }
+
+@test "HEAD and suffix ranges, as curl asks for them; replies name their type and date" {
+	command -v curl >/dev/null || fail "curl is not installed (make deps installs it)"
+	start_server sendfile
+	url=http://$SRV_IP:7878/f4k
+	run ip netns exec "$NS_C" curl -sS -I "$url"
+	assert_success
+	assert_output --partial "HTTP/1.1 200 OK"
+	assert_output --partial "Content-Length: 4096"
+	assert_output --partial "Content-Type: application/octet-stream"
+	assert_output --regexp "Date: [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT"
+	ip netns exec "$NS_C" curl -sS -r -100 -o "$BATS_TEST_TMPDIR/tail" "$url"
+	cmp "$BATS_TEST_TMPDIR/tail" <(tail -c 100 "$SD/f4k")
+	run ip netns exec "$NS_C" curl -sS -r -100000 -o /dev/null -w '%{http_code} %{size_download}' "$url"
+	assert_output "206 4096"
+	# keep-alive after a HEAD: the next request on the connection is whole
+	ip netns exec "$NS_C" curl -sS -o /dev/null -I "$url" --next -o "$BATS_TEST_TMPDIR/again" "$url"
+	cmp "$BATS_TEST_TMPDIR/again" "$SD/f4k"
+	stop_server
+}

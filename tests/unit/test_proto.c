@@ -32,14 +32,31 @@ int main(void)
 	TAP_CHECK(sp_http_parse_req(S("GET /.. HTTP/1.1\r\n\r\n"), &r) == -EINVAL, "'..' refused");
 	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=9-3\r\n\r\n"), &r) == -EINVAL,
 		  "backwards range refused");
-	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=-3\r\n\r\n"), &r) == -EINVAL,
-		  "suffix range refused");
+	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=-3\r\n\r\n"), &r) > 0 &&
+		  r.suffix && r.last == 3, "a suffix range is taken");
 	TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=99999999999999999999999-\r\n\r\n"), &r) == -EINVAL,
 		  "overflowing number refused");
 	TAP_CHECK(sp_http_parse_req(S("PUT /f HTTP/1.1\r\n\r\n"), &r) == -EINVAL, "only GET");
 	memset(buf, 'a', sizeof(buf));
 	TAP_CHECK(sp_http_parse_req(buf, sizeof(buf), &r) == 0, "no end yet: more");
 
+	{
+		uint64_t f, l;
+
+		TAP_CHECK(sp_http_parse_req(S("HEAD /f4k HTTP/1.1\r\n\r\n"), &r) > 0 && r.head &&
+			  !strcmp(r.name, "f4k"), "HEAD is a request for the header");
+		TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=-100\r\n\r\n"), &r) > 0 &&
+			  r.suffix && r.last == 100, "a suffix range: the last 100 bytes");
+		TAP_CHECK(sp_http_resolve_range(&r, 4096, &f, &l) == 0 && f == 3996 && l == 100,
+			  "resolved against 4096 bytes: 3996 + 100");
+		TAP_CHECK(sp_http_resolve_range(&r, 60, &f, &l) == 0 && f == 0 && l == 60,
+			  "a suffix longer than the file is the whole file");
+		TAP_CHECK(sp_http_resolve_range(&r, 0, &f, &l) == 416, "a suffix of nothing: 416");
+		TAP_CHECK(sp_http_parse_req(S("GET /f HTTP/1.1\r\nRange: bytes=-0\r\n\r\n"), &r) ==
+			  -EINVAL, "bytes=-0 is malformed");
+		TAP_CHECK(sp_http_parse_req(S("PUT /f HTTP/1.1\r\n\r\n"), &r) == -EINVAL,
+			  "other methods are malformed");
+	}
 	n = sp_http_fmt_ok(buf, sizeof(buf), true, 100, 50, 1000);
 	TAP_CHECK(n > 0 && sp_http_parse_resp(buf, n, &p) == n && p.status == 206 &&
 		  p.content_length == 50 && p.has_range && p.range_first == 100 &&

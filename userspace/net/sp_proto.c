@@ -100,7 +100,7 @@ static int for_each_header(const char *p, const char *end, header_fn fn,
 }
 
 static int parse_range(const char *v, const char *ve, uint64_t *first,
-		       uint64_t *last)
+		       uint64_t *last, bool *suffix)
 {
 	const char *dash;
 
@@ -108,9 +108,15 @@ static int parse_range(const char *v, const char *ve, uint64_t *first,
 		return -EINVAL;
 	v += 6;
 	dash = memchr(v, '-', ve - v);
-	/* one range only; suffix ranges ("-N") are not supported */
-	if (!dash || dash == v || memchr(v, ',', ve - v))
+	/* one range only */
+	if (!dash || memchr(v, ',', ve - v))
 		return -EINVAL;
+	if (dash == v) {
+		/* "-N": the last N bytes (N > 0) */
+		*first = 0;
+		*suffix = true;
+		return parse_dec(dash + 1, ve, last) || !*last ? -EINVAL : 0;
+	}
 	if (parse_dec(v, dash, first))
 		return -EINVAL;
 	if (dash + 1 == ve) {
@@ -131,7 +137,7 @@ static int req_header(const char *n, const char *ne, const char *v,
 		if (r->has_range)
 			return -EINVAL;
 		r->has_range = true;
-		return parse_range(v, ve, &r->first, &r->last);
+		return parse_range(v, ve, &r->first, &r->last, &r->suffix);
 	}
 	if (token_is(n, ne, "connection")) {
 		if (token_is(v, ve, "close"))
@@ -160,9 +166,14 @@ int sp_http_parse_req(const char *buf, size_t len, struct sp_http_req *r)
 	memset(r, 0, sizeof(*r));
 	end = buf + hlen;
 	eol = memmem(buf, hlen, "\r\n", 2);	/* found: hlen >= 4 */
-	if (eol - buf < 4 || memcmp(buf, "GET ", 4))
+	if (eol - buf >= 4 && !memcmp(buf, "GET ", 4)) {
+		sp1 = buf + 3;
+	} else if (eol - buf >= 5 && !memcmp(buf, "HEAD ", 5)) {
+		sp1 = buf + 4;
+		r->head = true;
+	} else {
 		return -EINVAL;
-	sp1 = buf + 3;
+	}
 	sp2 = memchr(sp1 + 1, ' ', eol - sp1 - 1);
 	if (!sp2 || sp1[1] != '/')
 		return -EINVAL;
@@ -266,6 +277,27 @@ static const char *http_date(void)
 static int fmt_check(int n, size_t size)
 {
 	return n < 0 || (size_t)n >= size ? -ENOSPC : n;
+}
+
+int sp_http_resolve_range(const struct sp_http_req *r, uint64_t size, uint64_t *first,
+			  uint64_t *len)
+{
+	*first = 0;
+	*len = size;
+	if (!r->has_range)
+		return 0;
+	if (r->suffix) {
+		if (!size)
+			return 416;
+		*len = r->last < size ? r->last : size;
+		*first = size - *len;
+		return 0;
+	}
+	if (r->first >= size)
+		return 416;
+	*first = r->first;
+	*len = (r->last >= size ? size - 1 : r->last) - r->first + 1;
+	return 0;
 }
 
 int sp_http_fmt_req(char *buf, size_t size, const char *name, uint64_t off,

@@ -56,6 +56,8 @@ struct sp_http_req {
 	char name[SP_HTTP_MAX_NAME + 1];	/* path without the leading '/' */
 	bool has_range;
 	uint64_t first, last;	/* inclusive; last = UINT64_MAX: open-ended */
+	bool suffix;		/* "bytes=-N": the last N bytes, N in last */
+	bool head;		/* HEAD: the header of the reply, no body */
 	bool close;		/* "Connection: close" */
 };
 
@@ -77,6 +79,13 @@ struct sp_http_resp {
 
 /* Same return convention as sp_http_parse_req, for a reply. */
 int sp_http_parse_resp(const char *buf, size_t len, struct sp_http_resp *r);
+
+/*
+ * The bytes a request asks of a file of size bytes: *first and *len, or
+ * 416 when the range starts past the end (or asks a suffix of nothing).
+ */
+int sp_http_resolve_range(const struct sp_http_req *r, uint64_t size, uint64_t *first,
+			  uint64_t *len);
 
 /* A request for [off, off + len) of name (len 0: the whole file). */
 int sp_http_fmt_req(char *buf, size_t size, const char *name, uint64_t off,

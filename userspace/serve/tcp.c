@@ -95,13 +95,8 @@ static int plan_reply(struct tcp *t, struct conn *c, const struct sp_http_req *r
 
 	if (!f)
 		return 404;
-	len = f->size;
-	if (r->has_range) {
-		if (r->first >= f->size)
-			return 416;
-		first = r->first;
-		len = (r->last >= f->size ? f->size - 1 : r->last) - first + 1;
-	}
+	if (sp_http_resolve_range(r, f->size, &first, &len))
+		return 416;
 	if (len > t->s->max_len)
 		return 413;
 	n = sp_http_fmt_ok(c->hdr, sizeof(c->hdr), r->has_range, first, len, f->size);
@@ -110,7 +105,8 @@ static int plan_reply(struct tcp *t, struct conn *c, const struct sp_http_req *r
 	c->hdr_len = n;
 	c->file = f;
 	c->off = first;
-	c->left = len;
+	/* HEAD: the same header, no body */
+	c->left = r->head ? 0 : len;
 	return r->has_range ? 206 : 200;
 }
 
