@@ -666,3 +666,30 @@ two_queues() {
 	cmp "$BATS_TEST_TMPDIR/again" "$SD/f4k"
 	stop_server
 }
+
+@test "sp-serve --writable applies the writer's rules: never a mounted device, a signature only with --force, one writer" {
+	loop_setup 16M
+	mkfs.ext4 -q "$LOOP_DEV"
+	# a signature: refused, exit 2, before anything listens
+	run "$SERVE" -m xdp -i "$VETH_S" --writable "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "--writable: $LOOP_DEV carries a ext4"
+	# mounted: refused even with --force
+	LOOP_MNT=$(mktemp -d)
+	mount "$LOOP_DEV" "$LOOP_MNT"
+	run "$SERVE" -m xdp -i "$VETH_S" --writable --force "$LOOP_DEV"
+	assert_failure 2
+	assert_output --partial "is mounted on $LOOP_MNT"
+	run "$SERVE" -m copy --force "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "--force goes with --writable"
+	# one writer at a time: a file another run holds for writing
+	"$UB" --quiet -w randwrite -t 4s --size 1M "$SD/locked" >/dev/null &
+	ub=$!
+	sleep 1
+	run "$SERVE" -m xdp -i "$VETH_S" --writable "$SD/locked"
+	assert_failure 2
+	assert_output --partial "being written by another shortpath run"
+	wait "$ub"
+	rm -f "$SD/locked"
+}

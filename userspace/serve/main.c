@@ -61,7 +61,10 @@ static void usage(FILE *f)
 "      --cache-entries N xdp: units the cache holds, LRU (default 8192)\n"
 "      --cache-admit N   xdp: a unit is cached at its Nth miss (default 2)\n"
 "      --writable        xdp: serve WRITE requests (files opened read-write);\n"
-"                        a write invalidates its units before it is acknowledged\n"
+"                        a write invalidates its units before it is acknowledged;\n"
+"                        never a mounted device, one writer at a time\n"
+"      --force           with --writable: a device with a filesystem, RAID or\n"
+"                        partition signature too\n"
 "      --passthru        xdp: read an NVMe namespace or SCSI disk FILE with\n"
 "                        NVMe/SCSI commands (io_uring passthrough, the UMEM\n"
 "                        as registered buffers) instead of O_DIRECT\n"
@@ -92,7 +95,7 @@ static void on_signal(int sig)
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
        OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
-       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE };
+       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE, OPT_FORCE };
 
 #define SHORTOPTS "m:a:p:i:vh"
 
@@ -116,6 +119,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "cache-entries", required_argument, NULL, OPT_CACHE_ENTRIES },
 		{ "cache-admit", required_argument, NULL, OPT_CACHE_ADMIT },
 		{ "writable", no_argument, NULL, OPT_WRITABLE },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "passthru", no_argument, NULL, OPT_PASSTHRU },
 		{ "ready", required_argument, NULL, OPT_READY },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -203,6 +207,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 			s->cache_admit = v;
 			break;
 		case OPT_WRITABLE: s->writable = true; break;
+		case OPT_FORCE: s->force = true; break;
 		case OPT_PASSTHRU: s->passthru = true; break;
 		case OPT_READY: s->ready_path = optarg; break;
 		case OPT_JSON: s->json = true; break;
@@ -242,6 +247,10 @@ bad:
 	if (s->writable && s->passthru) {
 		/* a write goes through the page cache, a passthrough read past it */
 		sp_err("--writable and --passthru do not go together");
+		return -EINVAL;
+	}
+	if (s->force && !s->writable) {
+		sp_err("--force goes with --writable");
 		return -EINVAL;
 	}
 	if (s->mode != MODE_XDP && (s->cache || s->writable || s->passthru)) {

@@ -28,6 +28,7 @@ struct served_file {
 	bool dio;		/* O_DIRECT works on it */
 	bool backed;		/* a block device holds its data (not tmpfs) */
 	void *map;		/* sendzc from the page cache: shared, read-only */
+	int write_lock;		/* --writable: held while serving, one writer at a time */
 };
 
 struct serve_stats {
@@ -69,6 +70,7 @@ struct server {
 	unsigned cache_entries;	/* xdp: units the cache holds at most */
 	unsigned cache_admit;	/* xdp: misses of a unit before it is admitted */
 	bool writable;		/* xdp: WRITE requests are served */
+	bool force;		/* --writable on a device with a signature */
 	bool passthru;		/* xdp: raw devices read through their passthrough backend */
 	unsigned pipe_size;
 	bool zc_buffers;	/* sendzc: read into registered buffers first */

@@ -47,6 +47,21 @@ int sp_serve_open(struct server *s, char **paths, int n)
 			       ret ? strerror(-ret) : "not a regular file or block device");
 			return ret ? ret : -EINVAL;
 		}
+		f->write_lock = -1;
+		/* the network may write only where uring_bench and sp-io may:
+		 * never to a mounted device, to a signature only with --force,
+		 * and not while another writer holds the target */
+		if (s->writable) {
+			char why[PATH_MAX + 128];
+
+			ret = sp_dev_check_writable(&d, s->force, why, sizeof(why));
+			if (!ret)
+				ret = sp_dev_lock_write(&d, &f->write_lock, why, sizeof(why));
+			if (ret) {
+				sp_err("--writable: %s", why);
+				return ret;
+			}
+		}
 		f->size = d.size;
 		f->lbs = d.lbs;
 		f->dio = d.dio;
