@@ -25,13 +25,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: sp-serve [OPTIONS] FILE...\n"
+"Usage: sp-serve -m MODE [OPTIONS] FILE...\n"
 "\n"
 "Serve FILEs (each under its base name; over UDP as id 0, 1, ... in the\n"
 "order given) until SIGINT or SIGTERM, then print what was served. A FILE\n"
 "may be a block device; nothing is ever written but with --writable.\n"
 "\n"
-"  -m, --mode MODE       copy      read(2) into a buffer, write(2) to the socket\n"
+"  -m, --mode MODE       (required) one of:\n"
+"                        copy      read(2) into a buffer, write(2) to the socket\n"
 "                        sendfile  sendfile(2) from the page cache\n"
 "                        splice    file -> pipe -> socket with splice(2)\n"
 "                        sendzc    io_uring IORING_OP_SEND_ZC straight from the\n"
