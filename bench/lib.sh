@@ -134,14 +134,8 @@ sp_run_undo_one() {
 	loop)	# only while it is still backed by the run's file
 		[[ $(losetup -n -O BACK-FILE "$a" 2>/dev/null) == *"$b"* ]] && losetup -d "$a" ;;
 	netns)
-		[[ -e /run/netns/$a ]] || return 0
-		for pid in $(ip netns pids "$a" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null; done
-		for _ in $(seq 20); do
-			[[ -z $(ip netns pids "$a" 2>/dev/null) ]] && break
-			sleep 0.1
-		done
-		for pid in $(ip netns pids "$a" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-		ip netns del "$a" 2>/dev/null ;;
+		declare -F sp_netns_del >/dev/null || source "$TOP/bench/netns.sh"
+		sp_netns_del "$a" 20 ;;
 	pid)
 		sp_pid_alive "$a" "$b" || return 0
 		kill -TERM "$a" 2>/dev/null

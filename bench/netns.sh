@@ -116,20 +116,28 @@ sp_netns_peer_xdp() {
 # (the veth pair goes with them, and so do XDP programs attached to it;
 # NICs go back to the first namespace).
 sp_netns_down() {
-	local ns pid
+	local ns
 	for ns in ${NS_S:-} ${NS_C:-}; do
-		[[ -e /run/netns/$ns ]] || continue
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -TERM "$pid" 2>/dev/null
-		done
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			[[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
-			sleep 0.1
-		done
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
+		sp_netns_del "$ns"
 	done
+	return 0
+}
+
+# sp_netns_del NS [TENTHS]: what runs inside gets SIGTERM, TENTHS tenths
+# of a second (default 10) to end, then SIGKILL; then NS is removed.
+sp_netns_del() {
+	local ns=$1 tenths=${2:-10} pid i
+	[[ -e /run/netns/$ns ]] || return 0
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for ((i = 0; i < tenths; i++)); do
+		[[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
+		sleep 0.1
+	done
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	ip netns del "$ns" 2>/dev/null
 	return 0
 }

@@ -27,17 +27,16 @@
 
 static int read_devnum(const char *sysdir, const char *name, uint32_t *dev)
 {
-	char path[PATH_MAX], text[32];
-	unsigned ma, mi;
+	char path[PATH_MAX];
+	dev_t d;
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s/dev", sysdir, name);
-	ret = sp_read_text_file(path, text, sizeof(text));
+	ret = sp_sysfs_read_devnum(path, &d);
 	if (ret)
 		return ret;
-	if (sscanf(text, "%u:%u", &ma, &mi) != 2)
-		return -EIO;
-	*dev = ma << 20 | mi;
+	/* as the kernel packs dev_t, which the BPF maps are keyed by */
+	*dev = major(d) << 20 | minor(d);
 	return 0;
 }
 

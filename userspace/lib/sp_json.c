@@ -38,29 +38,25 @@ void sp_json_print_and_free(json_object *root)
 	sp_json_fprint_and_free(stdout, root);
 }
 
-json_object *sp_json_doc(const char *schema)
+void sp_json_stamp(json_object *doc)
 {
-	json_object *o = json_object_new_object();
 	time_t now = time(NULL);
 	struct tm tm;
 	char when[32];
 
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_object_add(o, "schema", json_object_new_string(schema));
-	json_object_object_add(o, "version", json_object_new_string(sp_version()));
-	json_object_object_add(o, "time", json_object_new_string(when));
-	return o;
+	json_object_object_add(doc, "version", json_object_new_string(sp_version()));
+	json_object_object_add(doc, "time", json_object_new_string(when));
 }
 
-void sp_json_stamp(json_object *doc)
+json_object *sp_json_doc(const char *schema)
 {
-	json_object *tmp = sp_json_doc("");
+	json_object *o = json_object_new_object();
 
-	json_object_object_add(doc, "version",
-			       json_object_get(json_object_object_get(tmp, "version")));
-	json_object_object_add(doc, "time", json_object_get(json_object_object_get(tmp, "time")));
-	json_object_put(tmp);
+	json_object_object_add(o, "schema", json_object_new_string(schema));
+	sp_json_stamp(o);
+	return o;
 }
 
 json_object *sp_json_hist_bins(const struct sp_hist *h)

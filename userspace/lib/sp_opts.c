@@ -169,6 +169,15 @@ int sp_read_text_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+int sp_read_line_file(const char *path, char *buf, size_t len)
+{
+	int ret = sp_read_text_file(path, buf, len);
+
+	if (!ret)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ret;
+}
+
 int sp_read_int_file(const char *path, long long *val)
 {
 	char buf[32];

@@ -37,6 +37,8 @@ int sp_parse_cpulist(const char *s, cpu_set_t *set);
 int sp_read_int_file(const char *path, long long *val);
 /* Reads a small file (sysfs) into buf, NUL-terminated; 0 or -errno. */
 int sp_read_text_file(const char *path, char *buf, size_t len);
+/* Its first line only, without the newline (sysfs attributes, comm). */
+int sp_read_line_file(const char *path, char *buf, size_t len);
 
 /* Copies n bytes of a space- or NUL-padded field (NVMe Identify, SCSI
  * INQUIRY) into dst (n + 1 bytes), without the padding. What a device

@@ -12,21 +12,7 @@
 
 #include "sp_opts.h"
 #include "sp_pci.h"
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int ret = 0;
-
-	if (!f)
-		return -errno;
-	if (!fgets(buf, len, f))
-		ret = -EIO;
-	else
-		buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
-	return ret;
-}
+#include "sp_sysfs.h"
 
 int sp_sysfs_write(const char *path, const char *s)
 {
@@ -48,17 +34,6 @@ void sp_sleep_ms(unsigned ms)
 }
 
 
-static int read_devnum(const char *path, dev_t *d)
-{
-	char buf[32];
-	unsigned ma, mi;
-
-	if (read_line(path, buf, sizeof(buf)) || sscanf(buf, "%u:%u", &ma, &mi) != 2)
-		return -ENOENT;
-	*d = makedev(ma, mi);
-	return 0;
-}
-
 static void find_partitions(struct sp_ns_info *ns)
 {
 	char path[PATH_MAX];
@@ -66,7 +41,7 @@ static void find_partitions(struct sp_ns_info *ns)
 	DIR *dir;
 
 	snprintf(path, sizeof(path), "/sys/block/%s/dev", ns->name);
-	if (read_devnum(path, &ns->devs[0]))
+	if (sp_sysfs_read_devnum(path, &ns->devs[0]))
 		return;
 	ns->nr_devs = 1;
 	snprintf(path, sizeof(path), "/sys/block/%s", ns->name);
@@ -75,7 +50,7 @@ static void find_partitions(struct sp_ns_info *ns)
 		if (strncmp(e->d_name, ns->name, strlen(ns->name)) || !e->d_name[strlen(ns->name)])
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/%s/dev", ns->name, e->d_name);
-		if (!read_devnum(path, &ns->devs[ns->nr_devs]))
+		if (!sp_sysfs_read_devnum(path, &ns->devs[ns->nr_devs]))
 			ns->nr_devs++;
 	}
 	if (dir)
@@ -108,7 +83,7 @@ static void find_namespaces(struct sp_pci_info *p)
 	if (!p->ctrl[0])
 		return;
 	snprintf(path, sizeof(path), "/sys/class/nvme/%s/dev", p->ctrl);
-	if (!read_devnum(path, &p->ctrl_devs[0]))
+	if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[0]))
 		p->nr_ctrl_devs = 1;
 	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/nvme/%s", p->bdf, p->ctrl);
 	dir = opendir(path);
@@ -129,7 +104,7 @@ static void find_namespaces(struct sp_pci_info *p)
 		if (!sp_read_int_file(path, &sectors))
 			ns->bytes = sectors * 512ULL;
 		snprintf(path, sizeof(path), "/sys/class/nvme-generic/ng%un%u/dev", a, n);
-		if (p->nr_ctrl_devs < 8 && !read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
+		if (p->nr_ctrl_devs < 8 && !sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
 			p->nr_ctrl_devs++;
 		p->nr_ns++;
 	}
@@ -201,7 +176,7 @@ static void find_swaps_and_loops(struct sp_pci_info *p)
 		if (strncmp(e->d_name, "loop", 4))
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", e->d_name);
-		if (read_line(path, back, sizeof(back)))
+		if (sp_read_line_file(path, back, sizeof(back)))
 			continue;
 		i = ns_of_path(p, back);
 		if (i >= 0 && !p->ns[i].holder[0])
@@ -312,7 +287,7 @@ pid_t sp_pci_find_opener(const struct sp_pci_info *p, const char *vfio_node, int
 			closedir(fds);
 		if (found) {
 			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-			if (read_line(path, comm, len))
+			if (sp_read_line_file(path, comm, len))
 				snprintf(comm, len, "?");
 		}
 	}
@@ -341,9 +316,9 @@ int sp_pci_info(const char *bdf, struct sp_pci_info *p)
 		char ven[16] = "", dev[16] = "";
 
 		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/vendor", bdf);
-		read_line(path, ven, sizeof(ven));
+		sp_read_line_file(path, ven, sizeof(ven));
 		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/device", bdf);
-		read_line(path, dev, sizeof(dev));
+		sp_read_line_file(path, dev, sizeof(dev));
 		snprintf(p->ids, sizeof(p->ids), "%.4s:%.4s", ven[0] ? ven + 2 : "?",
 			 dev[0] ? dev + 2 : "?");
 	}

@@ -7,7 +7,22 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "sp_opts.h"
 #include "sp_sysfs.h"
+
+int sp_sysfs_read_devnum(const char *path, dev_t *dev)
+{
+	char text[32];
+	unsigned ma, mi;
+	int ret = sp_read_text_file(path, text, sizeof(text));
+
+	if (ret)
+		return ret;
+	if (sscanf(text, "%u:%u", &ma, &mi) != 2)
+		return -EIO;
+	*dev = makedev(ma, mi);
+	return 0;
+}
 
 int sp_dev_kernel_name(const struct stat *st, char *name, size_t len)
 {

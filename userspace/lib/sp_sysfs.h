@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/* A sysfs "dev" attribute ("259:0") as a device number; -ENOENT, -EIO. */
+int sp_sysfs_read_devnum(const char *path, dev_t *dev);
+
 /* Kernel name of the device behind st ("nvme0n1", "sg0"), from sysfs. */
 int sp_dev_kernel_name(const struct stat *st, char *name, size_t len);
 
