@@ -67,6 +67,7 @@ struct xshared {
 	struct sp_udp_addr self, server;
 	int port_fd;
 	struct xinbox *inbox;	/* one per thread */
+	unsigned running;	/* threads still fetching (atomic) */
 };
 
 /* a thread's transport */
@@ -81,6 +82,8 @@ struct xclient {
 	uint64_t frames_rx, frames_tx, csum_errors;
 	struct xinbox *inbox;	/* every thread's, this one's at [thread] */
 	unsigned thread;
+	unsigned parallel;	/* slots per thread: a reply's owner is slot / parallel */
+	unsigned *running;	/* the threads still fetching */
 };
 
 static int xdp_flush(struct fetch_transport *t)
@@ -256,6 +259,8 @@ static void xdp_thread_init(const struct client *c, struct xclient *x)
 	x->txq = c->thread;
 	x->inbox = xs->inbox;
 	x->thread = c->thread;
+	x->parallel = c->parallel;
+	x->running = &xs->running;
 	for (unsigned q = c->thread; q < nq; q += c->threads)
 		x->rxq[x->nr_rxq++] = q;
 	for (unsigned i = 0; i < XC_TX; i++)
@@ -362,6 +367,42 @@ static int xdp_recv(struct fetch_transport *t, struct fetch_udp *u)
 	return got;
 }
 
+/* A frame that came to a thread whose own fetches are done: its owner's. */
+static void linger_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	struct xclient *x = arg;
+	struct sp_udp_addr src, dst;
+	const uint8_t *payload;
+	struct sp_xinfo m;
+	size_t plen;
+	unsigned owner;
+
+	if (sp_udp_parse(frame, len, x->self.port, &src, &dst, &payload, &plen) ||
+	    src.ip != x->server.ip || src.port != x->server.port ||
+	    !sp_udp_csum_ok(frame, len) || sp_x_parse(payload, plen, &m))
+		return;
+	owner = (m.req_id >> REQ_SLOT_SHIFT) / x->parallel;
+	if (owner != x->thread && owner < SP_XSK_MAX_QUEUES)
+		xdp_handoff(&x->t, owner, payload, plen);
+}
+
+/*
+ * A thread done with its own fetches keeps reading its queues for the
+ * others until every thread is done: replies steered to its queue by
+ * the CPU that ran the cache would otherwise wait there unread.
+ */
+static void linger(struct xclient *x)
+{
+	__atomic_sub_fetch(x->running, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(x->running, __ATOMIC_ACQUIRE) &&
+	       !atomic_load(&sp_fetch_interrupted)) {
+		if (xdp_wait(&x->t, 10) <= 0)
+			continue;
+		for (unsigned i = 0; i < x->nr_rxq; i++)
+			sp_xsk_rx(x->xsk, x->rxq[i], XC_RX_BATCH, linger_frame, x);
+	}
+}
+
 /* Thread c->thread's run of the engine on its own transport. */
 static int xdp_run(struct client *c)
 {
@@ -376,6 +417,8 @@ static int xdp_run(struct client *c)
 		x->t.handoff = xdp_handoff;
 	xdp_thread_init(c, x);
 	ret = sp_fetch_udp_run(c, &x->t);
+	if (c->threads > 1)
+		linger(x);
 	c->frames_rx = x->frames_rx;
 	c->frames_tx = x->frames_tx;
 	c->csum_errors = x->csum_errors;
@@ -457,6 +500,7 @@ int sp_fetch_xdp(struct client *c)
 		ret = -ENOMEM;
 		goto out;
 	}
+	xs.running = c->threads;
 	for (unsigned t = 0; t < c->threads; t++) {
 		struct client *wc = &w[t];
 		pthread_attr_t attr;
@@ -480,6 +524,8 @@ int sp_fetch_xdp(struct client *c)
 		pthread_attr_destroy(&attr);
 		if (ret) {
 			sp_fetch_fail(c, "starting thread %u: %s", t, strerror(-ret));
+			/* those never started do not hold the others back */
+			__atomic_sub_fetch(&xs.running, c->threads - t, __ATOMIC_ACQ_REL);
 			break;
 		}
 		started++;
