@@ -112,6 +112,13 @@ bool sp_fetch_more(struct client *c)
 	return c->issued < c->requests;
 }
 
+uint64_t sp_fetch_due_ns(const struct client *c, uint64_t n)
+{
+	/* n / rate seconds, split so that n * 1e9 cannot overflow */
+	return c->start_ns + n / c->rate * 1000000000ULL +
+	       n % c->rate * 1000000000ULL / c->rate;
+}
+
 void sp_fetch_progress(struct client *c, bool last)
 {
 	static uint64_t next;

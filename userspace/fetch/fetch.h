@@ -42,6 +42,7 @@ struct client {
 	uint32_t id;
 	unsigned parallel;
 	uint64_t requests, run_ns, len, chunk, timeout_ns;
+	uint64_t rate;		/* --rate: requests per second offered; 0: closed loop */
 	int pids[MAX_PIDS];
 	unsigned nr_pids;
 	enum bad_kind bad;
@@ -82,6 +83,11 @@ void sp_fetch_next_range(struct client *c, uint64_t *off, uint64_t *len);
  * nothing failed or interrupted the run. now: a recent sp_now_ns(). */
 bool sp_fetch_more_at(struct client *c, uint64_t now);
 bool sp_fetch_more(struct client *c);
+/* --rate: when request number n is due (ns on sp_now_ns's clock). Its
+ * latency counts from then, not from when a connection was free to send
+ * it, so that a server falling behind shows in the percentiles instead
+ * of slowing the load down (coordinated omission). */
+uint64_t sp_fetch_due_ns(const struct client *c, uint64_t n);
 /* The progress line on a terminal, twice a second; last: the final one. */
 void sp_fetch_progress(struct client *c, bool last);
 /* A TCP connection to the server, non-blocking, no Nagle. fd or -errno. */

@@ -60,6 +60,9 @@ static void usage(FILE *f)
 "  -P, --parallel N      connections (tcp) or requests in flight (udp) (default 4)\n"
 "  -n, --requests N      requests in all (default 100)\n"
 "  -t, --time DURATION   run this long instead\n"
+"      --rate N          tcp: offer N requests per second in all, whatever the\n"
+"                        replies do (open loop); a request's latency counts\n"
+"                        from when it was due, so queueing shows in p99\n"
 "      --len BYTES       fetch ranges of BYTES at random offsets that are\n"
 "                        multiples of 1 KiB (default: the whole file)\n"
 "      --chunk BYTES     udp: longest single request (default and most 64k)\n"
@@ -124,6 +127,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object_object_add(root, "size", sp_json_u64(c->size));
 		json_object_object_add(root, "range_len", sp_json_u64(c->len && c->len < c->size ? c->len : c->size));
 		json_object_object_add(root, "parallel", sp_json_u64(c->parallel));
+		json_object_object_add(root, "offered_rps", c->rate ? sp_json_u64(c->rate) : NULL);
 		json_object_object_add(root, "ok", json_object_new_boolean(!c->fail[0]));
 		json_object_object_add(root, "failure", c->fail[0] ? json_object_new_string(c->fail) : NULL);
 		json_object_object_add(root, "requests", sp_json_u64(c->done));
@@ -172,6 +176,9 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 	       mode_name(c), sp_addr_str(&c->sa, addr, sizeof(addr)),
 	       c->path, (unsigned long long)c->done, c->bytes / 1048576.0, secs,
 	       secs > 0 ? c->bytes / secs / 1048576.0 : 0, secs > 0 ? c->done / secs : 0);
+	if (c->rate)
+		printf("  offered     %llu req/s (open loop: latency from when each was due)\n",
+		       (unsigned long long)c->rate);
 	printf("  latency us  p50 %.1f  p99 %.1f  max %.1f\n",
 	       sp_hist_percentile(&c->lat, 50) / 1e3, sp_hist_percentile(&c->lat, 99) / 1e3,
 	       c->lat.max / 1e3);
@@ -202,7 +209,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE, OPT_THREADS };
+       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE, OPT_THREADS, OPT_RATE };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
@@ -218,6 +225,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "parallel", required_argument, NULL, 'P' },
 		{ "requests", required_argument, NULL, 'n' },
 		{ "time", required_argument, NULL, 't' },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "len", required_argument, NULL, OPT_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -286,6 +294,10 @@ static int parse_args(int argc, char **argv, struct client *c)
 			if (sp_parse_duration(optarg, &c->run_ns) || !c->run_ns)
 				goto bad;
 			break;
+		case OPT_RATE:
+			if (sp_parse_u64(optarg, 1, 100000000, &c->rate))
+				goto bad;
+			break;
 		case OPT_LEN:
 			if (sp_parse_size(optarg, &c->len) || !c->len || c->len % BLK)
 				goto bad;
@@ -351,6 +363,10 @@ bad:
 	}
 	if (c->fresh && !c->udp) {
 		sp_err("--fresh needs --mode udp");
+		return -EINVAL;
+	}
+	if (c->rate && (c->udp || c->bad || c->fresh)) {
+		sp_err("--rate is for --mode tcp");
 		return -EINVAL;
 	}
 	if (c->threads > 1 && !c->xdp) {

@@ -77,7 +77,7 @@ static void verify_feed(struct client *c, struct tconn *t, const char *p, size_t
 	}
 }
 
-static int tcp_send_req(struct client *c, struct tconn *t)
+static int tcp_send_req(struct client *c, struct tconn *t, uint64_t start_ns)
 {
 	char req[512];
 	uint64_t off, len;
@@ -101,7 +101,7 @@ static int tcp_send_req(struct client *c, struct tconn *t)
 	t->pos = off;
 	t->end = off + len;
 	t->crc = 0;
-	t->start_ns = sp_now_ns();
+	t->start_ns = start_ns;
 	c->issued++;
 	return 0;
 }
@@ -198,11 +198,16 @@ int sp_fetch_tcp(struct client *c)
 	for (unsigned i = 0; i < c->parallel; i++)
 		conns[i].fd = -1;
 	for (;;) {
+		uint64_t now = sp_now_ns(), due = now;
 		unsigned active = 0;
+		bool more;
 
 		for (unsigned i = 0; i < c->parallel; i++) {
-			if (!conns[i].busy && sp_fetch_more(c)) {
-				ret = tcp_send_req(c, &conns[i]);
+			more = sp_fetch_more_at(c, now);
+			if (more && c->rate)
+				due = sp_fetch_due_ns(c, c->issued);
+			if (!conns[i].busy && more && due <= now) {
+				ret = tcp_send_req(c, &conns[i], c->rate ? due : sp_now_ns());
 				if (ret) {
 					sp_fetch_fail(c, "request to %s: %s", c->server,
 						      strerror(-ret));
@@ -213,9 +218,16 @@ int sp_fetch_tcp(struct client *c)
 			pfd[i].events = POLLIN;
 			active += conns[i].busy;
 		}
-		if (!active || c->fail[0])
+		more = sp_fetch_more_at(c, now);
+		if ((!active && !(c->rate && more)) || c->fail[0])
 			break;
-		if (poll(pfd, c->parallel, 1000) < 0 && errno != EINTR) {
+		/* paced: wake for the next request due, unless one already waits
+		 * for a connection (then a reply is what frees one) */
+		struct timespec ts = { 1, 0 };
+		if (c->rate && more && (due = sp_fetch_due_ns(c, c->issued)) > now &&
+		    due - now < 1000000000ULL)
+			ts = (struct timespec){ 0, (long)(due - now) };
+		if (ppoll(pfd, c->parallel, &ts, NULL) < 0 && errno != EINTR) {
 			ret = -errno;
 			break;
 		}
