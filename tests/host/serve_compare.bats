@@ -1,0 +1,37 @@
+#!/usr/bin/env bats
+# bench/serve-compare's latency and cost phases: the open-loop rows at a
+# fixed offered load and the per-request cost of each server. What is
+# checked is that each phase measured what it says, never how fast.
+load ../helpers
+
+setup() {
+	require_root
+	OUT=$(mktemp -d)
+}
+
+teardown() {
+	rm -rf "$OUT"
+	return 0
+}
+
+@test "serve-compare --cost --load: p99 at a fixed load and syscalls per request for a TCP mode and nginx" {
+	run timeout 300 "$TOP/bench/serve-compare" --sizes 4k --time 1s --clients 1 \
+		--modes "sendfile nginx" --load 0.5 --cost --out "$OUT" --json
+	assert_success
+	# the fixed load is half the best TCP peak, offered to both modes
+	jq -e '.fixed_load | length == 2' <<<"$output"
+	jq -e '(.results | map(select(.mode == "sendfile" or .mode == "nginx")) | max_by(.rps).rps / 2 | floor) as $o
+		| .fixed_load | all(.offered_rps == $o and .p99_us > 0 and .p99_us >= .p50_us)' <<<"$output"
+	# every request costs the server at least its recv and its send
+	jq -e '.cost | length == 2 and all(.requests > 0 and .syscalls_per_req >= 2 and .cpu_us_per_req > 0)' <<<"$output"
+	[[ -s $OUT/fixed-load.json && -s $OUT/cost.json ]]
+	run pgrep -f "nginx -q -p /dev/shm/shortpath-serve"
+	assert_failure
+}
+
+@test "serve-compare refuses a --load outside 0..1 with one line" {
+	run "$TOP/bench/serve-compare" --load 1.5
+	assert_failure 2
+	assert_output --partial "bad --load '1.5'"
+	[[ ${#lines[@]} -eq 1 ]]
+}
