@@ -194,3 +194,18 @@ sendzc_sends() {
 	assert_equal "$(jq .xdp.sync_reads "$SD/srv.json")" 0
 	assert_equal "$(jq .errors.total "$SD/srv.json")" 0
 }
+
+@test "xdp on an e1000e: zero-copy AF_XDP asked for, refused by the driver, said once; copy mode serves byte-exact" {
+	nics_up
+	start_server xdp -i "$VETH_S"
+	run ip netns exec "$NS_C" "$SP_BIN/sp-fetch" -m udp --id 1 -s "$SRV_IP" -q -P 4 -n 8 \
+		--json "$SD/f1m"
+	assert_success
+	[[ $(json .mismatches) == 0 && $(json .requests) == 8 ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]] || fail "sp-serve exited $SRV_STATUS: $(cat "$SD/srv.err")"
+	# e1000e maps no UMEM for DMA: the probe's refusal, in one line
+	assert_equal "$(jq -r .xdp.zerocopy "$SD/srv.json")" false
+	assert_equal "$(grep -c "zero-copy AF_XDP refused on $VETH_S" "$SD/srv.err")" 1
+	(($(jq .xdp.frames_tx "$SD/srv.json") > 0))
+}

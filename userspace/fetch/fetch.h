@@ -59,6 +59,7 @@ struct client {
 	unsigned queues;	/* -m xdp: receive queues with a socket */
 	uint64_t thread_done[SP_XSK_MAX_QUEUES];	/* -m xdp: requests per thread */
 	char xdp_attach[8];
+	bool xdp_zerocopy;	/* -m xdp: sockets bound in zero-copy mode */
 	uint64_t start_ns;
 	struct sp_hist lat;
 	char fail[256];

@@ -78,7 +78,7 @@ static void usage(FILE *f)
 "                        the last one acknowledged before it asked, or a\n"
 "                        unit that is no version at all. FILE is changed.\n"
 "      --json            one JSON document on stdout\n"
-"  -q, --quiet           no progress line\n"
+"  -q, --quiet           no progress line, no notices (errors only)\n"
 "  -h, --help            this text\n"
 "      --version         the version of shortpath it belongs to\n"
 "\n"
@@ -150,6 +150,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 			json_object *tj = json_object_new_array();
 
 			json_object_object_add(xj, "attach", json_object_new_string(c->xdp_attach));
+			json_object_object_add(xj, "zerocopy", json_object_new_boolean(c->xdp_zerocopy));
 			json_object_object_add(xj, "frames_tx", sp_json_u64(c->frames_tx));
 			json_object_object_add(xj, "frames_rx", sp_json_u64(c->frames_rx));
 			json_object_object_add(xj, "csum_errors", sp_json_u64(c->csum_errors));
@@ -329,7 +330,10 @@ static int parse_args(int argc, char **argv, struct client *c)
 			c->fresh = v;
 			break;
 		case OPT_JSON: c->json = true; break;
-		case 'q': c->quiet = true; break;
+		case 'q':
+			c->quiet = true;
+			sp_log_set_level(SP_LOG_WARN);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(SP_EXIT_OK);

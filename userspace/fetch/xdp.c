@@ -230,6 +230,7 @@ static int xdp_setup(struct client *c, struct xshared *x)
 		return ret;
 	}
 	snprintf(c->xdp_attach, sizeof(c->xdp_attach), "%s", x->xsk.attach);
+	c->xdp_zerocopy = x->xsk.zerocopy;
 	c->queues = x->xsk.nr_queues;
 	if (c->threads > c->queues) {
 		sp_notice("%s has %u receive queue%s with a socket: %u thread%s, not %u",

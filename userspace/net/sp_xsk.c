@@ -99,14 +99,33 @@ static int open_queue(struct sp_xsk *x, const struct sp_xsk_opts *o, unsigned q)
 		.rx_size = o->ring, .tx_size = o->ring,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.xdp_flags = x->attach_flags,
-		/* veth has no zero-copy AF_XDP */
 		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
 	struct sp_xsk_q *xq = &x->q[q];
-	int ret;
+	int ret = -EOPNOTSUPP;
 
-	ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx, &xq->tx,
-					&xq->fq, &xq->cq, &scfg);
+	/*
+	 * Zero copy first, where the driver maps the UMEM itself (i40e,
+	 * ice, mlx5, ...); veth, e1000e and skb mode refuse it, and every
+	 * queue then binds in copy mode: the queues of one UMEM share a mode.
+	 */
+	if (!x->zc_tried || x->zerocopy) {
+		scfg.bind_flags = XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP;
+		ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx,
+						&xq->tx, &xq->fq, &xq->cq, &scfg);
+		if (!x->zc_tried) {
+			x->zc_tried = true;
+			x->zerocopy = !ret;
+			if (ret)
+				sp_notice("xdp: zero-copy AF_XDP refused on %s (%s): copy mode",
+					  o->ifname, strerror(-ret));
+		}
+	}
+	if (ret && !x->zerocopy) {
+		scfg.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP;
+		ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx,
+						&xq->tx, &xq->fq, &xq->cq, &scfg);
+	}
 	if (ret) {
 		xq->xsk = NULL;
 		return ret;

@@ -52,6 +52,10 @@ struct sp_xsk {
 	int link_fd;		/* the XDP attachment: closing it detaches */
 	bool attached;
 	char attach[8];		/* "native" or "skb" */
+	/* the sockets share the UMEM without copies (the driver maps it for
+	 * DMA); false: the kernel copies every frame in and out of it */
+	bool zerocopy;
+	bool zc_tried;		/* zero copy was asked for once */
 	unsigned frame_size;
 	struct sp_bufpool mem;
 	struct xsk_umem *umem;

@@ -48,6 +48,7 @@ struct serve_stats {
 	uint64_t passthru_reads;	/* xdp: reads sent as NVMe/SCSI commands */
 	char passthru_backend[16];	/* xdp: the backend of the last such file */
 	char xdp_attach[16];
+	bool xdp_zerocopy;	/* AF_XDP sockets bound in zero-copy mode */
 	unsigned frame_payload;	/* xdp: DATA bytes per frame, from the MTU */
 	unsigned xdp_queues;	/* xdp: receive queues with a socket */
 	bool direct_io;

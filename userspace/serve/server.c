@@ -201,6 +201,7 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "dropped", sp_json_u64(st->dropped));
 			json_object_object_add(x, "busy_poll_ns", sp_json_u64(s->busy_poll_ns));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
+			json_object_object_add(x, "zerocopy", json_object_new_boolean(st->xdp_zerocopy));
 			json_object_object_add(x, "frame_payload", sp_json_u64(st->frame_payload));
 			json_object_object_add(x, "queues", sp_json_u64(st->xdp_queues));
 			json_object_object_add(x, "direct_io", json_object_new_boolean(st->direct_io));

@@ -534,6 +534,7 @@ static int setup_xsk(struct xdp *x)
 	x->nr_q = x->xsk.nr_queues;
 	s->st.xdp_queues = x->nr_q;
 	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
+	s->st.xdp_zerocopy = x->xsk.zerocopy;
 	x->payload = frame_payload(s->ifname);
 	s->st.frame_payload = x->payload;
 	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
