@@ -170,8 +170,15 @@ static void job_fail(struct job *j, int err, const char *fmt, ...)
 static bool pick_block(struct job *j, uint64_t *blk)
 {
 	const struct config *c = &j->b->c;
-	uint64_t b = rw_is_random(c->rw) ? sp_rand_next(&j->rng) % j->nblocks
-					 : j->seq_next++ % j->nblocks;
+	uint64_t b;
+
+	if (rw_is_random(c->rw)) {
+		b = sp_rand_below(&j->rng, j->nblocks);
+	} else {
+		b = j->seq_next++;
+		if (j->seq_next == j->nblocks)
+			j->seq_next = 0;
+	}
 
 	if (!j->vb) {
 		*blk = b;
@@ -199,7 +206,7 @@ static enum sp_op pick_op(struct job *j)
 	case RW_RANDRW:
 		break;
 	}
-	return sp_rand_next(&j->rng) % 100 < j->b->c.rwmix_read ? SP_OP_READ : SP_OP_WRITE;
+	return sp_rand_below(&j->rng, 100) < j->b->c.rwmix_read ? SP_OP_READ : SP_OP_WRITE;
 }
 
 enum phase { PHASE_MAIN, PHASE_VERIFY };
@@ -226,9 +233,17 @@ static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
 			io->len = 0;
 			return true;
 		}
+		/* a NOP goes nowhere: no block to draw for it */
+		if (!(c->be->caps & SP_CAP_TARGET)) {
+			io->op = SP_OP_NOP;
+			io->offset = 0;
+			io->len = c->bs;
+			io->tag = 0;
+			return true;
+		}
 		if (!pick_block(j, &blk))
 			return false;
-		io->op = c->be->caps & SP_CAP_TARGET ? pick_op(j) : SP_OP_NOP;
+		io->op = pick_op(j);
 		if (io->op == SP_OP_WRITE)
 			j->writes_since_sync++;
 	}
@@ -249,8 +264,12 @@ static uint32_t b_lbs(const struct job *j)
 	return j->b->dev.lbs ? j->b->dev.lbs : 512;
 }
 
-static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
-			uint64_t now)
+/*
+ * Accounts a completed I/O; true when its latency is to be recorded
+ * (the caller records the I/Os of one pass together: they share it).
+ */
+static __attribute__((noinline)) bool complete_io(struct job *j, enum phase phase,
+						  struct sp_io *io)
 {
 	const struct config *c = &j->b->c;
 	const char *what = io->op == SP_OP_WRITE ? "write" : "read";
@@ -260,7 +279,7 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 			job_fail(j, io->res, "fsync failed: %s", strerror(-io->res));
 		else
 			j->flushes++;
-		return;
+		return false;
 	}
 	if (phase == PHASE_MAIN && (io->res < 0 ||
 	    (io->op != SP_OP_NOP && (uint32_t)io->res != io->len)))
@@ -281,12 +300,12 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 			job_fail(j, io->res, "%s of %u bytes at offset %llu failed: %s",
 				 what, io->len, (unsigned long long)io->offset,
 				 strerror(-io->res));
-		return;
+		return false;
 	}
 	if (io->op != SP_OP_NOP && (uint32_t)io->res != io->len) {
 		job_fail(j, -EIO, "short %s at offset %llu: %d of %u bytes",
 			 what, (unsigned long long)io->offset, io->res, io->len);
-		return;
+		return false;
 	}
 	if (j->vb) {
 		struct vblock *v = &j->vb[io->tag];
@@ -311,7 +330,7 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 				job_fail(j, -EILSEQ, "verify failed: %s",
 					 sp_verify_describe(r, buf, io->offset,
 							    expect, msg, sizeof(msg)));
-				return;
+				return false;
 			}
 			j->verified++;
 		} else {
@@ -320,18 +339,62 @@ static void complete_io(struct job *j, enum phase phase, struct sp_io *io,
 	}
 	if (phase == PHASE_VERIFY) {
 		j->verify_pass_blocks++;
-		return;
+		return false;
 	}
-	sp_hist_add(&j->lat, now - io->start_ns);
-	if (io->op == SP_OP_READ || io->op == SP_OP_WRITE)
-		sp_hist_add(&j->lat_rw[io->op == SP_OP_WRITE], now - io->start_ns);
 	j->ios_done++;
 	if (io->op == SP_OP_WRITE)
 		j->writes++;
 	else if (io->op == SP_OP_READ)
 		j->reads++;
 	j->bytes += io->op == SP_OP_NOP ? 0 : io->len;
-	atomic_store_explicit(&j->progress_ios, j->ios_done, memory_order_relaxed);
+	return true;
+}
+
+/*
+ * complete_io for the common case, inline in the loop: a main-phase
+ * read, write or NOP that did all it was asked, with nothing to verify.
+ */
+static inline bool complete_io_fast(struct job *j, enum phase phase, struct sp_io *io)
+{
+	if (phase != PHASE_MAIN || j->vb || io->res < 0)
+		return complete_io(j, phase, io);
+	switch (io->op) {
+	case SP_OP_NOP:
+		break;
+	case SP_OP_READ:
+	case SP_OP_WRITE:
+		if ((uint32_t)io->res != io->len)
+			return complete_io(j, phase, io);
+		if (io->op == SP_OP_WRITE)
+			j->writes++;
+		else
+			j->reads++;
+		j->bytes += io->len;
+		break;
+	default:
+		return complete_io(j, phase, io);
+	}
+	j->ios_done++;
+	return true;
+}
+
+/* I/Os that completed together and started together: one latency */
+struct lat_run {
+	uint64_t start_ns;
+	unsigned n;
+	uint8_t op;
+};
+
+static void lat_run_flush(struct job *j, struct lat_run *r, uint64_t now)
+{
+	uint64_t lat = now - r->start_ns;
+
+	if (!r->n)
+		return;
+	sp_hist_add_n(&j->lat, lat, r->n);
+	if (r->op == SP_OP_READ || r->op == SP_OP_WRITE)
+		sp_hist_add_n(&j->lat_rw[r->op == SP_OP_WRITE], lat, r->n);
+	r->n = 0;
 }
 
 /* The submission loop of one job: keep depth I/Os in flight. */
@@ -397,10 +460,28 @@ static void run_phase(struct job *j, enum phase phase)
 		inflight = total;
 		ret = t->be->reap(t, done, c->depth);
 		now = sp_now_ns();
+		/*
+		 * The I/Os queued in one pass share their start time and those
+		 * reaped here their end: a run of them is one histogram update,
+		 * not one each (t/io_uring's per-batch accounting, kept exact).
+		 */
+		struct lat_run run = { 0 };
 		for (int i = 0; i < ret; i++) {
-			complete_io(j, phase, done[i], now);
-			j->free_slot[j->nr_free++] = done[i] - j->ios;
+			struct sp_io *io = done[i];
+
+			if (complete_io_fast(j, phase, io)) {
+				if (run.n && (run.start_ns != io->start_ns || run.op != io->op))
+					lat_run_flush(j, &run, now);
+				run.start_ns = io->start_ns;
+				run.op = io->op;
+				run.n++;
+			}
+			j->free_slot[j->nr_free++] = io - j->ios;
 		}
+		lat_run_flush(j, &run, now);
+		if (ret > 0)
+			atomic_store_explicit(&j->progress_ios, j->ios_done,
+					      memory_order_relaxed);
 		inflight -= ret;
 		atomic_store_explicit(&j->progress_syscalls, t->syscalls,
 				      memory_order_relaxed);

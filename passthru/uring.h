@@ -20,6 +20,7 @@ struct sp_uring {
 	int sqe_fd;		/* fd, or fixed-file index 0 when registered */
 	unsigned sqe_flags;	/* IOSQE_FIXED_FILE when registered */
 	unsigned queued;	/* prepared, not yet submitted */
+	bool reg_ring;		/* the ring's fd is registered (ENTER_REGISTERED_RING) */
 	/* Fills io->res (and io->status) from its CQE; NULL: res = cqe->res. */
 	void (*complete)(struct sp_io *io, const struct io_uring_cqe *cqe);
 };
@@ -33,9 +34,26 @@ struct sp_uring {
 int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
 		   unsigned sqes_per_io);
 void sp_uring_teardown(struct sp_uring *u);
-/* An SQE for one more I/O, tagged with io; NULL if the ring is full. */
-struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
-				  struct sp_io *io);
+/* The SQPOLL thread has not freed an SQE yet: waits for one. */
+struct io_uring_sqe *sp_uring_sqe_wait(struct sp_target *t, struct sp_uring *u);
+
+/*
+ * An SQE for one more I/O, tagged with io; NULL if the ring is full.
+ * Inline: it runs once per I/O, and a call costs as much as its work.
+ */
+static inline struct io_uring_sqe *sp_uring_sqe(struct sp_target *t, struct sp_uring *u,
+						struct sp_io *io)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe && (u->info.flags & IORING_SETUP_SQPOLL))
+		sqe = sp_uring_sqe_wait(t, u);
+	if (!sqe)
+		return NULL;
+	io_uring_sqe_set_data(sqe, io);
+	u->queued++;
+	return sqe;
+}
 /*
  * Turns sqe (of an SQE128 ring) into an IORING_OP_URING_CMD for fd with
  * command cmd_op and zeroed command bytes. liburing 2.3 has no helper

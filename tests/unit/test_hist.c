@@ -98,6 +98,28 @@ int main(void)
 	TAP_CHECK(a.count == h.count && a.sum == h.sum && a.min == h.min &&
 		  a.max == h.max && sp_hist_percentile(&a, 99) == sp_hist_percentile(&h, 99),
 		  "merging two halves equals the whole");
+
+	/* sp_hist_add_n: n at once is n one by one, and the sum saturates */
+	{
+		static struct sp_hist one, many;
+		bool same = true;
+
+		sp_hist_init(&one);
+		sp_hist_init(&many);
+		for (uint64_t v = 1; v < 5000000; v = v * 3 + 1) {
+			for (unsigned i = 0; i < 37; i++)
+				sp_hist_add(&one, v);
+			sp_hist_add_n(&many, v, 37);
+		}
+		sp_hist_add_n(&many, 12345, 0);
+		for (unsigned i = 0; i < SP_HIST_BUCKETS; i++)
+			same &= one.buckets[i] == many.buckets[i];
+		TAP_CHECK(same && one.count == many.count && one.sum == many.sum &&
+			  one.min == many.min && one.max == many.max,
+			  "sp_hist_add_n(v, n) equals n sp_hist_add(v); n = 0 adds nothing");
+		sp_hist_add_n(&many, UINT64_MAX / 2, 3);
+		TAP_CHECK(many.sum == UINT64_MAX, "sp_hist_add_n saturates the sum");
+	}
 	free(vals);
 	return tap_done();
 }

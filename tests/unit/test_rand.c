@@ -31,5 +31,29 @@ int main(void)
 	for (int i = 0; i < 64; i++)
 		sp_rand_next(&a), sp_rand_next(&b);
 	TAP_CHECK(a == b, "a stream is repeated by its seed");
+
+	/* sp_rand_below: always in range, every value reached, evenly */
+	{
+		unsigned hits[7] = { 0 }, n = 70000;
+		bool in_range = true, even = true;
+
+		s = 99;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t v = sp_rand_below(&s, 7);
+
+			in_range &= v < 7;
+			if (v < 7)
+				hits[v]++;
+		}
+		for (int i = 0; i < 7; i++)
+			even &= hits[i] > n / 7 * 95 / 100 && hits[i] < n / 7 * 105 / 100;
+		TAP_CHECK(in_range && even, "sp_rand_below(7): in range, each value within 5%% of 1/7");
+		s = 5;
+		in_range = true;
+		for (int i = 0; i < 1000; i++)
+			in_range &= sp_rand_below(&s, 1) == 0 &&
+				    sp_rand_below(&s, UINT64_MAX) < UINT64_MAX;
+		TAP_CHECK(in_range, "sp_rand_below at the bounds: 1 gives 0, UINT64_MAX stays below");
+	}
 	return tap_done();
 }

@@ -49,4 +49,21 @@ static inline void sp_hist_add(struct sp_hist *h, uint64_t v)
 		h->max = v;
 }
 
+/* n values of v at once (I/Os issued and reaped together share their
+ * latency): the same histogram as n calls of sp_hist_add. */
+static inline void sp_hist_add_n(struct sp_hist *h, uint64_t v, uint64_t n)
+{
+	unsigned __int128 s = (unsigned __int128)v * n + h->sum;
+
+	if (!n)
+		return;
+	h->buckets[sp_hist_index(v)] += n;
+	h->count += n;
+	h->sum = s > UINT64_MAX ? UINT64_MAX : (uint64_t)s;
+	if (v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+}
+
 #endif

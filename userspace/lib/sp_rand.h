@@ -25,6 +25,16 @@ static inline uint64_t sp_rand_next(uint64_t *s)
 }
 
 /*
+ * A number in [0, n) from the stream, n > 0: the high half of a 64x64
+ * multiply (Lemire's reduction), as even as a modulo and without its
+ * division, which costs more than the generator itself.
+ */
+static inline uint64_t sp_rand_below(uint64_t *s, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)sp_rand_next(s) * n) >> 64);
+}
+
+/*
  * The seed of stream i of a run seeded with seed: the threads or jobs
  * of one run draw different numbers, and a run is repeated by its seed.
  * 0, a dead stream, only when seed is SP_RAND_GOLDEN * (i + 1).
