@@ -138,12 +138,12 @@ sp_run_undo_one() {
 		sp_netns_del "$a" 20 ;;
 	pid)
 		sp_pid_alive "$a" "$b" || return 0
-		kill -TERM "$a" 2>/dev/null
+		kill -TERM "$a" 2>/dev/null || true
 		for _ in $(seq 20); do
 			sp_pid_alive "$a" "$b" || return 0
 			sleep 0.1
 		done
-		kill -KILL "$a" 2>/dev/null ;;
+		kill -KILL "$a" 2>/dev/null || true ;;
 	write) printf '%s\n' "$b" >"$a" 2>/dev/null ;;
 	sysctl) sysctl -qw "$a=$b" 2>/dev/null ;;
 	esac

@@ -128,16 +128,18 @@ sp_netns_down() {
 sp_netns_del() {
 	local ns=$1 tenths=${2:-10} pid i
 	[[ -e /run/netns/$ns ]] || return 0
+	# a listed process may end before its signal (nginx's master takes its
+	# workers with it): a failed kill is no failure, under set -e either
 	for pid in $(ip netns pids "$ns" 2>/dev/null); do
-		kill -TERM "$pid" 2>/dev/null
+		kill -TERM "$pid" 2>/dev/null || true
 	done
 	for ((i = 0; i < tenths; i++)); do
 		[[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break
 		sleep 0.1
 	done
 	for pid in $(ip netns pids "$ns" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null || true
 	done
-	ip netns del "$ns" 2>/dev/null
+	ip netns del "$ns" 2>/dev/null || true
 	return 0
 }

@@ -64,6 +64,21 @@ assert_no_serve_leftovers() {
 	assert_no_serve_leftovers "$pid"
 }
 
+@test "a namespace's process that ends before its signal is no failure under set -e" {
+	# nginx's master takes its workers with it: a listed worker can be
+	# gone by the time its own signal is sent. Modelled exactly: the
+	# namespace lists a PID that no longer exists.
+	ns=sp-srv-t$$
+	ip netns add "$ns"
+	gone=$(bash -c 'echo $$')
+	run bash -c "set -euo pipefail; source '$TOP/bench/netns.sh'
+		ip() { if [[ \$1 == netns && \$2 == pids ]]; then echo $gone; else command ip \"\$@\"; fi; }
+		sp_netns_del $ns 2; echo removed"
+	ip netns del "$ns" 2>/dev/null || true
+	assert_success
+	assert_output removed
+}
+
 @test "serve-compare SIGKILLed while nginx serves: the next run stops it and removes the rest" {
 	command -v nginx >/dev/null || fail "nginx is not installed (make deps installs it)"
 	serve_compare_bg --modes nginx
