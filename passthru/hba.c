@@ -11,6 +11,7 @@
 #include "hba.h"
 
 static const struct sp_hba_ops *const families[] = {
+	&sp_hba_mfi,
 	NULL,
 };
 
@@ -105,6 +106,13 @@ static void drain_locked(struct sp_hba *h)
 			if (q && q->nr < q->cap)
 				q->done[q->nr++] = got[i];
 		}
+}
+
+void sp_hba_drain(struct sp_hba *h)
+{
+	pthread_mutex_lock(&h->lock);
+	drain_locked(h);
+	pthread_mutex_unlock(&h->lock);
 }
 
 int sp_hba_poll(struct sp_hba *h, struct sp_hba_queue *q, struct sp_hba_cmd **done,

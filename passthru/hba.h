@@ -95,11 +95,15 @@ struct sp_hba_unit {
 
 struct sp_hba;
 
+struct sp_hba_id {
+	uint16_t vendor, device;
+};
+
 struct sp_hba_ops {
 	const char *name;		/* "mfi", "mpi" */
 	const char *desc;
 	/* PCI IDs the family drives, ended by { 0, 0 } */
-	const struct { uint16_t vendor, device; } *ids;
+	const struct sp_hba_id *ids;
 	/*
 	 * Brings the HBA (h->pci opened, nothing else) to operational:
 	 * maps its BARs, allocates its DMA memory with sp_vfio_dma_alloc,
@@ -158,6 +162,8 @@ void sp_hba_queue_free(struct sp_hba_queue *q);
 int sp_hba_submit(struct sp_hba *h, struct sp_hba_cmd *cmd);
 int sp_hba_poll(struct sp_hba *h, struct sp_hba_queue *q, struct sp_hba_cmd **done,
 		unsigned max);
+/* Routes every completion the HBA has to its command's queue. */
+void sp_hba_drain(struct sp_hba *h);
 int sp_hba_abort(struct sp_hba *h, struct sp_hba_cmd *cmd);
 int sp_hba_reset(struct sp_hba *h);
 int sp_hba_list(struct sp_hba *h, struct sp_hba_unit *u, unsigned max);
