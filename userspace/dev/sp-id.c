@@ -21,7 +21,9 @@ static void usage(FILE *f)
 "\n"
 "Print what shortpath learns about each device: an NVMe namespace\n"
 "(/dev/ngXnY or /dev/nvmeXnY, through Identify), a SCSI disk (/dev/sgN or\n"
-"/dev/sdX, through INQUIRY and READ CAPACITY), or any block device or file.\n"
+"/dev/sdX, through INQUIRY and READ CAPACITY), a device bound to vfio-pci\n"
+"(a PCI address: NVMe through the userspace driver; a SAS/RAID HBA through\n"
+"the userspace SCSI stack, BDF[/TARGET[/LUN]]), or any block device or file.\n"
 "\n"
 "  --json         one JSON document on stdout (an array, one object each)\n"
 "  -h, --help     this text\n"
@@ -117,7 +119,7 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf("  max transfer  %s\n", sp_fmt_size(d->max_transfer, s2, sizeof(s2)));
 	if (d->io_poll >= 0)
 		printf("  polled I/O    %s\n", d->io_poll ? "yes" : "no (no poll queues)");
-	if (!strcmp(be->name, "sg"))
+	if (!strcmp(be->name, "sg") || !strcmp(be->name, "scsi-vfio"))
 		printf("  flush         %s\n", d->flush_cdb_len == 16 ? "SYNCHRONIZE CACHE(16)" :
 		       d->flush_cdb_len == 10 ? "SYNCHRONIZE CACHE(10) ((16) refused)" :
 		       "none (SYNCHRONIZE CACHE refused)");
