@@ -92,6 +92,10 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf(" NVMe namespace %u", d->nsid);
 	else if (!strcmp(be->name, "sg"))
 		printf(" SCSI disk");
+	else if (!strcmp(be->name, "scsi-vfio"))
+		printf(" SCSI disk behind an HBA on vfio-pci (userspace SCSI stack)");
+	else if (!strcmp(be->name, "vfio"))
+		printf(" NVMe namespace %u on vfio-pci (userspace driver)", d->nsid);
 	else
 		printf(" %s", d->kind == SP_KIND_BLOCK ? "block device" : "file");
 	printf("\n");
