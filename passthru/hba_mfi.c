@@ -28,18 +28,14 @@
 #include "sp_time.h"
 
 /* registers (32-bit) in the memory BAR */
-#define MFI_REG_OMSG0		0x18	/* firmware state (older parts) */
 #define MFI_REG_IDB		0x20	/* inbound doorbell: state requests */
 #define MFI_REG_OMSK		0x34	/* outbound interrupt mask */
-#define MFI_REG_IQP		0x40	/* inbound queue port (32-bit frames) */
 #define MFI_REG_OSP0		0xb0	/* outbound scratch pad 0: state */
 #define MFI_REG_IQPL		0xc0	/* inbound queue port, 64-bit: low */
 #define MFI_REG_IQPH		0xc4	/* ... and high half, written first */
 
 #define MFI_STATE_MASK		0xf0000000u
 #define MFI_STATE_READY		0xb0000000u
-#define MFI_STATE_OPERATIONAL	0xc0000000u
-#define MFI_STATE_FAULT		0xf0000000u
 #define MFI_STATE_MAXSGL(s)	(((s) >> 16) & 0xff)
 #define MFI_STATE_MAXCMD(s)	((s) & 0xffff)
 
@@ -63,7 +59,6 @@ enum { MFI_CMD_INIT = 0, MFI_CMD_LD_SCSI = 3, MFI_CMD_PD_SCSI = 4,
 #define MFI_STAT_PENDING	0xff	/* what we put there: not answered yet */
 
 #define MFI_DCMD_CTRL_GET_INFO	0x01010000u
-#define MFI_DCMD_CTRL_SHUTDOWN	0x01050000u
 #define MFI_DCMD_PD_GET_LIST	0x02010000u
 #define MFI_DCMD_LD_GET_LIST	0x03010000u
 
@@ -407,7 +402,9 @@ static int mfi_bring_up(struct sp_hba *h, char *why, size_t len)
 	}
 	h->max_cmds = m->nr_slots;
 	h->max_sg = m->max_sge;
-	h->max_xfer = 0xffffu * 512u < (1u << 24) ? 0xffffu * 512u : (1u << 24);
+	/* what one scatter entry of the backend carries; the firmware's own
+	 * limit (max_request_size, in sectors) is larger */
+	h->max_xfer = 1u << 24;
 	snprintf(h->firmware, sizeof(h->firmware), "MFI");
 	return 0;
 }
