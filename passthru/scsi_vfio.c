@@ -428,6 +428,31 @@ int sp_scsi_vfio_read_iova(struct sp_target *t, uint64_t iova, uint64_t off,
 	return io.res < 0 ? io.res : 0;
 }
 
+int sp_scsi_vfio_abort_one(struct sp_target *t, uint64_t off, uint32_t len,
+			   unsigned *host, int *abort_ret)
+{
+	struct starget *v = t->priv;
+	struct sp_io io = { .op = SP_OP_READ, .offset = off, .len = len }, *done;
+	struct sp_hba_cmd *c = &v->slots[v->nslots - 1].cmd;
+	int ret;
+
+	if (len > t->bufs.buf_size)
+		return -EINVAL;
+	ret = queue_at(t, &io, v->bufs_iova, v->nslots - 1);
+	if (ret)
+		return ret;
+	/* the firmware may have finished it already: then there is nothing
+	 * to abort, and that is an answer too */
+	*abort_ret = sp_hba_abort(v->h, c);
+	ret = sv_submit(t, 1);
+	while (!ret && (ret = sv_reap(t, &done, 1)) == 0)
+		ret = sv_submit(t, 1);
+	if (ret < 0)
+		return ret;
+	*host = c->host;
+	return 0;
+}
+
 static const char *sv_status(uint32_t status, char *buf, size_t len)
 {
 	return sp_scsi_ml_status_str(status, buf, len);

@@ -25,6 +25,14 @@ const struct sp_scsi_lu *sp_scsi_vfio_lu(struct sp_target *t);
  */
 int sp_scsi_vfio_read_iova(struct sp_target *t, uint64_t iova, uint64_t off,
 			   uint32_t len, uint32_t *status);
+/*
+ * A READ of len bytes at off into the first buffer, aborted right after
+ * its doorbell: *abort_ret is what the abort request got (-ENOENT: the
+ * command was done already), *host how the command came back. 0 once it
+ * came back, else -errno.
+ */
+int sp_scsi_vfio_abort_one(struct sp_target *t, uint64_t off, uint32_t len,
+			   unsigned *host, int *abort_ret);
 /* An IOVA allocated for the target and mapped to nothing. */
 uint64_t sp_scsi_vfio_unmapped_iova(struct sp_target *t);
 

@@ -84,11 +84,11 @@ bind() {
 		fail "not the decoded sense: $stderr"
 }
 
-@test "scsi-vfio: 20 bring-ups with nothing left behind; a DMA to an unmapped IOVA is fenced; reset recovers" {
+@test "scsi-vfio: 20 bring-ups with nothing left behind; a DMA to an unmapped IOVA is fenced; abort and reset recover" {
 	bind
 	run "$SP_BIN/sp-vfio" --json --cycles 20 check "$ADDR"
 	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
-	for s in bring-up unmapped-iova after-fault lba-out-of-range reset; do
+	for s in bring-up unmapped-iova after-fault lba-out-of-range abort reset; do
 		json ".steps[] | select(.name == \"$s\") | .ok" >/dev/null ||
 			fail "step $s not ok: $output"
 	done

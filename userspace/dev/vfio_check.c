@@ -295,6 +295,20 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 	     "read at LBA %llu: %s", (unsigned long long)(d.size / d.lbs),
 	     ret == -EIO ? status_words(scsi, status, st, sizeof(st)) :
 	     ret ? strerror(-ret) : "succeeded");
+	if (scsi) {
+		unsigned host = 0;
+		int aret = 0;
+
+		/* an abort on the wire: the command comes back, aborted or done,
+		 * and the HBA goes on */
+		ret = sp_scsi_vfio_abort_one(&t, 0, 8192, &host, &aret);
+		if (!ret)
+			ret = one_io(&t, SP_OP_READ, 8192, 4096, &status);
+		step(&ck, !ret && (host == SP_HBA_ABORTED || host == SP_HBA_OK), "abort",
+		     "a read aborted after its doorbell came back %s (abort %s); a read "
+		     "afterwards: %s", sp_hba_host_str(host),
+		     aret ? strerror(-aret) : "accepted", ret ? strerror(-ret) : "ok");
+	}
 	ret = scsi ? sp_hba_reset(sp_scsi_vfio_hba(&t)) : sp_vfio_reset(&t);
 	if (!ret)
 		ret = one_io(&t, SP_OP_READ, 4096, 4096, &status);
