@@ -12,6 +12,7 @@
 
 static const struct sp_hba_ops *const families[] = {
 	&sp_hba_mfi,
+	&sp_hba_mpi,
 	NULL,
 };
 

@@ -172,5 +172,6 @@ int sp_hba_list(struct sp_hba *h, struct sp_hba_unit *u, unsigned max);
 const char *sp_hba_host_str(unsigned host);
 
 extern const struct sp_hba_ops sp_hba_mfi;
+extern const struct sp_hba_ops sp_hba_mpi;
 
 #endif
