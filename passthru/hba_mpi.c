@@ -567,14 +567,16 @@ static int context_slot(struct sp_hba *h, uint32_t ctx)
  * Empties the Reply Post FIFO: user commands go to the ready ring,
  * answers to our own commands to their flags. A reply frame address
  * must be one of ours that the IOC holds; anything else is dropped.
- * Each FIFO read pops an entry, so every one is dealt with here.
+ * Each FIFO read pops an entry, so every one is dealt with here; no
+ * more entries are read than the IOC can hold replies for, so a device
+ * that never reads empty cannot keep us here.
  */
 static void reap(struct sp_hba *h)
 {
 	struct mpi *m = h->priv;
 	uint64_t now = 0;
 
-	for (;;) {
+	for (unsigned n = 0; n < m->nr_replies + m->nr_slots + 2; n++) {
 		uint32_t v = rd(m, MPI_REG_REPLY_FIFO);
 		const struct mpi_reply_hdr *f = NULL;
 		unsigned fi = 0;
