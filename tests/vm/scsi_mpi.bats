@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Guest suite: the disk behind the emulated LSI SAS 1068 (Fusion-MPT,
-# QEMU's mptsas1068), through the kernel's mptsas driver.
+# QEMU's mptsas1068), through the kernel's mptsas driver, then through
+# the userspace SCSI stack with the MPI driver (scsi-vfio).
 
 setup() {
 	load helpers
@@ -64,11 +65,12 @@ teardown() {
 	wait_for 30 test -n "$(mpt_disk)" || echo "teardown: the mptsas disk did not come back" >&2
 }
 
-@test "mpi scsi-vfio: verify randrw at QD1 and QD32, no syscalls per I/O" {
+@test "mpi scsi-vfio: verify randrw at QD1 and QD32, no syscalls per I/O, device time" {
 	vfio_setup
 	ub 300 -m scsi-vfio -w randrw -q 1 --verify "$ADDR"
 	assert_equal "$(json .result.errors)" 0
 	assert_equal "$(json .result.syscalls.per_io)" 0
+	json '.result.device_latency_ns.p50 > 0' >/dev/null || fail "no device time: $output"
 	assert_equal "$(json .target.serial)" "$SP_MPT_SERIAL"
 	assert_equal "$(json .target.size)" "$SP_MPT_BYTES"
 	ub 1000 -m scsi-vfio -w randrw -q 32 --verify "$ADDR"
