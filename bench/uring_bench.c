@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "scsi_vfio.h"
 #include "sp_hist.h"
 #include "sp_json.h"
 #include "sp_log.h"
@@ -111,6 +112,7 @@ struct job {
 	uint64_t main_syscalls;	/* self-counted, main phase only */
 	struct sp_hist lat;
 	struct sp_hist lat_rw[2];	/* reads, writes: apart, as fio reports them */
+	struct sp_hist dev;		/* device time, where the backend knows it */
 	int err;		/* -errno; 0: fine */
 	char errmsg[320];
 };
@@ -347,6 +349,8 @@ static __attribute__((noinline)) bool complete_io(struct job *j, enum phase phas
 	else if (io->op == SP_OP_READ)
 		j->reads++;
 	j->bytes += io->op == SP_OP_NOP ? 0 : io->len;
+	if (io->dev_ns)
+		sp_hist_add_n(&j->dev, io->dev_ns, 1);
 	return true;
 }
 
@@ -370,6 +374,8 @@ static inline bool complete_io_fast(struct job *j, enum phase phase, struct sp_i
 		else
 			j->reads++;
 		j->bytes += io->len;
+		if (io->dev_ns)
+			sp_hist_add_n(&j->dev, io->dev_ns, 1);
 		break;
 	default:
 		return complete_io(j, phase, io);
@@ -528,6 +534,7 @@ static int job_setup(struct job *j)
 	sp_hist_init(&j->lat);
 	sp_hist_init(&j->lat_rw[0]);
 	sp_hist_init(&j->lat_rw[1]);
+	sp_hist_init(&j->dev);
 	/* The ring is created by the thread that submits to it, as
 	 * SINGLE_ISSUER and DEFER_TASKRUN require. */
 	ret = sp_target_open(&j->t, c->be, &c->topts, c->be->caps & SP_CAP_TARGET ?
@@ -576,7 +583,7 @@ struct totals {
 	uint64_t ios, reads, writes, bytes, verified, unverified, pass_blocks;
 	uint64_t issued, errors, mismatches;
 	uint64_t self_syscalls, clock_reads, flushes;
-	struct sp_hist lat, lat_rw[2];
+	struct sp_hist lat, lat_rw[2], dev;
 	struct sp_usage use;
 	const char *syscall_source;
 };
@@ -653,6 +660,15 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	lat = sp_json_hist(&tt->lat);
 	json_object_object_add(lat, "bins", sp_json_hist_bins(&tt->lat));
 	json_object_object_add(res, "latency_ns", lat);
+	/* doorbell to completion seen, beside end-to-end: only where the
+	 * backend drives the device itself */
+	if (tt->dev.count) {
+		lat = sp_json_hist(&tt->dev);
+		json_object_object_add(lat, "bins", sp_json_hist_bins(&tt->dev));
+		json_object_object_add(res, "device_latency_ns", lat);
+	} else {
+		json_object_object_add(res, "device_latency_ns", NULL);
+	}
 	for (int w = 0; w < 2; w++) {
 		json_object *o;
 
@@ -768,6 +784,8 @@ static void print_text(const struct bench *b, const struct totals *tt)
 	       fmt_count(secs > 0 ? tt->ios / secs : 0, s1, sizeof(s1)),
 	       secs > 0 ? tt->bytes / secs / 1048576.0 : 0);
 	print_latency("latency us ", &tt->lat);
+	if (tt->dev.count)
+		print_latency("device us  ", &tt->dev);
 	/* a mixed workload: reads and writes apart too */
 	if (tt->lat_rw[0].count && tt->lat_rw[1].count) {
 		print_latency("  read     ", &tt->lat_rw[0]);
@@ -805,6 +823,8 @@ static void usage(FILE *f)
 "  -m, --mode NAME         backend (default uring):\n");
 	sp_backend_list(f);
 	fprintf(f,
+"      --target N, --lun N scsi-vfio: the unit behind the HBA (default the\n"
+"                          first disk the firmware lists)\n"
 "      --fixedbufs         register the I/O buffers (READ/WRITE_FIXED)\n"
 "      --regfiles          register the target's file descriptor\n"
 "      --vectored          nvme: iovec commands (NVME_URING_CMD_IO_VEC)\n"
@@ -873,11 +893,15 @@ static void usage(FILE *f)
 "2 bad usage or unusable target (nothing written).\n");
 }
 
+/* scsi-vfio: the unit behind the HBA; -1: the first disk */
+static int scsi_target = -1;
+static long long scsi_lun = -1;
+
 enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
-	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL,
+	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL, OPT_TARGET, OPT_LUN,
 	/* fio's spellings, so that a fio command line mostly just works */
 	OPT_FIO_FILENAME, OPT_FIO_IOENGINE, OPT_FIO_DIRECT, OPT_FIO_REGFILES,
 	OPT_FIO_SQPOLL, OPT_FIO_HIPRI, OPT_FIO_OUTPUT_FORMAT,
@@ -934,6 +958,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "runtime", required_argument, NULL, 't' },
 		{ "ios", required_argument, NULL, 'n' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "lun", required_argument, NULL, OPT_LUN },
 		{ "size", required_argument, NULL, OPT_SIZE },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
 		{ "fixedbufs", optional_argument, NULL, OPT_FIXEDBUFS },
@@ -1051,6 +1077,20 @@ static int parse_args(int argc, char **argv, struct config *c)
 				return bad_value("--ios", optarg, ret);
 			c->ios_per_job = v;
 			break;
+		case OPT_TARGET:
+		case OPT_LUN: {
+			uint64_t v;
+
+			if (sp_parse_u64(optarg, 0, opt == OPT_TARGET ? 0xffff : 0x3fff, &v)) {
+				sp_opt_bad_value(longopts, opt, optarg);
+				return -EINVAL;
+			}
+			if (opt == OPT_TARGET)
+				scsi_target = (int)v;
+			else
+				scsi_lun = (long long)v;
+			break;
+		}
 		case OPT_CPUS:
 			if ((ret = sp_parse_cpulist(optarg, &c->cpus)))
 				return bad_value("--cpus", optarg, ret);
@@ -1172,6 +1212,21 @@ static int parse_args(int argc, char **argv, struct config *c)
 	if (optind < argc) {
 		sp_err("one target only ('%s' is extra)", argv[optind]);
 		return -EINVAL;
+	}
+	if (scsi_target >= 0 || scsi_lun >= 0) {
+		static char unit_path[96];
+
+		if (strcmp(c->be->name, "scsi-vfio") || !c->path || scsi_target < 0) {
+			sp_err("--target and --lun choose a unit behind an HBA: with -m "
+			       "scsi-vfio and a PCI address, --lun only with --target");
+			return -EINVAL;
+		}
+		if (sp_scsi_vfio_path(unit_path, sizeof(unit_path), c->path, scsi_target,
+				      scsi_lun)) {
+			sp_err("'%s': too long for a PCI address", c->path);
+			return -EINVAL;
+		}
+		c->path = unit_path;
 	}
 	if ((c->be->caps & SP_CAP_TARGET) && !c->path) {
 		sp_err("mode %s needs a TARGET (a file or block device); see --help",
@@ -1716,6 +1771,7 @@ int main(int argc, char **argv)
 	sp_hist_init(&tt.lat);
 	sp_hist_init(&tt.lat_rw[0]);
 	sp_hist_init(&tt.lat_rw[1]);
+	sp_hist_init(&tt.dev);
 	for (unsigned i = 0; i < c->jobs; i++) {
 		struct job *j = &b.jobs[i];
 
@@ -1735,6 +1791,7 @@ int main(int argc, char **argv)
 		sp_hist_merge(&tt.lat, &j->lat);
 		sp_hist_merge(&tt.lat_rw[0], &j->lat_rw[0]);
 		sp_hist_merge(&tt.lat_rw[1], &j->lat_rw[1]);
+		sp_hist_merge(&tt.dev, &j->dev);
 		if (j->err && !error) {
 			sp_err("job %u: %s", j->id, j->errmsg);
 			error = j->errmsg;

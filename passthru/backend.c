@@ -12,6 +12,7 @@ extern const struct sp_backend sp_backend_nop;
 extern const struct sp_backend sp_backend_nvme;
 extern const struct sp_backend sp_backend_sg;
 extern const struct sp_backend sp_backend_vfio;
+extern const struct sp_backend sp_backend_scsi_vfio;
 
 static const struct sp_backend *const backends[] = {
 	&sp_backend_psync,
@@ -20,6 +21,7 @@ static const struct sp_backend *const backends[] = {
 	&sp_backend_nvme,
 	&sp_backend_sg,
 	&sp_backend_vfio,
+	&sp_backend_scsi_vfio,
 };
 
 const struct sp_backend *sp_backend_find(const char *name)

@@ -44,6 +44,9 @@ struct sp_io {
 	int32_t res;		/* completion: bytes done or -errno */
 	uint32_t status;	/* protocol status when res is -EIO (NVMe, SCSI) */
 	uint64_t start_ns;	/* the caller's */
+	/* device time, doorbell write to completion seen, when the backend
+	 * drives the device itself (scsi-vfio); 0 unknown */
+	uint64_t dev_ns;
 	uint64_t tag;		/* the caller's */
 };
 

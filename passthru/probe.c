@@ -4,12 +4,34 @@
 #include <string.h>
 
 #include "backend.h"
+#include "sp_pci.h"
+#include "vfio_pci.h"
 
 int sp_backend_detect(const char *path, bool write, const struct sp_backend **be,
 		      struct sp_devinfo *d, char *why, size_t len)
 {
 	static const char *const passthru[] = { "nvme", "sg" };
+	char bdf[64], full[16], *slash;
+	struct sp_pci_info pi;
 	int ret;
+
+	/* A PCI address (BDF, or BDF/TARGET[/LUN] for an HBA) that is no
+	 * file: the userspace driver of its class. */
+	snprintf(bdf, sizeof(bdf), "%s", path);
+	slash = strchr(bdf, '/');
+	if (slash && slash != bdf)
+		*slash = '\0';
+	if (!strchr(path, '/') || (slash && slash != bdf)) {
+		if (!sp_vfio_parse_bdf(bdf, full, sizeof(full)) && !sp_pci_info(full, &pi) &&
+		    (sp_pci_is_nvme_class(pi.class) || sp_pci_is_scsi_hba_class(pi.class))) {
+			*be = sp_backend_find(sp_pci_is_nvme_class(pi.class) ? "vfio" : "scsi-vfio");
+			why[0] = '\0';
+			ret = (*be)->probe(path, write, d, why, len);
+			if (ret && !why[0])
+				snprintf(why, len, "%s: %s", path, strerror(-ret));
+			return ret;
+		}
+	}
 
 	/* The passthrough backends know their devices; else a plain path. */
 	for (unsigned i = 0; i < sizeof(passthru) / sizeof(passthru[0]); i++) {

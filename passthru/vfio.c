@@ -33,6 +33,7 @@
 #include "sp_time.h"
 #include "sp_pci.h"
 #include "vfio.h"
+#include "vfio_pci.h"
 
 #define PAGE		4096u		/* CC.MPS: the controller's page size */
 #define HUGE_2M		(2ULL << 20)
@@ -43,45 +44,10 @@
 /* Commands the device has not answered by then are given up on; long,
  * because an emulated controller under TCG can be slow. */
 #define CMD_TIMEOUT_NS	(30ULL * 1000000000ULL)
-/* Below this, IOVAs are never handed out: a zeroed PRP faults. */
-#define IOVA_FLOOR	0x100000ULL
 
-/*
- * The device reads our queue entries with DMA once it sees the
- * doorbell, so the entry must be in memory before the doorbell write
- * reaches the device. x86 keeps stores in order, also against
- * uncached MMIO, so only the compiler must be stopped from reordering;
- * arm64 needs a store barrier that covers the device.
- */
-static inline void wmb_doorbell(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("dsb st" ::: "memory");
-#else
-	__sync_synchronize();
-#endif
-}
-
-/* After seeing a new phase tag: the rest of the entry is read after. */
-static inline void rmb_cqe(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("dmb oshld" ::: "memory");
-#else
-	__sync_synchronize();
-#endif
-}
-
-struct dma {
-	void *va;
-	uint64_t iova;
-	size_t len;
-	bool ours;		/* allocated here (else: the target's pool) */
-};
+/* Barriers before doorbells and after phase tags: see vfio_pci.h. */
+#define wmb_doorbell sp_wmb_doorbell
+#define rmb_cqe sp_rmb_dma
 
 struct qpair {
 	uint16_t qid, size;
@@ -94,29 +60,21 @@ struct qpair {
 	volatile uint32_t *sq_db, *cq_db;
 	uint64_t *prp;		/* one list page per command slot */
 	uint64_t prp_iova;
-	struct dma mem;
+	struct sp_dma mem;
 };
 
 struct ctrl {
 	char bdf[16];
 	unsigned refs;
-	int container, group, device;
-	void *bar;
+	struct sp_vfio_pci pci;	/* container, group, device, IOVA space */
+	void *bar;		/* BAR0 */
 	size_t bar_len;
-	uint64_t cfg_off;	/* config space in the device fd */
 	uint64_t cap;
 	uint32_t to_ms;		/* CAP.TO */
 	uint32_t db_stride;	/* bytes between doorbells */
-	struct sp_iova iova;
-	/*
-	 * The IOVA allocator's own lock: jobs open and close their queue
-	 * pairs on the controller at once, and dma_unmap runs with c->lock
-	 * held, so it is a separate, innermost lock.
-	 */
-	pthread_mutex_t iova_lock;
 	pthread_mutex_t lock;
 	struct qpair admin;
-	struct dma scratch;	/* Identify page */
+	struct sp_dma scratch;	/* Identify page */
 	uint16_t nr_ioq;	/* I/O queue pairs granted */
 	uint8_t qid_used[NR_IOQ_WANTED + 1];
 	_Atomic unsigned gen;	/* bumped by every reset */
@@ -127,7 +85,7 @@ struct ctrl {
 struct vtarget {
 	struct ctrl *c;
 	struct qpair q;
-	struct dma bufs;	/* the target's buffer pool, mapped */
+	struct sp_dma bufs;	/* the target's buffer pool, mapped */
 	struct sp_io **slot;	/* in flight, by command ID */
 	struct sp_io **done;	/* completed, not yet reaped */
 	unsigned nr_done, inflight;
@@ -147,16 +105,18 @@ static struct ctrl *g_ctrl;
  * take the device in between, and bring the controller up twice.
  */
 static struct ctrl *g_probe_hold;
-static _Atomic unsigned g_ctrls, g_qpairs, g_maps;
-static _Atomic uint64_t g_map_bytes, g_iova_bytes;
+static _Atomic unsigned g_ctrls, g_qpairs;
 
 void sp_vfio_usage(struct sp_vfio_usage *u)
 {
+	struct sp_vfio_pci_usage pu;
+
+	sp_vfio_pci_usage(&pu);
 	u->controllers = atomic_load(&g_ctrls);
 	u->queue_pairs = atomic_load(&g_qpairs);
-	u->dma_maps = atomic_load(&g_maps);
-	u->dma_bytes = atomic_load(&g_map_bytes);
-	u->iova_bytes = atomic_load(&g_iova_bytes);
+	u->dma_maps = pu.dma_maps;
+	u->dma_bytes = pu.dma_bytes;
+	u->iova_bytes = pu.iova_bytes;
 }
 
 /* ------------------------------------------------------------ registers */
@@ -206,109 +166,32 @@ static int wait_csts(struct ctrl *c, uint32_t mask, uint32_t want, uint32_t ms)
 
 static int iova_alloc(struct ctrl *c, uint64_t len, uint64_t align, uint64_t *iova)
 {
-	int ret;
-
-	pthread_mutex_lock(&c->iova_lock);
-	ret = sp_iova_alloc(&c->iova, len, align, iova);
-	pthread_mutex_unlock(&c->iova_lock);
-	return ret;
+	return sp_vfio_iova_alloc(&c->pci, len, align, iova);
 }
 
 static int iova_free(struct ctrl *c, uint64_t iova, uint64_t len)
 {
-	int ret;
-
-	pthread_mutex_lock(&c->iova_lock);
-	ret = sp_iova_free(&c->iova, iova, len);
-	pthread_mutex_unlock(&c->iova_lock);
-	return ret;
+	return sp_vfio_iova_free(&c->pci, iova, len);
 }
 
 static int dma_map(struct ctrl *c, void *va, size_t len, uint64_t align, uint64_t *iova)
 {
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uint64_t)(uintptr_t)va,
-		.size = len,
-	};
-	int ret = iova_alloc(c, len, align, iova);
-
-	if (ret)
-		return ret;
-	map.iova = *iova;
-	/* type1 pins the pages here, for as long as the mapping lives */
-	if (ioctl(c->container, VFIO_IOMMU_MAP_DMA, &map)) {
-		ret = -errno;
-		iova_free(c, *iova, len);
-		return ret;
-	}
-	atomic_fetch_add(&g_maps, 1);
-	atomic_fetch_add(&g_map_bytes, len);
-	atomic_fetch_add(&g_iova_bytes, len);
-	return 0;
+	return sp_vfio_dma_map(&c->pci, va, len, align, iova);
 }
 
 static void dma_unmap(struct ctrl *c, uint64_t iova, size_t len)
 {
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap),
-		.iova = iova,
-		.size = len,
-	};
-
-	if (ioctl(c->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0) {
-		atomic_fetch_sub(&g_maps, 1);
-		atomic_fetch_sub(&g_map_bytes, len);
-	}
-	if (iova_free(c, iova, len) == 0)
-		atomic_fetch_sub(&g_iova_bytes, len);
+	sp_vfio_dma_unmap(&c->pci, iova, len);
 }
 
-/* Zeroed memory the device may read and write: huge pages when the
- * system has them for a large region, else ordinary pages (type1 pins
- * them when mapping). */
-static int dma_alloc(struct ctrl *c, size_t len, struct dma *d)
+static int dma_alloc(struct ctrl *c, size_t len, struct sp_dma *d)
 {
-	uint64_t align = PAGE;
-	void *va = MAP_FAILED;
-	int ret;
-
-	len = (len + PAGE - 1) & ~(size_t)(PAGE - 1);
-	if (len >= HUGE_2M) {
-		size_t hlen = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
-
-		va = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (va != MAP_FAILED) {
-			len = hlen;
-			align = HUGE_2M;
-		}
-	}
-	if (va == MAP_FAILED)
-		va = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (va == MAP_FAILED)
-		return -errno;
-	ret = dma_map(c, va, len, align, &d->iova);
-	if (ret) {
-		munmap(va, len);
-		return ret;
-	}
-	d->va = va;
-	d->len = len;
-	d->ours = true;
-	return 0;
+	return sp_vfio_dma_alloc(&c->pci, len, d);
 }
 
-static void dma_free(struct ctrl *c, struct dma *d)
+static void dma_free(struct ctrl *c, struct sp_dma *d)
 {
-	if (!d->va)
-		return;
-	dma_unmap(c, d->iova, d->len);
-	if (d->ours)
-		munmap(d->va, d->len);
-	memset(d, 0, sizeof(*d));
+	sp_vfio_dma_free(&c->pci, d);
 }
 
 /* ------------------------------------------------------------ queues */
@@ -557,229 +440,30 @@ static void ctrl_shutdown(struct ctrl *c)
 	wait_csts(c, SP_NVME_CSTS_RDY, 0, c->to_ms);
 }
 
-static int pci_command(struct ctrl *c, uint16_t set, uint16_t clear)
-{
-	uint16_t cmd;
-
-	if (pread(c->device, &cmd, sizeof(cmd), c->cfg_off + 4) != sizeof(cmd))
-		return -EIO;
-	cmd = (cmd | set) & ~clear;
-	if (pwrite(c->device, &cmd, sizeof(cmd), c->cfg_off + 4) != sizeof(cmd))
-		return -EIO;
-	return 0;
-}
-
-/* The IOVA ranges the IOMMU accepts, from the type1 capability chain. */
-static int iommu_ranges(struct ctrl *c)
-{
-	struct vfio_iommu_type1_info *info;
-	struct sp_iova_extent fallback[] = {
-		/* without the capability: below the x86 MSI window, and above */
-		{ IOVA_FLOOR, 0xfee00000ULL }, { 0x100000000ULL, 1ULL << 39 },
-	};
-	struct sp_iova_extent *ext = NULL;
-	unsigned nr = 0;
-	uint32_t argsz = sizeof(*info);
-	int ret;
-
-	info = calloc(1, argsz);
-	if (!info)
-		return -ENOMEM;
-	info->argsz = argsz;
-	if (ioctl(c->container, VFIO_IOMMU_GET_INFO, info)) {
-		ret = -errno;
-		free(info);
-		return ret;
-	}
-	if (info->argsz > argsz) {
-		struct vfio_iommu_type1_info *bigger = realloc(info, info->argsz);
-
-		if (!bigger) {
-			free(info);
-			return -ENOMEM;
-		}
-		info = bigger;
-		argsz = info->argsz;
-		memset(info, 0, argsz);
-		info->argsz = argsz;
-		if (ioctl(c->container, VFIO_IOMMU_GET_INFO, info)) {
-			ret = -errno;
-			free(info);
-			return ret;
-		}
-	}
-	if (info->flags & VFIO_IOMMU_INFO_CAPS) {
-		uint32_t off = info->cap_offset;
-
-		while (off && off + sizeof(struct vfio_info_cap_header) <= argsz) {
-			struct vfio_info_cap_header *h = (void *)((char *)info + off);
-
-			if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-				struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
-
-				ext = calloc(r->nr_iovas, sizeof(*ext));
-				if (!ext) {
-					free(info);
-					return -ENOMEM;
-				}
-				for (uint32_t i = 0; i < r->nr_iovas; i++) {
-					/* the kernel's ends are inclusive */
-					uint64_t s = r->iova_ranges[i].start, e = r->iova_ranges[i].end;
-
-					if (e < IOVA_FLOOR)
-						continue;
-					ext[nr].start = s < IOVA_FLOOR ? IOVA_FLOOR : s;
-					ext[nr].end = e == UINT64_MAX ? e : e + 1;
-					nr++;
-				}
-				break;
-			}
-			off = h->next;
-		}
-	}
-	free(info);
-	ret = ext ? sp_iova_init(&c->iova, ext, nr) : sp_iova_init(&c->iova, fallback, 2);
-	free(ext);
-	return ret;
-}
-
-/* "0000:00:04.0" or "00:04.0" into the full form; -ENODEV otherwise. */
-int sp_vfio_parse_bdf(const char *s, char *out, size_t len)
-{
-	unsigned dom = 0, bus, dev, fn;
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail) != 4) {
-		dom = 0;
-		if (sscanf(s, "%x:%x.%x%c", &bus, &dev, &fn, &tail) != 3)
-			return -ENODEV;
-	}
-	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
-		return -ENODEV;
-	snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
-	return 0;
-}
-
-/* The last component of a sysfs link (driver, iommu_group); -errno. */
 static int vfio_attach(struct ctrl *c, char *why, size_t len)
 {
-	struct vfio_group_status gs = { .argsz = sizeof(gs) };
-	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
-	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	char group[32], drv[64] = "", path[64];
-	int ret;
+	int ret = sp_vfio_pci_open(&c->pci, c->bdf, why, len);
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", c->bdf);
-	if (access(path, F_OK)) {
-		snprintf(why, len, "%s: no such PCI device (see sp-vfio status)", c->bdf);
-		return -ENODEV;
-	}
-	if (sp_pci_link_name(c->bdf, "iommu_group", group, sizeof(group))) {
-		snprintf(why, len, "%s: no IOMMU: the device is in no IOMMU group "
-			 "(enable the IOMMU, e.g. intel_iommu=on)", c->bdf);
-		return -ENXIO;
-	}
-	if (sp_pci_link_name(c->bdf, "driver", drv, sizeof(drv)) || strcmp(drv, "vfio-pci")) {
-		snprintf(why, len, "%s: in use by %s%s, not vfio-pci: run sp-vfio bind %s",
-			 c->bdf, drv[0] ? "the kernel driver " : "no driver",
-			 drv[0] ? drv : "", c->bdf);
-		return -EBUSY;
-	}
-	c->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (c->container < 0) {
-		ret = -errno;
-		snprintf(why, len, "/dev/vfio/vfio: %s (is vfio-pci loaded?)", strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	if (ioctl(c->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-	    ioctl(c->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
-		snprintf(why, len, "this kernel's VFIO has no type1v2 IOMMU container");
-		return -EOPNOTSUPP;
-	}
-	snprintf(path, sizeof(path), "/dev/vfio/%s", group);
-	c->group = open(path, O_RDWR | O_CLOEXEC);
-	if (c->group < 0) {
-		ret = -errno;
-		if (ret == -EBUSY)
-			snprintf(why, len, "%s: in use: VFIO group %s is open in another "
-				 "process", c->bdf, group);
-		else
-			snprintf(why, len, "%s: %s", path, strerror(-ret));
-		return ret == -EBUSY ? ret : -ENODEV;
-	}
-	if (ioctl(c->group, VFIO_GROUP_GET_STATUS, &gs) ||
-	    !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		snprintf(why, len, "%s: IOMMU group %s is not viable: every device in "
-			 "it must be bound to vfio-pci", c->bdf, group);
-		return -EBUSY;
-	}
-	if (ioctl(c->group, VFIO_GROUP_SET_CONTAINER, &c->container) ||
-	    ioctl(c->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
-		ret = -errno;
-		snprintf(why, len, "%s: cannot set up the IOMMU container: %s", c->bdf,
-			 strerror(-ret));
-		return ret;
-	}
-	ret = iommu_ranges(c);
-	if (ret) {
-		snprintf(why, len, "%s: no usable IOVA range: %s", c->bdf, strerror(-ret));
-		return ret;
-	}
-	c->device = ioctl(c->group, VFIO_GROUP_GET_DEVICE_FD, c->bdf);
-	if (c->device < 0) {
-		ret = -errno;
-		snprintf(why, len, "%s: cannot get the device from VFIO: %s", c->bdf,
-			 strerror(-ret));
-		return ret == -EBUSY ? ret : -ENODEV;
-	}
-	if (ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, &bar) ||
-	    ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, &cfg) ||
-	    !(bar.flags & VFIO_REGION_INFO_FLAG_MMAP) || bar.size < 0x2000) {
+	c->bar = sp_vfio_pci_bar(&c->pci, 0, 0x2000);
+	if (!c->bar) {
 		snprintf(why, len, "%s: BAR0 cannot be mapped (is it an NVMe controller?)",
 			 c->bdf);
 		return -ENODEV;
 	}
-	c->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, c->device,
-		      bar.offset);
-	if (c->bar == MAP_FAILED) {
-		ret = -errno;
-		c->bar = NULL;
-		snprintf(why, len, "%s: mapping BAR0: %s", c->bdf, strerror(-ret));
-		return ret;
-	}
-	c->bar_len = bar.size;
-	c->cfg_off = cfg.offset;
-	/* memory decoding and bus mastering: the device may now do DMA,
-	 * confined by the IOMMU to what we map */
-	ret = pci_command(c, 0x2 | 0x4, 0);
-	if (ret)
-		snprintf(why, len, "%s: cannot enable bus mastering", c->bdf);
-	return ret;
+	c->bar_len = sp_vfio_pci_bar_len(&c->pci, 0);
+	return 0;
 }
 
 static void ctrl_free(struct ctrl *c)
 {
-	if (c->bar) {
-		if (c->admin.mem.va)
-			ctrl_shutdown(c);
-		pci_command(c, 0, 0x4);
-		munmap(c->bar, c->bar_len);
-	}
-	if (c->iova.free || c->iova.nr) {
-		dma_free(c, &c->scratch);
-		dma_free(c, &c->admin.mem);
-		sp_iova_destroy(&c->iova);
-	}
-	if (c->device >= 0)
-		close(c->device);
-	if (c->group >= 0) {
-		ioctl(c->group, VFIO_GROUP_UNSET_CONTAINER, &c->container);
-		close(c->group);
-	}
-	if (c->container >= 0)
-		close(c->container);
+	if (c->bar && c->admin.mem.va)
+		ctrl_shutdown(c);
+	dma_free(c, &c->scratch);
+	dma_free(c, &c->admin.mem);
+	sp_vfio_pci_close(&c->pci);
 	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->iova_lock);
 	free(c);
 }
 
@@ -940,9 +624,8 @@ static int ctrl_get(const char *path, struct ctrl **out, char *why, size_t len)
 		return -ENOMEM;
 	}
 	snprintf(c->bdf, sizeof(c->bdf), "%s", bdf);
-	c->container = c->group = c->device = -1;
+	c->pci.container = c->pci.group = c->pci.device = -1;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->iova_lock, NULL);
 	ret = vfio_attach(c, why, len);
 	if (!ret)
 		ret = ctrl_bring_up(c, why, len);
@@ -1042,8 +725,8 @@ static int vfio_open(struct sp_target *t)
 	}
 	v->bufs.va = t->bufs.base;
 	v->bufs.len = t->bufs.map_len;
-	if (iova_alloc(c, PAGE, PAGE, &v->unmapped) == 0)
-		atomic_fetch_add(&g_iova_bytes, PAGE);
+	if (iova_alloc(c, PAGE, PAGE, &v->unmapped))
+		v->unmapped = 0;
 	pthread_mutex_lock(&c->lock);
 	for (uint16_t i = 1; i <= c->nr_ioq; i++)
 		if (!c->qid_used[i]) {
@@ -1108,8 +791,8 @@ static void vfio_close(struct sp_target *t)
 	}
 	if (v->bufs.va)
 		dma_unmap(c, v->bufs.iova, v->bufs.len);
-	if (v->unmapped && iova_free(c, v->unmapped, PAGE) == 0)
-		atomic_fetch_sub(&g_iova_bytes, PAGE);
+	if (v->unmapped)
+		iova_free(c, v->unmapped, PAGE);
 	ctrl_put(c);
 	free(v->slot);
 	free(v->done);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "vfio_pci.h"
 
 /* Process-wide resources the driver holds right now; all zero when no
  * controller is open. */
@@ -24,9 +25,7 @@ struct sp_vfio_usage {
 
 void sp_vfio_usage(struct sp_vfio_usage *u);
 
-/* "0000:00:04.0" or "00:04.0" into the full form (out: 13+ bytes);
- * -ENODEV when s is no PCI address. */
-int sp_vfio_parse_bdf(const char *s, char *out, size_t len);
+/* sp_vfio_parse_bdf: see vfio_pci.h */
 
 /*
  * Reads len bytes at byte offset off of an open vfio target into the

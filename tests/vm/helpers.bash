@@ -1,8 +1,9 @@
 # Helpers shared by the guest suites (tests/vm/*.bats); `load helpers`.
 # These suites run inside the QEMU guest only (tests/vm/run), where the
 # testbed guarantees an NVMe controller (nvme0, namespace nvme0n1) and a
-# SAS disk behind megaraid_sas, and exports their sizes (SP_NVME_BYTES,
-# SP_SAS_BYTES) and the directory of the project's binaries (SP_BIN).
+# SAS disk behind megaraid_sas and one behind mptsas, and exports their
+# sizes (SP_NVME_BYTES, SP_SAS_BYTES, SP_MPT_BYTES) and the directory of
+# the project's binaries (SP_BIN).
 
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
@@ -38,20 +39,27 @@ pci_addr_of() {
 	basename "$(readlink -f "$1/device")"
 }
 
-# The sd block device (sda) whose SCSI host adapter is driven by
-# megaraid_sas; empty when there is none.
-sas_disk() {
-	local b host
+# The first sd block device (sda) behind an HBA bound to DRIVER (the
+# PCI device is an ancestor of the disk in sysfs, however deep the
+# driver's transport nests it); empty when there is none. The testbed
+# has one HBA per driver, so a disk is found by its driver, never by name.
+hba_disk() {
+	local b path d
 	for b in /sys/block/sd*; do
 		[[ -e $b ]] || continue
-		host=$(readlink -f "$b/device")
-		host=${host%/target*}
-		[[ $(readlink -f "$host/../driver") == */megaraid_sas ]] || continue
-		echo "${b##*/}"
-		return 0
+		path=$(readlink -f "$b/device")
+		for d in /sys/bus/pci/drivers/"$1"/0000:*; do
+			[[ -e $d && $path == */"${d##*/}"/* ]] || continue
+			echo "${b##*/}"
+			return 0
+		done
 	done
 	return 0
 }
+
+# The disk behind megaraid_sas, and the one behind mptsas (spmpt0).
+sas_disk() { hba_disk megaraid_sas; }
+mpt_disk() { hba_disk mptsas; }
 
 # Write COUNT MiB of random data at MiB offset SEEK of block device DEV,
 # drop the caches, read it back and compare.

@@ -21,7 +21,9 @@ static void usage(FILE *f)
 "\n"
 "Print what shortpath learns about each device: an NVMe namespace\n"
 "(/dev/ngXnY or /dev/nvmeXnY, through Identify), a SCSI disk (/dev/sgN or\n"
-"/dev/sdX, through INQUIRY and READ CAPACITY), or any block device or file.\n"
+"/dev/sdX, through INQUIRY and READ CAPACITY), a device bound to vfio-pci\n"
+"(a PCI address: NVMe through the userspace driver; a SAS/RAID HBA through\n"
+"the userspace SCSI stack, BDF[/TARGET[/LUN]]), or any block device or file.\n"
 "\n"
 "  --json         one JSON document on stdout (an array, one object each)\n"
 "  -h, --help     this text\n"
@@ -90,6 +92,10 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf(" NVMe namespace %u", d->nsid);
 	else if (!strcmp(be->name, "sg"))
 		printf(" SCSI disk");
+	else if (!strcmp(be->name, "scsi-vfio"))
+		printf(" SCSI disk behind an HBA on vfio-pci (userspace SCSI stack)");
+	else if (!strcmp(be->name, "vfio"))
+		printf(" NVMe namespace %u on vfio-pci (userspace driver)", d->nsid);
 	else
 		printf(" %s", d->kind == SP_KIND_BLOCK ? "block device" : "file");
 	printf("\n");
@@ -117,7 +123,7 @@ static void dev_text(const char *path, const struct sp_backend *be,
 		printf("  max transfer  %s\n", sp_fmt_size(d->max_transfer, s2, sizeof(s2)));
 	if (d->io_poll >= 0)
 		printf("  polled I/O    %s\n", d->io_poll ? "yes" : "no (no poll queues)");
-	if (!strcmp(be->name, "sg"))
+	if (!strcmp(be->name, "sg") || !strcmp(be->name, "scsi-vfio"))
 		printf("  flush         %s\n", d->flush_cdb_len == 16 ? "SYNCHRONIZE CACHE(16)" :
 		       d->flush_cdb_len == 10 ? "SYNCHRONIZE CACHE(10) ((16) refused)" :
 		       "none (SYNCHRONIZE CACHE refused)");

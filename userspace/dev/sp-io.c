@@ -18,6 +18,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "scsi_vfio.h"
 #include "sp_version.h"
 
 static void usage(FILE *f)
@@ -29,8 +30,11 @@ static void usage(FILE *f)
 "SCSI sense in words when it fails. The range is checked first: nothing\n"
 "past the end of DEVICE is written, or read unless --past-end says so.\n"
 "\n"
-"  -m, --mode NAME    nvme, sg, vfio, uring or psync (default: what DEVICE\n"
-"                     is); vfio takes a PCI address bound to vfio-pci\n"
+"  -m, --mode NAME    nvme, sg, vfio, scsi-vfio, uring or psync (default:\n"
+"                     what DEVICE is); vfio and scsi-vfio take a PCI address\n"
+"                     bound to vfio-pci\n"
+"      --target N, --lun N  scsi-vfio: the unit behind the HBA (default the\n"
+"                     first disk)\n"
 "      --lba N        first logical block (default 0)\n"
 "      --offset BYTES or a byte offset\n"
 "      --blocks N     logical blocks to move (default 1)\n"
@@ -56,7 +60,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LBA = 256, OPT_OFFSET, OPT_BLOCKS, OPT_LEN, OPT_OUT, OPT_IN,
-       OPT_PATTERN, OPT_FORCE, OPT_JSON, OPT_PAST_END };
+       OPT_PATTERN, OPT_FORCE, OPT_JSON, OPT_PAST_END, OPT_TARGET, OPT_LUN };
 
 /* Largest transfer sp-io moves in one command (the I/O length is 32-bit). */
 #define SP_IO_MAX_LEN (1ull << 30)
@@ -66,6 +70,8 @@ struct request {
 	const char *path, *mode, *out, *in;
 	uint64_t lba, offset, blocks, len;
 	bool have_lba, have_offset, have_blocks, have_len, force, json, past_end;
+	int target;		/* scsi-vfio: the unit behind the HBA; -1 first disk */
+	long long lun;
 	uint8_t pattern;
 };
 
@@ -83,6 +89,8 @@ static int parse(int argc, char **argv, struct request *r)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "past-end", no_argument, NULL, OPT_PAST_END },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "lun", required_argument, NULL, OPT_LUN },
 		{ "help", no_argument, NULL, 'h' },
 		SP_VERSION_LONGOPT,
 		{ NULL, 0, NULL, 0 },
@@ -91,10 +99,26 @@ static int parse(int argc, char **argv, struct request *r)
 	int opt;
 
 	memset(r, 0, sizeof(*r));
+	r->target = -1;
+	r->lun = -1;
 	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': r->mode = optarg; break;
+		case OPT_TARGET:
+		case OPT_LUN: {
+			uint64_t v;
+
+			if (sp_parse_u64(optarg, 0, opt == OPT_TARGET ? 0xffff : 0x3fff, &v)) {
+				sp_opt_bad_value(longopts, opt, optarg);
+				return -EINVAL;
+			}
+			if (opt == OPT_TARGET)
+				r->target = (int)v;
+			else
+				r->lun = (long long)v;
+			break;
+		}
 		case OPT_LBA:
 			if (sp_parse_u64(optarg, 0, UINT64_MAX, &r->lba))
 				goto bad;
@@ -245,12 +269,23 @@ int main(int argc, char **argv)
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	if (parse(argc, argv, &r))
 		return SP_EXIT_USAGE;
+	if (r.target >= 0 || r.lun >= 0) {
+		static char unit_path[96];
+
+		if (!r.mode || strcmp(r.mode, "scsi-vfio") || r.target < 0 ||
+		    sp_scsi_vfio_path(unit_path, sizeof(unit_path), r.path, r.target, r.lun)) {
+			sp_err("--target and --lun choose a unit behind an HBA: with -m "
+			       "scsi-vfio and a PCI address, --lun only with --target");
+			return SP_EXIT_USAGE;
+		}
+		r.path = unit_path;
+	}
 	why[0] = '\0';
 	if (r.mode) {
 		/* a named mode probes the path its own way (vfio: a PCI address) */
 		be = sp_backend_find(r.mode);
 		if (!be || !(be->caps & SP_CAP_TARGET)) {
-			sp_err("unknown mode '%s': nvme, sg, vfio, uring or psync", r.mode);
+			sp_err("unknown mode '%s': nvme, sg, vfio, scsi-vfio, uring or psync", r.mode);
 			return SP_EXIT_USAGE;
 		}
 		ret = be->probe ? be->probe(r.path, r.op != SP_OP_READ, &d, why, sizeof(why))

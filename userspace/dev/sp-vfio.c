@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * sp-vfio: hands an NVMe controller from the kernel's nvme driver to
- * vfio-pci (for uring_bench --mode vfio) and back, refusing when the
- * kernel is still using it; and checks the userspace driver against a
- * controller (bring-up cycles without leaks, the IOMMU fencing a stray
- * DMA, decoded errors, the reset path).
+ * sp-vfio: hands an NVMe controller (from nvme) or a SAS/RAID HBA (from
+ * megaraid_sas, mptsas...) to vfio-pci, for uring_bench --mode vfio or
+ * scsi-vfio, and back, refusing when the kernel is still using it or a
+ * disk behind it; and checks the userspace driver against the device
+ * (bring-up cycles without leaks, the IOMMU fencing a stray DMA, decoded
+ * errors, the reset path).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,15 +42,16 @@ static void usage(FILE *f)
 "       sp-vfio [--json] unbind BDF\n"
 "       sp-vfio [--json] [--cycles N] check BDF\n"
 "\n"
-"Move an NVMe controller between the kernel's nvme driver and vfio-pci,\n"
-"for the userspace driver (uring_bench --mode vfio).\n"
+"Move an NVMe controller or a SAS/RAID HBA between its kernel driver and\n"
+"vfio-pci, for the userspace drivers (uring_bench --mode vfio, scsi-vfio).\n"
 "\n"
-"  status    driver, IOMMU group, namespaces and their users (all NVMe\n"
-"            controllers without BDF)\n"
-"  bind      give the controller to vfio-pci (driver_override); refused\n"
-"            while a namespace is mounted, open, held, or holds /, and\n"
-"            without an IOMMU; Ctrl-C or a failure returns it to nvme\n"
+"  status    driver, IOMMU group, namespaces or disks and their users (all\n"
+"            NVMe controllers and SCSI HBAs without BDF)\n"
+"  bind      give the device to vfio-pci (driver_override); refused while\n"
+"            a namespace or a disk behind the HBA is mounted, open, held, or\n"
+"            holds /, and without an IOMMU; Ctrl-C or a failure returns it\n"
 "  unbind    give it back to the kernel's driver, wait for its namespaces\n"
+"            or disks\n"
 "  check     (bound to vfio-pci) bring-up and tear-down N times checking\n"
 "            for leaked IOVA space, DMA mappings, memory and descriptors;\n"
 "            a read to an IOVA never mapped must fail; an LBA out of range\n"
@@ -65,6 +67,7 @@ static void usage(FILE *f)
 "  sp-vfio bind 0000:00:04.0 && uring_bench -m vfio -q 1 0000:00:04.0\n"
 "  sp-vfio --json check 0000:00:04.0\n"
 "  sp-vfio unbind 0000:00:04.0\n"
+"  sp-vfio bind 0000:00:03.0 && uring_bench -m scsi-vfio -q 1 0000:00:03.0\n"
 "\n"
 "Exit status: 0 ok, 1 failure (a check failed, a driver did not take the\n"
 "device), 2 refused or bad usage (nothing changed).\n");
@@ -79,6 +82,8 @@ static json_object *status_json(const struct sp_pci_info *p)
 	json_object_object_add(o, "bdf", json_object_new_string(p->bdf));
 	json_object_object_add(o, "ids", json_object_new_string(p->ids));
 	json_object_object_add(o, "nvme_class", json_object_new_boolean(sp_pci_is_nvme_class(p->class)));
+	json_object_object_add(o, "scsi_hba_class",
+			       json_object_new_boolean(sp_pci_is_scsi_hba_class(p->class)));
 	json_object_object_add(o, "driver", p->driver[0] ? json_object_new_string(p->driver) : NULL);
 	json_object_object_add(o, "iommu_group", p->group[0] ? json_object_new_string(p->group) : NULL);
 	json_object_object_add(o, "controller", p->ctrl[0] ? json_object_new_string(p->ctrl) : NULL);
@@ -112,7 +117,8 @@ static void status_text(const struct sp_pci_info *p)
 	char sz[32];
 
 	printf("%s %s %s, driver %s, IOMMU group %s\n", p->bdf, p->ids,
-	       sp_pci_is_nvme_class(p->class) ? "NVMe controller" : "(not NVMe)",
+	       sp_pci_is_nvme_class(p->class) ? "NVMe controller" :
+	       sp_pci_is_scsi_hba_class(p->class) ? "SCSI HBA" : "(not NVMe or a SCSI HBA)",
 	       p->driver[0] ? p->driver : "none", p->group[0] ? p->group : "none (no IOMMU)");
 	for (unsigned i = 0; i < p->nr_ns; i++) {
 		const struct sp_ns_info *ns = &p->ns[i];
@@ -158,7 +164,8 @@ static int cmd_status(const char *bdf)
 	}
 	dir = opendir(SP_PCI_DEVS);
 	while (dir && (e = readdir(dir))) {
-		if (e->d_name[0] == '.' || sp_pci_info(e->d_name, &p) || !sp_pci_is_nvme_class(p.class))
+		if (e->d_name[0] == '.' || sp_pci_info(e->d_name, &p) ||
+		    (!sp_pci_is_nvme_class(p.class) && !sp_pci_is_scsi_hba_class(p.class)))
 			continue;
 		n++;
 		if (opt_json)
@@ -173,7 +180,7 @@ static int cmd_status(const char *bdf)
 	else
 		json_object_put(arr);
 	if (!n && !opt_json)
-		printf("no NVMe controllers\n");
+		printf("no NVMe controllers or SCSI HBAs\n");
 	return SP_EXIT_OK;
 }
 
@@ -218,8 +225,9 @@ static int refuse_common(const char *arg, char *bdf, size_t len, struct sp_pci_i
 		       "one is refused (enable the IOMMU, e.g. intel_iommu=on)", bdf);
 		return SP_EXIT_USAGE;
 	}
-	if (!sp_pci_is_nvme_class(p->class)) {
-		sp_err("%s: not an NVMe controller (class 0x%06x)", bdf, p->class);
+	if (!sp_pci_is_nvme_class(p->class) && !sp_pci_is_scsi_hba_class(p->class)) {
+		sp_err("%s: neither an NVMe controller nor a SCSI HBA (class 0x%06x)", bdf,
+		       p->class);
 		return SP_EXIT_USAGE;
 	}
 	return 0;
@@ -319,15 +327,17 @@ static int cmd_bind(const char *arg)
 
 static int cmd_unbind(const char *arg)
 {
-	char bdf[16], msg[128], comm[32] = "?", node[64];
+	char bdf[16], msg[160], comm[32] = "?", node[64], drv[64] = "nvme";
 	struct sp_pci_info p;
 	int ret, dummy;
 
 	ret = refuse_common(arg, bdf, sizeof(bdf), &p);
 	if (ret)
 		return ret;
-	if (!strcmp(p.driver, "nvme"))
-		return emit(bdf, "unbind", "nvme", "already bound to nvme");
+	if (p.driver[0] && strcmp(p.driver, "vfio-pci")) {
+		snprintf(msg, sizeof(msg), "already bound to %s", p.driver);
+		return emit(bdf, "unbind", p.driver, msg);
+	}
 	if (p.vfio_pid) {
 		snprintf(node, sizeof(node), "/dev/vfio/%s", p.group);
 		sp_pci_find_opener(&p, node, &dummy, comm, sizeof(comm));
@@ -342,14 +352,23 @@ static int cmd_unbind(const char *arg)
 		sp_err("%s: cannot hand back to the kernel: %s", bdf, strerror(-ret));
 		return SP_EXIT_FAIL;
 	}
-	if (!sp_pci_wait_driver(bdf, "nvme", 30000)) {
-		sp_err("%s: the nvme driver did not take the device back within 30 s", bdf);
+	if (!sp_pci_is_nvme_class(p.class)) {
+		/* an HBA: whichever kernel driver claims it (megaraid_sas, mptsas...) */
+		for (unsigned t = 0; t < 30000; t += 100) {
+			if (!sp_pci_info(bdf, &p) && p.driver[0] && strcmp(p.driver, "vfio-pci"))
+				break;
+			sp_sleep_ms(100);
+		}
+		snprintf(drv, sizeof(drv), "%s", p.driver);
+	}
+	if (!drv[0] || !strcmp(drv, "vfio-pci") || !sp_pci_wait_driver(bdf, drv, 30000)) {
+		sp_err("%s: no kernel driver took the device back within 30 s", bdf);
 		return SP_EXIT_FAIL;
 	}
 	sp_pci_info(bdf, &p);
-	snprintf(msg, sizeof(msg), "%s: bound to nvme (%s%s%s)", bdf, p.ctrl,
+	snprintf(msg, sizeof(msg), "%s: bound to %s (%s%s%s)", bdf, drv, p.ctrl,
 		 p.nr_ns ? ", " : "", p.nr_ns ? p.ns[0].name : "");
-	return emit(bdf, "unbind", "nvme", msg);
+	return emit(bdf, "unbind", drv, msg);
 }
 
 int main(int argc, char **argv)

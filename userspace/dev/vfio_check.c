@@ -4,7 +4,8 @@
  * vfio-pci: bring-up and tear-down cycles with nothing left behind (IOVA
  * space, DMA mappings, queue pairs, file descriptors, memory), a read
  * into an IOVA never mapped (the IOMMU fence), a read past the end (a
- * decoded status), and a controller reset followed by a read.
+ * decoded status), and a controller reset followed by a read. The same
+ * for a SAS/RAID HBA through the userspace SCSI stack (scsi-vfio).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include "sp_opts.h"
 #include "sp_pci.h"
 #include "sp_version.h"
+#include "scsi_vfio.h"
 #include "vfio.h"
 #include "vfio_check.h"
 
@@ -155,13 +157,43 @@ static void step(struct check *ck, bool ok, const char *name, const char *fmt, .
 	}
 }
 
+/* What is left of the driver's resources after a tear-down, in words;
+ * empty when nothing is. */
+static void leftovers(bool scsi, char *out, size_t len)
+{
+	struct sp_vfio_pci_usage pu;
+	struct sp_vfio_usage u;
+
+	out[0] = '\0';
+	sp_vfio_pci_usage(&pu);
+	if (scsi) {
+		if (pu.devices || pu.dma_maps || pu.iova_bytes)
+			snprintf(out, len, "%u devices, %u DMA maps, %llu IOVA bytes",
+				 pu.devices, pu.dma_maps, (unsigned long long)pu.iova_bytes);
+		return;
+	}
+	sp_vfio_usage(&u);
+	if (u.controllers || u.queue_pairs || u.dma_maps || u.iova_bytes)
+		snprintf(out, len, "%u controllers, %u queue pairs, %u DMA maps, %llu IOVA "
+			 "bytes", u.controllers, u.queue_pairs, u.dma_maps,
+			 (unsigned long long)u.iova_bytes);
+}
+
+static const char *status_words(bool scsi, uint32_t status, char *buf, size_t len)
+{
+	return scsi ? sp_scsi_ml_status_str(status, buf, len) :
+		      sp_nvme_status_str(status, buf, len);
+}
+
 int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 {
-	const struct sp_backend *be = sp_backend_find("vfio");
+	const struct sp_backend *be;
+	struct sp_pci_info pi;
+	bool scsi;
+	char left[160];
 	struct sp_target_opts o = { .write = false, .direct = true, .depth = 8, .buf_size = 8192 };
 	struct check ck = { .steps = json_object_new_array() };
 	struct sp_devinfo d;
-	struct sp_vfio_usage u;
 	struct sp_target t;
 	unsigned fds0 = 0, bad_cycle = 0;
 	long long rss0 = 0, rss1 = 0;
@@ -175,6 +207,9 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 		sp_err("'%s' is not a PCI address (DDDD:BB:DD.F, e.g. 0000:00:04.0)", arg);
 		return SP_EXIT_USAGE;
 	}
+	/* an NVMe controller, or a SAS/RAID HBA through the SCSI stack */
+	scsi = !sp_pci_info(bdf, &pi) && sp_pci_is_scsi_hba_class(pi.class);
+	be = sp_backend_find(scsi ? "scsi-vfio" : "vfio");
 	why[0] = '\0';
 	ret = be->probe(bdf, false, &d, why, sizeof(why));
 	if (ret) {
@@ -190,12 +225,10 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 		}
 		ret = one_io(&t, SP_OP_READ, 0, 8192, &status);
 		sp_target_close(&t);
-		sp_vfio_usage(&u);
-		if (ret || u.controllers || u.queue_pairs || u.dma_maps || u.iova_bytes) {
-			step(&ck, false, "bring-up", "cycle %u: read %s; left behind: %u "
-			     "controllers, %u queue pairs, %u DMA maps, %llu IOVA bytes",
-			     i + 1, ret ? strerror(-ret) : "ok", u.controllers, u.queue_pairs,
-			     u.dma_maps, (unsigned long long)u.iova_bytes);
+		leftovers(scsi, left, sizeof(left));
+		if (ret || left[0]) {
+			step(&ck, false, "bring-up", "cycle %u: read %s; left behind: %s",
+			     i + 1, ret ? strerror(-ret) : "ok", left[0] ? left : "nothing");
 			bad_cycle = i + 1;
 			break;
 		}
@@ -224,14 +257,15 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 		goto out;
 	}
 	{
-		uint64_t iova = sp_vfio_unmapped_iova(&t);
+		uint64_t iova = scsi ? sp_scsi_vfio_unmapped_iova(&t) : sp_vfio_unmapped_iova(&t);
 		int kmsg = kmsg_open();
 		bool fault, intact;
 
 		/* every byte the device may reach through the IOMMU, marked */
 		memset(t.bufs.base, 0xa5, t.bufs.map_len);
 		status = 0;
-		ret = sp_vfio_read_iova(&t, iova, 0, 4096, &status);
+		ret = scsi ? sp_scsi_vfio_read_iova(&t, iova, 0, 4096, &status) :
+			     sp_vfio_read_iova(&t, iova, 0, 4096, &status);
 		fault = kmsg_fault(kmsg, iova);
 		intact = memchk(t.bufs.base, 0xa5, t.bufs.map_len);
 		if (kmsg >= 0)
@@ -247,7 +281,7 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 		     "mapped memory %s", (unsigned long long)iova,
 		     ret == 0 ? "completed without error status" :
 		     ret == -EIO ? "failed as an I/O error, " : strerror(-ret),
-		     ret == -EIO ? sp_nvme_status_str(status, st, sizeof(st)) : "",
+		     ret == -EIO ? status_words(scsi, status, st, sizeof(st)) : "",
 		     fault ? "logged by the kernel" : kmsg < 0 ? "unknown (no /dev/kmsg)" :
 		     "not logged", intact ? "untouched" : "CHANGED");
 	}
@@ -255,14 +289,32 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 	step(&ck, !ret, "after-fault", "a normal read afterwards: %s",
 	     ret ? strerror(-ret) : "ok");
 	ret = one_io(&t, SP_OP_READ, d.size, 4096, &status);
-	step(&ck, ret == -EIO && (status & 0x7ff) == 0x80, "lba-out-of-range",
+	/* NVMe: LBA Out of Range; SCSI: ILLEGAL REQUEST, LBA out of range */
+	step(&ck, ret == -EIO && (scsi ? (status & 0xffff00) == 0x052100 :
+				  (status & 0x7ff) == 0x80), "lba-out-of-range",
 	     "read at LBA %llu: %s", (unsigned long long)(d.size / d.lbs),
-	     ret == -EIO ? sp_nvme_status_str(status, st, sizeof(st)) :
+	     ret == -EIO ? status_words(scsi, status, st, sizeof(st)) :
 	     ret ? strerror(-ret) : "succeeded");
-	ret = sp_vfio_reset(&t);
+	if (scsi) {
+		unsigned host = 0;
+		int aret = 0;
+
+		/* an abort on the wire: the command comes back, aborted or done,
+		 * and the HBA goes on */
+		ret = sp_scsi_vfio_abort_one(&t, 0, 8192, &host, &aret);
+		if (!ret)
+			ret = one_io(&t, SP_OP_READ, 8192, 4096, &status);
+		step(&ck, !ret && (host == SP_HBA_ABORTED || host == SP_HBA_OK), "abort",
+		     "a read aborted after its doorbell came back %s (abort %s); a read "
+		     "afterwards: %s", sp_hba_host_str(host),
+		     aret ? strerror(-aret) : "accepted", ret ? strerror(-ret) : "ok");
+	}
+	ret = scsi ? sp_hba_reset(sp_scsi_vfio_hba(&t)) : sp_vfio_reset(&t);
 	if (!ret)
 		ret = one_io(&t, SP_OP_READ, 4096, 4096, &status);
-	step(&ck, !ret, "reset", "controller reset, queue pair recreated, read: %s",
+	step(&ck, !ret, "reset",
+	     scsi ? "HBA reset (READY, INIT again), read: %s" :
+	     "controller reset, queue pair recreated, read: %s",
 	     ret ? strerror(-ret) : "ok");
 	sp_target_close(&t);
 out:

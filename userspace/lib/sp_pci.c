@@ -112,6 +112,78 @@ static void find_namespaces(struct sp_pci_info *p)
 		closedir(dir);
 }
 
+/*
+ * The disks behind a SCSI HBA (hostN, targetH:C:T, H:C:T:L, block/sdX), as
+ * "namespaces", and their sg nodes as the controller's char nodes:
+ * the same refusals then apply to both kinds of device.
+ */
+static void find_scsi_disks(struct sp_pci_info *p)
+{
+	char path[PATH_MAX];
+	struct dirent *h, *t, *u, *b;
+	DIR *hd, *td, *ud, *bd;
+
+	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s", p->bdf);
+	hd = opendir(path);
+	while (hd && (h = readdir(hd))) {
+		if (strncmp(h->d_name, "host", 4))
+			continue;
+		if (!p->ctrl[0])
+			snprintf(p->ctrl, sizeof(p->ctrl), "%s", h->d_name);
+		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/%s", p->bdf, h->d_name);
+		td = opendir(path);
+		while (td && (t = readdir(td))) {
+			if (strncmp(t->d_name, "target", 6))
+				continue;
+			snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/%s/%s", p->bdf,
+				 h->d_name, t->d_name);
+			ud = opendir(path);
+			while (ud && (u = readdir(ud))) {
+				char dir[PATH_MAX];
+				long long sectors;
+
+				if (!strchr(u->d_name, ':'))
+					continue;
+				snprintf(dir, sizeof(dir), SP_PCI_DEVS "/%s/%s/%s/%s", p->bdf,
+					 h->d_name, t->d_name, u->d_name);
+				snprintf(path, sizeof(path), "%s/scsi_generic", dir);
+				bd = opendir(path);
+				while (bd && (b = readdir(bd)))
+					if (b->d_name[0] != '.' && p->nr_ctrl_devs < 8) {
+						snprintf(path, sizeof(path), "/sys/class/scsi_generic/%s/dev",
+							 b->d_name);
+						if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
+							p->nr_ctrl_devs++;
+					}
+				if (bd)
+					closedir(bd);
+				snprintf(path, sizeof(path), "%s/block", dir);
+				bd = opendir(path);
+				while (bd && (b = readdir(bd)) && p->nr_ns < 16) {
+					struct sp_ns_info *ns = &p->ns[p->nr_ns];
+
+					if (b->d_name[0] == '.')
+						continue;
+					snprintf(ns->name, sizeof(ns->name), "%s", b->d_name);
+					find_partitions(ns);
+					snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
+					if (!sp_read_int_file(path, &sectors))
+						ns->bytes = sectors * 512ULL;
+					p->nr_ns++;
+				}
+				if (bd)
+					closedir(bd);
+			}
+			if (ud)
+				closedir(ud);
+		}
+		if (td)
+			closedir(td);
+	}
+	if (hd)
+		closedir(hd);
+}
+
 /* The first holder of /sys/block/DISK[/PART]/holders into ns->holder. */
 static void find_holder(struct sp_ns_info *ns, const char *disk, const char *part)
 {
@@ -325,6 +397,10 @@ int sp_pci_info(const char *bdf, struct sp_pci_info *p)
 	if (!strcmp(p->driver, "nvme")) {
 		find_namespaces(p);
 		find_mounts(p);
+	} else if (sp_pci_is_scsi_hba_class(p->class) && p->driver[0] &&
+		   strcmp(p->driver, "vfio-pci")) {
+		find_scsi_disks(p);
+		find_mounts(p);
 	}
 	if (p->group[0]) {
 		snprintf(node, sizeof(node), "/dev/vfio/%s", p->group);
@@ -341,6 +417,14 @@ int sp_pci_info(const char *bdf, struct sp_pci_info *p)
 bool sp_pci_is_nvme_class(unsigned class)
 {
 	return (class >> 8) == 0x0108;	/* mass storage, non-volatile memory */
+}
+
+bool sp_pci_is_scsi_hba_class(unsigned class)
+{
+	unsigned sub = (class >> 8) & 0xffff;
+
+	/* mass storage: SCSI, RAID, Serial Attached SCSI */
+	return sub == 0x0100 || sub == 0x0104 || sub == 0x0107;
 }
 
 
@@ -372,6 +456,11 @@ bool sp_pci_wait_driver(const char *bdf, const char *drv, unsigned ms)
 		if (!sp_pci_info(bdf, &p) && !strcmp(p.driver, drv)) {
 			if (strcmp(drv, "vfio-pci") == 0) {
 				if (p.vfio_node)
+					return true;
+			} else if (sp_pci_is_scsi_hba_class(p.class) && !p.nr_ns) {
+				/* the scan of the HBA's bus is asynchronous: give the
+				 * disks a few seconds, but an empty HBA is bound too */
+				if (t >= 5000)
 					return true;
 			} else if (strcmp(drv, "nvme") || p.nr_ns) {
 				char path[64];

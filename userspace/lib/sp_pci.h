@@ -18,7 +18,7 @@
 #define SP_PCI_DEVS "/sys/bus/pci/devices"
 
 struct sp_ns_info {
-	char name[32];		/* nvme0n1 */
+	char name[32];		/* nvme0n1, or sda behind a SCSI HBA */
 	dev_t devs[64];		/* the disk and its partitions */
 	unsigned nr_devs;
 	uint64_t bytes;
@@ -35,8 +35,8 @@ struct sp_pci_info {
 	char group[16];		/* "" without an IOMMU */
 	unsigned class;
 	char ids[16];		/* vendor:device */
-	char ctrl[32];		/* nvme0 while nvme drives it */
-	dev_t ctrl_devs[8];	/* nvme0, ng0n1...: the char nodes */
+	char ctrl[32];		/* nvme0 while nvme drives it; host0 for an HBA */
+	dev_t ctrl_devs[8];	/* nvme0, ng0n1... or sg0...: the char nodes */
 	unsigned nr_ctrl_devs;
 	struct sp_ns_info ns[16];
 	unsigned nr_ns;
@@ -48,6 +48,8 @@ struct sp_pci_info {
 int sp_pci_info(const char *bdf, struct sp_pci_info *p);
 /* Mass storage, non-volatile memory (NVMe). */
 bool sp_pci_is_nvme_class(unsigned class);
+/* Mass storage: SCSI, RAID or SAS controller (an HBA with disks behind it). */
+bool sp_pci_is_scsi_hba_class(unsigned class);
 /*
  * The first other process with a node of p open: the VFIO group node
  * vfio_node when given, else a namespace's block node (*ns_idx set) or
