@@ -102,11 +102,6 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 	return ret;
 }
 
-bool sp_io_file_ok(const struct sp_target *t, const struct sp_io *io)
-{
-	return io->file < (t->fds ? t->o.nr_fds : 1);
-}
-
 void sp_target_close(struct sp_target *t)
 {
 	if (t->be)

@@ -153,8 +153,11 @@ static inline void *sp_io_buf(const struct sp_target *t, const struct sp_io *io)
 
 /* Opens the target's path for the options' access mode; -errno. */
 int sp_target_open_fd(const struct sp_target *t);
-/* Whether io->file names one of t's files. */
-bool sp_io_file_ok(const struct sp_target *t, const struct sp_io *io);
+/* Whether io->file names one of t's files (inline: checked once per I/O). */
+static inline bool sp_io_file_ok(const struct sp_target *t, const struct sp_io *io)
+{
+	return io->file < (t->fds ? t->o.nr_fds : 1);
+}
 /* The descriptor io is for: t->fds[io->file], or fd of a one-file target. */
 static inline int sp_io_fd(const struct sp_target *t, const struct sp_io *io, int fd)
 {
