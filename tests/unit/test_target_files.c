@@ -101,8 +101,8 @@ int main(void)
 					    .fds = fds, .nr_fds = NFILES };
 		struct sp_target t;
 
-		TAP_CHECK(sp_target_open(&t, sp_backend_find("nvme"), &o, NULL) == -EINVAL,
-			  "nvme over descriptors refused: %s", t.err);
+		TAP_CHECK(sp_target_open(&t, sp_backend_find("sg"), &o, NULL) == -EINVAL,
+			  "sg over descriptors refused: %s", t.err);
 	}
 	{
 		/* psync: bytes 100-5099 of file 2 scattered over three pieces */

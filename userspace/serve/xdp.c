@@ -217,6 +217,7 @@ static void teardown(struct xdp *x)
 	sp_xsk_close(&x->xsk);
 	free(x->rd);
 	free(x->via);
+	free(x->fidx);
 	free(x->pio);
 	free(x->dfd);
 	free(x->reqs);
@@ -235,9 +236,10 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
 	x.rd = calloc(RD_PASSTHRU + s->nr_files, sizeof(*x.rd));
 	x.via = calloc(s->nr_files, sizeof(*x.via));
+	x.fidx = calloc(s->nr_files, sizeof(*x.fidx));
 	x.pio = calloc(NR_FRAMES, sizeof(*x.pio));
 	x.seen = calloc(SEEN_SLOTS, sizeof(*x.seen));
-	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.rd || !x.via || !x.pio) {
+	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.rd || !x.via || !x.fidx || !x.pio) {
 		ret = -ENOMEM;
 		goto out;
 	}

@@ -54,8 +54,8 @@ struct xreq {
  * file without non-blocking reads (in the loop, a request's frames in
  * one preadv), one uring target (one ring, the files registered) every
  * other file, both over the descriptors of all files (sp_io.file is the
- * file's index); with --passthru each file has a target of its device's
- * backend.
+ * file's index); with --passthru the NVMe namespaces share one nvme
+ * target and each SCSI disk has an sg target.
  */
 struct reader {
 	struct sp_target t;
@@ -72,6 +72,7 @@ struct xdp {
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
 	struct reader *rd;	/* RD_PASSTHRU + nr_files of them */
 	unsigned *via;		/* per file: the reader its frames are read through */
+	uint16_t *fidx;		/* per file: its sp_io.file in that reader */
 	struct sp_io *pio;	/* per frame: its read */
 	struct sp_target wr;	/* --writable: psync over every file's own descriptor */
 	bool wr_open;

@@ -61,7 +61,7 @@ static void sync_reads(struct xdp *x, unsigned i)
 	struct xreq *r = &x->reqs[i];
 	struct sp_target *t = &x->rd[RD_PSYNC].t;
 	struct iovec iov[SYNC_FRAMES];
-	struct sp_io io = { .op = SP_OP_READ, .offset = r->next, .file = r->f - x->s->files,
+	struct sp_io io = { .op = SP_OP_READ, .offset = r->next, .file = x->fidx[r->f - x->s->files],
 			    .iov = iov }, *done;
 	unsigned fis[SYNC_FRAMES];
 	int64_t got;
@@ -102,7 +102,7 @@ static void queue_reads(struct xdp *x, unsigned i, struct reader *rd)
 {
 	struct xreq *r = &x->reqs[i];
 	struct sp_target *t = &rd->t;
-	uint16_t file = rd->passthru ? 0 : r->f - x->s->files;
+	uint16_t file = x->fidx[r->f - x->s->files];
 
 	while (!r->failed && r->next < r->end && x->nr_free_tx) {
 		unsigned fi = take_frame(x, i);
@@ -210,17 +210,21 @@ static bool nowait_reads(int fd)
 	return !(preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP);
 }
 
-/* Opens reader k with backend be over the UMEM (frame i from DATA_OFF on is buffer i). */
+/*
+ * Opens reader k with backend be over the UMEM (frame i from DATA_OFF
+ * on is buffer i) and, unless fds is NULL, over nr of the caller's
+ * descriptors, registered with its ring where it has one.
+ */
 static int reader_open(struct xdp *x, unsigned k, const struct sp_backend *be,
-		       const struct sp_devinfo *d, bool all_files)
+		       const struct sp_devinfo *d, const int *fds, unsigned nr)
 {
 	struct sp_bufpool frames = x->xsk.mem;
 	struct sp_target_opts o = {
 		.depth = NR_TX, .buf_size = FRAME - DATA_OFF, .fixed_bufs = true,
 		.no_modern = true, .bufs = &frames, .sq_cpu = -1,
-		/* the uring target's files registered: no file look-up per read */
-		.reg_files = all_files && k == RD_URING,
-		.fds = all_files ? x->dfd : NULL, .nr_fds = all_files ? x->s->nr_files : 0,
+		/* registered: no file look-up per read */
+		.reg_files = fds && (be->caps & SP_CAP_RING),
+		.fds = fds, .nr_fds = fds ? nr : 0,
 	};
 	int ret;
 
@@ -236,43 +240,90 @@ static int reader_open(struct xdp *x, unsigned k, const struct sp_backend *be,
 	return 0;
 }
 
-/*
- * --passthru: file i is read with the commands of its device's own
- * passthrough backend (NVMe uring_cmd on /dev/ngXnY, SCSI through sg),
- * into the UMEM registered as that ring's fixed buffers, where the
- * O_DIRECT path reads too.
- */
-static int open_passthru(struct xdp *x, unsigned i)
+/* --passthru: the backend that speaks to file i's device, with what it learned. */
+static int passthru_backend(struct xdp *x, unsigned i, const struct sp_backend **be,
+			    struct sp_devinfo *d)
 {
 	const struct served_file *f = &x->s->files[i];
-	const struct sp_backend *be;
-	struct sp_devinfo d;
 	char why[256];
 	int ret;
 
-	ret = sp_backend_detect(f->path, false, &be, &d, why, sizeof(why));
+	ret = sp_backend_detect(f->path, false, be, d, why, sizeof(why));
 	if (ret) {
 		sp_err("xdp: --passthru: %s", why);
 		return ret;
 	}
-	if (!strcmp(be->name, "uring")) {
+	if (!strcmp((*be)->name, "uring")) {
 		sp_err("xdp: --passthru: %s is not an NVMe namespace or a SCSI disk", f->path);
 		return -EINVAL;
 	}
-	if (d.lbs > DIO_ALIGN) {
+	if (d->lbs > DIO_ALIGN) {
 		sp_err("xdp: --passthru: %s has %u-byte blocks; frames are read in %u-byte units",
-		       f->path, d.lbs, DIO_ALIGN);
+		       f->path, d->lbs, DIO_ALIGN);
 		return -EINVAL;
 	}
-	ret = reader_open(x, RD_PASSTHRU + i, be, &d, false);
-	if (ret) {
-		sp_err("xdp: --passthru: %s", x->rd[RD_PASSTHRU + i].t.err);
-		return ret;
-	}
-	x->via[i] = RD_PASSTHRU + i;
-	snprintf(x->s->st.passthru_backend, sizeof(x->s->st.passthru_backend), "%s", be->name);
-	sp_info("xdp: %s read through %s: %s", f->path, be->name, x->rd[RD_PASSTHRU + i].t.setup);
+	snprintf(x->s->st.passthru_backend, sizeof(x->s->st.passthru_backend), "%s", (*be)->name);
 	return 0;
+}
+
+/*
+ * --passthru: every file is read with the commands of its device's own
+ * passthrough backend, into the UMEM registered as that ring's fixed
+ * buffers, where the O_DIRECT path reads too. Every NVMe namespace is
+ * read through one nvme target (one ring, their /dev/ngXnY descriptors
+ * registered, sp_io.file picking one); a SCSI disk through a target of
+ * its own (sg drives one device per target).
+ */
+static int open_passthru(struct xdp *x)
+{
+	const struct sp_backend *nvme = sp_backend_find("nvme"), *be;
+	int *fds = calloc(x->s->nr_files, sizeof(*fds));
+	unsigned nvme_k = 0, nr_nvme = 0;
+	struct sp_devinfo d, d_nvme;
+	int ret = 0;
+
+	if (!fds)
+		return -ENOMEM;
+	for (unsigned i = 0; i < x->s->nr_files && !ret; i++) {
+		ret = passthru_backend(x, i, &be, &d);
+		if (ret)
+			break;
+		if (be == nvme) {
+			x->dfd[i] = open(d.path, O_RDONLY | O_CLOEXEC);
+			if (x->dfd[i] < 0) {
+				ret = -errno;
+				sp_err("xdp: --passthru: %s: %s", d.path, strerror(-ret));
+				break;
+			}
+			if (!nr_nvme) {
+				nvme_k = RD_PASSTHRU + i;
+				d_nvme = d;
+			}
+			x->via[i] = nvme_k;
+			x->fidx[i] = nr_nvme;
+			fds[nr_nvme++] = x->dfd[i];
+			continue;
+		}
+		/* the plain descriptor stays; the sg target opens its node itself */
+		x->dfd[i] = x->s->files[i].fd;
+		x->via[i] = RD_PASSTHRU + i;
+		ret = reader_open(x, RD_PASSTHRU + i, be, &d, NULL, 0);
+		if (ret)
+			sp_err("xdp: --passthru: %s", x->rd[RD_PASSTHRU + i].t.err);
+		else
+			sp_info("xdp: %s read through %s: %s", x->s->files[i].path, be->name,
+				x->rd[RD_PASSTHRU + i].t.setup);
+	}
+	if (!ret && nr_nvme) {
+		ret = reader_open(x, nvme_k, nvme, &d_nvme, fds, nr_nvme);
+		if (ret)
+			sp_err("xdp: --passthru: %s", x->rd[nvme_k].t.err);
+		else
+			sp_info("xdp: %u namespace(s) read through nvme: %s", nr_nvme,
+				x->rd[nvme_k].t.setup);
+	}
+	free(fds);
+	return ret;
 }
 
 /*
@@ -323,17 +374,11 @@ int xdp_readers_open(struct xdp *x)
 	int ret;
 
 	x->s->st.direct_io = true;
+	if (x->s->passthru)
+		return open_passthru(x);
 	for (unsigned i = 0; i < x->s->nr_files; i++) {
 		const struct served_file *f = &x->s->files[i];
 
-		if (x->s->passthru) {
-			/* read by its device's commands; the plain descriptor stays */
-			x->dfd[i] = f->fd;
-			ret = open_passthru(x, i);
-			if (ret)
-				return ret;
-			continue;
-		}
 		/*
 		 * Frames are read at DIO_ALIGN granularity. A file with no
 		 * block device under it (tmpfs) is read through the page
@@ -351,6 +396,7 @@ int xdp_readers_open(struct xdp *x)
 			x->s->st.direct_io = false;
 		}
 		x->via[i] = nowait_reads(x->dfd[i]) ? RD_URING : RD_PSYNC;
+		x->fidx[i] = i;
 		nr_of[x->via[i]]++;
 	}
 	if (nr_of[RD_PSYNC])
@@ -364,7 +410,7 @@ int xdp_readers_open(struct xdp *x)
 
 		if (!nr_of[k])
 			continue;
-		ret = reader_open(x, k, sp_backend_find(name), NULL, true);
+		ret = reader_open(x, k, sp_backend_find(name), NULL, x->dfd, x->s->nr_files);
 		if (ret) {
 			sp_err("xdp: %s: %s", name, x->rd[k].t.err);
 			return ret;
