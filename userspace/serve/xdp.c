@@ -268,7 +268,7 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 			continue;
 		}
 		if (x.reads) {
-			/* passthrough completions come on their targets' rings: poll */
+			/* waits on the uring target's ring; passthrough reads are polled */
 			if (!xdp_wait_reads(&x))
 				continue;
 		} else if (!x.tx_out_all && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
