@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,12 +66,29 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 		t->bufs_lent = true;
 		t->o.bufs = NULL;
 	}
+	if (o->nr_fds) {
+		if (!(be->caps & SP_CAP_FILES) || !o->fds || o->nr_fds > UINT16_MAX + 1u) {
+			snprintf(t->err, sizeof(t->err), "%s: %s", be->name,
+				 !o->fds ? "no descriptors" :
+				 !(be->caps & SP_CAP_FILES) ?
+				 "opens one path, not the caller's descriptors" :
+				 "more descriptors than sp_io.file can name");
+			return -EINVAL;
+		}
+		t->fds = malloc(o->nr_fds * sizeof(*t->fds));
+		if (!t->fds)
+			return -ENOMEM;
+		memcpy(t->fds, o->fds, o->nr_fds * sizeof(*t->fds));
+		t->o.fds = NULL;
+	}
 	ret = t->bufs_lent ? 0 : sp_bufpool_alloc(&t->bufs, o->depth, o->buf_size,
 						  o->huge_bufs || (be->caps & SP_CAP_DMA) ?
 						  SP_BUF_HUGE : 0);
 	if (ret) {
 		snprintf(t->err, sizeof(t->err), "cannot allocate %u buffers of "
 			 "%u bytes: %s", o->depth, o->buf_size, strerror(-ret));
+		free(t->fds);
+		t->fds = NULL;
 		return ret;
 	}
 	ret = be->open(t);
@@ -80,6 +98,8 @@ int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 				 strerror(-ret));
 		if (!t->bufs_lent)
 			sp_bufpool_free(&t->bufs);
+		free(t->fds);
+		t->fds = NULL;
 	}
 	return ret;
 }
@@ -90,5 +110,7 @@ void sp_target_close(struct sp_target *t)
 		t->be->close(t);
 	if (!t->bufs_lent)
 		sp_bufpool_free(&t->bufs);
+	free(t->fds);
+	t->fds = NULL;
 	t->be = NULL;
 }

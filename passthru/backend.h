@@ -15,6 +15,14 @@
  * The target owns its I/O buffers (one pool of depth buffers), so that
  * a backend can register them with io_uring or map them for DMA.
  *
+ * One ring, many files: a backend with SP_CAP_FILES also opens over the
+ * caller's descriptors (sp_target_opts.fds) instead of a path, and
+ * sp_io.file says which one an I/O is for; a server reading many files
+ * then needs one target, so one ring, not one per file. A backend with
+ * SP_CAP_IOV also takes an I/O scattered over the caller's memory
+ * (sp_io.iov) in one syscall: a read of consecutive bytes into several
+ * frames, say.
+ *
  * Every function returns 0 (or a count) or a negative errno; open()
  * may also leave one line of explanation in t->err.
  */
@@ -24,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "devinfo.h"
@@ -41,8 +50,11 @@ struct sp_io {
 	uint32_t len;		/* bytes */
 	uint16_t buf;		/* index into the target's buffer pool */
 	uint8_t op;		/* enum sp_op */
+	uint8_t nr_iov;		/* > 0: into iov, not buf (SP_CAP_IOV only) */
 	int32_t res;		/* completion: bytes done or -errno */
 	uint32_t status;	/* protocol status when res is -EIO (NVMe, SCSI) */
+	uint16_t file;		/* index into sp_target_opts.fds; 0 without them */
+	const struct iovec *iov;	/* len is their sum; must stay put in flight */
 	uint64_t start_ns;	/* the caller's */
 	/* device time, doorbell write to completion seen, when the backend
 	 * drives the device itself (scsi-vfio); 0 unknown */
@@ -70,6 +82,14 @@ struct sp_target_opts {
 	 * Read by sp_target_open only (it keeps a copy).
 	 */
 	const struct sp_bufpool *bufs;
+	/*
+	 * The caller's open descriptors instead of the device's path
+	 * (SP_CAP_FILES only): the target reads and writes them, sp_io.file
+	 * indexing them, and never closes them; reg_files registers them
+	 * all. The array is copied by sp_target_open.
+	 */
+	const int *fds;
+	unsigned nr_fds;
 };
 
 struct sp_target {
@@ -79,6 +99,7 @@ struct sp_target {
 	struct sp_bufpool bufs;
 	uint64_t syscalls;	/* syscalls the backend made for I/O */
 	bool bufs_lent;		/* bufs is the caller's (o.bufs): not freed */
+	int *fds;		/* a copy of o.fds (o.fds is cleared); NULL without */
 	char setup[192];	/* what was set up, in words */
 	char err[256];		/* why open() failed, in words */
 	void *priv;
@@ -90,6 +111,8 @@ struct sp_target {
 #define SP_CAP_FLUSH	(1u << 2)
 #define SP_CAP_VECTORED	(1u << 3)	/* takes --vectored */
 #define SP_CAP_DMA	(1u << 4)	/* buffers are DMA-mapped: huge pages if any */
+#define SP_CAP_FILES	(1u << 5)	/* opens over sp_target_opts.fds */
+#define SP_CAP_IOV	(1u << 6)	/* takes sp_io.iov */
 
 struct sp_backend {
 	const char *name;
@@ -133,5 +156,15 @@ static inline void *sp_io_buf(const struct sp_target *t, const struct sp_io *io)
 
 /* Opens the target's path for the options' access mode; -errno. */
 int sp_target_open_fd(const struct sp_target *t);
+/* Whether io->file names one of t's files (inline: checked once per I/O). */
+static inline bool sp_io_file_ok(const struct sp_target *t, const struct sp_io *io)
+{
+	return io->file < (t->fds ? t->o.nr_fds : 1);
+}
+/* The descriptor io is for: t->fds[io->file], or fd of a one-file target. */
+static inline int sp_io_fd(const struct sp_target *t, const struct sp_io *io, int fd)
+{
+	return t->fds ? t->fds[io->file] : fd;
+}
 
 #endif

@@ -25,6 +25,11 @@ struct nvme {
 	uint32_t nsid;
 	unsigned lba_shift;
 	struct iovec *iov;	/* one per buffer, for NVME_URING_CMD_IO_VEC */
+	/* over the caller's descriptors (t->fds): each one's namespace */
+	struct nvme_ns {
+		uint32_t nsid;
+		unsigned lba_shift;
+	} *ns;
 };
 
 /* Whether st is an NVMe generic char node (class nvme-generic). */
@@ -154,7 +159,7 @@ static void nvme_close(struct sp_target *t);
 static int nvme_try_io(struct sp_target *t)
 {
 	struct nvme *n = t->priv;
-	struct sp_io io = { .op = SP_OP_READ, .len = t->dev.lbs }, *done;
+	struct sp_io io = { .op = SP_OP_READ, .len = 1u << n->lba_shift }, *done;
 	char status[160];
 	int ret;
 
@@ -183,6 +188,48 @@ static int nvme_try_io(struct sp_target *t)
 	snprintf(t->err, sizeof(t->err), "%s: first read failed: %s", t->dev.path,
 		 strerror(-io.res));
 	return io.res;
+}
+
+/*
+ * Over the caller's descriptors (namespaces of /dev/ngXnY): the
+ * namespace ID and block size of each, which its commands carry.
+ */
+static int nvme_learn_ns(struct sp_target *t, struct nvme *n)
+{
+	struct sp_nvme_info info;
+	void *page = NULL;
+	int ret = 0;
+
+	n->ns = calloc(t->o.nr_fds, sizeof(*n->ns));
+	if (!n->ns || posix_memalign(&page, 4096, SP_NVME_ID_SIZE)) {
+		free(page);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < t->o.nr_fds && !ret; i++) {
+		memset(&info, 0, sizeof(info));
+		ret = ioctl(t->fds[i], NVME_IOCTL_ID);
+		if (ret <= 0) {
+			ret = ret < 0 ? -errno : -ENODEV;
+			snprintf(t->err, sizeof(t->err), "descriptor %u: no NVMe namespace "
+				 "ID: %s", i, strerror(-ret));
+			break;
+		}
+		info.nsid = ret;
+		ret = identify(t->fds[i], info.nsid, SP_NVME_CNS_NS, page);
+		if (!ret)
+			ret = sp_nvme_parse_id_ns(page, &info);
+		if (!ret && info.ms)
+			ret = -EOPNOTSUPP;
+		if (ret) {
+			snprintf(t->err, sizeof(t->err), "descriptor %u (nsid %u): %s", i,
+				 info.nsid, ret == -EOPNOTSUPP ? "an LBA format with metadata "
+				 "is not supported" : strerror(-ret));
+			break;
+		}
+		n->ns[i] = (struct nvme_ns){ info.nsid, __builtin_ctz(info.lba_size) };
+	}
+	free(page);
+	return ret;
 }
 
 static int nvme_open(struct sp_target *t)
@@ -216,19 +263,28 @@ static int nvme_open(struct sp_target *t)
 		}
 		sp_bufpool_iovecs(&t->bufs, n->iov);
 	}
-	n->nsid = t->dev.nsid;
-	n->lba_shift = __builtin_ctz(t->dev.lbs);
 	n->u.complete = nvme_complete;
-	n->u.fd = open(t->dev.path, (t->o.write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (n->u.fd < 0) {
-		ret = -errno;
-		free(n);
-		return ret;
+	if (t->fds) {
+		/* the caller's namespaces, one ring for all; the first gives the target's */
+		n->u.fd = -1;
+		ret = nvme_learn_ns(t, n);
+		if (!ret) {
+			n->nsid = n->ns[0].nsid;
+			n->lba_shift = n->ns[0].lba_shift;
+		}
+	} else {
+		n->nsid = t->dev.nsid;
+		n->lba_shift = __builtin_ctz(t->dev.lbs);
+		n->u.fd = open(t->dev.path, (t->o.write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		ret = n->u.fd < 0 ? -errno : 0;
 	}
-	ret = sp_uring_setup(t, &n->u, true, 1);
+	if (!ret)
+		ret = sp_uring_setup(t, &n->u, true, 1);
 	if (ret) {
-		close(n->u.fd);
+		if (n->u.fd >= 0)
+			close(n->u.fd);
 		free(n->iov);
+		free(n->ns);
 		free(n);
 		return ret;
 	}
@@ -236,8 +292,9 @@ static int nvme_open(struct sp_target *t)
 		char ring[sizeof(t->setup)];
 
 		snprintf(ring, sizeof(ring), "%s", t->setup);
-		snprintf(t->setup, sizeof(t->setup), "NVMe uring_cmd%s nsid %u, %s",
-			 n->iov ? " (vectored)" : "", n->nsid, ring);
+		snprintf(t->setup, sizeof(t->setup), "NVMe uring_cmd%s nsid %u%s, %s",
+			 n->iov ? " (vectored)" : "", n->nsid,
+			 t->fds && t->o.nr_fds > 1 ? " and more" : "", ring);
 	}
 	t->priv = n;
 	ret = nvme_try_io(t);
@@ -249,19 +306,28 @@ static int nvme_open(struct sp_target *t)
 static int nvme_queue(struct sp_target *t, struct sp_io *io)
 {
 	struct nvme *n = t->priv;
-	struct io_uring_sqe *sqe = sp_uring_sqe(t, &n->u, io);
+	struct io_uring_sqe *sqe;
 	struct nvme_uring_cmd *cmd;
-	uint64_t slba = io->offset >> n->lba_shift;
-	int ret;
+	uint32_t nsid = n->nsid;
+	unsigned shift = n->lba_shift;
+	int fd = n->u.sqe_fd, ret;
 
+	if (!sp_io_file_ok(t, io))
+		return -EINVAL;
+	if (t->fds) {
+		nsid = n->ns[io->file].nsid;
+		shift = n->ns[io->file].lba_shift;
+		fd = n->u.sqe_flags ? io->file : t->fds[io->file];
+	}
+	sqe = sp_uring_sqe(t, &n->u, io);
 	if (!sqe)
 		return -EBUSY;
-	sp_uring_prep_cmd(sqe, n->u.sqe_fd, NVME_URING_CMD_IO);
+	sp_uring_prep_cmd(sqe, fd, NVME_URING_CMD_IO);
 	sqe->flags = n->u.sqe_flags;
 	sqe->user_data = (uint64_t)(uintptr_t)io;
 	cmd = (struct nvme_uring_cmd *)sqe->cmd;
-	cmd->nsid = n->nsid;
-	ret = sp_nvme_io_cmd(io->op, slba, io->len >> n->lba_shift, &cmd->opcode,
+	cmd->nsid = nsid;
+	ret = sp_nvme_io_cmd(io->op, io->offset >> shift, io->len >> shift, &cmd->opcode,
 			     &cmd->cdw10, &cmd->cdw11, &cmd->cdw12);
 	if (ret)
 		return ret;
@@ -288,8 +354,10 @@ static void nvme_close(struct sp_target *t)
 {
 	struct nvme *n = t->priv;
 
-	if (n)
+	if (n) {
 		free(n->iov);
+		free(n->ns);
+	}
 	sp_uring_close(t);	/* frees n */
 }
 
@@ -301,7 +369,7 @@ static const char *nvme_status(uint32_t status, char *buf, size_t len)
 const struct sp_backend sp_backend_nvme = {
 	.name = "nvme",
 	.desc = "NVMe passthrough: io_uring uring_cmd on /dev/ngXnY (kernel driver)",
-	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH | SP_CAP_VECTORED,
+	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH | SP_CAP_VECTORED | SP_CAP_FILES,
 	.probe = nvme_probe,
 	.status_str = nvme_status,
 	.open = nvme_open,

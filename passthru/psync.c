@@ -2,7 +2,9 @@
 /*
  * psync: pread(2)/pwrite(2), one I/O per syscall, the baseline every
  * other path is measured against. Synchronous: submit() performs the
- * queued I/Os one after another.
+ * queued I/Os one after another. An I/O with an iovec is one
+ * preadv(2)/pwritev(2): consecutive bytes into several places, for the
+ * price of one syscall.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,8 +33,9 @@ static int psync_open(struct sp_target *t)
 		free(ps);
 		return -ENOMEM;
 	}
-	ps->fd = sp_target_open_fd(t);
-	if (ps->fd < 0) {
+	/* the caller's descriptors are used as they are */
+	ps->fd = t->fds ? -1 : sp_target_open_fd(t);
+	if (!t->fds && ps->fd < 0) {
 		int ret = ps->fd;
 
 		free(ps->queued);
@@ -52,6 +55,8 @@ static int psync_queue(struct sp_target *t, struct sp_io *io)
 
 	if (ps->nr_queued + ps->nr_done >= t->o.depth)
 		return -EBUSY;
+	if (!sp_io_file_ok(t, io))
+		return -EINVAL;
 	ps->queued[ps->nr_queued++] = io;
 	return 0;
 }
@@ -64,19 +69,22 @@ static int psync_submit(struct sp_target *t, unsigned wait_nr)
 	for (unsigned i = 0; i < n; i++) {
 		struct sp_io *io = ps->queued[i];
 		void *buf = sp_io_buf(t, io);
+		int fd = sp_io_fd(t, io, ps->fd);
 		ssize_t r = 0;
 
 		switch (io->op) {
 		case SP_OP_READ:
-			r = pread(ps->fd, buf, io->len, io->offset);
+			r = io->nr_iov ? preadv(fd, io->iov, io->nr_iov, io->offset)
+				       : pread(fd, buf, io->len, io->offset);
 			t->syscalls++;
 			break;
 		case SP_OP_WRITE:
-			r = pwrite(ps->fd, buf, io->len, io->offset);
+			r = io->nr_iov ? pwritev(fd, io->iov, io->nr_iov, io->offset)
+				       : pwrite(fd, buf, io->len, io->offset);
 			t->syscalls++;
 			break;
 		case SP_OP_FLUSH:
-			r = fsync(ps->fd);
+			r = fsync(fd);
 			t->syscalls++;
 			break;
 		case SP_OP_NOP:
@@ -114,7 +122,8 @@ static void psync_close(struct sp_target *t)
 
 	if (!ps)
 		return;
-	close(ps->fd);
+	if (ps->fd >= 0)
+		close(ps->fd);
 	free(ps->queued);
 	free(ps->done);
 	free(ps);
@@ -124,7 +133,7 @@ static void psync_close(struct sp_target *t)
 const struct sp_backend sp_backend_psync = {
 	.name = "psync",
 	.desc = "pread/pwrite, one syscall per I/O (synchronous; iodepth 1)",
-	.caps = SP_CAP_TARGET | SP_CAP_FLUSH,
+	.caps = SP_CAP_TARGET | SP_CAP_FLUSH | SP_CAP_FILES | SP_CAP_IOV,
 	.open = psync_open,
 	.queue = psync_queue,
 	.submit = psync_submit,

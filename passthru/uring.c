@@ -49,8 +49,10 @@ int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
 		return ret;
 	}
 	u->sqe_fd = u->fd;
-	if (u->fd >= 0 && t->o.reg_files) {
-		ret = io_uring_register_files(&u->ring, &u->fd, 1);
+	if ((u->fd >= 0 || t->fds) && t->o.reg_files) {
+		/* the caller's files as fixed files 0..n-1: sp_io.file is the index */
+		ret = t->fds ? io_uring_register_files(&u->ring, t->fds, t->o.nr_fds)
+			     : io_uring_register_files(&u->ring, &u->fd, 1);
 		if (ret) {
 			snprintf(t->err, sizeof(t->err), "registering the file: %s",
 				 strerror(-ret));
@@ -83,7 +85,8 @@ int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
 		 u->info.refused ? refused : "",
 		 u->reg_ring ? ", registered ring" : "",
 		 t->o.fixed_bufs ? ", fixed buffers" : "",
-		 u->sqe_flags ? ", registered file" : "");
+		 !u->sqe_flags ? "" : t->fds && t->o.nr_fds > 1 ? ", registered files" :
+		 ", registered file");
 	return 0;
 fail:
 	io_uring_queue_exit(&u->ring);
@@ -215,7 +218,7 @@ static int rw_open(struct sp_target *t, bool nop)
 	if (!u)
 		return -ENOMEM;
 	u->fd = -1;
-	if (!nop) {
+	if (!nop && !t->fds) {
 		u->fd = sp_target_open_fd(t);
 		if (u->fd < 0) {
 			ret = u->fd;
@@ -247,28 +250,34 @@ static int nop_open(struct sp_target *t)
 static int uring_queue(struct sp_target *t, struct sp_io *io)
 {
 	struct sp_uring *u = t->priv;
-	struct io_uring_sqe *sqe = sp_uring_sqe(t, u, io);
+	struct io_uring_sqe *sqe;
 	void *buf = sp_io_buf(t, io);
+	int fd = u->sqe_fd;
 
+	if (!sp_io_file_ok(t, io) || io->nr_iov)
+		return -EINVAL;
+	if (t->fds)
+		fd = u->sqe_flags ? io->file : t->fds[io->file];
+	sqe = sp_uring_sqe(t, u, io);
 	if (!sqe)
 		return -EBUSY;
 	switch (io->op) {
 	case SP_OP_READ:
 		if (t->o.fixed_bufs)
-			io_uring_prep_read_fixed(sqe, u->sqe_fd, buf, io->len,
+			io_uring_prep_read_fixed(sqe, fd, buf, io->len,
 						 io->offset, io->buf);
 		else
-			io_uring_prep_read(sqe, u->sqe_fd, buf, io->len, io->offset);
+			io_uring_prep_read(sqe, fd, buf, io->len, io->offset);
 		break;
 	case SP_OP_WRITE:
 		if (t->o.fixed_bufs)
-			io_uring_prep_write_fixed(sqe, u->sqe_fd, buf, io->len,
+			io_uring_prep_write_fixed(sqe, fd, buf, io->len,
 						  io->offset, io->buf);
 		else
-			io_uring_prep_write(sqe, u->sqe_fd, buf, io->len, io->offset);
+			io_uring_prep_write(sqe, fd, buf, io->len, io->offset);
 		break;
 	case SP_OP_FLUSH:
-		io_uring_prep_fsync(sqe, u->sqe_fd, 0);
+		io_uring_prep_fsync(sqe, fd, 0);
 		break;
 	default:
 		io_uring_prep_nop(sqe);
@@ -276,7 +285,7 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 	}
 	/* prep_* clear the SQE, user_data included */
 	io_uring_sqe_set_data(sqe, io);
-	if (u->fd >= 0)
+	if (u->fd >= 0 || t->fds)
 		sqe->flags |= u->sqe_flags;
 	return 0;
 }
@@ -284,7 +293,7 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 const struct sp_backend sp_backend_uring = {
 	.name = "uring",
 	.desc = "io_uring read/write (--fixedbufs, --regfiles, --sqpoll, --iopoll)",
-	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH,
+	.caps = SP_CAP_TARGET | SP_CAP_RING | SP_CAP_FLUSH | SP_CAP_FILES,
 	.open = uring_open,
 	.queue = uring_queue,
 	.submit = sp_uring_submit,

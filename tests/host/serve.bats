@@ -36,6 +36,7 @@ setup() {
 teardown() {
 	stop_server
 	loop_teardown
+	[[ -n ${RING_DIR:-} ]] && rm -rf "$RING_DIR"
 	[[ -n ${NS_C:-} ]] && ip -n "$NS_C" link set dev "$VETH_C" xdpdrv off 2>/dev/null
 	# the one-queue pair of the --threads fallback test, had it skipped
 	if [[ -e ${SD:-}/bq.tag ]]; then
@@ -245,6 +246,28 @@ start_sendzc() {
 	[[ $(jfield .mismatches) == 0 && $(jfield .bytes) == $((4 * 8 << 20)) ]]
 	stop_server
 	[[ $(jq .xdp.direct_io "$SD/srv.json") == true ]]
+}
+
+@test "xdp mode: files on a disk share one ring (registered files), a tmpfs file is read in the loop; each byte-exact" {
+	local d f id=0
+	# on the disk's filesystem (O_DIRECT, non-blocking reads); teardown removes it
+	d=$(mktemp -d /tmp/shortpath-ring.XXXXXX)
+	RING_DIR=$d
+	head -c 65536 /dev/urandom >"$d/a"
+	head -c 1048576 /dev/urandom >"$d/b"
+	# the files are ids 0, 1 (disk) and 2 (tmpfs)
+	SRV_FILE=$SD/f64k start_xdp -v "$d/a" "$d/b"
+	for f in "$d/a" "$d/b" "$SD/f64k"; do
+		run fetch -m udp --id $((id++)) -q -P 4 -n 8 --len 4k --json "$f"
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 8 ]]
+	done
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	grep -q "2 file(s) read through uring: .*registered files" "$SD/srv.err" ||
+		fail "not one ring for both disk files: $(cat "$SD/srv.err")"
+	grep -q "1 file(s) read through psync" "$SD/srv.err"
+	(($(jq .xdp.sync_reads "$SD/srv.json") > 0))
 }
 
 # start_cache [ARGS]: the xdp mode with the hot-block cache; the client's

@@ -165,7 +165,7 @@ sendzc_sends() {
 	(($(kprobe_hits) - before >= 180)) || fail "only $(($(kprobe_hits) - before)) copies seen"
 }
 
-@test "xdp --passthru: an NVMe namespace read with NVMe commands straight into the UMEM, byte-exact" {
+@test "xdp --passthru: an NVMe namespace read with NVMe commands straight into the UMEM, byte-exact; two files on one ring" {
 	local dev=/dev/nvme0n1
 	[[ -b $dev ]] || fail "no $dev in the testbed"
 	# the whole namespace random, so that every range fetched is checked
@@ -173,8 +173,10 @@ sendzc_sends() {
 		conv=fsync status=none
 	sp_netns_up "pt$$" || fail "no veth namespace pair"
 	rm -f "$SD/ready"
-	ip netns exec "$NS_S" "$SP_BIN/sp-serve" -m xdp -i "$VETH_S" --passthru --json \
-		--ready "$SD/ready" "$dev" >"$SD/srv.json" 2>"$SD/srv.err" &
+	# the namespace again under another name: a second file, on the same ring
+	ln -sf "$dev" "$SD/again"
+	ip netns exec "$NS_S" "$SP_BIN/sp-serve" -m xdp -i "$VETH_S" --passthru --json -v \
+		--ready "$SD/ready" "$dev" "$SD/again" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
 	wait_for 20 test -e "$SD/ready" || fail "sp-serve --passthru did not come up: $(cat "$SD/srv.err")"
 	run ip netns exec "$NS_C" "$SP_BIN/sp-fetch" -m udp --id 0 -s "$SRV_IP" -q -P 4 -n 200 \
@@ -185,8 +187,14 @@ sendzc_sends() {
 		--len 64k --json "$dev"
 	assert_success
 	[[ $(json .mismatches) == 0 ]]
+	run ip netns exec "$NS_C" "$SP_BIN/sp-fetch" -m udp --id 1 -s "$SRV_IP" -q -P 4 -n 20 \
+		--len 4k --json "$dev"
+	assert_success
+	[[ $(json .mismatches) == 0 && $(json .requests) == 20 ]]
 	stop_server
 	[[ $SRV_STATUS -eq 0 ]] || fail "sp-serve exited $SRV_STATUS: $(cat "$SD/srv.err")"
+	grep -q "2 namespace(s) read through nvme: .*registered files" "$SD/srv.err" ||
+		fail "the two files not on one ring: $(cat "$SD/srv.err")"
 	# every frame came from an NVMe read command, none from pread or O_DIRECT
 	assert_equal "$(jq -r .xdp.passthru_backend "$SD/srv.json")" nvme
 	(($(jq .xdp.passthru_reads "$SD/srv.json") >= 200 * 2 + 20 * 22)) ||

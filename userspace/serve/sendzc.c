@@ -189,6 +189,8 @@ enum zc_next sendzc_complete(struct tcp *t, const struct io_uring_cqe *cqe, unsi
  */
 static bool zc_usage_reported(void)
 {
+	struct sp_ring_opts ro = { .entries = 4, .sq_cpu = -1, .no_modern = true };
+	struct sp_ring_info info;
 	struct io_uring ring;
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
@@ -198,7 +200,7 @@ static bool zc_usage_reported(void)
 
 	if (pipe(pipefd))
 		return false;
-	if (io_uring_queue_init(4, &ring, 0)) {
+	if (sp_ring_init(&ring, &ro, &info)) {
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return false;

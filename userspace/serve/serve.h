@@ -4,7 +4,7 @@
  * files served (server.c opens them once, finds them by name, signals
  * readiness and reports). main.c parses and dispatches; one file a mode:
  * tcp.c (copy, sendfile, splice; sendzc.c adds io_uring send_zc to its
- * loop) and xdp.c (with xdp_cache.c and xdp_store.c). A mode calls into
+ * loop) and xdp.c (with xdp_frames.c, xdp_read.c and xdp_cache.c). A mode calls into
  * this header's files only, never into main.c or another mode.
  */
 #ifndef SERVE_H
