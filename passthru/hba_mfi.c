@@ -65,6 +65,7 @@ enum { MFI_CMD_INIT = 0, MFI_CMD_LD_SCSI = 3, MFI_CMD_PD_SCSI = 4,
 /* Each frame slot: the firmware maps 2 KiB from the frame address (the
  * frame and its chained scatter list), so a slot is that big. */
 #define SLOT_SIZE		2048u
+#define MFI_MAX_FRAMES		16u	/* a frame and the 15 extra the port can name */
 #define SENSE_SIZE		128u
 #define NR_SLOTS		256u	/* user commands; one more for internal use */
 #define DATA_SIZE		8192u	/* DCMD answers */
@@ -128,6 +129,7 @@ _Static_assert(sizeof(struct mfi_hdr) == 24, "MFI frame header");
 _Static_assert(sizeof(struct mfi_pass) == 48, "MFI pass-through frame");
 _Static_assert(sizeof(struct mfi_dcmd) == 40, "MFI DCMD frame");
 _Static_assert(sizeof(struct mfi_init) == 64, "MFI init frame");
+_Static_assert(MFI_MAX_FRAMES * 64 <= SLOT_SIZE, "a slot holds the frames the port can name");
 
 struct mfi {
 	void *bar;
@@ -206,7 +208,7 @@ static void post_frame(struct mfi *m, unsigned s, unsigned extra)
 
 	sp_wmb_doorbell();
 	wr(m, MFI_REG_IQPH, (uint32_t)(a >> 32));
-	wr(m, MFI_REG_IQPL, (uint32_t)a | (extra > 15 ? 15 : extra) << 1 | 1);
+	wr(m, MFI_REG_IQPL, (uint32_t)a | extra << 1 | 1);	/* extra < MFI_MAX_FRAMES */
 }
 
 /* Waits for the firmware state to be want; the state, or 0 on timeout. */
@@ -347,8 +349,10 @@ static int mfi_bring_up(struct sp_hba *h, char *why, size_t len)
 	}
 	m->nr_slots = m->rq_entries - 2 < NR_SLOTS ? m->rq_entries - 2 : NR_SLOTS;
 	m->max_sge = MFI_STATE_MAXSGL(st);
-	if (m->max_sge > (SLOT_SIZE - sizeof(struct mfi_pass)) / sizeof(struct mfi_sg64))
-		m->max_sge = (SLOT_SIZE - sizeof(struct mfi_pass)) / sizeof(struct mfi_sg64);
+	/* the queue port names at most 15 extra 64-byte frames: a scatter
+	 * list longer than those hold would be fetched cut short */
+	if (m->max_sge > (MFI_MAX_FRAMES * 64 - sizeof(struct mfi_pass)) / sizeof(struct mfi_sg64))
+		m->max_sge = (MFI_MAX_FRAMES * 64 - sizeof(struct mfi_pass)) / sizeof(struct mfi_sg64);
 	if (!m->max_sge)
 		m->max_sge = 1;
 	total = (size_t)(m->nr_slots + 1) * SLOT_SIZE + (size_t)m->nr_slots * SENSE_SIZE +
@@ -472,7 +476,9 @@ static int mfi_submit(struct sp_hba *h, struct sp_hba_cmd *c)
 
 	if (c->cdb_len > 16 || c->nr_sg > m->max_sge || c->target > 0xff || c->lun > 0xff)
 		return -EINVAL;
-	if (!m->nr_free)
+	/* commands a reset completed are polled before slots are reused, so
+	 * that failed[] never holds more than the slots there are */
+	if (!m->nr_free || m->nr_failed)
 		return -EBUSY;
 	s = m->free[--m->nr_free];
 	f = slot_frame(m, s);
