@@ -38,10 +38,10 @@ teardown() {
 	[[ $(jq -r '.latency_ns.p99 > 0' <<<"$output") == true ]]
 }
 
-@test "sp-fetch --rate is refused for the UDP modes and for 0, with one line" {
-	run "$BIN/sp-fetch" -m udp -s 127.0.0.1 -p "$PORT" -n 1 --rate 100 "$SD/f4k"
+@test "sp-fetch --rate is refused with --bad and for 0, with one line" {
+	run "$BIN/sp-fetch" -m udp -s 127.0.0.1 -p "$PORT" --bad malformed --rate 100 "$SD/f4k"
 	assert_failure 2
-	assert_output --partial "--rate is for --mode tcp"
+	assert_output --partial "not with --bad"
 	run "$BIN/sp-fetch" -m tcp -s 127.0.0.1 -p "$PORT" -n 1 --rate 0 "$SD/f4k"
 	assert_failure 2
 	assert_output --partial "rate"

@@ -528,6 +528,28 @@ two_queues() {
 	no_xdp_left
 }
 
+@test "--rate paces the UDP and AF_XDP clients (2 threads share it): on schedule, byte-exact" {
+	two_queues
+	start_xdp
+	# the last of 100 requests at 200/s is due at 99/200 s: no run ends
+	# before it (a lower bound only; a loaded machine may take longer)
+	run fetch -m udp --id 0 -q -P 4 -n 100 --rate 200 --json "$SD/f4k"
+	assert_success
+	[[ $(jfield .requests) == 100 && $(jfield .mismatches) == 0 && $(jfield .offered_rps) == 200 ]]
+	(($(jfield .elapsed_ns) >= 495000000))
+	run fetch_xdp --threads 2 --id 1 -q -P 4 -n 100 --len 4k --rate 200 --json "$SD/f64k"
+	skip_no_xsk
+	assert_success
+	[[ $(jfield .requests) == 100 && $(jfield .mismatches) == 0 ]]
+	# each thread offers 100/s for its 50 requests: due until 49/100 s
+	(($(jfield .elapsed_ns) >= 490000000))
+	run fetch_xdp --threads 2 --id 1 -q -n 10 --rate 1 "$SD/f64k"
+	assert_failure 2
+	assert_output --partial "--rate 1 is below --threads 2"
+	stop_server
+	[[ $SRV_STATUS -eq 0 && $(jq .errors.total "$SD/srv.json") == 0 ]]
+}
+
 @test "xdp client: cache hits through 2 threads, byte-exact with their checksums; Ctrl-C cleans up" {
 	local pid rc=0
 	two_queues

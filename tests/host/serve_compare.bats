@@ -14,16 +14,19 @@ teardown() {
 	return 0
 }
 
-@test "serve-compare --cost --load: p99 at a fixed load and syscalls per request for a TCP mode and nginx" {
+@test "serve-compare --cost --load: p99 at a fixed load and syscalls per request for a TCP mode, nginx and the UDP server" {
 	run timeout 300 "$TOP/bench/serve-compare" --sizes 4k --time 1s --clients 1 \
-		--modes "sendfile nginx" --load 0.5 --cost --out "$OUT" --json
+		--modes "sendfile nginx xdp-udp" --load 0.5 --cost --out "$OUT" --json
 	assert_success
-	# the fixed load is half the best TCP peak, offered to both modes
-	jq -e '.fixed_load | length == 2' <<<"$output"
+	# the fixed load is half the best TCP peak, offered to every mode
+	jq -e '.fixed_load | map(.mode) == ["sendfile", "nginx", "xdp-udp"]' <<<"$output"
 	jq -e '(.results | map(select(.mode == "sendfile" or .mode == "nginx")) | max_by(.rps).rps / 2 | floor) as $o
 		| .fixed_load | all(.offered_rps == $o and .p99_us > 0 and .p99_us >= .p50_us)' <<<"$output"
-	# every request costs the server at least its recv and its send
-	jq -e '.cost | length == 2 and all(.requests > 0 and .syscalls_per_req >= 2 and .cpu_us_per_req > 0)' <<<"$output"
+	# every request costs a TCP server at least its recv and its send; the
+	# UDP server batches (recvmmsg or an AF_XDP ring), below one a request
+	jq -e '.cost | length == 3 and all(.requests > 0 and .cpu_us_per_req > 0)' <<<"$output"
+	jq -e '.cost | map(select(.mode != "xdp-udp")) | all(.syscalls_per_req >= 2)' <<<"$output"
+	jq -e '.cost[] | select(.mode == "xdp-udp") | .syscalls_per_req < 2' <<<"$output"
 	[[ -s $OUT/fixed-load.json && -s $OUT/cost.json ]]
 	run pgrep -f "nginx -q -p /dev/shm/shortpath-serve"
 	assert_failure

@@ -60,7 +60,7 @@ static void usage(FILE *f)
 "  -P, --parallel N      connections (tcp) or requests in flight (udp) (default 4)\n"
 "  -n, --requests N      requests in all (default 100)\n"
 "  -t, --time DURATION   run this long instead\n"
-"      --rate N          tcp: offer N requests per second in all, whatever the\n"
+"      --rate N          offer N requests per second in all, whatever the\n"
 "                        replies do (open loop); a request's latency counts\n"
 "                        from when it was due, so queueing shows in p99\n"
 "      --len BYTES       fetch ranges of BYTES at random offsets that are\n"
@@ -369,8 +369,13 @@ bad:
 		sp_err("--fresh needs --mode udp");
 		return -EINVAL;
 	}
-	if (c->rate && (c->udp || c->bad || c->fresh)) {
-		sp_err("--rate is for --mode tcp");
+	if (c->rate && (c->bad || c->fresh)) {
+		sp_err("--rate paces fetches: not with %s", c->bad ? "--bad" : "--fresh");
+		return -EINVAL;
+	}
+	if (c->rate && c->rate < c->threads) {
+		sp_err("--rate %llu is below --threads %u: each thread needs a request per second",
+		       (unsigned long long)c->rate, c->threads);
 		return -EINVAL;
 	}
 	if (c->threads > 1 && !c->xdp) {

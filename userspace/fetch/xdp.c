@@ -511,6 +511,8 @@ int sp_fetch_xdp(struct client *c)
 		*wc = *c;
 		wc->thread = t;
 		wc->requests = c->requests / c->threads + (t < c->requests % c->threads);
+		/* --rate in all: each thread paces its share */
+		wc->rate = c->rate ? c->rate / c->threads + (t < c->rate % c->threads) : 0;
 		wc->rng = sp_rand_stream(c->rng, t);
 		wc->progress = c->progress && !t;
 		sp_hist_init(&wc->lat);

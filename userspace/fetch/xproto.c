@@ -92,9 +92,14 @@ static bool udp_issue(struct client *c, struct fetch_udp *u, unsigned si)
 	uint64_t off, len;
 
 	if (u->cur_off == u->cur_end) {
+		uint64_t due = u->now;
+
 		/* the fetch ring holds every fetch with a piece in flight */
 		if (!sp_fetch_more_at(c, u->now) ||
 		    u->fetches[(u->cur + 1) % u->nr_fetches].pieces)
+			return false;
+		/* --rate: not before it is due; its latency counts from then */
+		if (c->rate && (due = sp_fetch_due_ns(c, c->issued)) > u->now)
 			return false;
 		u->fetches[u->cur].all_issued = true;
 		u->cur = (u->cur + 1) % u->nr_fetches;
@@ -102,7 +107,7 @@ static bool udp_issue(struct client *c, struct fetch_udp *u, unsigned si)
 		u->cur_off = off;
 		u->cur_end = off + len;
 		f = &u->fetches[u->cur];
-		f->start_ns = u->now;
+		f->start_ns = due;
 		f->pieces = 0;
 		f->all_issued = false;
 		c->issued++;
@@ -272,7 +277,7 @@ int sp_fetch_udp_run(struct client *c, struct fetch_transport *t)
 	for (;;) {
 		unsigned active = 0;
 		uint64_t now = sp_now_ns();
-		int n;
+		int n, wait_ms;
 
 		u->now = now;
 		for (unsigned i = 0; i < c->parallel; i++) {
@@ -297,10 +302,23 @@ int sp_fetch_udp_run(struct client *c, struct fetch_transport *t)
 			sp_fetch_fail(c, "sending requests: %s", strerror(-ret));
 			break;
 		}
-		if (!active || atomic_load(&sp_fetch_failed_any))
+		if (atomic_load(&sp_fetch_failed_any))
 			break;
+		wait_ms = (int)(c->timeout_ns / 1000000 + 1);
+		if (c->rate && sp_fetch_more_at(c, now)) {
+			/* paced: wake for the next request due; one due within
+			 * a millisecond is waited for by looking again */
+			uint64_t due = sp_fetch_due_ns(c, c->issued);
+
+			if (due <= now + 1000000)
+				wait_ms = 0;
+			else if ((due - now) / 1000000 < (uint64_t)wait_ms)
+				wait_ms = (int)((due - now) / 1000000);
+		} else if (!active) {
+			break;
+		}
 		/* wait only when the last look found nothing */
-		if (idle && t->wait(t, c->timeout_ns / 1000000 + 1) <= 0)
+		if (idle && wait_ms && t->wait(t, wait_ms) <= 0)
 			continue;
 		n = t->recv(t, u);
 		if (n < 0) {
