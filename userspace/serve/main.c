@@ -50,6 +50,19 @@ static void usage(FILE *f)
 "                        (default 200us, 0 on two CPUs or fewer, where\n"
 "                        spinning takes the CPU the rest of the path needs)\n"
 "      --max-conns N     TCP connections at once; more get 503 (default 64)\n"
+"      --max-conns-per-addr N\n"
+"                        TCP connections one client address may hold; more\n"
+"                        get 503 (default: half of --max-conns)\n"
+"      --header-timeout TIME\n"
+"                        TCP: close a connection whose request header is not\n"
+"                        whole this long after it connected or the header's\n"
+"                        first byte came (default 10s; 0: never)\n"
+"      --idle-timeout TIME\n"
+"                        TCP: close a kept-alive connection that asks nothing\n"
+"                        for this long (default 30s; 0: never)\n"
+"      --send-timeout TIME\n"
+"                        TCP: close a connection whose reply the client took\n"
+"                        no byte of for this long (default 30s; 0: never)\n"
 "      --max-inflight N  xdp: requests in flight; more get BUSY (default 64)\n"
 "      --max-len BYTES   longest range one request may ask for; longer\n"
 "                        requests get an error (default 1G)\n"
@@ -96,9 +109,22 @@ static void on_signal(int sig)
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
        OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
-       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE, OPT_FORCE };
+       OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE, OPT_FORCE,
+       OPT_PER_ADDR, OPT_HDR_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SEND_TIMEOUT };
 
 #define SHORTOPTS "m:a:p:i:vh"
+
+/* A time-out: "0" (none) or a duration up to a day. */
+static int parse_timeout(const char *arg, uint64_t *ns)
+{
+	if (!strcmp(arg, "0")) {
+		*ns = 0;
+		return 0;
+	}
+	if (sp_parse_duration(arg, ns) || !*ns || *ns > 86400 * 1000000000ull)
+		return -EINVAL;
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct server *s)
 {
@@ -110,6 +136,10 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
 		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+		{ "max-conns-per-addr", required_argument, NULL, OPT_PER_ADDR },
+		{ "header-timeout", required_argument, NULL, OPT_HDR_TIMEOUT },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+		{ "send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT },
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
@@ -137,6 +167,9 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->port = 7878;
 	s->max_conns = 64;
 	s->max_inflight = 64;
+	s->header_timeout_ns = 10 * 1000000000ull;
+	s->idle_timeout_ns = 30 * 1000000000ull;
+	s->send_timeout_ns = 30 * 1000000000ull;
 	s->max_len = 1ULL << 30;
 	s->chunk = 0;	/* the mode's default, below */
 	s->pipe_size = 1 << 20;
@@ -170,6 +203,23 @@ static int parse_args(int argc, char **argv, struct server *s)
 			if (sp_parse_u64(optarg, 1, 65536, &v))
 				goto bad;
 			s->max_conns = v;
+			break;
+		case OPT_PER_ADDR:
+			if (sp_parse_u64(optarg, 1, 65536, &v))
+				goto bad;
+			s->max_conns_per_addr = v;
+			break;
+		case OPT_HDR_TIMEOUT:
+			if (parse_timeout(optarg, &s->header_timeout_ns))
+				goto bad;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (parse_timeout(optarg, &s->idle_timeout_ns))
+				goto bad;
+			break;
+		case OPT_SEND_TIMEOUT:
+			if (parse_timeout(optarg, &s->send_timeout_ns))
+				goto bad;
 			break;
 		case OPT_MAX_INFLIGHT:
 			if (sp_parse_u64(optarg, 1, 1024, &v))
@@ -258,6 +308,8 @@ bad:
 		sp_err("--cache, --writable and --passthru are for the xdp mode");
 		return -EINVAL;
 	}
+	if (!s->max_conns_per_addr)
+		s->max_conns_per_addr = (s->max_conns + 1) / 2;
 	if (!s->chunk)
 		s->chunk = s->mode == MODE_SENDZC && !s->zc_buffers ? 256 << 10 : 64 << 10;
 	if (s->mode == MODE_XDP && !s->ifname) {

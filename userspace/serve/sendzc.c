@@ -29,6 +29,14 @@ bool sendzc_idle(const struct conn *c)
 	return true;
 }
 
+bool sendzc_sending(const struct conn *c)
+{
+	for (int i = 0; i < BUFS_PER_CONN; i++)
+		if (c->zb[i].state == Z_SENDING || c->zb[i].state == Z_READING)
+			return true;
+	return false;
+}
+
 void sendzc_drop_unsent(struct conn *c)
 {
 	for (int i = 0; i < BUFS_PER_CONN; i++)
@@ -168,10 +176,8 @@ enum zc_next sendzc_complete(struct tcp *t, const struct io_uring_cqe *cqe, unsi
 		c->zc_sent++;
 	}
 	if (c->closing) {
+		/* conn_free frees it once idle, or resets its socket when it can */
 		sendzc_drop_unsent(c);
-		if (!sendzc_idle(c))
-			return ZC_NOTHING;
-		c->closing = false;
 		return ZC_FREE;
 	}
 	if (c->failed)

@@ -33,6 +33,10 @@ struct served_file {
 
 struct serve_stats {
 	uint64_t connections, refused, requests, bytes;
+	/* TCP: refused connections by cause (refused = their sum) and
+	 * connections closed by a time-out, by the wait that ran out */
+	uint64_t refused_full, refused_per_addr;
+	uint64_t timeouts_header, timeouts_idle, timeouts_send;
 	uint64_t errors, err_malformed, err_nofile, err_range, err_toobig, err_busy;
 	/* sendzc notifications: zero copy, copied, or not said (before 6.2) */
 	uint64_t zc_sent, zc_copied, zc_unreported;
@@ -64,6 +68,11 @@ struct server {
 	uint16_t port;
 	const char *ifname, *xdp_mode, *ready_path;
 	unsigned max_conns, max_inflight;
+	unsigned max_conns_per_addr;	/* TCP: connections one client address may hold */
+	/* TCP, 0: none. header: from the connection (or a request's first
+	 * byte) to its whole header; idle: kept-alive with nothing asked;
+	 * send: a reply the socket took no byte of */
+	uint64_t header_timeout_ns, idle_timeout_ns, send_timeout_ns;
 	unsigned drop_every;	/* xdp, tests: drop every Nth DATA frame */
 	uint64_t max_len, chunk;
 	uint64_t busy_poll_ns;	/* xdp: idle time before sleeping */

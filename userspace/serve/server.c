@@ -171,6 +171,24 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 		json_object_object_add(root, "files", sp_json_u64(s->nr_files));
 		json_object_object_add(root, "connections", sp_json_u64(st->connections));
 		json_object_object_add(root, "refused", sp_json_u64(st->refused));
+		if (s->mode != MODE_XDP) {
+			json_object *r = json_object_new_object(), *to = json_object_new_object();
+			json_object *lim = json_object_new_object();
+
+			json_object_object_add(r, "full", sp_json_u64(st->refused_full));
+			json_object_object_add(r, "per_addr", sp_json_u64(st->refused_per_addr));
+			json_object_object_add(root, "refused_by", r);
+			json_object_object_add(to, "header", sp_json_u64(st->timeouts_header));
+			json_object_object_add(to, "idle", sp_json_u64(st->timeouts_idle));
+			json_object_object_add(to, "send", sp_json_u64(st->timeouts_send));
+			json_object_object_add(root, "timeouts", to);
+			json_object_object_add(lim, "max_conns", sp_json_u64(s->max_conns));
+			json_object_object_add(lim, "max_conns_per_addr", sp_json_u64(s->max_conns_per_addr));
+			json_object_object_add(lim, "header_timeout_ns", sp_json_u64(s->header_timeout_ns));
+			json_object_object_add(lim, "idle_timeout_ns", sp_json_u64(s->idle_timeout_ns));
+			json_object_object_add(lim, "send_timeout_ns", sp_json_u64(s->send_timeout_ns));
+			json_object_object_add(root, "limits", lim);
+		}
 		json_object_object_add(root, "requests", sp_json_u64(st->requests));
 		json_object_object_add(root, "bytes", sp_json_u64(st->bytes));
 		json_object_object_add(err, "total", sp_json_u64(st->errors));
@@ -228,6 +246,12 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 		(unsigned long long)st->err_range, (unsigned long long)st->err_toobig,
 		(unsigned long long)st->err_busy, (unsigned long long)st->refused,
 		gib > 0 ? cpu / gib / 1e6 : 0.0);
+	if (s->mode != MODE_XDP)
+		fprintf(stderr, "%s: refused: %llu with the table full, %llu above --max-conns-per-addr; "
+			"timed out: %llu in a header, %llu idle, %llu sending\n", sp_prog(),
+			(unsigned long long)st->refused_full, (unsigned long long)st->refused_per_addr,
+			(unsigned long long)st->timeouts_header, (unsigned long long)st->timeouts_idle,
+			(unsigned long long)st->timeouts_send);
 	if (s->mode == MODE_SENDZC)
 		fprintf(stderr, "%s: sendzc notifications: %llu zero-copy, %llu copied by the kernel, "
 			"%llu not saying which\n", sp_prog(), (unsigned long long)st->zc_sent,

@@ -40,12 +40,34 @@ static void conn_watch(struct tcp *t, struct conn *c, uint32_t events, unsigned 
 		c->watching = events;
 }
 
+/*
+ * Closes c's socket with a reset (SO_LINGER 0): the data still queued
+ * for a peer that will not take it is dropped at once, and with it the
+ * kernel's hold on sendzc's pages, so their notifications come.
+ */
+static void close_reset(struct conn *c)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Frees c's slot, or (sendzc) says it is closing until its CQEs are in. */
 static void conn_free(struct tcp *t, struct conn *c)
 {
 	sendzc_drop_unsent(c);
 	/* a buffer is never handed out again before its notification */
 	if (t->s->mode == MODE_SENDZC && !sendzc_idle(c)) {
 		c->closing = true;
+		/*
+		 * A failed connection's data will never be taken (a client
+		 * that stopped reading): once no send holds its socket, the
+		 * socket goes with a reset, which brings the notifications.
+		 */
+		if (c->failed && c->fd >= 0 && !sendzc_sending(c))
+			close_reset(c);
 		return;
 	}
 	if (c->fd >= 0)
@@ -255,12 +277,20 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 	int ret;
 
 	while (!c->closing) {
+		uint64_t sent;
+
 		if (!c->sending) {
 			conn_parse(t, c);
 			if (!c->sending) {
+				/* half-closed: nothing more can make a request whole */
+				if (c->rd_closed) {
+					conn_close(t, c);
+					return;
+				}
 				conn_watch(t, c, EPOLLIN, ci);
 				return;
 			}
+			c->since_ns = sp_now_ns();
 		}
 		while (c->hdr_off < c->hdr_len) {
 			ssize_t n = send(c->fd, c->hdr + c->hdr_off, c->hdr_len - c->hdr_off,
@@ -275,7 +305,9 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 				return;
 			}
 			c->hdr_off += n;
+			c->since_ns = sp_now_ns();
 		}
+		sent = t->s->st.bytes;
 		ret = body_push(t, c, ci);
 		if (ret) {
 			sp_dbg("connection %d: %s", c->fd, strerror(-ret));
@@ -283,6 +315,9 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 			conn_close(t, c);
 			return;
 		}
+		/* progress, for --send-timeout (sendzc's is counted as its sends complete) */
+		if (t->s->st.bytes != sent)
+			c->since_ns = sp_now_ns();
 		if (!body_done(t, c)) {
 			/* sendzc waits for its CQEs, the others for room or their turn */
 			conn_watch(t, c, t->s->mode == MODE_SENDZC ? 0 : EPOLLOUT, ci);
@@ -302,6 +337,9 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 			conn_close(t, c);
 			return;
 		}
+		/* what is buffered already is the next request's header */
+		c->idle = !c->in_len;
+		c->since_ns = sp_now_ns();
 	}
 }
 
@@ -316,43 +354,100 @@ static void conn_read(struct tcp *t, struct conn *c, unsigned ci)
 			return;
 		}
 		n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+		if (n < 0 && errno != EAGAIN) {
 			conn_close(t, c);
 			return;
 		}
+		if (n == 0) {
+			/*
+			 * The peer shut its side (shutdown(SHUT_WR) right after
+			 * its request, say); what came before still gets its
+			 * reply, and conn_run closes once nothing is left.
+			 */
+			c->rd_closed = true;
+			break;
+		}
 		if (n < 0)
 			break;
+		if (c->idle) {
+			/* a new request began: its header has --header-timeout */
+			c->idle = false;
+			c->since_ns = sp_now_ns();
+		}
 		c->in_len += n;
 	}
 	conn_run(t, c, ci);
 }
 
+/* Whether a and b are one client address (the port aside). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+	return false;
+}
+
+/*
+ * A refused connection gets its 503 and is closed; counted by cause.
+ * The send never waits: a peer that does not read loses the reply.
+ */
+static void refuse(struct tcp *t, int fd, uint64_t *cause)
+{
+	char buf[256];
+	int n = sp_http_fmt_err(buf, sizeof(buf), 503);
+
+	if (n > 0 && send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		sp_dbg("503 not sent: %s", strerror(errno));
+	close(fd);
+	t->s->st.refused++;
+	(*cause)++;
+}
+
 static void do_accept(struct tcp *t)
 {
 	for (;;) {
-		int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(t->lfd, (struct sockaddr *)&peer, &plen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c = NULL;
-		unsigned ci;
+		unsigned ci, same = 0;
 
 		if (fd < 0)
 			return;
-		for (ci = 0; ci < t->s->max_conns; ci++)
-			if (!t->conns[ci].used) {
-				c = &t->conns[ci];
-				break;
+		/*
+		 * One pass over the table finds a free slot and counts the
+		 * peer's connections: a linear scan per accept, not per
+		 * request (the table holds --max-conns, 64 by default).
+		 */
+		for (unsigned i = 0; i < t->s->max_conns; i++) {
+			if (!t->conns[i].used) {
+				if (!c) {
+					c = &t->conns[i];
+					ci = i;
+				}
+			} else if (!t->conns[i].closing && same_host(&t->conns[i].peer, &peer)) {
+				same++;
 			}
+		}
 		if (!c) {
-			char buf[256];
-			int n = sp_http_fmt_err(buf, sizeof(buf), 503);
-
-			if (n > 0 && send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				sp_dbg("503 not sent: %s", strerror(errno));
-			close(fd);
-			t->s->st.refused++;
+			refuse(t, fd, &t->s->st.refused_full);
+			continue;
+		}
+		if (same >= t->s->max_conns_per_addr) {
+			refuse(t, fd, &t->s->st.refused_per_addr);
 			continue;
 		}
 		c->used = true;
 		c->fd = fd;
+		c->peer = peer;
+		c->since_ns = sp_now_ns();	/* the first header: --header-timeout */
 		t->nr_conns++;
 		t->s->st.connections++;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
@@ -379,12 +474,102 @@ static void zc_reap(struct tcp *t)
 		unsigned ci;
 
 		io_uring_cqe_seen(&t->ring, cqe);
+		/* a completion is progress, for --send-timeout */
+		if (UD_CONN(copy.user_data) < t->s->max_conns)
+			t->conns[UD_CONN(copy.user_data)].since_ns = sp_now_ns();
 		switch (sendzc_complete(t, &copy, &ci)) {
 		case ZC_FREE: conn_free(t, &t->conns[ci]); break;
 		case ZC_CLOSE: conn_close(t, &t->conns[ci]); break;
 		case ZC_RUN: conn_run(t, &t->conns[ci], ci); break;
 		case ZC_NOTHING: break;
 		}
+	}
+}
+
+/*
+ * Closes the connections whose wait ran out, each counted by the wait:
+ * a header not whole within --header-timeout of the connection or of
+ * the request's first byte (slowloris), a kept-alive connection with
+ * nothing asked for --idle-timeout, or a reply the peer took no byte
+ * of for --send-timeout (a client that stopped reading). Looks at most
+ * ten times a second.
+ */
+static void tcp_expire(struct tcp *t, uint64_t now)
+{
+	const struct server *s = t->s;
+
+	if (now < t->next_sweep_ns)
+		return;
+	t->next_sweep_ns = now + 100000000;
+	for (unsigned i = 0; i < s->max_conns; i++) {
+		struct conn *c = &t->conns[i];
+		uint64_t limit, *count;
+
+		if (!c->used || c->closing)
+			continue;
+		if (c->sending) {
+			limit = s->send_timeout_ns;
+			count = &t->s->st.timeouts_send;
+		} else if (c->idle) {
+			limit = s->idle_timeout_ns;
+			count = &t->s->st.timeouts_idle;
+		} else {
+			limit = s->header_timeout_ns;
+			count = &t->s->st.timeouts_header;
+		}
+		if (!limit || now - c->since_ns < limit)
+			continue;
+		sp_dbg("connection %d: %s time-out", c->fd,
+		       c->sending ? "send" : c->idle ? "idle" : "header");
+		(*count)++;
+		c->failed = true;
+		conn_close(t, c);
+	}
+}
+
+/*
+ * At exit, sendzc: closing connections wait for their notifications, a
+ * bounded time. Sends end when their sockets are shut; what a peer that
+ * stopped reading never acknowledged holds its notification until the
+ * socket is reset, which happens after ZC_GRACE_NS; after as long again
+ * the server exits anyway (the kernel lets go of the pages when it
+ * frees that data), so that one SIGINT always ends it.
+ */
+#define ZC_GRACE_NS 1000000000ull
+
+static void zc_drain(struct tcp *t)
+{
+	uint64_t deadline = sp_now_ns() + ZC_GRACE_NS;
+	bool reset = false;
+
+	while (t->nr_conns) {
+		struct __kernel_timespec ts = { .tv_nsec = 50000000 };
+		struct io_uring_cqe *cqe;
+		int ret;
+
+		io_uring_submit(&t->ring);
+		ret = io_uring_wait_cqe_timeout(&t->ring, &cqe, &ts);
+		if (ret && ret != -ETIME && ret != -EINTR)
+			break;
+		zc_reap(t);
+		if (sp_now_ns() < deadline)
+			continue;
+		if (reset) {
+			sp_notice("sendzc: %u connection(s) still awaited zero-copy notifications at exit; "
+				  "the kernel frees them", t->nr_conns);
+			break;
+		}
+		for (unsigned i = 0; i < t->s->max_conns; i++) {
+			struct conn *c = &t->conns[i];
+
+			if (c->used && c->closing && c->fd >= 0) {
+				c->failed = true;
+				if (!sendzc_sending(c))
+					close_reset(c);
+			}
+		}
+		reset = true;
+		deadline = sp_now_ns() + ZC_GRACE_NS;
 	}
 }
 
@@ -476,21 +661,15 @@ int sp_serve_tcp(struct server *s, atomic_bool *stop)
 		}
 		if (t.ring_ok)
 			zc_reap(&t);
+		tcp_expire(&t, sp_now_ns());
 	}
 	ret = 0;
 out:
 	for (unsigned i = 0; i < s->max_conns; i++)
 		if (t.conns[i].used)
 			conn_close(&t, &t.conns[i]);
-	/* closing connections wait for their notifications */
-	while (t.ring_ok && t.nr_conns) {
-		struct io_uring_cqe *cqe;
-
-		io_uring_submit(&t.ring);
-		if (io_uring_wait_cqe(&t.ring, &cqe))
-			break;
-		zc_reap(&t);
-	}
+	if (t.ring_ok)
+		zc_drain(&t);
 	if (t.ring_ok)
 		io_uring_queue_exit(&t.ring);
 	if (t.lfd >= 0)

@@ -11,6 +11,7 @@
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "sp_proto.h"
@@ -41,6 +42,10 @@ struct zbuf {
 struct conn {
 	int fd;
 	bool used, closing, failed;
+	bool rd_closed;		/* the peer shut its side: answer what came, then close */
+	bool idle;		/* between requests, nothing buffered (--idle-timeout) */
+	uint64_t since_ns;	/* start of the wait the time-outs judge (see tcp_expire) */
+	struct sockaddr_storage peer;	/* --max-conns-per-addr */
 	uint32_t watching;	/* the epoll events asked for now */
 	char in[SP_HTTP_MAX_HDR];
 	size_t in_len;
@@ -70,6 +75,7 @@ struct tcp {
 	bool ring_ok;
 	unsigned ring_pending;	/* SQEs prepared, not submitted */
 	unsigned zc_flags;	/* of every send: IORING_SEND_ZC_REPORT_USAGE if known */
+	uint64_t next_sweep_ns;	/* when tcp_expire looks at the connections again */
 };
 
 /* user_data of sendzc operations */
@@ -89,6 +95,8 @@ int sendzc_submit(struct tcp *t, struct conn *c, unsigned ci);
 enum zc_next sendzc_complete(struct tcp *t, const struct io_uring_cqe *cqe, unsigned *ci);
 /* Whether no buffer of c is read, sent or awaited any more. */
 bool sendzc_idle(const struct conn *c);
+/* Whether a read or send of c is in flight (a send holds its socket). */
+bool sendzc_sending(const struct conn *c);
 /* Read but not sent: nothing will send it once the connection ends. */
 void sendzc_drop_unsent(struct conn *c);
 
