@@ -20,6 +20,8 @@ setup_file() {
 	head -c 4096 /dev/urandom >"$SD/f4k"
 	head -c 1048576 /dev/urandom >"$SD/f1m"
 	head -c 5000003 /dev/urandom >"$SD/f5m"
+	# more than any socket buffers hold, for clients that stop reading (sparse)
+	truncate -s 256M "$SD/big"
 	sp_netns_up "hard$$" || return 1
 	# a second client address: the attacker's, or the victim's
 	CLI_IP2=10.77.0.3
@@ -53,7 +55,7 @@ start_server() {
 	shift
 	rm -f "$SD/ready" "$SD/srv.json"
 	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
-		"$SD/f4k" "$SD/f1m" "$SD/f5m" >"$SD/srv.json" 2>"$SD/srv.err" &
+		"$SD/f4k" "$SD/f1m" "$SD/f5m" "$SD/big" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
 	for _ in $(seq 50); do
 		[[ -e $SD/ready ]] && return 0
@@ -144,7 +146,7 @@ slowloris() {
 	local mode
 	for mode in "${TCP_MODES[@]}"; do
 		start_server "$mode" --send-timeout 1s
-		abuse stall "$SRV_IP" 7878 f5m 2 >"$SD/stall.out" &
+		abuse stall "$SRV_IP" 7878 big 2 >"$SD/stall.out" &
 		ABUSE_PID=$!
 		sleep 2
 		# the server still serves while it drops them
@@ -173,7 +175,7 @@ slowloris() {
 
 @test "sendzc: one SIGINT ends the server promptly while clients have stopped reading" {
 	start_server sendzc
-	abuse stall "$SRV_IP" 7878 f5m 4 >"$SD/stall.out" &
+	abuse stall "$SRV_IP" 7878 big 4 >"$SD/stall.out" &
 	ABUSE_PID=$!
 	for _ in $(seq 50); do [[ -s $SD/stall.out ]] && break; sleep 0.1; done
 	sleep 0.5
