@@ -93,7 +93,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy
-fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c userspace/lib/sp_siphash.c
 fuzz_policy_SRCS := tests/fuzz/fuzz_policy.c userspace/guard/policy.c passthru/nvme_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \

@@ -25,7 +25,9 @@
 #define ETH_P_IP	0x0800
 #define ETH_ALEN	6
 #define SP_X_MAGIC	0x58505053u	/* sp_proto.h */
-#define SP_X_VERSION	2
+#define SP_X_VERSION	3
+#define SP_X_TOKEN_LEN	16	/* a REQ may carry the server's address token */
+#define SP_X_AMPLIFY	3	/* a reply at most 3x the request: no reflection */
 #define SP_X_REQ	1
 #define SP_X_LAST	7
 #define HDRS		(sizeof(struct ethhdr) + sizeof(struct iphdr) + \
@@ -144,6 +146,16 @@ static __always_inline int answer(struct xdp_md *ctx, struct xmsg *m)
 	/* the verifier allows no arithmetic on data_end */
 	old_len = bpf_xdp_get_buff_len(ctx);
 	new_len = HDRS + plen;
+	/*
+	 * The source of a request may be forged: a reply more than
+	 * SP_X_AMPLIFY times its frame is for the socket to judge (an
+	 * address token, sp_proto.h). sp-fetch pads one-unit requests to
+	 * the reply's size, so its requests are answered here.
+	 */
+	if (old_len * SP_X_AMPLIFY < new_len) {
+		count(XC_BYPASS);
+		return -1;
+	}
 	if (bpf_xdp_adjust_tail(ctx, new_len - old_len)) {
 		count(XC_MISS);
 		count(XC_NOROOM);
@@ -228,7 +240,8 @@ int xsk_redirect(struct xdp_md *ctx)
 	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) || (void *)(m + 1) > end ||
 	    bpf_ntohs(udp->len) < sizeof(*udp) + sizeof(*m) ||
 	    m->magic != SP_X_MAGIC || m->version != SP_X_VERSION || m->type != SP_X_REQ ||
-	    m->len || m->offset % XC_UNIT || !m->length || m->length > XC_UNIT) {
+	    (m->len && m->len != SP_X_TOKEN_LEN) || m->offset % XC_UNIT || !m->length ||
+	    m->length > XC_UNIT) {
 		count(XC_BYPASS);
 		goto redirect;
 	}

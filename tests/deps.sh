@@ -14,6 +14,8 @@ pkgs=(
 	# tests and benchmarks
 	bats bats-assert bats-support fio jq util-linux fdisk e2fsprogs strace iproute2 procps curl
 	nginx gnuplot-nox
+	# tests/host/serve-abuse.pl (Time::HiRes is in perl, not perl-base)
+	perl
 	# man pages: formatted and checked by tests/host/man.bats
 	man-db groff-base
 	# QEMU testbed (tests/vm)

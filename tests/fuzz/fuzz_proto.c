@@ -2,7 +2,9 @@
 /*
  * libFuzzer target for every parser of sp_proto.c: the HTTP request and
  * reply parsers, the UDP message parser and the Ethernet/IPv4/UDP frame
- * parser (REQ, DATA, LAST, END, ERR, WRITE, ACK). Besides memory errors (AddressSanitizer) it checks that what
+ * parser (REQ with and without a token, DATA, LAST, END, ERR, WRITE, ACK,
+ * TOKEN), and the address tokens and reply bounds of unverified sources.
+ * Besides memory errors (AddressSanitizer) it checks that what
  * a parser accepts is consistent, and that an accepted request survives
  * a format-and-parse round trip.
  */
@@ -64,7 +66,7 @@ static void xmsg(const uint8_t *buf, size_t len)
 
 	if (sp_x_parse(buf, len, &m))
 		return;
-	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_LAST);
+	CHECK(m.type >= SP_X_REQ && m.type <= SP_X_TOKEN);
 	if (m.type == SP_X_DATA || m.type == SP_X_LAST || m.type == SP_X_WRITE) {
 		CHECK(m.len && sizeof(struct sp_xmsg) + m.len <= len);
 		CHECK(m.len <= (m.type == SP_X_WRITE ? SP_X_PAYLOAD : SP_X_MAX_PAYLOAD));
@@ -72,9 +74,52 @@ static void xmsg(const uint8_t *buf, size_t len)
 		CHECK(m.type != SP_X_WRITE || !m.length);
 		return;
 	}
+	if (m.type == SP_X_TOKEN || (m.type == SP_X_REQ && m.len)) {
+		uint8_t req[sizeof(struct sp_xmsg) + SP_X_TOKEN_LEN];
+
+		CHECK(m.len == SP_X_TOKEN_LEN && sizeof(struct sp_xmsg) + m.len <= len);
+		CHECK(m.payload == buf + sizeof(struct sp_xmsg));
+		if (m.type == SP_X_REQ) {
+			/* a REQ with its token is rebuilt byte for byte */
+			sp_x_fill_req(req, sizeof(req), m.req_id, m.aux, m.offset, m.length,
+				      m.payload);
+			CHECK(!memcmp(req, buf, sizeof(req)));
+		}
+		return;
+	}
 	CHECK(!m.payload && !m.len);
 	sp_x_fill(out, m.type, m.len, m.req_id, m.aux, m.offset, m.length);
 	CHECK(!memcmp(out, buf, sizeof(out)));
+}
+
+/*
+ * Address tokens: the input is a key, an address, a period and a token;
+ * a token made for them is good, one for the next address is not (a
+ * 64-bit MAC colliding on fuzzer input would be news), and whatever the
+ * bytes, checking one never fails otherwise. The reply bound: never less
+ * than the bytes asked for, and a request's frame always covers itself.
+ */
+static void tokens(const uint8_t *buf, size_t len)
+{
+	uint8_t key[SP_X_TOKEN_KEY_LEN], tok[SP_X_TOKEN_LEN];
+	uint64_t period, off, n, reply;
+	uint32_t ip;
+
+	if (len < sizeof(key) + 4 + 8 + SP_X_TOKEN_LEN)
+		return;
+	memcpy(key, buf, sizeof(key));
+	memcpy(&ip, buf + 16, 4);
+	memcpy(&period, buf + 20, 8);
+	sp_x_token_ok(key, ip, period, buf + 28);
+	sp_x_token_make(key, ip, period, tok);
+	CHECK(sp_x_token_ok(key, ip, period, tok));
+	CHECK(period == UINT64_MAX || sp_x_token_ok(key, ip, period + 1, tok));
+	CHECK(!sp_x_token_ok(key, ip + 1, period, tok));
+	memcpy(&off, buf + 28, 8);
+	memcpy(&n, buf + 36, 8);
+	reply = sp_x_reply_bytes(off, n, sp_x_payload_for_mtu(buf[0] * 64u));
+	CHECK(reply >= n && reply > sizeof(struct sp_xmsg));
+	CHECK(sp_x_unverified_ok(SP_X_HDRS + sizeof(struct sp_xmsg), SP_X_HDRS + sizeof(struct sp_xmsg)));
 }
 
 static void frame(const uint8_t *buf, size_t len)
@@ -117,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_req((const char *)data, size);
 	http_resp((const char *)data, size);
 	xmsg(data, size);
+	tokens(data, size);
 	frame(data, size);
 	inet_sum(data, size);
 	return 0;

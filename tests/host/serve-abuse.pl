@@ -13,11 +13,12 @@
 #   stall DST PORT NAME N
 #       N connections asking for NAME with a small receive buffer and
 #       never reading; prints "stalled" and waits to be killed.
-#   udp SRC DST PORT ID LEN SECS
-#       one REQ (protocol version 3, no token) for LEN bytes of file ID
-#       from SRC, as a spoofed request would come; counts for SECS
-#       seconds what reaches SRC: "sent S got G datagrams D" (bytes of
-#       UDP payload).
+#   udp SRC DST PORT ID OFF LEN PAD SECS [VERSION]
+#       one REQ (protocol VERSION, default 3, no token) for LEN bytes at
+#       OFF of file ID, padded with PAD zero bytes, from SRC, as a request
+#       with a forged source would come; counts for SECS seconds what
+#       reaches SRC: "sent S got G datagrams D types T,..." (bytes of UDP
+#       payload; the message types in the order they came).
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -95,22 +96,24 @@ if ($cmd eq 'stall') {
 }
 
 if ($cmd eq 'udp') {
-	my ($src, $dst, $port, $id, $len, $secs) = @ARGV;
+	my ($src, $dst, $port, $id, $off, $len, $pad, $secs, $version) = @ARGV;
 	my $s = IO::Socket::INET->new(LocalAddr => $src, PeerAddr => $dst, PeerPort => $port,
 				      Proto => 'udp') or die "udp: $!\n";
 	# struct sp_xmsg: magic, version, type REQ, len 0, req_id, aux (file), offset, length
-	my $req = pack('V C C v V V Q< Q<', 0x58505053, 3, 1, 0, 42, $id, 0, $len);
+	my $req = pack('V C C v V V Q< Q<', 0x58505053, $version // 3, 1, 0, 42, $id, $off, $len) .
+		("\0" x $pad);
 	send($s, $req, 0) or die "send: $!\n";
 	my $sel = IO::Select->new($s);
-	my ($got, $dgrams, $end) = (0, 0, time + $secs);
+	my ($got, $dgrams, $end, @types) = (0, 0, time + $secs);
 	while ((my $left = $end - time) > 0) {
 		next unless $sel->can_read($left);
 		my $buf;
 		defined recv($s, $buf, 65536, 0) or last;
 		$got += length $buf;
 		$dgrams++;
+		push @types, unpack('x5 C', $buf) if length $buf >= 6;
 	}
-	print "sent ", length($req), " got $got datagrams $dgrams\n";
+	print "sent ", length($req), " got $got datagrams $dgrams types ", join(',', @types), "\n";
 	exit 0;
 }
 

@@ -20,6 +20,8 @@ setup_file() {
 	head -c 4096 /dev/urandom >"$SD/f4k"
 	head -c 1048576 /dev/urandom >"$SD/f1m"
 	head -c 5000003 /dev/urandom >"$SD/f5m"
+	# more than any socket buffers hold, for clients that stop reading (sparse)
+	truncate -s 256M "$SD/big"
 	sp_netns_up "hard$$" || return 1
 	# a second client address: the attacker's, or the victim's
 	CLI_IP2=10.77.0.3
@@ -53,7 +55,7 @@ start_server() {
 	shift
 	rm -f "$SD/ready" "$SD/srv.json"
 	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
-		"$SD/f4k" "$SD/f1m" "$SD/f5m" >"$SD/srv.json" 2>"$SD/srv.err" &
+		"$SD/f4k" "$SD/f1m" "$SD/f5m" "$SD/big" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
 	for _ in $(seq 50); do
 		[[ -e $SD/ready ]] && return 0
@@ -144,7 +146,7 @@ slowloris() {
 	local mode
 	for mode in "${TCP_MODES[@]}"; do
 		start_server "$mode" --send-timeout 1s
-		abuse stall "$SRV_IP" 7878 f5m 2 >"$SD/stall.out" &
+		abuse stall "$SRV_IP" 7878 big 2 >"$SD/stall.out" &
 		ABUSE_PID=$!
 		sleep 2
 		# the server still serves while it drops them
@@ -173,7 +175,7 @@ slowloris() {
 
 @test "sendzc: one SIGINT ends the server promptly while clients have stopped reading" {
 	start_server sendzc
-	abuse stall "$SRV_IP" 7878 f5m 4 >"$SD/stall.out" &
+	abuse stall "$SRV_IP" 7878 big 4 >"$SD/stall.out" &
 	ABUSE_PID=$!
 	for _ in $(seq 50); do [[ -s $SD/stall.out ]] && break; sleep 0.1; done
 	sleep 0.5
@@ -189,4 +191,61 @@ slowloris() {
 	SRV_PID=
 	[[ $SRV_STATUS -eq 0 ]]
 	jq -e .requests "$SD/srv.json"
+}
+
+# start_xdp: the xdp mode on the server's veth, or skip saying why
+start_xdp() {
+	if ! start_server xdp -i "$VETH_S" "$@"; then
+		grep -v "zero-copy AF_XDP refused" "$SD/srv.err" |
+			grep -qiE "refused|not supported|operation not permitted" &&
+			skip "AF_XDP unavailable: $(head -1 "$SD/srv.err")"
+		return 1
+	fi
+}
+
+# reflected SENT: whether what came back for a request of SENT payload
+# bytes ($output of `abuse udp`), counted as frames (42 bytes of
+# Ethernet, IPv4 and UDP headers each), is within 3x the request's frame
+reflected_within() {
+	local sent got dgrams
+	read -r _ sent _ got _ dgrams _ <<<"$output"
+	echo "request $((sent + 42)) bytes, reply $((got + 42 * dgrams)) bytes"
+	((got + 42 * dgrams <= 3 * (sent + 42)))
+}
+
+@test "UDP reflection: a request with a forged source gets at most 3x its size; clients prove their address with a token" {
+	start_xdp
+	# 1 MiB asked for by a 74-byte frame from an address that never answers
+	run abuse udp "$CLI_IP2" "$SRV_IP" 7878 1 0 1048576 0 1
+	assert_success
+	reflected_within
+	assert_output --partial "datagrams 1 types 8"
+	# to the end of the file (length 0), from another offset
+	run abuse udp "$CLI_IP2" "$SRV_IP" 7878 2 4096 0 0 0.5
+	reflected_within
+	assert_output --partial "types 8"
+	# a one-unit request padded to its reply's size needs no token
+	run abuse udp "$CLI_IP2" "$SRV_IP" 7878 0 1024 1024 1024 0.5
+	reflected_within
+	assert_output --partial "datagrams 1 types 7"
+	# errors are no larger than the request either
+	run abuse udp "$CLI_IP2" "$SRV_IP" 7878 9 0 1048576 0 0.5
+	reflected_within
+	assert_output --partial "types 4"
+	# clients get the token and fetch byte-exact, whole files and ranges
+	run fetch -m udp --id 2 -q -P 4 -n 12 --json "$SD/f5m"
+	assert_success
+	[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 && $(jfield .token_replies) -ge 1 ]]
+	run fetch -m udp --id 0 -q -P 4 -n 100 --len 1k --json "$SD/f4k"
+	assert_success
+	run fetch -m xdp -i "$VETH_C" --id 1 -q -P 4 -n 12 --json "$SD/f1m"
+	if [[ $status -ne 0 && $output =~ (AF_XDP|attaching|link-layer) ]]; then
+		echo "# AF_XDP client unavailable: not checked" >&3
+	else
+		assert_success
+		[[ $(jfield .mismatches) == 0 && $(jfield .token_replies) -ge 1 ]]
+	fi
+	stop_server
+	[[ $SRV_STATUS -eq 0 ]]
+	[[ $(jq .xdp.token_replies "$SD/srv.json") -ge 4 ]]
 }

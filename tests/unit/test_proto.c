@@ -2,6 +2,7 @@
 /* The serving protocols: HTTP subset and UDP messages (sp_proto.c). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
 
 #include "sp_proto.h"
 #include "sp_verify.h"
@@ -109,9 +110,58 @@ int main(void)
 	TAP_CHECK(sp_x_req_one_unit(0, 1024) && sp_x_req_one_unit(4096, 1) &&
 		  !sp_x_req_one_unit(0, 0) && !sp_x_req_one_unit(0, 1025) &&
 		  !sp_x_req_one_unit(512, 512), "one-unit requests: a block or less, aligned");
-	TAP_CHECK(sp_x_req_size(2048, 1024) == 32 + SP_X_PAYLOAD && sp_x_req_size(0, 0) == 32 &&
-		  sp_x_req_size(0, 4096) == 32 && sp_x_req_size(100, 10) == 32,
+	TAP_CHECK(sp_x_req_size(2048, 1024, false) == 32 + SP_X_PAYLOAD && sp_x_req_size(0, 0, false) == 32 &&
+		  sp_x_req_size(0, 4096, false) == 32 && sp_x_req_size(100, 10, false) == 32,
 		  "only a one-unit REQ is padded to its reply's size");
+	/* address tokens (version 3) */
+	{
+		uint8_t key[SP_X_TOKEN_KEY_LEN] = { 1, 2, 3 }, key2[SP_X_TOKEN_KEY_LEN] = { 1, 2, 4 };
+		uint8_t tok[SP_X_TOKEN_LEN], req[32 + SP_X_PAYLOAD];
+		uint32_t ip = 0x0300a8c0;	/* 192.168.0.3, network order */
+
+		TAP_CHECK(sp_x_req_size(0, 4096, true) == 32 + SP_X_TOKEN_LEN &&
+			  sp_x_req_size(1024, 1024, true) == 32 + SP_X_PAYLOAD,
+			  "a token makes a REQ 16 bytes longer, unless it is padded already");
+		sp_x_token_make(key, ip, 1000, tok);
+		TAP_CHECK(sp_x_token_ok(key, ip, 1000, tok) && sp_x_token_ok(key, ip, 1001, tok),
+			  "a token is good in its period and the next");
+		TAP_CHECK(!sp_x_token_ok(key, ip, 1002, tok) && !sp_x_token_ok(key, ip, 999, tok),
+			  "... and in no other");
+		TAP_CHECK(!sp_x_token_ok(key, ip ^ 0x01000000, 1000, tok) &&
+			  !sp_x_token_ok(key2, ip, 1000, tok), "another address or key: refused");
+		tok[12] ^= 0x10;
+		TAP_CHECK(!sp_x_token_ok(key, ip, 1000, tok), "a changed bit: refused");
+		tok[12] ^= 0x10;
+		sp_x_token_make(key, ip, UINT64_MAX, tok);
+		TAP_CHECK(!sp_x_token_ok(key, ip, 0, tok), "period 0 takes no token of the period before it");
+		sp_x_token_make(key, ip, 1000, tok);
+		sp_x_fill_req(req, 48, 13, 2, 8192, 4096, tok);
+		TAP_CHECK(!sp_x_parse(req, 48, &m) && m.type == SP_X_REQ && m.len == SP_X_TOKEN_LEN &&
+			  m.payload == req + 32 && !memcmp(m.payload, tok, SP_X_TOKEN_LEN) &&
+			  m.req_id == 13 && m.aux == 2 && m.offset == 8192 && m.length == 4096,
+			  "REQ with a token round trip");
+		TAP_CHECK(sp_x_parse(req, 40, &m) == -EINVAL, "a token cut short refused");
+		sp_x_fill_req(req, sizeof(req), 14, 0, 1024, 1024, tok);
+		TAP_CHECK(!sp_x_parse(req, sizeof(req), &m) && m.payload == req + 32 &&
+			  !req[48] && !req[sizeof(req) - 1], "a padded REQ carries its token in the padding");
+		sp_x_fill(req, SP_X_REQ, 5, 15, 0, 0, 0);
+		TAP_CHECK(sp_x_parse(req, 64, &m) == -EINVAL, "a REQ with another len refused");
+		sp_x_fill(req, SP_X_TOKEN, SP_X_TOKEN_LEN, 16, 0, 4096, 8192);
+		TAP_CHECK(!sp_x_parse(req, 48, &m) && m.type == SP_X_TOKEN && m.payload == req + 32 &&
+			  m.offset == 4096 && m.length == 8192, "TOKEN round trip");
+		sp_x_fill(req, SP_X_TOKEN, 0, 16, 0, 4096, 8192);
+		TAP_CHECK(sp_x_parse(req, 48, &m) == -EINVAL, "TOKEN without one refused");
+		/* 4 KiB at 3 KiB a frame: two frames and an END, 74 bytes of headers each */
+		TAP_CHECK(sp_x_reply_bytes(0, 4096, 3072) == 4096 + 3 * 74 &&
+			  sp_x_reply_bytes(2048, 2048, 1024) == 2048 + 3 * 74 &&
+			  sp_x_reply_bytes(UINT64_MAX, 2, 1024) == UINT64_MAX,
+			  "reply bytes of a request");
+		TAP_CHECK(sp_x_unverified_ok(74, 222) && !sp_x_unverified_ok(74, 223) &&
+			  sp_x_unverified_ok(14 + 20 + 8 + 32 + SP_X_PAYLOAD,
+					     sp_x_reply_bytes(1024, 1024, 3072)) &&
+			  !sp_x_unverified_ok(74, sp_x_reply_bytes(0, 1024, 1024)),
+			  "unverified: 3x the request, so a padded one-unit request needs no token");
+	}
 	TAP_CHECK(sp_x_err_http_status(SP_XE_MALFORMED) == 400 &&
 		  sp_x_err_http_status(SP_XE_NOFILE) == 404 &&
 		  sp_x_err_http_status(SP_XE_RANGE) == 416 &&

@@ -54,6 +54,7 @@ struct client {
 	uint64_t rng;
 	/* results */
 	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
+	uint64_t tokens;	/* UDP: requests the server answered with a TOKEN */
 	uint64_t writes, stale;	/* --fresh */
 	uint64_t frames_rx, frames_tx, csum_errors, misrouted;	/* -m xdp */
 	unsigned queues;	/* -m xdp: receive queues with a socket */
@@ -111,9 +112,10 @@ struct fetch_udp;
  */
 struct fetch_transport {
 	/* Queues a REQ of size bytes (sp_x_req_size) for [off, off + len)
-	 * of file id. 0 or -errno (and errno set). */
+	 * of file id, with the server's address token (NULL: none yet).
+	 * 0 or -errno (and errno set). */
 	int (*send)(struct fetch_transport *t, uint32_t req_id, uint32_t id, uint64_t off,
-		    uint64_t len, size_t size);
+		    uint64_t len, size_t size, const uint8_t *token);
 	/* Sends what is queued. 0 or -errno. */
 	int (*flush)(struct fetch_transport *t);
 	/* Waits up to ms for replies; > 0 when there may be some. */

@@ -66,10 +66,14 @@ static int fresh_send_read(struct client *c, struct fresh *f, unsigned si)
 {
 	struct fslot *s = &f->slots[si];
 	uint8_t msg[sizeof(struct sp_xmsg) + BLK] = { 0 };
-	size_t n = sp_x_req_size((uint64_t)s->unit * BLK, BLK);
+	size_t n = sp_x_req_size((uint64_t)s->unit * BLK, BLK, false);
 
-	/* a one-unit read: padded to the reply's size, as every such REQ is */
-	sp_x_fill(msg, SP_X_REQ, 0, s->req_id, c->id, (uint64_t)s->unit * BLK, BLK);
+	/*
+	 * A one-unit read: padded to the reply's size, as every such REQ
+	 * is, so it needs no address token (its reply is within the bound
+	 * for an unverified source).
+	 */
+	sp_x_fill_req(msg, n, s->req_id, c->id, (uint64_t)s->unit * BLK, BLK, NULL);
 	s->sent_ns = sp_now_ns();
 	return send(f->rfd, msg, n, 0) == (ssize_t)n ? 0 : -errno;
 }

@@ -137,6 +137,8 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 		json_object_object_add(root, "lost", sp_json_u64(c->lost));
 		json_object_object_add(root, "retransmits", sp_json_u64(c->retransmits));
 		json_object_object_add(root, "busy_replies", sp_json_u64(c->busy));
+		if (c->udp)
+			json_object_object_add(root, "token_replies", sp_json_u64(c->tokens));
 		if (c->fresh) {
 			json_object *fj = json_object_new_object();
 

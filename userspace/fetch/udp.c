@@ -56,7 +56,7 @@ static int kudp_flush(struct fetch_transport *t)
 }
 
 static int kudp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, uint64_t off,
-		     uint64_t len, size_t size)
+		     uint64_t len, size_t size, const uint8_t *token)
 {
 	struct kudp *k = (struct kudp *)t;
 	uint8_t *msg;
@@ -65,8 +65,7 @@ static int kudp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, ui
 	if (k->nr_out == OUT_BATCH && (ret = kudp_flush(t)))
 		return ret;
 	msg = k->out_buf[k->nr_out];
-	memset(msg, 0, size);
-	sp_x_fill(msg, SP_X_REQ, 0, req_id, id, off, len);
+	sp_x_fill_req(msg, size, req_id, id, off, len, token);
 	k->out_iov[k->nr_out] = (struct iovec){ msg, size };
 	k->out[k->nr_out] = (struct mmsghdr){
 		.msg_hdr = { .msg_iov = &k->out_iov[k->nr_out], .msg_iovlen = 1 } };

@@ -109,7 +109,7 @@ static int xdp_flush(struct fetch_transport *t)
 
 /* A request frame: headers built here, UDP checksum included. */
 static int xdp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, uint64_t off,
-		    uint64_t len, size_t n)
+		    uint64_t len, size_t n, const uint8_t *token)
 {
 	struct xclient *x = (struct xclient *)t;
 	uint64_t addr;
@@ -122,11 +122,11 @@ static int xdp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, uin
 		return -ENOBUFS;
 	addr = x->free_tx[--x->nr_free];
 	p = sp_xsk_frame(x->xsk, addr);
-	memset(p + SP_X_HDRS, 0, n);
-	sp_x_fill(p + SP_X_HDRS, SP_X_REQ, 0, req_id, id, off, len);
+	sp_x_fill_req(p + SP_X_HDRS, n, req_id, id, off, len, token);
 	sp_udp_fill(p, &x->self, &x->server, n);
 	/* the padding is zeros: it adds nothing to the sum */
-	sp_udp_csum_set(p, sp_inet_sum(0, p + SP_X_HDRS, sizeof(struct sp_xmsg)));
+	sp_udp_csum_set(p, sp_inet_sum(0, p + SP_X_HDRS,
+				       sizeof(struct sp_xmsg) + (token ? SP_X_TOKEN_LEN : 0)));
 	if (!sp_xsk_tx(x->xsk, x->txq, addr, SP_X_HDRS + n)) {
 		x->free_tx[x->nr_free++] = addr;
 		return -ENOBUFS;
@@ -549,6 +549,7 @@ int sp_fetch_xdp(struct client *c)
 		c->mismatches += wc->mismatches;
 		c->lost += wc->lost;
 		c->retransmits += wc->retransmits;
+		c->tokens += wc->tokens;
 		c->busy += wc->busy;
 		c->frames_rx += wc->frames_rx;
 		c->frames_tx += wc->frames_tx;

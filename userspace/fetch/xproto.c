@@ -45,12 +45,16 @@ struct fetch_udp {
 	uint32_t seq;
 	unsigned slot_base;	/* of this thread's slots in req_id */
 	uint64_t now;		/* when the batch of frames being read came */
+	/* the server's token for our address, once it sent one */
+	uint8_t token[SP_X_TOKEN_LEN];
+	bool has_token;
 };
 
 static int udp_send(struct fetch_udp *u, uint32_t req_id, uint32_t id, uint64_t off,
 		    uint64_t len)
 {
-	return u->t->send(u->t, req_id, id, off, len, sp_x_req_size(off, len));
+	return u->t->send(u->t, req_id, id, off, len, sp_x_req_size(off, len, u->has_token),
+			  u->has_token ? u->token : NULL);
 }
 
 static uint64_t full_mask(unsigned n)
@@ -227,6 +231,22 @@ static void udp_frame(struct client *c, struct fetch_udp *u, const uint8_t *buf,
 	case SP_X_END:
 		if (s->got != full_mask(s->nframes) && udp_rerequest(c, u, s))
 			sp_fetch_fail(c, "re-request: %s", strerror(errno));
+		break;
+	case SP_X_TOKEN:
+		/*
+		 * The reply would have been more than an unverified address
+		 * may get: ask again for what it names, with the token (every
+		 * later request carries it; a newer one replaces it).
+		 */
+		if (m.offset < s->off || m.offset >= s->off + s->len ||
+		    m.length > s->off + s->len - m.offset || !m.length)
+			break;
+		memcpy(u->token, m.payload, SP_X_TOKEN_LEN);
+		u->has_token = true;
+		c->tokens++;
+		s->last_ns = u->now;
+		if (udp_send(u, s->req_id, c->id, m.offset, m.length))
+			sp_fetch_fail(c, "sending a request: %s", strerror(errno));
 		break;
 	case SP_X_ERR:
 		if (m.aux == SP_XE_BUSY) {

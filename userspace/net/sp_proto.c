@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "sp_proto.h"
+#include "sp_siphash.h"
 
 /* ------------------------------------------------------------ HTTP */
 
@@ -391,7 +392,18 @@ int sp_x_parse(const void *buf, size_t len, struct sp_xinfo *m)
 	case SP_X_REQ:
 		if (m->length && m->offset > UINT64_MAX - m->length)
 			return -EINVAL;
-		/* fall through */
+		if (!m->len)
+			return 0;
+		/* a token, then padding if any */
+		if (m->len != SP_X_TOKEN_LEN || len - sizeof(h) < m->len)
+			return -EINVAL;
+		m->payload = (const uint8_t *)buf + sizeof(h);
+		return 0;
+	case SP_X_TOKEN:
+		if (m->len != SP_X_TOKEN_LEN || len - sizeof(h) < m->len)
+			return -EINVAL;
+		m->payload = (const uint8_t *)buf + sizeof(h);
+		return 0;
 	case SP_X_END:
 	case SP_X_ERR:
 	case SP_X_ACK:
@@ -449,9 +461,75 @@ bool sp_x_req_one_unit(uint64_t off, uint64_t len)
 	return len && len <= SP_X_PAYLOAD && off % SP_X_PAYLOAD == 0;
 }
 
-size_t sp_x_req_size(uint64_t off, uint64_t len)
+size_t sp_x_req_size(uint64_t off, uint64_t len, bool token)
 {
-	return sizeof(struct sp_xmsg) + (sp_x_req_one_unit(off, len) ? SP_X_PAYLOAD : 0);
+	/* the padding has room for the token */
+	if (sp_x_req_one_unit(off, len))
+		return sizeof(struct sp_xmsg) + SP_X_PAYLOAD;
+	return sizeof(struct sp_xmsg) + (token ? SP_X_TOKEN_LEN : 0);
+}
+
+void sp_x_fill_req(void *buf, size_t size, uint32_t req_id, uint32_t file, uint64_t off,
+		   uint64_t len, const uint8_t *token)
+{
+	uint8_t *p = buf;
+
+	memset(p, 0, size);
+	sp_x_fill(p, SP_X_REQ, token ? SP_X_TOKEN_LEN : 0, req_id, file, off, len);
+	if (token)
+		memcpy(p + sizeof(struct sp_xmsg), token, SP_X_TOKEN_LEN);
+}
+
+static uint64_t token_mac(const uint8_t key[SP_X_TOKEN_KEY_LEN], uint32_t ip, uint64_t period)
+{
+	uint8_t msg[12];
+	uint64_t le = htole64(period);
+
+	memcpy(msg, &ip, 4);
+	memcpy(msg + 4, &le, 8);
+	return sp_siphash24(key, msg, sizeof(msg));
+}
+
+void sp_x_token_make(const uint8_t key[SP_X_TOKEN_KEY_LEN], uint32_t ip, uint64_t period,
+		     uint8_t token[SP_X_TOKEN_LEN])
+{
+	uint64_t p = htole64(period), mac = htole64(token_mac(key, ip, period));
+
+	memcpy(token, &p, 8);
+	memcpy(token + 8, &mac, 8);
+}
+
+bool sp_x_token_ok(const uint8_t key[SP_X_TOKEN_KEY_LEN], uint32_t ip, uint64_t now,
+		   const uint8_t token[SP_X_TOKEN_LEN])
+{
+	uint64_t period, mac;
+
+	memcpy(&period, token, 8);
+	memcpy(&mac, token + 8, 8);
+	period = le64toh(period);
+	/* its period or the one before: a token made just before a turn still works */
+	if (period != now && (now == 0 || period != now - 1))
+		return false;
+	return le64toh(mac) == token_mac(key, ip, period);
+}
+
+uint64_t sp_x_reply_bytes(uint64_t off, uint64_t len, unsigned payload)
+{
+	uint64_t frames;
+
+	if (!len || !payload)
+		return SP_X_HDRS + sizeof(struct sp_xmsg);
+	/* no reply is that long: counted as too long for anyone unverified */
+	if (len > 1ull << 48 || off > UINT64_MAX - len)
+		return UINT64_MAX;
+	/* frames end at multiples of payload in the file; plus an END */
+	frames = (off + len - 1) / payload - off / payload + 1;
+	return len + (frames + 1) * (SP_X_HDRS + sizeof(struct sp_xmsg));
+}
+
+bool sp_x_unverified_ok(size_t req_frame, uint64_t reply_bytes)
+{
+	return reply_bytes <= (uint64_t)SP_X_AMPLIFY * req_frame;
 }
 
 static uint16_t get16(const uint8_t *p)

@@ -33,12 +33,25 @@
  *         later request; offset and length = what was written, aux =
  *         CRC32C of it. A write is idempotent: the client resends it
  *         until acknowledged.
+ *   TOKEN server -> client: the REQ named by req_id, offset and length
+ *         was not served: its reply would be more than SP_X_AMPLIFY times
+ *         the request's frame and it carried no valid token. len =
+ *         SP_X_TOKEN_LEN, the token follows: the client sends the request
+ *         again with it (and every later one).
+ * A REQ may carry a token: len = SP_X_TOKEN_LEN, the token right after
+ * the header (padding, if any, after it). The token binds the client's
+ * IPv4 address to a key of the server's and a period of time: whoever
+ * can receive at the address can have it, and nobody else can make one,
+ * so that a request with a forged source (reflection: the reply would
+ * flood the address it names) gets at most SP_X_AMPLIFY times its own
+ * size sent there.
  * Every reply carries the req_id of its request. UDP gives no delivery
  * guarantee: the client re-requests what it did not get. A one-unit
  * request answered by the XDP hot-block cache gets its one LAST frame
  * (a client completes a request when it has every block; LAST and END
  * only tell it about gaps early).
  * Version 2: LAST, and DATA frames of up to SP_X_MAX_PAYLOAD bytes.
+ * Version 3: TOKEN, and REQ with a token.
  */
 #ifndef SP_PROTO_H
 #define SP_PROTO_H
@@ -100,7 +113,7 @@ const char *sp_http_reason(int status);
 /* ------------------------------------------------------------ UDP (AF_XDP) */
 
 #define SP_X_MAGIC	0x58505053u	/* "SPPX" */
-#define SP_X_VERSION	2
+#define SP_X_VERSION	3
 #define SP_X_PAYLOAD	1024u	/* a block: the unit of CRCs, WRITEs and the cache */
 /* most DATA bytes per frame: three blocks fill a 4 KiB AF_XDP frame */
 #define SP_X_MAX_PAYLOAD (3 * SP_X_PAYLOAD)
@@ -113,6 +126,7 @@ enum sp_x_type {
 	SP_X_WRITE = 5,
 	SP_X_ACK = 6,
 	SP_X_LAST = 7,
+	SP_X_TOKEN = 8,
 };
 
 enum sp_x_err {
@@ -144,7 +158,7 @@ struct sp_xinfo {
 	uint16_t len;
 	uint32_t req_id, aux;
 	uint64_t offset, length;
-	const uint8_t *payload;	/* DATA, LAST and WRITE */
+	const uint8_t *payload;	/* DATA, LAST and WRITE; TOKEN and REQ: the token */
 };
 
 /* Parses one UDP payload; 0 or -EINVAL (req_id is still set when the
@@ -170,7 +184,41 @@ int sp_x_err_http_status(uint32_t err);
  * sp_x_req_size is the bytes a REQ for [off, off + len) is sent as.
  */
 bool sp_x_req_one_unit(uint64_t off, uint64_t len);
-size_t sp_x_req_size(uint64_t off, uint64_t len);
+size_t sp_x_req_size(uint64_t off, uint64_t len, bool token);
+/*
+ * Writes a REQ of size bytes (sp_x_req_size) into buf: the header, the
+ * token when there is one (NULL: none), zeros to size.
+ */
+void sp_x_fill_req(void *buf, size_t size, uint32_t req_id, uint32_t file, uint64_t off,
+		   uint64_t len, const uint8_t *token);
+
+/*
+ * Address validation. An unverified source gets at most SP_X_AMPLIFY
+ * times the bytes of the frame it sent (QUIC's bound, RFC 9000 8.1):
+ * an error, a TOKEN, or data that fits. The token: the period it was
+ * made in (8 bytes, little-endian), then SipHash-2-4 under the server's
+ * key of the address and that period (8 bytes). A token is good in its
+ * period and the next: SP_X_TOKEN_PERIOD_S to twice that.
+ */
+#define SP_X_TOKEN_LEN		16
+#define SP_X_AMPLIFY		3
+#define SP_X_TOKEN_PERIOD_S	60
+#define SP_X_TOKEN_KEY_LEN	16
+
+/* The token of IPv4 address ip (network order) in period. */
+void sp_x_token_make(const uint8_t key[SP_X_TOKEN_KEY_LEN], uint32_t ip, uint64_t period,
+		     uint8_t token[SP_X_TOKEN_LEN]);
+/* Whether token is ip's, made in period now or the one before. */
+bool sp_x_token_ok(const uint8_t key[SP_X_TOKEN_KEY_LEN], uint32_t ip, uint64_t now,
+		   const uint8_t token[SP_X_TOKEN_LEN]);
+/*
+ * Bytes of frames (headers included) a REQ for len bytes at off is
+ * answered with when a frame carries payload bytes (sp_x_payload_for_mtu),
+ * an END included; and whether they may go to a source not yet
+ * verified that sent a frame of req_frame bytes.
+ */
+uint64_t sp_x_reply_bytes(uint64_t off, uint64_t len, unsigned payload);
+bool sp_x_unverified_ok(size_t req_frame, uint64_t reply_bytes);
 
 /*
  * Ethernet + IPv4 + UDP framing for the AF_XDP side, which has no

@@ -41,6 +41,7 @@ struct serve_stats {
 	/* sendzc notifications: zero copy, copied, or not said (before 6.2) */
 	uint64_t zc_sent, zc_copied, zc_unreported;
 	uint64_t frames_tx, frames_rx, busy_polls, sleeps, dropped, frames_seen;	/* xdp */
+	uint64_t token_replies;	/* xdp: requests answered with a TOKEN, not data */
 	/* xdp: the hot-block cache; hits to torn from the program's per-CPU
 	 * counters, the rest counted by the server */
 	struct cache_stats {

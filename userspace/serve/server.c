@@ -217,6 +217,7 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 			json_object_object_add(x, "busy_polls", sp_json_u64(st->busy_polls));
 			json_object_object_add(x, "sleeps", sp_json_u64(st->sleeps));
 			json_object_object_add(x, "dropped", sp_json_u64(st->dropped));
+			json_object_object_add(x, "token_replies", sp_json_u64(st->token_replies));
 			json_object_object_add(x, "busy_poll_ns", sp_json_u64(s->busy_poll_ns));
 			json_object_object_add(x, "attach", json_object_new_string(st->xdp_attach));
 			json_object_object_add(x, "zerocopy", json_object_new_boolean(st->xdp_zerocopy));

@@ -70,7 +70,10 @@ static void conn_free(struct tcp *t, struct conn *c)
 			close_reset(c);
 		return;
 	}
-	if (c->fd >= 0)
+	/* a failed (timed-out) peer's unsent data is dropped, not kept trying */
+	if (c->fd >= 0 && c->failed)
+		close_reset(c);
+	else if (c->fd >= 0)
 		close(c->fd);
 	if (c->pipe[0] >= 0) {
 		close(c->pipe[0]);

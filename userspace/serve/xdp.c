@@ -35,6 +35,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -118,6 +119,27 @@ static void on_request(struct xdp *x, const uint8_t *pkt, uint32_t len)
 		end = m.offset + m.length;
 	if (end - m.offset > s->max_len)
 		return xdp_reply_err(x, x->rx_q, &self, &client, m.req_id, SP_XE_TOOBIG);
+	/*
+	 * Reflection: the source address of a datagram may be forged, and
+	 * the reply would flood whoever it names. A reply more than
+	 * SP_X_AMPLIFY times the request's frame goes only to an address
+	 * that showed it receives: the request carries the token the
+	 * server gave it (errors above and TOKEN itself are no larger than
+	 * the request, or little more).
+	 */
+	if (!sp_x_unverified_ok(len, sp_x_reply_bytes(m.offset, end - m.offset, x->payload))) {
+		uint64_t period = sp_now_ns() / (SP_X_TOKEN_PERIOD_S * 1000000000ull);
+		uint8_t token[SP_X_TOKEN_LEN];
+
+		if (!m.payload || !sp_x_token_ok(x->token_key, client.ip, period, m.payload)) {
+			sp_x_token_make(x->token_key, client.ip, period, token);
+			s->st.token_replies++;
+			/* no frame free: the client asks again */
+			xdp_send_token(x, x->rx_q, &self, &client, m.req_id, m.offset, m.length,
+				       token);
+			return;
+		}
+	}
 	for (unsigned i = 0; i < s->max_inflight; i++) {
 		const struct xreq *q = &x->reqs[i];
 
@@ -245,6 +267,12 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	}
 	for (unsigned i = 0; i < s->nr_files; i++)
 		x.dfd[i] = -1;
+	/* a key nobody else has: tokens made with it prove an address */
+	if (getrandom(x.token_key, sizeof(x.token_key), 0) != sizeof(x.token_key)) {
+		ret = -errno;
+		sp_err("xdp: random key for address tokens: %s", strerror(errno));
+		goto out;
+	}
 	ret = setup_xsk(&x);
 	if (!ret)
 		ret = xdp_readers_open(&x);

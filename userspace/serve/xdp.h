@@ -96,6 +96,7 @@ struct xdp {
 	} *seen;
 	struct xc_val val;	/* admission buffer */
 	unsigned payload;	/* DATA bytes per frame: blocks the MTU carries */
+	uint8_t token_key[SP_X_TOKEN_KEY_LEN];	/* address tokens: random, this run's */
 };
 
 static inline uint8_t *frame_at(struct xdp *x, uint64_t addr)
@@ -124,6 +125,10 @@ void xdp_cache_stats(struct xdp *x);
 bool xdp_send_ctl(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 		  const struct sp_udp_addr *client, enum sp_x_type type,
 		  uint32_t req_id, uint32_t aux, uint64_t off, uint64_t len);
+/* A TOKEN for the request (off, len as it asked); false if no frame is free. */
+bool xdp_send_token(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
+		    const struct sp_udp_addr *client, uint32_t req_id, uint64_t off,
+		    uint64_t len, const uint8_t *token);
 /* An ERR reply, counted by its cause. */
 void xdp_reply_err(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 		   const struct sp_udp_addr *client, uint32_t req_id, uint32_t err);

@@ -38,6 +38,24 @@ bool xdp_send_ctl(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 	return true;
 }
 
+bool xdp_send_token(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
+		    const struct sp_udp_addr *client, uint32_t req_id, uint64_t off,
+		    uint64_t len, const uint8_t *token)
+{
+	uint64_t addr;
+	uint8_t *p;
+
+	if (!x->nr_free_tx)
+		return false;
+	addr = x->free_tx[--x->nr_free_tx];
+	p = frame_at(x, addr);
+	sp_udp_fill(p, self, client, sizeof(struct sp_xmsg) + SP_X_TOKEN_LEN);
+	sp_x_fill(p + SP_X_HDRS, SP_X_TOKEN, SP_X_TOKEN_LEN, req_id, 0, off, len);
+	memcpy(p + HDRS, token, SP_X_TOKEN_LEN);
+	tx_push(x, q, addr, HDRS + SP_X_TOKEN_LEN);
+	return true;
+}
+
 void xdp_reply_err(struct xdp *x, unsigned q, const struct sp_udp_addr *self,
 		      const struct sp_udp_addr *client, uint32_t req_id, uint32_t err)
 {
