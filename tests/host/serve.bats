@@ -123,6 +123,32 @@ start_xdp() {
 	serves_all_sizes
 }
 
+@test "--threads 2: every TCP mode serves byte-exact from two loops; the per-address limit holds across them" {
+	local mode
+	for mode in copy sendfile splice sendzc; do
+		if [[ $mode == sendzc ]]; then start_sendzc --threads 2; else start_server "$mode" --threads 2; fi
+		# 32 connections: the kernel's hash leaves neither socket without one
+		run fetch -m tcp -q -P 32 -n 400 --len 4k --json "$SD/f1m"
+		assert_success
+		[[ $(jfield .requests) == 400 && $(jfield .mismatches) == 0 ]]
+		stop_server
+		[[ $SRV_STATUS -eq 0 ]] || fail "$mode: sp-serve exited $SRV_STATUS"
+		jq -e '.threads == 2 and (.thread_requests | length == 2 and all(. > 0) and add == 400)' \
+			"$SD/srv.json" || fail "$mode: $(jq -c '{threads, thread_requests}' "$SD/srv.json")"
+	done
+	# 16 connections held from one address against a limit of 4 for it
+	# in all: the kernel spreads them over both loops, which share counts
+	start_server sendfile --threads 2 --max-conns-per-addr 4
+	run ip netns exec "$NS_C" perl "$TOP/tests/host/serve-abuse.pl" hold "$CLI_IP" "$SRV_IP" 7878 16 1
+	assert_success
+	stop_server
+	jq -e '.refused_by.per_addr == 12 and .connections == 4' "$SD/srv.json" ||
+		fail "$(jq -c '{connections, refused_by}' "$SD/srv.json")"
+	run "$SERVE" -m xdp -i lo --threads 2 "$SD/f4k"
+	assert_failure 2
+	assert_output --partial "--threads is for the TCP modes"
+}
+
 # start_sendzc [ARGS]: the sendzc mode, or skip when the kernel has none
 start_sendzc() {
 	if ! start_server sendzc "$@"; then

@@ -49,6 +49,10 @@ static void usage(FILE *f)
 "                        before sleeping in poll(2); 0: sleep at once\n"
 "                        (default 200us, 0 on two CPUs or fewer, where\n"
 "                        spinning takes the CPU the rest of the path needs)\n"
+"  -T, --threads N       TCP: N loops, each on its own CPU with its own\n"
+"                        listening socket (SO_REUSEPORT: the kernel spreads\n"
+"                        connections over them); the connection limits are\n"
+"                        split between them (default 1, at most 64)\n"
 "      --max-conns N     TCP connections at once; more get 503 (default 64)\n"
 "      --max-conns-per-addr N\n"
 "                        TCP connections one client address may hold; more\n"
@@ -112,7 +116,7 @@ enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_M
        OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE, OPT_FORCE,
        OPT_PER_ADDR, OPT_HDR_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SEND_TIMEOUT };
 
-#define SHORTOPTS "m:a:p:i:vh"
+#define SHORTOPTS "m:a:p:i:T:vh"
 
 /* A time-out: "0" (none) or a duration up to a day. */
 static int parse_timeout(const char *arg, uint64_t *ns)
@@ -140,6 +144,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "header-timeout", required_argument, NULL, OPT_HDR_TIMEOUT },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 		{ "send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT },
+		{ "threads", required_argument, NULL, 'T' },
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
@@ -165,6 +170,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 	int opt;
 
 	s->port = 7878;
+	s->threads = 1;
 	s->max_conns = 64;
 	s->max_inflight = 64;
 	s->header_timeout_ns = 10 * 1000000000ull;
@@ -203,6 +209,11 @@ static int parse_args(int argc, char **argv, struct server *s)
 			if (sp_parse_u64(optarg, 1, 65536, &v))
 				goto bad;
 			s->max_conns = v;
+			break;
+		case 'T':
+			if (sp_parse_u64(optarg, 1, SERVE_MAX_THREADS, &v))
+				goto bad;
+			s->threads = v;
 			break;
 		case OPT_PER_ADDR:
 			if (sp_parse_u64(optarg, 1, 65536, &v))
@@ -306,6 +317,15 @@ bad:
 	}
 	if (s->mode != MODE_XDP && (s->cache || s->writable || s->passthru)) {
 		sp_err("--cache, --writable and --passthru are for the xdp mode");
+		return -EINVAL;
+	}
+	if (s->mode == MODE_XDP && s->threads > 1) {
+		sp_err("--threads is for the TCP modes (the xdp mode runs one loop)");
+		return -EINVAL;
+	}
+	if (s->threads > s->max_conns) {
+		sp_err("--threads %u is more than --max-conns %u: a thread needs a connection",
+		       s->threads, s->max_conns);
 		return -EINVAL;
 	}
 	if (!s->max_conns_per_addr)

@@ -31,6 +31,7 @@ struct served_file {
 	int write_lock;		/* --writable: held while serving, one writer at a time */
 };
 
+/* Each counter is summed over threads in sp_serve_stats_add: add a new one there too. */
 struct serve_stats {
 	uint64_t connections, refused, requests, bytes;
 	/* TCP: refused connections by cause (refused = their sum) and
@@ -60,8 +61,12 @@ struct serve_stats {
 	struct sp_hist lat;	/* request arrival to last byte handed to the kernel */
 };
 
+#define SERVE_MAX_THREADS 64
+
 struct server {
 	enum serve_mode mode;
+	unsigned threads;	/* TCP: loops, each with a SO_REUSEPORT socket */
+	uint64_t thread_requests[SERVE_MAX_THREADS];	/* requests each loop served */
 	struct served_file *files;
 	unsigned nr_files;
 	struct sockaddr_storage addr;	/* TCP: IPv4 or IPv6, port included */
@@ -98,6 +103,8 @@ extern const char *const sp_serve_modes[MODE_XDP + 1];
 int sp_serve_open(struct server *s, char **paths, int n);
 void sp_serve_close(struct server *s);
 const struct served_file *sp_serve_lookup(const struct server *s, const char *name);
+/* Adds src's counters (and latencies) to dst's: threads' own, at the end. */
+void sp_serve_stats_add(struct serve_stats *dst, const struct serve_stats *src);
 /* Creates --ready's file and says what is served: called once listening. */
 void sp_serve_ready(struct server *s);
 /* The counters of a run, as text on stderr or, with --json, JSON on stdout. */

@@ -119,6 +119,26 @@ void sp_serve_close(struct server *s)
 	s->nr_files = 0;
 }
 
+void sp_serve_stats_add(struct serve_stats *d, const struct serve_stats *a)
+{
+#define ADD(f) (d->f += a->f)
+	ADD(connections); ADD(refused); ADD(requests); ADD(bytes);
+	ADD(refused_full); ADD(refused_per_addr);
+	ADD(timeouts_header); ADD(timeouts_idle); ADD(timeouts_send);
+	ADD(errors); ADD(err_malformed); ADD(err_nofile); ADD(err_range);
+	ADD(err_toobig); ADD(err_busy);
+	ADD(zc_sent); ADD(zc_copied); ADD(zc_unreported);
+	ADD(frames_tx); ADD(frames_rx); ADD(busy_polls); ADD(sleeps); ADD(dropped);
+	ADD(frames_seen); ADD(token_replies);
+	ADD(cache.hits); ADD(cache.misses); ADD(cache.stale); ADD(cache.torn);
+	ADD(cache.noroom); ADD(cache.bypasses); ADD(cache.admissions);
+	ADD(cache.deferred); ADD(cache.raced); ADD(cache.evictions);
+	ADD(cache.invalidations); ADD(cache.entries);
+	ADD(writes); ADD(write_bytes); ADD(sync_reads); ADD(passthru_reads);
+#undef ADD
+	sp_hist_merge(&d->lat, &a->lat);
+}
+
 void sp_serve_ready(struct server *s)
 {
 	if (s->ready_path) {
@@ -169,6 +189,14 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 		sp_json_stamp(root);
 		json_object_object_add(root, "mode", json_object_new_string(sp_serve_modes[s->mode]));
 		json_object_object_add(root, "files", sp_json_u64(s->nr_files));
+		if (s->mode != MODE_XDP) {
+			json_object *tr = json_object_new_array();
+
+			json_object_object_add(root, "threads", sp_json_u64(s->threads));
+			for (unsigned i = 0; i < s->threads && i < SERVE_MAX_THREADS; i++)
+				json_object_array_add(tr, sp_json_u64(s->thread_requests[i]));
+			json_object_object_add(root, "thread_requests", tr);
+		}
 		json_object_object_add(root, "connections", sp_json_u64(st->connections));
 		json_object_object_add(root, "refused", sp_json_u64(st->refused));
 		if (s->mode != MODE_XDP) {

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * sp-serve's TCP modes: the HTTP/1.1 subset of sp_proto.h over one epoll
- * loop. copy, sendfile and splice differ only in how a body reaches the
- * socket (body_push); sendzc hands its bodies to io_uring (sendzc.c).
+ * sp-serve's TCP modes: the HTTP/1.1 subset of sp_proto.h over an epoll
+ * loop, one per --threads (see serve_threads). copy, sendfile and splice
+ * differ only in how a body reaches the socket (body_push); sendzc hands
+ * its bodies to io_uring (sendzc.c).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -13,10 +16,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "sp_addr.h"
+#include "sp_siphash.h"
 #include "sp_log.h"
 #include "sp_time.h"
 #include "tcp_conn.h"
@@ -54,9 +59,14 @@ static void close_reset(struct conn *c)
 	c->fd = -1;
 }
 
-/* Frees c's slot, or (sendzc) says it is closing until its CQEs are in. */
+/* Frees c's slot, or (sendzc) says it is closing until its CQEs are in;
+ * either way it no longer counts against its address. */
 static void conn_free(struct tcp *t, struct conn *c)
 {
+	if (c->addr_bucket >= 0) {
+		atomic_fetch_sub(&t->addrs->n[c->addr_bucket], 1);
+		c->addr_bucket = -1;
+	}
 	sendzc_drop_unsent(c);
 	/* a buffer is never handed out again before its notification */
 	if (t->s->mode == MODE_SENDZC && !sendzc_idle(c)) {
@@ -81,6 +91,7 @@ static void conn_free(struct tcp *t, struct conn *c)
 	}
 	memset(c, 0, sizeof(*c));
 	c->fd = c->pipe[0] = c->pipe[1] = -1;
+	c->addr_bucket = -1;
 	t->nr_conns--;
 }
 
@@ -382,18 +393,17 @@ static void conn_read(struct tcp *t, struct conn *c, unsigned ci)
 	conn_run(t, c, ci);
 }
 
-/* Whether a and b are one client address (the port aside). */
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/* The bucket of peer's address (the port aside) in t->addrs. */
+static unsigned addr_bucket(const struct tcp *t, const struct sockaddr_storage *peer)
 {
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
-	return false;
+	const void *a = &((const struct sockaddr_in *)peer)->sin_addr;
+	size_t len = 4;
+
+	if (peer->ss_family == AF_INET6) {
+		a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		len = 16;
+	}
+	return (unsigned)(sp_siphash24(t->addrs->key, a, len) % ADDR_BUCKETS);
 }
 
 /*
@@ -420,36 +430,32 @@ static void do_accept(struct tcp *t)
 		int fd = accept4(t->lfd, (struct sockaddr *)&peer, &plen,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c = NULL;
-		unsigned ci, same = 0;
+		unsigned ci, b;
 
 		if (fd < 0)
 			return;
-		/*
-		 * One pass over the table finds a free slot and counts the
-		 * peer's connections: a linear scan per accept, not per
-		 * request (the table holds --max-conns, 64 by default).
-		 */
+		/* a linear scan per accept, not per request (the table holds
+		 * this thread's share of --max-conns, 64 by default) */
 		for (unsigned i = 0; i < t->s->max_conns; i++) {
 			if (!t->conns[i].used) {
-				if (!c) {
-					c = &t->conns[i];
-					ci = i;
-				}
-			} else if (!t->conns[i].closing && same_host(&t->conns[i].peer, &peer)) {
-				same++;
+				c = &t->conns[i];
+				ci = i;
+				break;
 			}
 		}
 		if (!c) {
 			refuse(t, fd, &t->s->st.refused_full);
 			continue;
 		}
-		if (same >= t->s->max_conns_per_addr) {
+		b = addr_bucket(t, &peer);
+		if (atomic_fetch_add(&t->addrs->n[b], 1) >= t->s->max_conns_per_addr) {
+			atomic_fetch_sub(&t->addrs->n[b], 1);
 			refuse(t, fd, &t->s->st.refused_per_addr);
 			continue;
 		}
 		c->used = true;
 		c->fd = fd;
-		c->peer = peer;
+		c->addr_bucket = (int)b;
 		c->since_ns = sp_now_ns();	/* the first header: --header-timeout */
 		t->nr_conns++;
 		t->s->st.connections++;
@@ -576,14 +582,17 @@ static void zc_drain(struct tcp *t)
 	}
 }
 
-static int tcp_listen(struct server *s)
+/* A listening socket; with reuseport, one of several the kernel spreads
+ * connections over (by their addresses' hash). fd or -errno. */
+static int tcp_listen(struct server *s, bool reuseport)
 {
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (struct sockaddr *)&s->addr, s->addr_len) || listen(fd, 1024)) {
+	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int))) ||
+	    bind(fd, (struct sockaddr *)&s->addr, s->addr_len) || listen(fd, 1024)) {
 		int err = -errno;
 
 		close(fd);
@@ -592,94 +601,243 @@ static int tcp_listen(struct server *s)
 	return fd;
 }
 
-int sp_serve_tcp(struct server *s, atomic_bool *stop)
+/* t's connections, buffers, epoll set and (sendzc) ring, around lfd,
+ * which it owns from here on; 0 or -errno (reported). */
+static int tcp_open(struct tcp *t, struct server *s, struct addr_counts *addrs, int lfd)
 {
-	struct tcp t = { .s = s, .lfd = -1, .ep = -1 };
 	unsigned nbufs = s->max_conns * (s->mode == MODE_SENDZC ? BUFS_PER_CONN : 1);
 	bool buffers = s->mode == MODE_COPY || (s->mode == MODE_SENDZC && s->zc_buffers);
 	int ret;
 
-	t.conns = calloc(s->max_conns, sizeof(*t.conns));
-	if (!t.conns)
+	*t = (struct tcp){ .s = s, .addrs = addrs, .lfd = lfd, .ep = -1 };
+	t->conns = calloc(s->max_conns, sizeof(*t->conns));
+	if (!t->conns)
 		return -ENOMEM;
-	for (unsigned i = 0; i < s->max_conns; i++)
-		t.conns[i].fd = t.conns[i].pipe[0] = t.conns[i].pipe[1] = -1;
+	for (unsigned i = 0; i < s->max_conns; i++) {
+		t->conns[i].fd = t->conns[i].pipe[0] = t->conns[i].pipe[1] = -1;
+		t->conns[i].addr_bucket = -1;
+	}
 	if (buffers) {
-		ret = sp_bufpool_alloc(&t.pool, nbufs, s->chunk, 0);
+		ret = sp_bufpool_alloc(&t->pool, nbufs, s->chunk, 0);
 		if (ret) {
 			sp_err("%u buffers of %llu bytes: %s", nbufs,
 			       (unsigned long long)s->chunk, strerror(-ret));
-			goto out;
+			return ret;
 		}
 	}
-	t.ep = epoll_create1(EPOLL_CLOEXEC);
-	ret = tcp_listen(s);
-	if (ret < 0 || t.ep < 0) {
-		char where[64];
-
-		sp_err("listening on TCP %s: %s", sp_addr_str(&s->addr, where, sizeof(where)),
-		       strerror(ret < 0 ? -ret : errno));
-		ret = ret < 0 ? ret : -errno;
-		goto out;
+	t->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (t->ep < 0) {
+		ret = -errno;
+		sp_err("epoll: %s", strerror(-ret));
+		return ret;
 	}
-	t.lfd = ret;
-	ret = ep_set(&t, EPOLL_CTL_ADD, t.lfd, EPOLLIN, UD_LISTEN);
+	ret = ep_set(t, EPOLL_CTL_ADD, t->lfd, EPOLLIN, UD_LISTEN);
 	if (!ret && s->mode == MODE_SENDZC)
-		ret = sendzc_setup(&t);
+		ret = sendzc_setup(t);
 	if (!ret && s->mode == MODE_SENDZC)
-		ret = ep_set(&t, EPOLL_CTL_ADD, t.ring.ring_fd, EPOLLIN, UD_RING);
-	if (ret)
-		goto out;
-	sp_serve_ready(s);
+		ret = ep_set(t, EPOLL_CTL_ADD, t->ring.ring_fd, EPOLLIN, UD_RING);
+	return ret;
+}
+
+/* One thread's loop, until *stop (or an error, which stops the others). */
+static int tcp_loop(struct tcp *t, atomic_bool *stop)
+{
 	while (!atomic_load(stop)) {
 		struct epoll_event evs[64];
-		int n;
+		int n, ret;
 
-		if (t.ring_pending) {
-			ret = io_uring_submit(&t.ring);
+		if (t->ring_pending) {
+			ret = io_uring_submit(&t->ring);
 			if (ret < 0) {
 				sp_err("io_uring submit: %s", strerror(-ret));
-				goto out;
+				atomic_store(stop, true);
+				return ret;
 			}
-			t.ring_pending = 0;
+			t->ring_pending = 0;
 		}
-		n = epoll_wait(t.ep, evs, 64, 200);
+		n = epoll_wait(t->ep, evs, 64, 200);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
 			if (tag == UD_LISTEN)
-				do_accept(&t);
+				do_accept(t);
 			else if (tag == UD_RING)
-				zc_reap(&t);
-			else if (t.conns[tag].used && !t.conns[tag].closing) {
-				struct conn *c = &t.conns[tag];
+				zc_reap(t);
+			else if (t->conns[tag].used && !t->conns[tag].closing) {
+				struct conn *c = &t->conns[tag];
 
 				if (evs[i].events & (EPOLLERR | EPOLLHUP))
-					conn_close(&t, c);
+					conn_close(t, c);
 				else if (c->sending)
-					conn_run(&t, c, tag);
+					conn_run(t, c, tag);
 				else
-					conn_read(&t, c, tag);
+					conn_read(t, c, tag);
 			}
 		}
-		if (t.ring_ok)
-			zc_reap(&t);
-		tcp_expire(&t, sp_now_ns());
+		if (t->ring_ok)
+			zc_reap(t);
+		tcp_expire(t, sp_now_ns());
 	}
-	ret = 0;
+	return 0;
+}
+
+static void tcp_close(struct tcp *t)
+{
+	for (unsigned i = 0; t->conns && i < t->s->max_conns; i++)
+		if (t->conns[i].used)
+			conn_close(t, &t->conns[i]);
+	if (t->ring_ok)
+		zc_drain(t);
+	if (t->ring_ok)
+		io_uring_queue_exit(&t->ring);
+	if (t->lfd >= 0)
+		close(t->lfd);
+	if (t->ep >= 0)
+		close(t->ep);
+	sp_bufpool_free(&t->pool);
+	free(t->conns);
+	t->conns = NULL;
+}
+
+struct worker {
+	struct tcp t;
+	struct server s;	/* the run's options; counters of its own */
+	atomic_bool *stop;
+	int cpu;		/* pinned to it; -1: not pinned */
+	int ret;
+	pthread_t tid;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	w->ret = tcp_loop(&w->t, w->stop);
+	return NULL;
+}
+
+/* The n-th CPU this process may run on, round robin; -1 if unknown. */
+static int nth_cpu(unsigned n)
+{
+	cpu_set_t set;
+	unsigned count;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || !(count = CPU_COUNT(&set)))
+		return -1;
+	n %= count;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && !n--)
+			return cpu;
+	return -1;
+}
+
+/*
+ * --threads N: N loops, each with its own listening socket (SO_REUSEPORT:
+ * the kernel spreads connections over them), epoll set, connections and
+ * (sendzc) ring, each pinned to a CPU of the process's own, as a server
+ * with a worker per core runs; nothing is shared but the files and the
+ * stop flag and the per-address counts. --max-conns is split between
+ * them (each thread's share, rounded up), the counters summed at the end.
+ */
+static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_bool *stop)
+{
+	unsigned n = s->threads, started = 0;
+	struct worker *w = calloc(n, sizeof(*w));
+	int ret = 0;
+
+	if (!w)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		w[i].s = *s;
+		w[i].s.max_conns = (s->max_conns + n - 1) / n;
+		memset(&w[i].s.st, 0, sizeof(w[i].s.st));
+		sp_hist_init(&w[i].s.st.lat);
+		w[i].stop = stop;
+		w[i].cpu = nth_cpu(i);
+		w[i].t = (struct tcp){ .s = &w[i].s, .lfd = -1, .ep = -1 };
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int lfd = tcp_listen(s, true);
+
+		if (lfd < 0) {
+			char where[64];
+
+			ret = lfd;
+			sp_err("listening on TCP %s (SO_REUSEPORT, thread %u): %s",
+			       sp_addr_str(&s->addr, where, sizeof(where)), i, strerror(-ret));
+			goto out;
+		}
+		ret = tcp_open(&w[i].t, &w[i].s, addrs, lfd);
+		if (ret)
+			goto out;
+	}
+	sp_serve_ready(s);
+	for (; started < n; started++) {
+		ret = -pthread_create(&w[started].tid, NULL, worker_main, &w[started]);
+		if (ret) {
+			sp_err("starting thread %u: %s", started, strerror(-ret));
+			atomic_store(stop, true);
+			break;
+		}
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(w[i].tid, NULL);
+		if (w[i].ret && !ret)
+			ret = w[i].ret;
+	}
 out:
-	for (unsigned i = 0; i < s->max_conns; i++)
-		if (t.conns[i].used)
-			conn_close(&t, &t.conns[i]);
-	if (t.ring_ok)
-		zc_drain(&t);
-	if (t.ring_ok)
-		io_uring_queue_exit(&t.ring);
-	if (t.lfd >= 0)
-		close(t.lfd);
-	if (t.ep >= 0)
-		close(t.ep);
-	sp_bufpool_free(&t.pool);
-	free(t.conns);
+	for (unsigned i = 0; i < n; i++) {
+		tcp_close(&w[i].t);
+		sp_serve_stats_add(&s->st, &w[i].s.st);
+		if (i < SERVE_MAX_THREADS)
+			s->thread_requests[i] = w[i].s.st.requests;
+	}
+	free(w);
+	return ret;
+}
+
+int sp_serve_tcp(struct server *s, atomic_bool *stop)
+{
+	struct tcp t = { .s = s, .lfd = -1, .ep = -1 };
+	struct addr_counts *addrs = calloc(1, sizeof(*addrs));
+	int ret;
+
+	if (!addrs)
+		return -ENOMEM;
+	if (getrandom(addrs->key, sizeof(addrs->key), 0) != sizeof(addrs->key)) {
+		ret = -errno;
+		sp_err("a key for the per-address counts: %s", strerror(-ret));
+		free(addrs);
+		return ret;
+	}
+	if (s->threads > 1) {
+		ret = serve_threads(s, addrs, stop);
+		free(addrs);
+		return ret;
+	}
+	ret = tcp_listen(s, false);
+	if (ret < 0) {
+		char where[64];
+
+		sp_err("listening on TCP %s: %s", sp_addr_str(&s->addr, where, sizeof(where)),
+		       strerror(-ret));
+		free(addrs);
+		return ret;
+	}
+	ret = tcp_open(&t, s, addrs, ret);
+	if (!ret) {
+		sp_serve_ready(s);
+		ret = tcp_loop(&t, stop);
+	}
+	tcp_close(&t);
+	free(addrs);
+	s->thread_requests[0] = s->st.requests;
 	return ret;
 }

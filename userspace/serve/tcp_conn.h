@@ -9,6 +9,7 @@
 #define SERVE_TCP_CONN_H
 
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -45,7 +46,7 @@ struct conn {
 	bool rd_closed;		/* the peer shut its side: answer what came, then close */
 	bool idle;		/* between requests, nothing buffered (--idle-timeout) */
 	uint64_t since_ns;	/* start of the wait the time-outs judge (see tcp_expire) */
-	struct sockaddr_storage peer;	/* --max-conns-per-addr */
+	int addr_bucket;	/* its count in tcp->addrs, -1 once given back */
 	uint32_t watching;	/* the epoll events asked for now */
 	char in[SP_HTTP_MAX_HDR];
 	size_t in_len;
@@ -65,8 +66,21 @@ struct conn {
 	unsigned zc_read, zc_sent;
 };
 
+/*
+ * Connections per client address, shared by every thread's loop (the
+ * kernel spreads one client's connections over the SO_REUSEPORT
+ * sockets): counts in buckets chosen by a keyed hash of the address, so
+ * that nobody can pick an address whose count is another's.
+ */
+#define ADDR_BUCKETS 4096u
+struct addr_counts {
+	uint8_t key[16];
+	_Atomic uint32_t n[ADDR_BUCKETS];
+};
+
 struct tcp {
 	struct server *s;
+	struct addr_counts *addrs;	/* --max-conns-per-addr */
 	int lfd, ep;
 	struct conn *conns;
 	unsigned nr_conns;
