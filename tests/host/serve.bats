@@ -144,9 +144,9 @@ start_xdp() {
 	stop_server
 	jq -e '.refused_by.per_addr == 12 and .connections == 4' "$SD/srv.json" ||
 		fail "$(jq -c '{connections, refused_by}' "$SD/srv.json")"
-	run "$SERVE" -m xdp -i lo --threads 2 "$SD/f4k"
+	run "$SERVE" -m xdp -i lo --threads 2 --writable "$SD/f4k"
 	assert_failure 2
-	assert_output --partial "--threads is for the TCP modes"
+	assert_output --partial "--writable runs one loop"
 }
 
 # start_sendzc [ARGS]: the sendzc mode, or skip when the kernel has none
@@ -577,6 +577,24 @@ two_queues() {
 	assert_output --partial "--rate 1 is below --threads 2"
 	stop_server
 	[[ $SRV_STATUS -eq 0 && $(jq .errors.total "$SD/srv.json") == 0 ]]
+}
+
+@test "xdp server --threads 2: a loop per queue, both serve, byte-exact to 2 client threads; nothing left" {
+	two_queues
+	start_xdp --threads 2
+	run fetch_xdp --threads 2 --id 3 -q -P 8 -n 400 --len 4k --json "$SD/f5m"
+	skip_no_xsk
+	assert_success
+	[[ $(jfield .requests) == 400 && $(jfield .mismatches) == 0 && $(jfield .lost) == 0 ]]
+	run fetch -m udp --id 2 -q -P 4 -n 20 --json "$SD/f1m"
+	assert_success
+	[[ $(jfield .mismatches) == 0 ]]
+	stop_server
+	[[ $SRV_STATUS -eq 0 && $(jq .errors.total "$SD/srv.json") == 0 ]]
+	# each client thread sends on its own queue, each queue has its loop
+	jq -e '.requests as $r | .threads == 2 and (.thread_requests | length == 2 and all(. > 0) and add == $r)' \
+		"$SD/srv.json" || fail "$(jq -c '{threads, thread_requests, requests}' "$SD/srv.json")"
+	no_xdp_left
 }
 
 @test "xdp client: cache hits through 2 threads, byte-exact with their checksums; Ctrl-C cleans up" {

@@ -49,10 +49,12 @@ static void usage(FILE *f)
 "                        before sleeping in poll(2); 0: sleep at once\n"
 "                        (default 200us, 0 on two CPUs or fewer, where\n"
 "                        spinning takes the CPU the rest of the path needs)\n"
-"  -T, --threads N       TCP: N loops, each on its own CPU with its own\n"
-"                        listening socket (SO_REUSEPORT: the kernel spreads\n"
-"                        connections over them); the connection limits are\n"
-"                        split between them (default 1, at most 64)\n"
+"  -T, --threads N       N loops, each pinned to its own CPU. TCP: each with\n"
+"                        its own listening socket (SO_REUSEPORT: the kernel\n"
+"                        spreads connections over them), --max-conns split\n"
+"                        between them; xdp: each serving the queues t, t+N,\n"
+"                        ... with its own rings, at most one per queue\n"
+"                        (default 1, at most 64)\n"
 "      --max-conns N     TCP connections at once; more get 503 (default 64)\n"
 "      --max-conns-per-addr N\n"
 "                        TCP connections one client address may hold; more\n"
@@ -319,11 +321,12 @@ bad:
 		sp_err("--cache, --writable and --passthru are for the xdp mode");
 		return -EINVAL;
 	}
-	if (s->mode == MODE_XDP && s->threads > 1) {
-		sp_err("--threads is for the TCP modes (the xdp mode runs one loop)");
+	if (s->mode == MODE_XDP && s->threads > 1 && s->writable) {
+		/* one loop keeps each write and the cache's invalidation in order */
+		sp_err("--writable runs one loop: not with --threads %u", s->threads);
 		return -EINVAL;
 	}
-	if (s->threads > s->max_conns) {
+	if (s->mode != MODE_XDP && s->threads > s->max_conns) {
 		sp_err("--threads %u is more than --max-conns %u: a thread needs a connection",
 		       s->threads, s->max_conns);
 		return -EINVAL;

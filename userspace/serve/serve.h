@@ -65,7 +65,7 @@ struct serve_stats {
 
 struct server {
 	enum serve_mode mode;
-	unsigned threads;	/* TCP: loops, each with a SO_REUSEPORT socket */
+	unsigned threads;	/* loops: TCP, each with a SO_REUSEPORT socket; xdp, each with its queues */
 	uint64_t thread_requests[SERVE_MAX_THREADS];	/* requests each loop served */
 	struct served_file *files;
 	unsigned nr_files;
@@ -103,6 +103,8 @@ extern const char *const sp_serve_modes[MODE_XDP + 1];
 int sp_serve_open(struct server *s, char **paths, int n);
 void sp_serve_close(struct server *s);
 const struct served_file *sp_serve_lookup(const struct server *s, const char *name);
+/* The n-th CPU this process may run on, round robin (a thread's pin); -1 if unknown. */
+int sp_serve_nth_cpu(unsigned n);
 /* Adds src's counters (and latencies) to dst's: threads' own, at the end. */
 void sp_serve_stats_add(struct serve_stats *dst, const struct serve_stats *src);
 /* Creates --ready's file and says what is served: called once listening. */

@@ -5,6 +5,7 @@
  * report of a run. It calls no mode.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -119,6 +120,20 @@ void sp_serve_close(struct server *s)
 	s->nr_files = 0;
 }
 
+int sp_serve_nth_cpu(unsigned n)
+{
+	cpu_set_t set;
+	unsigned count;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || !(count = CPU_COUNT(&set)))
+		return -1;
+	n %= count;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && !n--)
+			return cpu;
+	return -1;
+}
+
 void sp_serve_stats_add(struct serve_stats *d, const struct serve_stats *a)
 {
 #define ADD(f) (d->f += a->f)
@@ -189,7 +204,7 @@ void sp_serve_report(const struct server *s, const struct sp_usage *u)
 		sp_json_stamp(root);
 		json_object_object_add(root, "mode", json_object_new_string(sp_serve_modes[s->mode]));
 		json_object_object_add(root, "files", sp_json_u64(s->nr_files));
-		if (s->mode != MODE_XDP) {
+		{
 			json_object *tr = json_object_new_array();
 
 			json_object_object_add(root, "threads", sp_json_u64(s->threads));

@@ -723,21 +723,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The n-th CPU this process may run on, round robin; -1 if unknown. */
-static int nth_cpu(unsigned n)
-{
-	cpu_set_t set;
-	unsigned count;
-
-	if (sched_getaffinity(0, sizeof(set), &set) || !(count = CPU_COUNT(&set)))
-		return -1;
-	n %= count;
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &set) && !n--)
-			return cpu;
-	return -1;
-}
-
 /*
  * --threads N: N loops, each with its own listening socket (SO_REUSEPORT:
  * the kernel spreads connections over them), epoll set, connections and
@@ -760,7 +745,7 @@ static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_boo
 		memset(&w[i].s.st, 0, sizeof(w[i].s.st));
 		sp_hist_init(&w[i].s.st.lat);
 		w[i].stop = stop;
-		w[i].cpu = nth_cpu(i);
+		w[i].cpu = sp_serve_nth_cpu(i);
 		w[i].t = (struct tcp){ .s = &w[i].s, .lfd = -1, .ep = -1 };
 	}
 	for (unsigned i = 0; i < n; i++) {

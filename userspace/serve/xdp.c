@@ -7,8 +7,9 @@
  * (xdp_read.c), registered with their rings as fixed buffers, so a file
  * block is read (O_DIRECT where the file allows it) straight into the
  * UMEM frame it is then transmitted from; only the headers and a CRC
- * are written around it (xdp_frames.c). One thread runs to completion: receive requests, submit
- * reads, turn completed reads into frames, transmit, reclaim. It
+ * are written around it (xdp_frames.c). A loop runs to completion:
+ * receive requests, submit reads, turn completed reads into frames,
+ * transmit, reclaim. It
  * busy-polls while there is work and sleeps in poll(2) on the socket
  * after --busy-poll without any (by default 200 us, or none where
  * there are two CPUs or fewer: the spinning would take the CPU that
@@ -18,10 +19,11 @@
  * the socket, so ARP and the rest still reach the kernel.
  *
  * An interface with several receive queues gets a socket on each (one
- * UMEM, shared), all served by this one loop: a request is answered on
- * the queue it came in on, so the reply reaches the client's socket on
- * the same queue (a veth delivers a frame to the peer's queue of the
- * same number).
+ * UMEM, shared), served by one loop, or with --threads N by N loops
+ * that split the queues (sp_serve_xdp): a request is answered on the
+ * queue it came in on, so the reply reaches the client's socket on the
+ * same queue (a veth delivers a frame to the peer's queue of the same
+ * number).
  *
  * With --cache, it also answers requests for single cached units (see
  * bpf/xsk_redirect.h) itself; xdp_cache.c says how this loop fills the
@@ -34,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -178,8 +182,8 @@ static unsigned reap_rx(struct xdp *x)
 {
 	unsigned n = 0;
 
-	for (x->rx_q = 0; x->rx_q < x->nr_q; x->rx_q++)
-		n += sp_xsk_rx(&x->xsk, x->rx_q, BATCH, rx_frame, x);
+	for (x->rx_q = x->q0; x->rx_q < x->nr_q; x->rx_q += x->qstep)
+		n += sp_xsk_rx(x->xsk, x->rx_q, BATCH, rx_frame, x);
 	return n;
 }
 
@@ -203,40 +207,70 @@ static unsigned frame_payload(const char *ifname)
 	return sp_x_payload_for_mtu(mtu);
 }
 
-static int setup_xsk(struct xdp *x)
+/* The program, UMEM and sockets every loop shares; 0 or -errno (reported). */
+static int setup_xsk(struct server *s, struct sp_xsk *xsk)
 {
-	struct server *s = x->s;
 	struct sp_xsk_opts o = {
 		.ifname = s->ifname, .xdp_mode = s->xdp_mode, .port = htons(s->port),
 		.nr_frames = NR_FRAMES, .nr_rx = NR_RX, .frame_size = FRAME, .ring = RING,
 		.cache = s->cache, .cache_entries = s->cache_entries,
 		.queues = sp_xsk_queues(s->ifname),
 	};
-	int ret = sp_xsk_open(&x->xsk, &o);
+	int ret = sp_xsk_open(xsk, &o);
 
 	if (ret)
 		return ret;
-	x->nr_q = x->xsk.nr_queues;
-	s->st.xdp_queues = x->nr_q;
-	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", x->xsk.attach);
-	s->st.xdp_zerocopy = x->xsk.zerocopy;
-	x->payload = frame_payload(s->ifname);
-	s->st.frame_payload = x->payload;
-	for (unsigned i = NR_RX; i < NR_FRAMES; i++)
-		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
+	s->st.xdp_queues = xsk->nr_queues;
+	snprintf(s->st.xdp_attach, sizeof(s->st.xdp_attach), "%s", xsk->attach);
+	s->st.xdp_zerocopy = xsk->zerocopy;
+	s->st.frame_payload = frame_payload(s->ifname);
 	return 0;
+}
+
+/*
+ * Loop t of n: the queues t, t + n, ... and a 1/n share of the transmit
+ * frames, with state, descriptors and readers (rings) of its own. 0 or
+ * -errno (reported).
+ */
+static int xdp_init(struct xdp *x, struct server *s, struct sp_xsk *xsk,
+		    const uint8_t *key, unsigned t, unsigned n)
+{
+	unsigned per = NR_TX / n;
+
+	x->s = s;
+	x->xsk = xsk;
+	x->thread = t;
+	x->nr_q = xsk->nr_queues;
+	x->q0 = t;
+	x->qstep = n;
+	x->payload = s->st.frame_payload;
+	memcpy(x->token_key, key, sizeof(x->token_key));
+	x->reqs = calloc(s->max_inflight, sizeof(*x->reqs));
+	x->meta = calloc(NR_FRAMES, sizeof(*x->meta));
+	x->dfd = calloc(s->nr_files, sizeof(*x->dfd));
+	x->rd = calloc(RD_PASSTHRU + s->nr_files, sizeof(*x->rd));
+	x->via = calloc(s->nr_files, sizeof(*x->via));
+	x->fidx = calloc(s->nr_files, sizeof(*x->fidx));
+	x->pio = calloc(NR_FRAMES, sizeof(*x->pio));
+	x->seen = calloc(SEEN_SLOTS, sizeof(*x->seen));
+	if (!x->reqs || !x->meta || !x->dfd || !x->seen || !x->rd || !x->via || !x->fidx ||
+	    !x->pio)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->nr_files; i++)
+		x->dfd[i] = -1;
+	for (unsigned i = NR_RX + t * per; i < NR_RX + (t + 1) * per; i++)
+		x->free_tx[x->nr_free_tx++] = (uint64_t)i * FRAME;
+	return xdp_readers_open(x);
 }
 
 static void teardown(struct xdp *x)
 {
 	/* reads in flight target the UMEM: wait for them before unmapping */
-	xdp_readers_close(x);
+	if (x->rd)
+		xdp_readers_close(x);
 	for (unsigned i = 0; x->dfd && i < x->s->nr_files; i++)
 		if (x->dfd[i] >= 0 && x->dfd[i] != x->s->files[i].fd)
 			close(x->dfd[i]);
-	if (x->xsk.attached && x->s->cache)
-		xdp_cache_stats(x);
-	sp_xsk_close(&x->xsk);
 	free(x->rd);
 	free(x->via);
 	free(x->fidx);
@@ -247,77 +281,160 @@ static void teardown(struct xdp *x)
 	free(x->seen);
 }
 
-int sp_serve_xdp(struct server *s, atomic_bool *stop)
+/* One loop, run to completion over its queues, until *stop or an error
+ * (which stops the others too). */
+static int xdp_loop(struct xdp *x, atomic_bool *stop)
 {
-	struct xdp x = { .s = s };
-	uint64_t last_work;
+	struct server *s = x->s;
+	uint64_t last_work = sp_now_ns();
 	int ret;
 
-	x.reqs = calloc(s->max_inflight, sizeof(*x.reqs));
-	x.meta = calloc(NR_FRAMES, sizeof(*x.meta));
-	x.dfd = calloc(s->nr_files, sizeof(*x.dfd));
-	x.rd = calloc(RD_PASSTHRU + s->nr_files, sizeof(*x.rd));
-	x.via = calloc(s->nr_files, sizeof(*x.via));
-	x.fidx = calloc(s->nr_files, sizeof(*x.fidx));
-	x.pio = calloc(NR_FRAMES, sizeof(*x.pio));
-	x.seen = calloc(SEEN_SLOTS, sizeof(*x.seen));
-	if (!x.reqs || !x.meta || !x.dfd || !x.seen || !x.rd || !x.via || !x.fidx || !x.pio) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (unsigned i = 0; i < s->nr_files; i++)
-		x.dfd[i] = -1;
-	/* a key nobody else has: tokens made with it prove an address */
-	if (getrandom(x.token_key, sizeof(x.token_key), 0) != sizeof(x.token_key)) {
-		ret = -errno;
-		sp_err("xdp: random key for address tokens: %s", strerror(errno));
-		goto out;
-	}
-	ret = setup_xsk(&x);
-	if (!ret)
-		ret = xdp_readers_open(&x);
-	if (ret)
-		goto out;
-	sp_serve_ready(s);
-	last_work = sp_now_ns();
 	while (!atomic_load(stop)) {
-		unsigned work = xdp_reap_tx(&x) + reap_rx(&x);
+		unsigned work = xdp_reap_tx(x) + reap_rx(x);
 
-		ret = xdp_submit_reads(&x);
+		ret = xdp_submit_reads(x);
 		if (ret < 0) {
 			sp_err("xdp: submitting reads: %s", strerror(-ret));
-			goto out;
+			atomic_store(stop, true);
+			return ret;
 		}
-		work += ret + xdp_reap_reads(&x);
-		xdp_kick_tx(&x);
+		work += ret + xdp_reap_reads(x);
+		xdp_kick_tx(x);
 		if (work) {
 			last_work = sp_now_ns();
 			s->st.busy_polls++;
 			continue;
 		}
-		if (x.reads) {
+		if (x->reads) {
 			/* waits on the uring target's ring; passthrough reads are polled */
-			if (!xdp_wait_reads(&x))
+			if (!xdp_wait_reads(x))
 				continue;
-		} else if (!x.tx_out_all && sp_now_ns() - last_work >= x.s->busy_poll_ns) {
+		} else if (!x->tx_out_all && sp_now_ns() - last_work >= s->busy_poll_ns) {
 			struct pollfd pfd[SP_XSK_MAX_QUEUES];
+			unsigned np = 0;
 
-			for (unsigned q = 0; q < x.nr_q; q++)
-				pfd[q] = (struct pollfd){ .fd = sp_xsk_fd(&x.xsk, q), .events = POLLIN };
+			for (unsigned q = x->q0; q < x->nr_q; q += x->qstep)
+				pfd[np++] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, q), .events = POLLIN };
 			s->st.sleeps++;
-			poll(pfd, x.nr_q, 100);
-		} else if (x.tx_out_all) {
+			poll(pfd, np, 100);
+		} else if (x->tx_out_all) {
 			/* completions of copy-mode transmits come from the kick */
-			for (unsigned q = 0; q < x.nr_q; q++)
-				if (x.tx_out[q] &&
-				    sendto(sp_xsk_fd(&x.xsk, q), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+			for (unsigned q = x->q0; q < x->nr_q; q += x->qstep)
+				if (x->tx_out[q] &&
+				    sendto(sp_xsk_fd(x->xsk, q), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
 				    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
 					sp_dbg("xdp: sendto: %s", strerror(errno));
 		}
 		s->st.busy_polls++;
 	}
-	ret = 0;
+	return 0;
+}
+
+struct xworker {
+	struct xdp x;
+	struct server s;	/* the run's options; counters of its own */
+	atomic_bool *stop;
+	int ret;
+	pthread_t tid;
+};
+
+static void *xworker_main(void *arg)
+{
+	struct xworker *w = arg;
+	int cpu = sp_serve_nth_cpu(w->x.thread);
+
+	if (cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	w->ret = xdp_loop(&w->x, w->stop);
+	return NULL;
+}
+
+/*
+ * --threads N: N loops over one program, UMEM and set of sockets, each
+ * serving the queues t, t + N, ... (a queue's rings belong to one
+ * thread, so nothing is locked), pinned to a CPU each, with its own
+ * share of the transmit frames, requests, readers and rings. A request
+ * is answered by the loop of the queue it came on. Counters are summed
+ * at the end.
+ */
+int sp_serve_xdp(struct server *s, atomic_bool *stop)
+{
+	struct sp_xsk xsk = { 0 };
+	uint8_t key[SP_X_TOKEN_KEY_LEN];
+	struct xworker *w = NULL;
+	unsigned n = s->threads ? s->threads : 1, started = 0;
+	int ret;
+
+	/* a key nobody else has: tokens made with it prove an address */
+	if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
+		ret = -errno;
+		sp_err("xdp: random key for address tokens: %s", strerror(errno));
+		return ret;
+	}
+	ret = setup_xsk(s, &xsk);
+	if (ret)
+		goto out;
+	if (n > xsk.nr_queues) {
+		sp_notice("xdp: %u queue(s) with a socket: %u thread(s), not %u", xsk.nr_queues,
+			  xsk.nr_queues, n);
+		n = xsk.nr_queues;
+	}
+	s->threads = n;
+	w = calloc(n, sizeof(*w));
+	if (!w) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned t = 0; t < n; t++) {
+		w[t].s = *s;
+		memset(&w[t].s.st, 0, sizeof(w[t].s.st));
+		sp_hist_init(&w[t].s.st.lat);
+		w[t].s.st.frame_payload = s->st.frame_payload;
+		w[t].stop = stop;
+		ret = xdp_init(&w[t].x, &w[t].s, &xsk, key, t, n);
+		if (ret)
+			goto out;
+	}
+	/* what the readers chose, said once for all */
+	s->st.direct_io = w[0].s.st.direct_io;
+	memcpy(s->st.passthru_backend, w[0].s.st.passthru_backend, sizeof(s->st.passthru_backend));
+	sp_serve_ready(s);
+	if (n == 1) {
+		ret = xdp_loop(&w[0].x, stop);
+		goto out;
+	}
+	for (; started < n; started++) {
+		ret = -pthread_create(&w[started].tid, NULL, xworker_main, &w[started]);
+		if (ret) {
+			sp_err("xdp: starting thread %u: %s", started, strerror(-ret));
+			atomic_store(stop, true);
+			break;
+		}
+	}
+	for (unsigned t = 0; t < started; t++) {
+		pthread_join(w[t].tid, NULL);
+		if (w[t].ret && !ret)
+			ret = w[t].ret;
+	}
 out:
-	teardown(&x);
+	for (unsigned t = 0; w && t < n; t++) {
+		if (w[t].x.s)
+			teardown(&w[t].x);
+		sp_serve_stats_add(&s->st, &w[t].s.st);
+		if (t < SERVE_MAX_THREADS)
+			s->thread_requests[t] = w[t].s.st.requests;
+	}
+	if (xsk.attached && s->cache) {
+		struct xdp x0 = { .s = s, .xsk = &xsk };
+
+		xdp_cache_stats(&x0);
+	}
+	sp_xsk_close(&xsk);
+	free(w);
 	return ret;
 }

@@ -68,7 +68,8 @@ enum { RD_PSYNC, RD_URING, RD_PASSTHRU };	/* rd[RD_PASSTHRU + i]: file i's */
 
 struct xdp {
 	struct server *s;
-	struct sp_xsk xsk;
+	struct sp_xsk *xsk;	/* the sockets, UMEM and program: every thread's */
+	unsigned thread;	/* --threads: this loop's number */
 	int *dfd;		/* per file: O_DIRECT descriptor, or the plain one */
 	struct reader *rd;	/* RD_PASSTHRU + nr_files of them */
 	unsigned *via;		/* per file: the reader its frames are read through */
@@ -79,6 +80,7 @@ struct xdp {
 	uint64_t free_tx[NR_TX];
 	unsigned nr_free_tx;
 	unsigned nr_q;		/* sockets, on queues [0, nr_q) */
+	unsigned q0, qstep;	/* this loop's queues: q0, q0 + qstep, ... below nr_q */
 	unsigned rx_q;		/* queue of the frames being received */
 	unsigned tx_queued[SP_XSK_MAX_QUEUES];	/* put on TX since the last kick */
 	unsigned tx_out[SP_XSK_MAX_QUEUES];	/* transmitted, not yet completed */
@@ -101,7 +103,7 @@ struct xdp {
 
 static inline uint8_t *frame_at(struct xdp *x, uint64_t addr)
 {
-	return sp_xsk_frame(&x->xsk, addr);
+	return sp_xsk_frame(x->xsk, addr);
 }
 
 /* xdp_cache.c */

@@ -20,7 +20,7 @@
 
 static __u64 *gen_slot(struct xdp *x, uint32_t file, uint64_t unit)
 {
-	return &x->xsk.gens[xc_slot(file, unit)];
+	return &x->xsk->gens[xc_slot(file, unit)];
 }
 
 uint64_t xdp_cache_gen(struct xdp *x, uint32_t file, uint64_t unit)
@@ -68,7 +68,7 @@ void xdp_cache_admit(struct xdp *x, const struct xreq *r, const uint8_t *data,
 	v->len = len;
 	v->sum = sp_inet_fold(sp_inet_sum(0, data, len));
 	memcpy(v->data, data, len);
-	ret = bpf_map_update_elem(x->xsk.cache_fd, &v->key, v, BPF_NOEXIST);
+	ret = bpf_map_update_elem(x->xsk->cache_fd, &v->key, v, BPF_NOEXIST);
 	if (!ret)
 		cs->admissions++;
 	else if (ret != -EEXIST)
@@ -87,7 +87,7 @@ void xdp_cache_invalidate(struct xdp *x, uint32_t file, uint64_t first, uint64_t
 	for (uint64_t u = first; u <= last; u++) {
 		struct xc_key key = { .file = file, .unit = u };
 
-		if (!bpf_map_delete_elem(x->xsk.cache_fd, &key))
+		if (!bpf_map_delete_elem(x->xsk->cache_fd, &key))
 			x->s->st.cache.invalidations++;
 	}
 }
@@ -100,7 +100,7 @@ void xdp_cache_stats(struct xdp *x)
 	void *prev = NULL;
 
 	for (uint32_t k = 0; k < XC_NR_STATS; k++)
-		if (sp_bpf_percpu_sum(x->xsk.stats_fd, k, &v[k]))
+		if (sp_bpf_percpu_sum(x->xsk->stats_fd, k, &v[k]))
 			return;
 	cs->hits = v[XC_HIT];
 	cs->misses = v[XC_MISS];
@@ -108,7 +108,7 @@ void xdp_cache_stats(struct xdp *x)
 	cs->torn = v[XC_TORN];
 	cs->noroom = v[XC_NOROOM];
 	cs->bypasses = v[XC_BYPASS];
-	while (!bpf_map_get_next_key(x->xsk.cache_fd, prev, &next)) {
+	while (!bpf_map_get_next_key(x->xsk->cache_fd, prev, &next)) {
 		cs->entries++;
 		key = next;
 		prev = &key;

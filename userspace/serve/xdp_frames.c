@@ -16,7 +16,7 @@
 static void tx_push(struct xdp *x, unsigned q, uint64_t addr, uint32_t len)
 {
 	/* never fails: the ring has room for every TX frame */
-	sp_xsk_tx(&x->xsk, q, addr, len);
+	sp_xsk_tx(x->xsk, q, addr, len);
 	x->tx_queued[q]++;
 	x->s->st.frames_tx++;
 }
@@ -149,12 +149,12 @@ unsigned xdp_reap_tx(struct xdp *x)
 {
 	unsigned n = 0;
 
-	for (unsigned q = 0; q < x->nr_q; q++) {
+	for (unsigned q = x->q0; q < x->nr_q; q += x->qstep) {
 		unsigned got;
 
 		if (!x->tx_out[q])
 			continue;
-		got = sp_xsk_completed(&x->xsk, q, x->free_tx + x->nr_free_tx, BATCH);
+		got = sp_xsk_completed(x->xsk, q, x->free_tx + x->nr_free_tx, BATCH);
 		x->nr_free_tx += got;
 		x->tx_out[q] -= got;
 		x->tx_out_all -= got;
@@ -170,12 +170,12 @@ unsigned xdp_reap_tx(struct xdp *x)
 
 void xdp_kick_tx(struct xdp *x)
 {
-	for (unsigned q = 0; q < x->nr_q; q++) {
+	for (unsigned q = x->q0; q < x->nr_q; q += x->qstep) {
 		if (!x->tx_queued[q])
 			continue;
 		x->tx_out[q] += x->tx_queued[q];
 		x->tx_out_all += x->tx_queued[q];
 		x->tx_queued[q] = 0;
-		sp_xsk_kick(&x->xsk, q);
+		sp_xsk_kick(x->xsk, q);
 	}
 }

@@ -218,7 +218,7 @@ static bool nowait_reads(int fd)
 static int reader_open(struct xdp *x, unsigned k, const struct sp_backend *be,
 		       const struct sp_devinfo *d, const int *fds, unsigned nr)
 {
-	struct sp_bufpool frames = x->xsk.mem;
+	struct sp_bufpool frames = x->xsk->mem;
 	struct sp_target_opts o = {
 		.depth = NR_TX, .buf_size = FRAME - DATA_OFF, .fixed_bufs = true,
 		.no_modern = true, .bufs = &frames, .sq_cpu = -1,
@@ -336,7 +336,7 @@ static int writer_open(struct xdp *x)
 	int *fds = calloc(x->s->nr_files, sizeof(*fds));
 	struct sp_target_opts o = {
 		.write = true, .depth = 1, .buf_size = 0, .sq_cpu = -1,
-		.bufs = &x->xsk.mem, .fds = fds, .nr_fds = x->s->nr_files,
+		.bufs = &x->xsk->mem, .fds = fds, .nr_fds = x->s->nr_files,
 	};
 	int ret;
 
