@@ -546,6 +546,17 @@ static int job_setup(struct job *j)
 			job_fail(j, ret, "%s", j->t.err);
 		return ret;
 	}
+	/* a device the kernel no longer drives: its signature is read
+	 * through our own driver, once, before any job writes */
+	if (j->id == 0) {
+		char why[512];
+
+		ret = sp_target_check_signature(&j->t, c->force, why, sizeof(why));
+		if (ret) {
+			job_fail(j, ret, "%s", why);
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -1700,9 +1711,10 @@ int main(int argc, char **argv)
 			sp_err("%s", j->errmsg);
 			error = j->errmsg;
 		}
-		/* A refused feature or access is the user's to fix: usage. */
+		/* A refused feature, access or write (a signature found
+		 * through the driver) is the user's to fix: usage. */
 		status = j->err == -EINVAL || j->err == -EOPNOTSUPP ||
-			 j->err == -EACCES || j->err == -EPERM ? SP_EXIT_USAGE
+			 j->err == -EACCES || j->err == -EPERM || j->err == -EEXIST ? SP_EXIT_USAGE
 							       : SP_EXIT_FAIL;
 	}
 	progress = !c->quiet && !c->json && isatty(STDERR_FILENO);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,71 @@ void sp_target_close(struct sp_target *t)
 	free(t->fds);
 	t->fds = NULL;
 	t->be = NULL;
+}
+
+/* One read of len bytes at off through t into buffer 0; 0 or -errno. */
+static int read_sync(struct sp_target *t, uint64_t off, uint32_t len)
+{
+	struct sp_io io = { .op = SP_OP_READ, .offset = off, .len = len }, *done;
+	int ret = t->be->queue(t, &io);
+
+	if (!ret)
+		ret = t->be->submit(t, 1);
+	while (ret >= 0 && (ret = t->be->reap(t, &done, 1)) == 0)
+		ret = t->be->submit(t, 1);
+	if (ret < 0)
+		return ret;
+	if (io.res < 0)
+		return io.res;
+	return (uint32_t)io.res == len ? 0 : -EIO;
+}
+
+int sp_target_check_signature(struct sp_target *t, bool force, char *why, size_t len)
+{
+	uint64_t size = t->dev.size, bs = t->o.buf_size, span, first_end, last;
+	char what[128], img[64];
+	int fd, ret = 0;
+
+	if (force || !t->o.write || t->dev.block_path[0] || t->dev.kind != SP_KIND_PCI)
+		return 0;
+	if (!bs || !t->bufs.nr || size < bs)
+		return 0;
+	span = SP_SIG_SPAN / bs * bs;
+	if (!span)
+		span = bs;
+	fd = memfd_create("shortpath-signature", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* a sparse image: what is not read reads as zeros */
+	if (ftruncate(fd, (off_t)size)) {
+		ret = -errno;
+		goto out;
+	}
+	first_end = size < span ? size / bs * bs : span;
+	last = size / bs * bs;
+	last = last > span && last - span > first_end ? last - span : first_end;
+	for (uint64_t off = 0; off + bs <= size / bs * bs && !ret; off += bs) {
+		if (off == first_end)
+			off = last;
+		if (off + bs > size / bs * bs)
+			break;
+		ret = read_sync(t, off, (uint32_t)bs);
+		if (!ret && pwrite(fd, sp_io_buf(t, &(struct sp_io){ .buf = 0 }), bs, (off_t)off) !=
+		    (ssize_t)bs)
+			ret = -EIO;
+	}
+	if (ret) {
+		snprintf(why, len, "%s: reading its first blocks for a signature: %s",
+			 t->dev.path, strerror(-ret));
+		goto out;
+	}
+	snprintf(img, sizeof(img), "/proc/self/fd/%d", fd);
+	if (sp_dev_probe_signature(img, what, sizeof(what)) > 0) {
+		snprintf(why, len, "%s carries %s (read through the %s driver); "
+			 "refusing to write without --force", t->dev.path, what, t->be->name);
+		ret = -EEXIST;
+	}
+out:
+	close(fd);
+	return ret;
 }

@@ -148,6 +148,18 @@ void sp_backend_list(FILE *f);
 int sp_target_open(struct sp_target *t, const struct sp_backend *be,
 		   const struct sp_target_opts *o, const struct sp_devinfo *dev);
 void sp_target_close(struct sp_target *t);
+/*
+ * For a target the kernel no longer drives (a PCI device on vfio-pci:
+ * no block device to look at), the signature check of
+ * sp_dev_check_writable through the target itself, before anything is
+ * written: the first and last SP_SIG_SPAN bytes are read with the
+ * target's own commands into a sparse image of the device, which
+ * libblkid probes. -EEXIST with why filled when a signature is found
+ * and !force; 0 otherwise, or when the target has a block device (that
+ * check applies instead); -errno when the reads fail.
+ */
+#define SP_SIG_SPAN (1u << 20)
+int sp_target_check_signature(struct sp_target *t, bool force, char *why, size_t len);
 
 static inline void *sp_io_buf(const struct sp_target *t, const struct sp_io *io)
 {

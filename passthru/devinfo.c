@@ -111,7 +111,7 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
 	return ret;
 }
 
-static int probe_signature(const char *path, char *what, size_t len)
+int sp_dev_probe_signature(const char *path, char *what, size_t len)
 {
 	blkid_probe pr = blkid_new_probe_from_filename(path);
 	const char *val = NULL;
@@ -167,7 +167,7 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 	}
 	if (fd >= 0)
 		close(fd);
-	if (!force && probe_signature(d->block_path, what, sizeof(what)) > 0) {
+	if (!force && sp_dev_probe_signature(d->block_path, what, sizeof(what)) > 0) {
 		snprintf(why, len, "%s carries %s; refusing to write without --force",
 			 d->block_path, what);
 		return -EEXIST;

@@ -60,6 +60,12 @@ const char *sp_kind_name(enum sp_target_kind k);
 int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
 
 /*
+ * Whether path (a device, or an image of one) carries a filesystem, RAID
+ * or partition table signature, by libblkid: 1 (what says which), or 0.
+ */
+int sp_dev_probe_signature(const char *path, char *what, size_t len);
+
+/*
  * Refuses (-EBUSY) when d->block_path is mounted or held exclusively,
  * and (-EEXIST) one carrying a filesystem, RAID or partition table
  * signature unless force. why gets one line of explanation.

@@ -94,6 +94,26 @@ bind() {
 	done
 }
 
+@test "scsi-vfio: a disk with a filesystem is not written through the userspace stack without --force" {
+	[ -n "$SD" ] || fail "no SAS disk behind megaraid_sas"
+	modprobe ext4 || fail "no ext4 module in the testbed"
+	mkfs.ext4 -q -F "/dev/$SD" >/dev/null || fail "mkfs.ext4 on /dev/$SD"
+	bind
+	run --separate-stderr "$SP_BIN/uring_bench" -m scsi-vfio -w randwrite --ios 64 "$ADDR"
+	local st=$status err=$stderr
+	run "$SP_BIN/uring_bench" -m scsi-vfio -w randwrite --ios 64 --force "$ADDR"
+	local force_st=$status
+	"$SP_BIN/sp-vfio" unbind "$ADDR" >/dev/null
+	wait_for 30 test -n "$(sas_disk)" || fail "the SAS disk did not come back"
+	SD=$(sas_disk)
+	wait_for 10 test -b "/dev/$SD" || fail "/dev/$SD did not appear"
+	dd if=/dev/zero of="/dev/$SD" bs=1M count=4 conv=fsync 2>/dev/null
+	[ "$st" -eq 2 ] || fail "uring_bench wrote to an ext4 disk: exit $st: $err"
+	[[ $err == *"carries a ext4 filesystem/volume signature (read through the scsi-vfio driver)"* ]] ||
+		fail "uring_bench: $err"
+	[ "$force_st" -eq 0 ] || fail "uring_bench --force: exit $force_st"
+}
+
 @test "scsi-vfio: a mounted or open disk keeps the HBA with the kernel (exit 2, nothing changed)" {
 	[ -n "$SD" ] || fail "no SAS disk behind megaraid_sas"
 	modprobe ext4 || fail "no ext4 module in the testbed"

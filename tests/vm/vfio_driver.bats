@@ -96,6 +96,38 @@ driver() {
 	assert_equal "$(json .result.verify.blocks_checked)" 1024
 }
 
+@test "vfio: a namespace with a filesystem is not written through VFIO without --force" {
+	modprobe ext4 || fail "no ext4 module in the testbed"
+	mkfs.ext4 -q -F /dev/nvme0n1 >/dev/null
+	bind
+	# the kernel cannot see the disk now: the signature is read through
+	# the userspace driver itself
+	run --separate-stderr "$SP_BIN/uring_bench" -m vfio -w randwrite --ios 64 "$BDF"
+	local st=$status err=$stderr
+	run --separate-stderr "$SP_BIN/sp-io" -m vfio write --lba 0 --pattern 0x55 "$BDF"
+	local io_st=$status io_err=$stderr
+	run "$SP_BIN/uring_bench" -m vfio -w read --ios 64 "$BDF"
+	local rd_st=$status
+	"$SP_BIN/sp-vfio" unbind "$BDF" >/dev/null
+	# nothing was written: the filesystem is whole
+	# the ext4 superblock's magic, 0xef53 at byte 1080
+	local fs
+	fs=$(dd if=/dev/nvme0n1 bs=1 skip=1080 count=2 2>/dev/null | od -An -tx2 | tr -d ' ')
+	bind
+	run "$SP_BIN/sp-io" -m vfio write --force --lba 0 --blocks 8 --pattern 0 "$BDF"
+	local force_st=$status
+	"$SP_BIN/sp-vfio" unbind "$BDF" >/dev/null
+	dd if=/dev/zero of=/dev/nvme0n1 bs=1M count=4 conv=fsync 2>/dev/null
+	[ "$st" -eq 2 ] || fail "uring_bench wrote to an ext4 namespace: exit $st: $err"
+	[[ $err == *"carries a ext4 filesystem/volume signature (read through the vfio driver)"* ]] ||
+		fail "uring_bench: $err"
+	[ "$io_st" -eq 2 ] || fail "sp-io wrote to an ext4 namespace: exit $io_st: $io_err"
+	[[ $io_err == *"refusing to write without --force"* ]] || fail "sp-io: $io_err"
+	[ "$rd_st" -eq 0 ] || fail "a read run was refused: exit $rd_st"
+	assert_equal "$fs" ef53
+	[ "$force_st" -eq 0 ] || fail "sp-io --force: exit $force_st"
+}
+
 @test "vfio: data written through the kernel reads back through VFIO" {
 	ub 1024 -m uring -w write -q 16 --verify --verify-seed 12 --offset 16M --size 4M /dev/nvme0n1
 	sync

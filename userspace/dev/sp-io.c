@@ -342,6 +342,15 @@ int main(int argc, char **argv)
 		return ret == -EOPNOTSUPP || ret == -EINVAL || ret == -EACCES ? SP_EXIT_USAGE
 									: SP_EXIT_FAIL;
 	}
+	if (o.write) {
+		/* a PCI device on vfio-pci: its signature through our driver */
+		ret = sp_target_check_signature(&t, r.force, why, sizeof(why));
+		if (ret) {
+			sp_err("%s", why);
+			sp_target_close(&t);
+			return ret == -EEXIST ? SP_EXIT_USAGE : SP_EXIT_FAIL;
+		}
+	}
 	buf = sp_io_buf(&t, &io);
 	memset(buf, r.pattern, o.buf_size);
 	if (r.in) {
