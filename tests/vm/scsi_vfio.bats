@@ -136,3 +136,25 @@ bind() {
 	assert_output --partial "open by PID $bg"
 	assert_equal "$(driver_of "$ADDR")" megaraid_sas
 }
+
+@test "ab-compare on the SAS disk: kernel block, sg and scsi-vfio interleaved; the HBA back with megaraid_sas" {
+	[ -n "$SD" ] || fail "no SAS disk behind megaraid_sas"
+	[[ -x $SP_BIN/ab-compare ]] || fail "ab-compare is not in the initramfs"
+	run --separate-stderr "$SP_BIN/ab-compare" --json -r 2 -n 200 -q 1 "/dev/$SD"
+	[ "$status" -eq 0 ] || fail "ab-compare exited $status: $stderr"
+	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,sg,scsi-vfio
+	assert_equal "$(json '[.paths[].runs | length] | join(",")')" 2,2,2
+	assert_equal "$(json .emulated)" true
+	# the userspace driver polls: no system call and no interrupt per I/O
+	assert_equal "$(json '.paths[2].summary.syscalls_per_io.median')" 0
+	assert_equal "$(json '.paths[2].summary.irqs_per_io.median')" 0
+	json '.paths[1].summary.syscalls_per_io.median > 0' >/dev/null || fail "sg made no syscalls: $output"
+	assert_equal "$(driver_of "$ADDR")" megaraid_sas
+	wait_for 30 test -n "$(sas_disk)" || fail "the SAS disk did not come back"
+	# NVMe paths do not apply to a SCSI disk: refused, nothing moved
+	run "$SP_BIN/ab-compare" -n 10 "/dev/$(sas_disk)" uring nvme
+	[ "$status" -eq 2 ] || fail "an NVMe path on a SCSI disk: exit $status"
+	assert_output --partial "path 'nvme' does not apply"
+	assert_equal "$(driver_of "$ADDR")" megaraid_sas
+}
+
