@@ -121,3 +121,35 @@ teardown() {
 			fail "step $s not ok: $output"
 	done
 }
+
+@test "mpi: sp-vfio finds the disk under the SAS transport; an open disk keeps the HBA with mptsas" {
+	require_bin sp-vfio
+	ADDR=$(mpt_addr)
+	[ -n "$ADDR" ] || skip "no HBA driven by mptsas"
+	[ -n "$MD" ] || fail "no sd disk behind mptsas"
+	# hostN/port-*/end_device-*/target*/H:C:T:L: found however deep
+	run "$SP_BIN/sp-vfio" --json status "$ADDR"
+	[ "$status" -eq 0 ] || fail "sp-vfio status: $output"
+	assert_equal "$(json '.namespaces | map(.name) | join(",")')" "$MD"
+	sleep 600 <"/dev/$MD" &
+	local bg=$!
+	run "$SP_BIN/sp-vfio" bind "$ADDR"
+	kill "$bg"
+	wait "$bg" 2>/dev/null || true
+	[ "$status" -eq 2 ] || fail "bind of an HBA with an open disk: exit $status: $output"
+	assert_output --partial "open by PID $bg"
+	[[ $(readlink -f "/sys/bus/pci/devices/$ADDR/driver") == */mptsas ]] ||
+		fail "the HBA left mptsas"
+}
+
+@test "mpi: ab-compare runs kernel block, sg and scsi-vfio on the mptsas disk, the HBA back with mptsas" {
+	[ -n "$MD" ] || fail "no sd disk behind mptsas"
+	ADDR=$(mpt_addr)
+	run --separate-stderr "$SP_BIN/ab-compare" --json -r 1 -n 100 -q 1 "/dev/$MD"
+	[ "$status" -eq 0 ] || fail "ab-compare exited $status: $stderr"
+	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,sg,scsi-vfio
+	assert_equal "$(json '.paths[2].summary.syscalls_per_io.median')" 0
+	[[ $(readlink -f "/sys/bus/pci/devices/$ADDR/driver") == */mptsas ]] ||
+		fail "the HBA is not back with mptsas"
+	wait_for 30 test -n "$(mpt_disk)" || fail "the mptsas disk did not come back"
+}

@@ -113,75 +113,69 @@ static void find_namespaces(struct sp_pci_info *p)
 }
 
 /*
- * The disks behind a SCSI HBA (hostN, targetH:C:T, H:C:T:L, block/sdX), as
- * "namespaces", and their sg nodes as the controller's char nodes:
- * the same refusals then apply to both kinds of device.
+ * The disks behind a SCSI HBA, as "namespaces", and their sg nodes as
+ * the controller's char nodes: the same refusals then apply to both
+ * kinds of device. Every SCSI device whose sysfs path lies under the
+ * PCI function's is the HBA's, however deep: a parallel or RAID HBA
+ * puts it at hostN/targetH:C:T/H:C:T:L, a SAS HBA (mptsas, mpt3sas)
+ * under hostN/port-H:P/end_device-H:P/targetH:C:T/H:C:T:L.
  */
 static void find_scsi_disks(struct sp_pci_info *p)
 {
-	char path[PATH_MAX];
-	struct dirent *h, *t, *u, *b;
-	DIR *hd, *td, *ud, *bd;
+	char path[PATH_MAX], fn[PATH_MAX], dev[PATH_MAX];
+	struct dirent *e, *b;
+	DIR *dir, *bd;
+	size_t fl;
 
 	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s", p->bdf);
-	hd = opendir(path);
-	while (hd && (h = readdir(hd))) {
-		if (strncmp(h->d_name, "host", 4))
+	if (!realpath(path, fn))
+		return;
+	fl = strlen(fn);
+	/* the SCSI host's name, for the controller: the first hostN */
+	dir = opendir(fn);
+	while (dir && !p->ctrl[0] && (e = readdir(dir)))
+		if (!strncmp(e->d_name, "host", 4))
+			snprintf(p->ctrl, sizeof(p->ctrl), "%s", e->d_name);
+	if (dir)
+		closedir(dir);
+	dir = opendir("/sys/class/scsi_device");
+	while (dir && (e = readdir(dir))) {
+		long long sectors;
+
+		if (e->d_name[0] == '.')
 			continue;
-		if (!p->ctrl[0])
-			snprintf(p->ctrl, sizeof(p->ctrl), "%s", h->d_name);
-		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/%s", p->bdf, h->d_name);
-		td = opendir(path);
-		while (td && (t = readdir(td))) {
-			if (strncmp(t->d_name, "target", 6))
-				continue;
-			snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/%s/%s", p->bdf,
-				 h->d_name, t->d_name);
-			ud = opendir(path);
-			while (ud && (u = readdir(ud))) {
-				char dir[PATH_MAX];
-				long long sectors;
-
-				if (!strchr(u->d_name, ':'))
-					continue;
-				snprintf(dir, sizeof(dir), SP_PCI_DEVS "/%s/%s/%s/%s", p->bdf,
-					 h->d_name, t->d_name, u->d_name);
-				snprintf(path, sizeof(path), "%s/scsi_generic", dir);
-				bd = opendir(path);
-				while (bd && (b = readdir(bd)))
-					if (b->d_name[0] != '.' && p->nr_ctrl_devs < 8) {
-						snprintf(path, sizeof(path), "/sys/class/scsi_generic/%s/dev",
-							 b->d_name);
-						if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
-							p->nr_ctrl_devs++;
-					}
-				if (bd)
-					closedir(bd);
-				snprintf(path, sizeof(path), "%s/block", dir);
-				bd = opendir(path);
-				while (bd && (b = readdir(bd)) && p->nr_ns < 16) {
-					struct sp_ns_info *ns = &p->ns[p->nr_ns];
-
-					if (b->d_name[0] == '.')
-						continue;
-					snprintf(ns->name, sizeof(ns->name), "%s", b->d_name);
-					find_partitions(ns);
-					snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
-					if (!sp_read_int_file(path, &sectors))
-						ns->bytes = sectors * 512ULL;
-					p->nr_ns++;
-				}
-				if (bd)
-					closedir(bd);
+		snprintf(path, sizeof(path), "/sys/class/scsi_device/%s/device", e->d_name);
+		if (!realpath(path, dev) || strncmp(dev, fn, fl) || dev[fl] != '/')
+			continue;
+		snprintf(path, sizeof(path), "%s/scsi_generic", dev);
+		bd = opendir(path);
+		while (bd && (b = readdir(bd)))
+			if (b->d_name[0] != '.' && p->nr_ctrl_devs < 8) {
+				snprintf(path, sizeof(path), "/sys/class/scsi_generic/%s/dev", b->d_name);
+				if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
+					p->nr_ctrl_devs++;
 			}
-			if (ud)
-				closedir(ud);
+		if (bd)
+			closedir(bd);
+		snprintf(path, sizeof(path), "%s/block", dev);
+		bd = opendir(path);
+		while (bd && (b = readdir(bd)) && p->nr_ns < 16) {
+			struct sp_ns_info *ns = &p->ns[p->nr_ns];
+
+			if (b->d_name[0] == '.')
+				continue;
+			snprintf(ns->name, sizeof(ns->name), "%s", b->d_name);
+			find_partitions(ns);
+			snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
+			if (!sp_read_int_file(path, &sectors))
+				ns->bytes = sectors * 512ULL;
+			p->nr_ns++;
 		}
-		if (td)
-			closedir(td);
+		if (bd)
+			closedir(bd);
 	}
-	if (hd)
-		closedir(hd);
+	if (dir)
+		closedir(dir);
 }
 
 /* The first holder of /sys/block/DISK[/PART]/holders into ns->holder. */
