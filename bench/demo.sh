@@ -2,7 +2,9 @@
 # make demo: every submission path at QD1 and QD32 on an embedded
 # default target, one table; then the A/B against the VFIO userspace
 # driver (bench/ab-compare), in the QEMU testbed's guest on its emulated
-# NVMe (about a minute), or on a real controller named with --ab.
+# NVMe (about a minute), or on a real controller named with --ab; then
+# the same for the SCSI disk behind the guest's MegaRAID HBA (kernel
+# block, sg and the userspace SCSI driver: the seed paper's comparison).
 # Usage: bench/demo.sh [--runtime 2s] [--ab NVME_DEV|BDF | --no-ab] [TARGET]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -101,5 +103,24 @@ if "$TOP/tests/vm/run" -- bash -c 'ab-compare --json -r 3 -t 1s -q 1 /dev/nvme0n
 	echo "(JSON: $ab_json)"
 else
 	echo "the A/B in the guest failed; see tests/vm/run -- ab-compare /dev/nvme0n1"
+	exit 1
+fi
+
+# The seed paper's comparison: the disk behind the MegaRAID (MFI) HBA
+# through the kernel's SCSI stack (block, sg) and through the userspace
+# SCSI driver over VFIO, QD1 random reads
+echo
+echo "A/B: the SCSI disk behind the emulated MegaRAID HBA: kernel block, sg, userspace driver (scsi-vfio)"
+scsi_json=$TOP/build/ab-compare-scsi.json
+scsi_png=$TOP/build/ab-compare-scsi.png
+if "$TOP/tests/vm/run" -- bash -c 'd=$(sp-vfio --json status | jq -r "[.[] | select(.driver == \"megaraid_sas\")][0].namespaces[0].name // empty")
+		[ -n "$d" ] || { echo "no disk behind megaraid_sas"; exit 1; }
+		ab-compare --json -r 3 -n 1000 -q 1 "/dev/$d" uring sg scsi-vfio 2>/tmp/err ||
+		{ cat /tmp/err; exit 1; }' 2>/dev/null | sed -n '/^{$/,/^}$/p' >"$scsi_json" &&
+   [[ -s $scsi_json ]]; then
+	"$TOP/bench/ab-compare" --from "$scsi_json" --plot "$scsi_png"
+	echo "(JSON: $scsi_json)"
+else
+	echo "the SCSI A/B in the guest failed; see tests/vm/run -- ab-compare /dev/sdX"
 	exit 1
 fi
