@@ -149,6 +149,10 @@ bind() {
 	assert_equal "$(json '.paths[2].summary.syscalls_per_io.median')" 0
 	assert_equal "$(json '.paths[2].summary.irqs_per_io.median')" 0
 	json '.paths[1].summary.syscalls_per_io.median > 0' >/dev/null || fail "sg made no syscalls: $output"
+	# device time beside the end-to-end latency where the driver is ours
+	json '.paths[2].summary.dev_p50_ns.median > 0 and .paths[2].summary.dev_p50_ns.median <= .paths[2].summary.p50_ns.median' >/dev/null ||
+		fail "no device time for scsi-vfio: $output"
+	assert_equal "$(json '.paths[0].summary.dev_p50_ns.median')" null
 	assert_equal "$(driver_of "$ADDR")" megaraid_sas
 	wait_for 30 test -n "$(sas_disk)" || fail "the SAS disk did not come back"
 	# NVMe paths do not apply to a SCSI disk: refused, nothing moved
