@@ -12,6 +12,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -105,6 +106,13 @@ void sp_serve_close(struct server *s);
 const struct served_file *sp_serve_lookup(const struct server *s, const char *name);
 /* The n-th CPU this process may run on, round robin (a thread's pin); -1 if unknown. */
 int sp_serve_nth_cpu(unsigned n);
+/*
+ * Runs fn on n threads, thread i with args + i * size and pinned to
+ * sp_serve_nth_cpu(i), and joins them. A thread that cannot start
+ * stops the others (*stop): its -errno, else 0.
+ */
+int sp_serve_threads(unsigned n, void *(*fn)(void *), void *args, size_t size,
+		     atomic_bool *stop);
 /* Adds src's counters (and latencies) to dst's: threads' own, at the end. */
 void sp_serve_stats_add(struct serve_stats *dst, const struct serve_stats *src);
 /* Creates --ready's file and says what is served: called once listening. */

@@ -5,6 +5,7 @@
  * report of a run. It calls no mode.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -132,6 +133,41 @@ int sp_serve_nth_cpu(unsigned n)
 		if (CPU_ISSET(cpu, &set) && !n--)
 			return cpu;
 	return -1;
+}
+
+int sp_serve_threads(unsigned n, void *(*fn)(void *), void *args, size_t size,
+		     atomic_bool *stop)
+{
+	pthread_t *tids = calloc(n, sizeof(*tids));
+	unsigned started = 0;
+	int ret = 0;
+
+	if (!tids)
+		return -ENOMEM;
+	for (; started < n; started++) {
+		int cpu = sp_serve_nth_cpu(started);
+		pthread_attr_t attr;
+
+		pthread_attr_init(&attr);
+		if (cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		ret = -pthread_create(&tids[started], &attr, fn, (char *)args + started * size);
+		pthread_attr_destroy(&attr);
+		if (ret) {
+			sp_err("starting thread %u: %s", started, strerror(-ret));
+			atomic_store(stop, true);
+			break;
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	return ret;
 }
 
 void sp_serve_stats_add(struct serve_stats *d, const struct serve_stats *a)

@@ -7,8 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -703,22 +701,13 @@ struct worker {
 	struct tcp t;
 	struct server s;	/* the run's options; counters of its own */
 	atomic_bool *stop;
-	int cpu;		/* pinned to it; -1: not pinned */
 	int ret;
-	pthread_t tid;
 };
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	}
 	w->ret = tcp_loop(&w->t, w->stop);
 	return NULL;
 }
@@ -733,7 +722,7 @@ static void *worker_main(void *arg)
  */
 static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_bool *stop)
 {
-	unsigned n = s->threads, started = 0;
+	unsigned n = s->threads;
 	struct worker *w = calloc(n, sizeof(*w));
 	int ret = 0;
 
@@ -745,7 +734,6 @@ static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_boo
 		memset(&w[i].s.st, 0, sizeof(w[i].s.st));
 		sp_hist_init(&w[i].s.st.lat);
 		w[i].stop = stop;
-		w[i].cpu = sp_serve_nth_cpu(i);
 		w[i].t = (struct tcp){ .s = &w[i].s, .lfd = -1, .ep = -1 };
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -764,19 +752,10 @@ static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_boo
 			goto out;
 	}
 	sp_serve_ready(s);
-	for (; started < n; started++) {
-		ret = -pthread_create(&w[started].tid, NULL, worker_main, &w[started]);
-		if (ret) {
-			sp_err("starting thread %u: %s", started, strerror(-ret));
-			atomic_store(stop, true);
-			break;
-		}
-	}
-	for (unsigned i = 0; i < started; i++) {
-		pthread_join(w[i].tid, NULL);
+	ret = sp_serve_threads(n, worker_main, w, sizeof(*w), stop);
+	for (unsigned i = 0; i < n; i++)
 		if (w[i].ret && !ret)
 			ret = w[i].ret;
-	}
 out:
 	for (unsigned i = 0; i < n; i++) {
 		tcp_close(&w[i].t);

@@ -36,8 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -335,21 +333,12 @@ struct xworker {
 	struct server s;	/* the run's options; counters of its own */
 	atomic_bool *stop;
 	int ret;
-	pthread_t tid;
 };
 
 static void *xworker_main(void *arg)
 {
 	struct xworker *w = arg;
-	int cpu = sp_serve_nth_cpu(w->x.thread);
 
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	}
 	w->ret = xdp_loop(&w->x, w->stop);
 	return NULL;
 }
@@ -367,7 +356,7 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 	struct sp_xsk xsk = { 0 };
 	uint8_t key[SP_X_TOKEN_KEY_LEN];
 	struct xworker *w = NULL;
-	unsigned n = s->threads ? s->threads : 1, started = 0;
+	unsigned n = s->threads ? s->threads : 1;
 	int ret;
 
 	/* a key nobody else has: tokens made with it prove an address */
@@ -408,19 +397,10 @@ int sp_serve_xdp(struct server *s, atomic_bool *stop)
 		ret = xdp_loop(&w[0].x, stop);
 		goto out;
 	}
-	for (; started < n; started++) {
-		ret = -pthread_create(&w[started].tid, NULL, xworker_main, &w[started]);
-		if (ret) {
-			sp_err("xdp: starting thread %u: %s", started, strerror(-ret));
-			atomic_store(stop, true);
-			break;
-		}
-	}
-	for (unsigned t = 0; t < started; t++) {
-		pthread_join(w[t].tid, NULL);
+	ret = sp_serve_threads(n, xworker_main, w, sizeof(*w), stop);
+	for (unsigned t = 0; t < n; t++)
 		if (w[t].ret && !ret)
 			ret = w[t].ret;
-	}
 out:
 	for (unsigned t = 0; w && t < n; t++) {
 		if (w[t].x.s)
