@@ -160,7 +160,7 @@ pl_vfio() {
 
 pl_main() {
 	local ios=2000 qds="1 32" rws="randread randwrite" paths=$PL_ALL_PATHS size=64
-	local p qd rw rows=() out first=1 fails=0
+	local p qd rw rows=() out fails=0
 	while [[ $# -gt 0 ]]; do
 		case $1 in
 		--ios) ios=$2; shift 2 ;;
