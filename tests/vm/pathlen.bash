@@ -97,7 +97,7 @@ pl_run() {
 	pid=$!
 	read -r -n 1 _ <"$tmp/ready" || { cat "$tmp/irq.err" >&2; rm -rf "$tmp"; return 1; }
 	# shellcheck disable=SC2086 # args are words
-	"$PL_BIN/uring_bench" --json --quiet -w "$rw" -q "$qd" -n "$ios" --size "${size}M" $args \
+	"$PL_BIN/uring_bench" --json --quiet -w "$rw" -q "$qd" -s "$qd" -c "$qd" -n "$ios" --size "${size}M" $args \
 		>"$tmp/ub" 2>"$tmp/ub.err" || rc=$?
 	kill -INT "$pid"
 	wait "$pid" || rc=1
@@ -137,6 +137,7 @@ pl_run() {
 		 detail: {io_threads: per($iot), work_items: per($iowork),
 			  hardirq: per($q.hardirq_ns), softirq: per($iosoft),
 			  hardirqs_per_io: ($q.hardirq_n / $n),
+			  ctxsw_per_io: (($r.ctx_switches.voluntary + $r.ctx_switches.involuntary) / $n),
 			  main: per($main),
 			  background: {timer_irq: per($q.timer_ns), softirq: per($bgsoft),
 				       work_items: per($bgwork),
