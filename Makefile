@@ -73,7 +73,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 # iolat); bench-* are helpers that only the bench/ scripts run.
 # tool name := its sources
 TOOLS     := uring_bench iolat sp-features sp-cost sp-id sp-io sp-vfio sp-serve sp-fetch sp-guard \
-	     bench-pt-cost bench-tp-floor
+	     bench-pt-cost bench-tp-floor bench-pathlen-irq
 uring_bench_SRCS    := bench/uring_bench.c
 iolat_SRCS          := tracing/iolat.c
 sp-features_SRCS    := tracing/featprobe.c
@@ -86,6 +86,7 @@ sp-fetch_SRCS       := $(wildcard userspace/fetch/*.c)
 sp-guard_SRCS       := $(wildcard userspace/guard/*.c)
 bench-pt-cost_SRCS  := bench/pt_cost.c
 bench-tp-floor_SRCS := bench/tp_floor.c
+bench-pathlen-irq_SRCS := bench/pathlen_irq.c
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -126,6 +127,7 @@ $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
 $(OBJ)/userspace/net/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
 $(OBJ)/userspace/guard/guard.o: $(BPFOUT)/guard.skel.h
 $(OBJ)/bench/tp_floor.o: $(BPFOUT)/tp_floor.skel.h
+$(OBJ)/bench/pathlen_irq.o: $(BPFOUT)/pathlen.skel.h
 
 $(OBJ)/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)

@@ -94,6 +94,14 @@ if ! make -C "$TOP" --no-print-directory vm >"$TOP/build/demo-vm.log" 2>&1; then
 	echo "name a spare NVMe controller with --ab to run it on real hardware"
 	exit 0
 fi
+# Path length: instructions per I/O under QEMU icount (bench/pathlen,
+# one short boot, QD1 reads; bench/pathlen alone checks 3 boots)
+echo "Path length: instructions per I/O by context, QEMU -icount (one boot, QD1 reads)"
+"$TOP/bench/pathlen" --boots 1 --ios 300 --no-rtt --qd 1 --rw randread \
+	--paths "psync uring uring-fixed nvme nvme-fixed sg" \
+	--json "$TOP/build/pathlen-demo.json" --plot "" 2>/dev/null ||
+	echo "path length failed (see bench/pathlen --boots 1 --no-rtt)"
+echo
 ab_json=$TOP/build/ab-compare.json
 # guest stdout and stderr arrive together: the JSON is cut out of it
 if "$TOP/tests/vm/run" -- bash -c 'ab-compare --json -r 3 -t 1s -q 1 /dev/nvme0n1 uring nvme vfio 2>/tmp/err ||

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -86,6 +87,7 @@ struct vblock {
 
 struct job {
 	unsigned id;
+	int tid;		/* its thread's id, for the per-thread run times */
 	pthread_t thread;
 	struct bench *b;
 	struct sp_target t;
@@ -565,6 +567,7 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	struct bench *b = j->b;
 
+	j->tid = (int)syscall(SYS_gettid);
 	job_setup(j);
 	pthread_barrier_wait(&b->ready);
 	pthread_barrier_wait(&b->go);
@@ -597,7 +600,44 @@ struct totals {
 	struct sp_hist lat, lat_rw[2], dev;
 	struct sp_usage use;
 	const char *syscall_source;
+	/* every thread's scheduler run time at the start and end of the run */
+#define MAX_THREADS 128
+	struct sp_task_time th0[MAX_THREADS], th1[MAX_THREADS];
+	int nth0, nth1;
 };
+
+/*
+ * result.cpu.threads: each thread's run time over the run (ns, exact,
+ * from schedstat), with its role: "job" a submitting thread, "main" the
+ * thread that waits for the jobs, "io" one io_uring made (iou-sqp-*,
+ * iou-wrk-*). Threads that ended before the run did are not in it.
+ */
+static json_object *threads_json(const struct bench *b, const struct totals *tt)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < tt->nth1; i++) {
+		const struct sp_task_time *t = &tt->th1[i];
+		uint64_t before = 0;
+		const char *role = "io";
+		json_object *o = json_object_new_object();
+
+		for (int k = 0; k < tt->nth0; k++)
+			if (tt->th0[k].tid == t->tid)
+				before = tt->th0[k].run_ns;
+		if (t->tid == getpid())
+			role = "main";
+		for (unsigned k = 0; k < b->c.jobs; k++)
+			if (b->jobs[k].tid == t->tid)
+				role = "job";
+		json_object_object_add(o, "tid", json_object_new_int(t->tid));
+		json_object_object_add(o, "comm", json_object_new_string(t->comm));
+		json_object_object_add(o, "role", json_object_new_string(role));
+		json_object_object_add(o, "run_ns", sp_json_u64(t->run_ns - before));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
 
 static double per_io(uint64_t v, uint64_t ios)
 {
@@ -698,6 +738,7 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(cpu, "user_ns_per_io", sp_json_dbl(per_io(u->user_ns, tt->ios)));
 	json_object_object_add(cpu, "sys_ns_per_io", sp_json_dbl(per_io(u->sys_ns, tt->ios)));
 	json_object_object_add(cpu, "ns_per_io", sp_json_dbl(per_io(u->user_ns + u->sys_ns, tt->ios)));
+	json_object_object_add(cpu, "threads", threads_json(b, tt));
 	json_object_object_add(res, "cpu", cpu);
 	json_object_object_add(sys, "total", sp_json_u64(u->syscalls));
 	json_object_object_add(sys, "per_io", sp_json_dbl(per_io(u->syscalls, tt->ios)));
@@ -1726,6 +1767,7 @@ int main(int argc, char **argv)
 		error = "--trace: iolat could not trace this run";
 	}
 	sp_usage_snapshot(&u0, &sc);
+	tt.nth0 = sp_task_times(tt.th0, MAX_THREADS);
 	pthread_barrier_wait(&b.go);
 
 	if (!atomic_load(&b.abort)) {
@@ -1762,6 +1804,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "\r%*s\r", 72, "");
 	}
 	pthread_barrier_wait(&b.main_done);
+	tt.nth1 = sp_task_times(tt.th1, MAX_THREADS);
 	sp_usage_snapshot(&u1, &sc);
 	trace_stop(&tr, &b, &trace_text);
 	for (unsigned i = 0; i < c->jobs; i++)

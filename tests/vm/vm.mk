@@ -40,8 +40,12 @@ ifneq ($(filter vmtest,$(MAKECMDGOALS)),)
 $(VM_INITRD): | all
 endif
 
+# then a short second boot under icount (about 40 s): pathlen.bats checks
+# that instruction counts repeat (it skips itself in the main boot)
 vmtest: vm all
 	@SP_VM_DIR=$(VM_DIR) SP_VM_BIN=$(BIN) tests/vm/run --all $(VMFLAGS)
+	@SP_VM_DIR=$(VM_DIR) SP_VM_BIN=$(BIN) SP_VM_NULL_LATENCY_US=500 \
+		tests/vm/run --icount pathlen --timeout 300
 
 vm-clean:
 	rm -rf $(VM_DIR)

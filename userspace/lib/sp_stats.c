@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -164,4 +165,53 @@ int sp_proc_cpu_ns(int pid, uint64_t *ns)
 		return -EIO;
 	*ns = (ut + st) * (1000000000ULL / tck);
 	return 0;
+}
+
+static int read_small(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+int sp_task_times(struct sp_task_time *t, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	char path[64], buf[128];
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while (n < max && (de = readdir(d))) {
+		unsigned long long run;
+		char *nl;
+		int tid = atoi(de->d_name);
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+		if (read_small(path, buf, sizeof(buf)) || sscanf(buf, "%llu", &run) != 1)
+			continue;	/* gone meanwhile */
+		t[n].tid = tid;
+		t[n].run_ns = run;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+		if (read_small(path, buf, sizeof(buf)))
+			buf[0] = '\0';
+		nl = strchr(buf, '\n');
+		if (nl)
+			*nl = '\0';
+		snprintf(t[n].comm, sizeof(t[n].comm), "%s", buf);
+		n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -44,6 +44,20 @@ void sp_usage_delta(const struct sp_usage *a, const struct sp_usage *b,
  * from /proc/PID/stat: clock-tick resolution. 0 or -errno. */
 int sp_proc_cpu_ns(int pid, uint64_t *ns);
 
+/*
+ * One thread of this process and its scheduler run time: the first
+ * field of /proc/self/task/TID/schedstat, in ns of sched_clock (exact,
+ * not tick-sampled like rusage; instructions under QEMU -icount shift=0).
+ */
+struct sp_task_time {
+	int tid;
+	char comm[16];
+	uint64_t run_ns;
+};
+
+/* Fills up to max threads of this process; returns how many, or -errno. */
+int sp_task_times(struct sp_task_time *t, int max);
+
 /* Id of a tracepoint ("raw_syscalls/sys_enter"), or -errno. */
 int sp_tracepoint_id(const char *event);
 
