@@ -136,10 +136,9 @@ static void status_text(const struct sp_pci_info *p)
 static int cmd_status(const char *bdf)
 {
 	json_object *arr = json_object_new_array();
-	struct sp_pci_info p;
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
+	static struct sp_pci_info p;
+	char all[256][16];
+	int n = 0, nr;
 
 	if (bdf) {
 		char full[16];
@@ -162,19 +161,16 @@ static int cmd_status(const char *bdf)
 		json_object_put(arr);
 		return SP_EXIT_OK;
 	}
-	dir = opendir(SP_PCI_DEVS);
-	while (dir && (e = readdir(dir))) {
-		if (e->d_name[0] == '.' || sp_pci_info(e->d_name, &p) ||
-		    (!sp_pci_is_nvme_class(p.class) && !sp_pci_is_scsi_hba_class(p.class)))
-			continue;
+	nr = sp_pci_list_storage(all, sizeof(all) / sizeof(all[0]));
+	for (int i = 0; i < nr; i++) {
+		if (sp_pci_info(all[i], &p))
+			continue;	/* gone since listed */
 		n++;
 		if (opt_json)
 			json_object_array_add(arr, status_json(&p));
 		else
 			status_text(&p);
 	}
-	if (dir)
-		closedir(dir);
 	if (opt_json)
 		sp_json_print_and_free(arr);
 	else
