@@ -46,6 +46,11 @@ static const char usage[] =
 "Exit status: 0 after a signal, 1 when the programs could not be loaded or\n"
 "attached, 2 usage.\n";
 
+static void print_usage(FILE *f)
+{
+	fputs(usage, f);
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -156,20 +161,20 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ 0 }
 	};
 	struct pathlen_bpf *skel = NULL;
 	int opt, ready_fd = -1, status = SP_EXIT_FAIL, err;
 	sigset_t stop_sigs, wait_mask;
 	json_object *o;
+	const struct sp_opt_common common = { .shortopts = "hv", .usage = print_usage };
 	char *end;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
 			ready_fd = (int)strtol(optarg, &end, 10);
@@ -178,18 +183,9 @@ int main(int argc, char **argv)
 				return SP_EXIT_USAGE;
 			}
 			break;
-		case 'v':
-			sp_log_set_level(SP_LOG_DEBUG);
-			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			fputs(usage, stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "hv");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {

@@ -44,6 +44,11 @@ static const char usage[] =
 "Exit status: 0 after a signal, 1 when the programs could not be loaded or\n"
 "attached, 2 usage.\n";
 
+static void print_usage(FILE *f)
+{
+	fputs(usage, f);
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -60,10 +65,8 @@ static const char *tp_of(const struct bpf_program *p)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "ready-fd", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ 0 }
 	};
 	struct tp_floor_bpf *skel = NULL;
@@ -72,15 +75,13 @@ int main(int argc, char **argv)
 	int opt, ready_fd = -1, n = 0, status = SP_EXIT_FAIL, err;
 	sigset_t stop_sigs, wait_mask;
 	bool json = false;
+	const struct sp_opt_common common = { .shortopts = "h", .usage = print_usage, .json = &json };
 	char *end;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'j':
-			json = true;
-			break;
 		case 'r':
 			ready_fd = (int)strtol(optarg, &end, 10);
 			if (*end || ready_fd < 0) {
@@ -88,15 +89,9 @@ int main(int argc, char **argv)
 				return SP_EXIT_USAGE;
 			}
 			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			fputs(usage, stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "h");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
