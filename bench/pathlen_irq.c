@@ -22,6 +22,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 
 static const char usage[] =
@@ -49,14 +50,6 @@ static const char usage[] =
 static void print_usage(FILE *f)
 {
 	fputs(usage, f);
-}
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
 }
 
 static const char *const softirq_names[PATHLEN_NR_SOFTIRQS] = {
@@ -167,21 +160,20 @@ int main(int argc, char **argv)
 	};
 	struct pathlen_bpf *skel = NULL;
 	int opt, ready_fd = -1, status = SP_EXIT_FAIL, err;
-	sigset_t stop_sigs, wait_mask;
 	json_object *o;
 	const struct sp_opt_common common = { .shortopts = "hv", .usage = print_usage };
-	char *end;
+	uint64_t fd;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || ready_fd < 0) {
+			if (sp_parse_u64(optarg, 0, INT32_MAX, &fd)) {
 				sp_err("--ready-fd: '%s' is not a file descriptor", optarg);
 				return SP_EXIT_USAGE;
 			}
+			ready_fd = (int)fd;
 			break;
 		default:
 			if (sp_opt_common(&common, opt, argv))
@@ -203,20 +195,9 @@ int main(int argc, char **argv)
 		sp_err("cannot attach the BPF programs: %s", strerror(-err));
 		goto out;
 	}
-	/* blocked until sigsuspend, so no signal slips between test and wait */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop_sigs, &wait_mask);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	if (ready_fd >= 0) {
-		if (write(ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
-		close(ready_fd);
-	}
-	while (!stop)
-		sigsuspend(&wait_mask);
+	sp_stop_block();
+	sp_ready_say(ready_fd);
+	sp_stop_wait();
 	o = collect(skel);
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

@@ -19,6 +19,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 #include "tp_floor.skel.h"
 
@@ -49,13 +50,6 @@ static void print_usage(FILE *f)
 	fputs(usage, f);
 }
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	stop = 1;
-}
-
 /* "floor_block_getrq" -> "block_getrq" */
 static const char *tp_of(const struct bpf_program *p)
 {
@@ -73,21 +67,20 @@ int main(int argc, char **argv)
 	struct json_object *attached;
 	struct bpf_program *p;
 	int opt, ready_fd = -1, n = 0, status = SP_EXIT_FAIL, err;
-	sigset_t stop_sigs, wait_mask;
 	bool json = false;
 	const struct sp_opt_common common = { .shortopts = "h", .usage = print_usage, .json = &json };
-	char *end;
+	uint64_t fd;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
 	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || ready_fd < 0) {
+			if (sp_parse_u64(optarg, 0, INT32_MAX, &fd)) {
 				sp_err("--ready-fd: '%s' is not a file descriptor", optarg);
 				return SP_EXIT_USAGE;
 			}
+			ready_fd = (int)fd;
 			break;
 		default:
 			if (sp_opt_common(&common, opt, argv))
@@ -131,28 +124,14 @@ int main(int argc, char **argv)
 		sp_err("no tracepoint could be attached");
 		goto out;
 	}
-	/*
-	 * Held blocked until sigsuspend: a signal between the test of
-	 * `stop` and a pause() would leave it waiting for another one.
-	 */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop_sigs, &wait_mask);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	sp_stop_block();
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(attached, JSON_C_TO_STRING_PLAIN));
 	else
 		fprintf(stderr, "bench-tp-floor: %d empty programs attached; Ctrl-C to end\n", n);
 	fflush(stdout);
-	if (ready_fd >= 0) {
-		if (write(ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
-		close(ready_fd);
-	}
-	while (!stop)
-		sigsuspend(&wait_mask);
+	sp_ready_say(ready_fd);
+	sp_stop_wait();
 	status = SP_EXIT_OK;
 out:
 	tp_floor_bpf__destroy(skel);

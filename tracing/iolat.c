@@ -38,6 +38,7 @@
 #include "sp_log.h"
 #include "sp_metrics.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
@@ -1696,12 +1697,7 @@ int main(int argc, char **argv)
 	if (c.events && !c.json)
 		printf("%-10s %-16s %7s %-13s %9s  layers (us)\n", "TIME(s)", "COMM", "PID",
 		       "PATH", "LAT(us)");
-	if (c.ready_fd >= 0) {
-		/* the wrapper waits for this byte before it starts the I/O */
-		if (write(c.ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", c.ready_fd, strerror(errno));
-		close(c.ready_fd);
-	}
+	sp_ready_say(c.ready_fd);	/* the wrapper starts the I/O after it */
 	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
 		uint64_t deadline = sp_now_ns() + c.interval_s * 1000000000ULL;
 		struct punt_entry *pe = NULL;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Guest suite: the device enumeration under native NVMe multipath. The
-# testbed adds a subsystem with two controllers (serials spmp0, spmp1)
+# testbed adds a subsystem (NQN ending in :mpath) with two controllers
 # sharing namespace 1: the guest has one head disk nvmeSn1 and its
 # generic node ngSn1 (S: the subsystem's instance, which is the first
 # controller's number) and a hidden path nvmeScCn1 per controller. The
@@ -13,32 +13,31 @@ setup() {
 	[[ ${SP_VM_MPATH:-0} == 1 ]] || fail "the testbed did not add the multipath subsystem"
 	[[ $(cat /sys/module/nvme_core/parameters/multipath 2>/dev/null) == Y ]] ||
 		skip "this kernel's nvme driver has native multipath off"
-	local c
-	A= B=
+	local c ctrls=()
 	for c in /sys/class/nvme/nvme*; do
-		case $(cat "$c/serial" 2>/dev/null) in
-		spmp0) A=${c##*/} ;;
-		spmp1) B=${c##*/} ;;
-		esac
+		[[ $(cat "$c/subsysnqn" 2>/dev/null) == *:mpath ]] && ctrls+=("${c##*/}")
 	done
-	[[ -n $A && -n $B ]] || fail "controllers spmp0/spmp1 not found"
-	# the head: the disk whose multipath/ lists a path of controller A
+	[[ ${#ctrls[@]} == 2 ]] || fail "the subsystem's two controllers not found: ${ctrls[*]}"
+	# S: the subsystem's instance; B: a controller whose number is not S
+	sub=$(dirname "$(compgen -G "/sys/class/nvme-subsystem/nvme-subsys*/${ctrls[0]}")")
+	S=${sub##*nvme-subsys}
+	A=${ctrls[0]} B=${ctrls[1]}
+	[[ ${B#nvme} != "$S" ]] || { A=${ctrls[1]}; B=${ctrls[0]}; }
+	# the head: the subsystem's disk
 	HEAD=
-	wait_for 10 find_head || fail "no multipath head for $A"
+	wait_for 10 find_head || fail "no multipath head in $sub"
 }
 
 find_head() {
 	local d
-	for d in /sys/block/nvme*n*; do
-		[[ -d $d/multipath ]] || continue
-		compgen -G "$d/multipath/nvme*c${A#nvme}n*" >/dev/null && HEAD=${d##*/} && return 0
-	done
-	return 1
+	d=$(compgen -G "$sub/nvme${S}n*" | head -n 1) || return 1
+	HEAD=${d##*/}
+	[[ -b /dev/$HEAD ]]
 }
 
-@test "mpath: the guard named the second controller guards the shared head, its generic node and both controllers' nodes" {
+@test "mpath: the guard named the second controller guards the shared head and its generic node" {
 	require_bin sp-guard
-	[[ $HEAD != "nvme${B#nvme}n1" ]] || skip "the head carries the second controller's number"
+	assert_equal "$HEAD" "nvme${S}n1"
 	printf 'allow uid:0 /dev/%s io:all admin:all\n' "$B" >"$BATS_TEST_TMPDIR/policy"
 	run --separate-stderr "$SP_BIN/sp-guard" --check --json "$BATS_TEST_TMPDIR/policy"
 	assert_success
@@ -60,7 +59,7 @@ find_head() {
 	for n in "$A" "$B" "$HEAD"; do
 		[[ " $guarded " == *" $n "* ]] || fail "$n not guarded: $guarded"
 	done
-	assert_equal "$(json '[.rules[].device] | sort | join(" ")')" "$HEAD ng${HEAD#nvme}"
+	assert_equal "$(json '[.rules[].device] | sort | join(" ")')" "ng${HEAD#nvme} $HEAD"
 }
 
 @test "mpath: sp-vfio status shows the head under each controller's PCI function" {
