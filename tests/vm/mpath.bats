@@ -35,30 +35,34 @@ find_head() {
 	[[ -b /dev/$HEAD ]]
 }
 
+# guard_check LINE: sp-guard --check --json on a policy of that one line
+guard_check() {
+	printf '%s\n' "$1" >"$BATS_TEST_TMPDIR/policy"
+	run --separate-stderr "$SP_BIN/sp-guard" --check --json "$BATS_TEST_TMPDIR/policy"
+	assert_success
+}
+
+# assert_guarded NODE...: each is among the nodes guard_check guarded
+assert_guarded() {
+	local guarded n
+	guarded=$(json '[.guarded[].device] | join(" ")')
+	for n in "$@"; do
+		[[ " $guarded " == *" $n "* ]] || fail "$n not guarded: $guarded"
+	done
+}
+
 @test "mpath: the guard named the second controller guards the shared head and its generic node" {
 	require_bin sp-guard
 	assert_equal "$HEAD" "nvme${S}n1"
-	printf 'allow uid:0 /dev/%s io:all admin:all\n' "$B" >"$BATS_TEST_TMPDIR/policy"
-	run --separate-stderr "$SP_BIN/sp-guard" --check --json "$BATS_TEST_TMPDIR/policy"
-	assert_success
-	local guarded
-	guarded=$(json '[.guarded[].device] | join(" ")')
-	for n in "$B" "$HEAD" "ng${HEAD#nvme}"; do
-		[[ " $guarded " == *" $n "* ]] || fail "$n not guarded: $guarded"
-	done
+	guard_check "allow uid:0 /dev/$B io:all admin:all"
+	assert_guarded "$B" "$HEAD" "ng${HEAD#nvme}"
 	assert_equal "$(json '[.rules[].device] | join(" ")')" "$B"
 }
 
 @test "mpath: a rule on the head reaches it through both controllers" {
 	require_bin sp-guard
-	printf 'allow uid:0 /dev/%s io:read\n' "ng${HEAD#nvme}" >"$BATS_TEST_TMPDIR/policy"
-	run --separate-stderr "$SP_BIN/sp-guard" --check --json "$BATS_TEST_TMPDIR/policy"
-	assert_success
-	local guarded
-	guarded=$(json '[.guarded[].device] | join(" ")')
-	for n in "$A" "$B" "$HEAD"; do
-		[[ " $guarded " == *" $n "* ]] || fail "$n not guarded: $guarded"
-	done
+	guard_check "allow uid:0 /dev/ng${HEAD#nvme} io:read"
+	assert_guarded "$A" "$B" "$HEAD"
 	assert_equal "$(json '[.rules[].device] | sort | join(" ")')" "ng${HEAD#nvme} $HEAD"
 }
 
