@@ -96,9 +96,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c userspace/lib/sp_siphash.c
 fuzz_policy_SRCS := tests/fuzz/fuzz_policy.c userspace/guard/policy.c passthru/nvme_spec.c \
-		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
+		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
-		   userspace/lib/sp_opts.c userspace/lib/sp_log.c
+		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 
 .PHONY: all deps demo test test-host clean check-layers install uninstall FORCE
 all: $(TOOL_BINS) $(UNIT_BINS) $(FUZZ_BINS)

@@ -22,6 +22,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 
 static const char usage[] =
@@ -46,12 +47,9 @@ static const char usage[] =
 "Exit status: 0 after a signal, 1 when the programs could not be loaded or\n"
 "attached, 2 usage.\n";
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
+static void print_usage(FILE *f)
 {
-	(void)sig;
-	stop = 1;
+	fputs(usage, f);
 }
 
 static const char *const softirq_names[PATHLEN_NR_SOFTIRQS] = {
@@ -156,40 +154,30 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ 0 }
 	};
 	struct pathlen_bpf *skel = NULL;
 	int opt, ready_fd = -1, status = SP_EXIT_FAIL, err;
-	sigset_t stop_sigs, wait_mask;
 	json_object *o;
-	char *end;
+	const struct sp_opt_common common = { .shortopts = "hv", .usage = print_usage };
+	uint64_t fd;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || ready_fd < 0) {
+			if (sp_parse_u64(optarg, 0, INT32_MAX, &fd)) {
 				sp_err("--ready-fd: '%s' is not a file descriptor", optarg);
 				return SP_EXIT_USAGE;
 			}
+			ready_fd = (int)fd;
 			break;
-		case 'v':
-			sp_log_set_level(SP_LOG_DEBUG);
-			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			fputs(usage, stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "hv");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -207,20 +195,9 @@ int main(int argc, char **argv)
 		sp_err("cannot attach the BPF programs: %s", strerror(-err));
 		goto out;
 	}
-	/* blocked until sigsuspend, so no signal slips between test and wait */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop_sigs, &wait_mask);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	if (ready_fd >= 0) {
-		if (write(ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
-		close(ready_fd);
-	}
-	while (!stop)
-		sigsuspend(&wait_mask);
+	sp_stop_block();
+	sp_ready_say(ready_fd);
+	sp_stop_wait();
 	o = collect(skel);
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

@@ -187,23 +187,22 @@ static void usage(FILE *f)
 
 static int parse(int argc, char **argv, struct config *c)
 {
-	enum { OPT_LBA = 256, OPT_NSID, OPT_JSON };
+	enum { OPT_LBA = 256, OPT_NSID };
 	static const struct option longopts[] = {
 		{ "path", required_argument, NULL, 'p' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "lba", required_argument, NULL, OPT_LBA },
 		{ "nsid", required_argument, NULL, OPT_NSID },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct sp_opt_common common = { .shortopts = "p:n:h", .usage = usage, .json = &c->json };
 	int opt;
 
 	memset(c, 0, sizeof(*c));
 	c->n = 1;
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "p:n:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': {
 			int i;
@@ -236,16 +235,9 @@ static int parse(int argc, char **argv, struct config *c)
 				return -EINVAL;
 			}
 			break;
-		case OPT_JSON: c->json = true; break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "p:n:h");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 	}
 	if (argc - optind != 2) {

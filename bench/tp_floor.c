@@ -19,6 +19,7 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 #include "tp_floor.skel.h"
 
@@ -44,11 +45,9 @@ static const char usage[] =
 "Exit status: 0 after a signal, 1 when the programs could not be loaded or\n"
 "attached, 2 usage.\n";
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
+static void print_usage(FILE *f)
 {
-	stop = 1;
+	fputs(usage, f);
 }
 
 /* "floor_block_getrq" -> "block_getrq" */
@@ -60,43 +59,32 @@ static const char *tp_of(const struct bpf_program *p)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "ready-fd", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ 0 }
 	};
 	struct tp_floor_bpf *skel = NULL;
 	struct json_object *attached;
 	struct bpf_program *p;
 	int opt, ready_fd = -1, n = 0, status = SP_EXIT_FAIL, err;
-	sigset_t stop_sigs, wait_mask;
 	bool json = false;
-	char *end;
+	const struct sp_opt_common common = { .shortopts = "h", .usage = print_usage, .json = &json };
+	uint64_t fd;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'j':
-			json = true;
-			break;
 		case 'r':
-			ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || ready_fd < 0) {
+			if (sp_parse_u64(optarg, 0, INT32_MAX, &fd)) {
 				sp_err("--ready-fd: '%s' is not a file descriptor", optarg);
 				return SP_EXIT_USAGE;
 			}
+			ready_fd = (int)fd;
 			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			fputs(usage, stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "h");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -136,28 +124,14 @@ int main(int argc, char **argv)
 		sp_err("no tracepoint could be attached");
 		goto out;
 	}
-	/*
-	 * Held blocked until sigsuspend: a signal between the test of
-	 * `stop` and a pause() would leave it waiting for another one.
-	 */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop_sigs, &wait_mask);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	sp_stop_block();
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(attached, JSON_C_TO_STRING_PLAIN));
 	else
 		fprintf(stderr, "bench-tp-floor: %d empty programs attached; Ctrl-C to end\n", n);
 	fflush(stdout);
-	if (ready_fd >= 0) {
-		if (write(ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
-		close(ready_fd);
-	}
-	while (!stop)
-		sigsuspend(&wait_mask);
+	sp_ready_say(ready_fd);
+	sp_stop_wait();
 	status = SP_EXIT_OK;
 out:
 	tp_floor_bpf__destroy(skel);

@@ -952,7 +952,7 @@ static long long scsi_lun = -1;
 enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
-	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_SYSCALLS,
+	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_SYSCALLS,
 	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL, OPT_TARGET, OPT_LUN,
 	/* fio's spellings, so that a fio command line mostly just works */
 	OPT_FIO_FILENAME, OPT_FIO_IOENGINE, OPT_FIO_DIRECT, OPT_FIO_REGFILES,
@@ -1029,12 +1029,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "trace", no_argument, NULL, OPT_TRACE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_QUIET_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		/* fio's names for the same things */
 		{ "numjobs", required_argument, NULL, 'j' },
 		{ "rwmixread", required_argument, NULL, 'M' },
@@ -1049,6 +1047,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 	};
 	bool depth_set = false, reap_set = false, on;
 	uint64_t v;
+	const struct sp_opt_common common = { .shortopts = "m:w:M:b:q:s:c:j:t:n:vh", .usage = usage,
+					      .json = &c->json, .quiet = &c->quiet };
 	int opt, ret;
 
 	memset(c, 0, sizeof(*c));
@@ -1065,7 +1065,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	c->topts.sq_cpu = -1;
 
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "m:w:M:b:q:s:c:j:t:n:vh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			c->be = sp_backend_find(optarg);
@@ -1168,8 +1168,6 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case OPT_BUFFERED: c->buffered = true; break;
 		case OPT_VERIFY: c->verify = true; break;
 		case OPT_FORCE: c->force = true; break;
-		case OPT_JSON: c->json = true; break;
-		case OPT_QUIET: c->quiet = true; break;
 		case OPT_SYSCALLS:
 			if (strcmp(optarg, "kernel") && strcmp(optarg, "self")) {
 				sp_err("--syscalls takes 'kernel' or 'self'");
@@ -1204,9 +1202,6 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case OPT_VERIFY_SEED:
 			if ((ret = sp_parse_u64(optarg, 0, UINT64_MAX, &c->verify_seed)))
 				return bad_value("--verify-seed", optarg, ret);
-			break;
-		case 'v':
-			sp_log_set_level(SP_LOG_DEBUG);
 			break;
 		case OPT_FIO_FILENAME:
 			c->path = optarg;
@@ -1243,15 +1238,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 			}
 			c->json = !strcmp(optarg, "json");
 			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "m:w:M:b:q:s:c:j:t:n:vh");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 	}
 	if (optind < argc && c->path) {

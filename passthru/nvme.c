@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "nvme_spec.h"
-#include "sp_sysfs.h"
+#include "sp_enum.h"
 #include "uring.h"
 
 struct nvme {
@@ -32,13 +32,60 @@ struct nvme {
 	} *ns;
 };
 
-/* Whether st is an NVMe generic char node (class nvme-generic). */
-static bool is_generic_node(const char *name)
+/*
+ * The namespace path names, by the one enumeration: its generic char
+ * node (where commands go) into node and its block device, when it has
+ * one, into blk. Under native multipath the block device is the head,
+ * and so is the generic node.
+ */
+static int find_nodes(const char *path, char *node, char *blk, size_t len,
+		      char *why, size_t wlen)
 {
-	char path[128];
+	struct sp_enum_ctrl *c = malloc(sizeof(*c));
+	const struct sp_enum_ns *ns;
+	struct stat st;
+	int idx, ret = -ENODEV;
 
-	snprintf(path, sizeof(path), "/sys/class/nvme-generic/%s", name);
-	return access(path, F_OK) == 0;
+	if (!c)
+		return -ENOMEM;
+	if (stat(path, &st)) {
+		ret = -errno;
+		snprintf(why, wlen, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	if (sp_enum_find(&st, c, &idx) || c->kind != SP_ENUM_NVME || idx < 0) {
+		snprintf(why, wlen, "%s is not an NVMe namespace (give /dev/ngXnY "
+			 "or /dev/nvmeXnY)", path);
+		goto out;
+	}
+	ns = &c->ns[idx];
+	if (S_ISBLK(st.st_mode) && st.st_rdev != ns->disk.dev) {
+		/* commands address the whole namespace, never a part of it */
+		snprintf(why, wlen, "%s is a partition or path of %s: give /dev/%s%s%s",
+			 path, ns->disk.name, ns->disk.name,
+			 ns->generic.name[0] ? " or /dev/" : "", ns->generic.name);
+		goto out;
+	}
+	if (!ns->generic.name[0]) {
+		snprintf(why, wlen, "%s: this kernel shows no generic char node "
+			 "(ngXnY) for the namespace", path);
+		goto out;
+	}
+	if (S_ISCHR(st.st_mode))
+		snprintf(node, len, "%s", path);
+	else
+		snprintf(node, len, "/dev/%s", ns->generic.name);
+	blk[0] = '\0';
+	if (S_ISBLK(st.st_mode))
+		snprintf(blk, len, "%s", path);
+	else if (ns->disk.name[0])
+		snprintf(blk, len, "/dev/%s", ns->disk.name);
+	if (blk[0] && (stat(blk, &st) || !S_ISBLK(st.st_mode)))
+		blk[0] = '\0';
+	ret = 0;
+out:
+	free(c);
+	return ret;
 }
 
 /* Identify through the admin ioctl: used once, at probe time. */
@@ -61,33 +108,15 @@ static int identify(int fd, uint32_t nsid, uint32_t cns, void *page)
 static int nvme_probe(const char *path, bool write, struct sp_devinfo *d,
 		      char *why, size_t len)
 {
-	char name[64], node[PATH_MAX], blk[PATH_MAX];
+	char node[PATH_MAX], blk[PATH_MAX];
 	struct sp_nvme_info info = { 0 };
-	struct stat st;
 	void *page = NULL;
 	int fd, ret;
 
 	memset(d, 0, sizeof(*d));
-	if (stat(path, &st))
-		return -errno;
-	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
-	    sp_dev_kernel_name(&st, name, sizeof(name)) ||
-	    (S_ISBLK(st.st_mode) && strncmp(name, "nvme", 4)) ||
-	    (S_ISCHR(st.st_mode) && !is_generic_node(name))) {
-		snprintf(why, len, "%s is not an NVMe namespace (give /dev/ngXnY "
-			 "or /dev/nvmeXnY)", path);
-		return -ENODEV;
-	}
-	/* nvme0n1 <-> ng0n1: the same namespace, block and char views */
-	if (S_ISBLK(st.st_mode)) {
-		snprintf(node, sizeof(node), "/dev/ng%s", name + 4);
-		snprintf(blk, sizeof(blk), "%s", path);
-	} else {
-		snprintf(node, sizeof(node), "%s", path);
-		snprintf(blk, sizeof(blk), "/dev/nvme%s", name + 2);
-	}
-	if (stat(blk, &st) || !S_ISBLK(st.st_mode))
-		blk[0] = '\0';
+	ret = find_nodes(path, node, blk, sizeof(node), why, len);
+	if (ret)
+		return ret;
 	fd = sp_dev_open_passthru(d, node, blk, write, why, len);
 	if (fd < 0)
 		return fd;

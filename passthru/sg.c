@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "scsi_spec.h"
-#include "sp_sysfs.h"
+#include "sp_enum.h"
 #include "uring.h"
 
 #define SG_TIMEOUT_MS 60000
@@ -180,10 +180,44 @@ static int sg_sync(int fd, const uint8_t *cdb, unsigned cdb_len, void *buf,
 	return -EIO;
 }
 
+/*
+ * The SCSI disk path names, by the one enumeration: its sg node (where
+ * commands go) into node, its block device (or "") into blk. A partition
+ * is no disk: commands address the whole device.
+ */
+static int find_nodes(const struct stat *st, const char *path, char *node, char *blk,
+		      size_t len)
+{
+	struct sp_enum_ctrl *c = malloc(sizeof(*c));
+	const struct sp_enum_ns *ns;
+	int idx, ret = -ENODEV;
+
+	if (!c)
+		return -ENOMEM;
+	if (sp_enum_find(st, c, &idx) || c->kind != SP_ENUM_SCSI || idx < 0)
+		goto out;
+	ns = &c->ns[idx];
+	if (!ns->generic.name[0] || (S_ISBLK(st->st_mode) && st->st_rdev != ns->disk.dev))
+		goto out;
+	if (S_ISCHR(st->st_mode))
+		snprintf(node, len, "%s", path);
+	else
+		snprintf(node, len, "/dev/%s", ns->generic.name);
+	blk[0] = '\0';
+	if (S_ISBLK(st->st_mode))
+		snprintf(blk, len, "%s", path);
+	else if (ns->disk.name[0])
+		snprintf(blk, len, "/dev/%s", ns->disk.name);
+	ret = 0;
+out:
+	free(c);
+	return ret;
+}
+
 static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 		    char *why, size_t len)
 {
-	char name[64], sys[PATH_MAX], node[PATH_MAX], blk[PATH_MAX], err[256];
+	char sys[PATH_MAX], node[PATH_MAX], blk[PATH_MAX], err[256];
 	uint8_t cdb[16], buf[64];
 	struct sp_scsi_inquiry inq;
 	struct stat st;
@@ -194,30 +228,9 @@ static int sg_probe(const char *path, bool write, struct sp_devinfo *d,
 	memset(d, 0, sizeof(*d));
 	if (stat(path, &st))
 		return -errno;
-	if ((!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
-	    sp_dev_kernel_name(&st, name, sizeof(name)))
+	ret = find_nodes(&st, path, node, blk, sizeof(node));
+	if (ret)
 		goto not_scsi;
-	blk[0] = '\0';
-	if (S_ISBLK(st.st_mode)) {
-		char sg[32];
-
-		/* sdX -> its sg node */
-		snprintf(sys, sizeof(sys), "/sys/block/%s/device/scsi_generic", name);
-		if (first_entry(sys, "sg", sg, sizeof(sg)))
-			goto not_scsi;
-		snprintf(node, sizeof(node), "/dev/%s", sg);
-		snprintf(blk, sizeof(blk), "%s", path);
-	} else {
-		char sd[32];
-
-		snprintf(sys, sizeof(sys), "/sys/class/scsi_generic/%s", name);
-		if (access(sys, F_OK))
-			goto not_scsi;
-		snprintf(node, sizeof(node), "%s", path);
-		snprintf(sys, sizeof(sys), "/sys/class/scsi_generic/%s/device/block", name);
-		if (!first_entry(sys, "sd", sd, sizeof(sd)))
-			snprintf(blk, sizeof(blk), "/dev/%s", sd);
-	}
 	fd = sp_dev_open_passthru(d, node, blk, write, why, len);
 	if (fd < 0)
 		return fd;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/vfio.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "sp_pci.h"
+#include "sp_sysfs.h"
 #include "vfio_pci.h"
 
 /* Below this, IOVAs are never handed out: a zeroed address field (PRP,
@@ -36,18 +38,7 @@ void sp_vfio_pci_usage(struct sp_vfio_pci_usage *u)
 
 int sp_vfio_parse_bdf(const char *s, char *out, size_t len)
 {
-	unsigned dom = 0, bus, dev, fn;
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail) != 4) {
-		dom = 0;
-		if (sscanf(s, "%x:%x.%x%c", &bus, &dev, &fn, &tail) != 3)
-			return -ENODEV;
-	}
-	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
-		return -ENODEV;
-	snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
-	return 0;
+	return sp_pci_parse_bdf(s, out, len);
 }
 
 /* ------------------------------------------------------------ IOVA, DMA */
@@ -298,11 +289,10 @@ static int attach(struct sp_vfio_pci *p, char *why, size_t len)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	char group[32], drv[64] = "", path[64];
+	char group[32], drv[64] = "", path[PATH_MAX];
 	int ret;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", p->bdf);
-	if (access(path, F_OK)) {
+	if (sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s", p->bdf) || access(path, F_OK)) {
 		snprintf(why, len, "%s: no such PCI device (see sp-vfio status)", p->bdf);
 		return -ENODEV;
 	}

@@ -75,11 +75,9 @@ static uint64_t tv_ns(const struct timeval *tv)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "event", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *output = NULL, *events[8];
@@ -89,12 +87,13 @@ int main(int argc, char **argv)
 	int opt, sfd, cfd, status, id, code;
 	struct rusage ru;
 	bool json = false;
+	const struct sp_opt_common common = { .shortopts = "+he:", .usage = usage, .json = &json };
 	FILE *out = stderr;
 	pid_t pid;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "+he:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			if (nev == 8 || !strchr(optarg, ':')) {
@@ -103,21 +102,12 @@ int main(int argc, char **argv)
 			}
 			events[nev++] = optarg;
 			break;
-		case 'J':
-			json = true;
-			break;
 		case 'o':
 			output = optarg;
 			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "+he:");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {

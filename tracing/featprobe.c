@@ -153,40 +153,27 @@ static int parse_require(const char *list, bool *req)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
 		{ "require", required_argument, NULL, 'r' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false, req[SP_FEAT_MAX] = { false };
 	struct result res[SP_FEAT_MAX];
+	const struct sp_opt_common common = { .shortopts = "vh", .usage = usage, .json = &json };
 	int opt, status = SP_EXIT_OK;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'J':
-			json = true;
-			break;
 		case 'r':
 			if (parse_require(optarg, req))
 				return SP_EXIT_USAGE;
 			break;
-		case 'v':
-			sp_log_set_level(SP_LOG_DEBUG);
-			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "vh");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {

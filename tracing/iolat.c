@@ -38,6 +38,7 @@
 #include "sp_log.h"
 #include "sp_metrics.h"
 #include "sp_opts.h"
+#include "sp_stop.h"
 #include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
@@ -1147,7 +1148,7 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 
 static int parse(int argc, char **argv, struct config *c)
 {
-	enum { OPT_JSON = 256, OPT_SVG, OPT_READY, OPT_CGROUP, OPT_METRICS };
+	enum { OPT_SVG = 256, OPT_READY, OPT_CGROUP, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "disk-split", no_argument, NULL, 'D' },
 		{ "op-split", no_argument, NULL, 'F' },
@@ -1167,22 +1168,23 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "aios", no_argument, NULL, 'A' },
 		{ "events", no_argument, NULL, 'e' },
 		{ "svg", required_argument, NULL, OPT_SVG },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "ready-fd", required_argument, NULL, OPT_READY },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const ops[] = { "read", "write", "fsync", "passthrough", "other",
 		"flush", "discard", "secure_erase", "write_zeroes", "drv_in", "drv_out" };
+	const struct sp_opt_common common = {
+		.shortopts = "DFQmB:Ld:p:c:o:M:PAevhT", .usage = usage, .json = &c->json,
+	};
 	uint64_t v;
 	int opt;
 
 	memset(c, 0, sizeof(*c));
 	c->ready_fd = -1;
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "DFQmB:Ld:p:c:o:M:PAevhT", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D': c->per_disk = true; break;
 		case 'F': c->per_op = true; break;
@@ -1197,7 +1199,6 @@ static int parse(int argc, char **argv, struct config *c)
 		case OPT_CGROUP: c->cgroup = optarg; break;
 		case OPT_METRICS: c->metrics = optarg; break;
 		case 'T': c->timestamps = true; break;
-		case OPT_JSON: c->json = true; break;
 		case 'B':
 			if (sp_bucket_layout_parse(optarg, &c->layout)) {
 				sp_err("--buckets: '%s' is not log2, log2:K (K 0-%d) or linear:MIN,MAX,STEP",
@@ -1244,16 +1245,9 @@ static int parse(int argc, char **argv, struct config *c)
 			}
 			c->ready_fd = (int)v;
 			break;
-		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "DFQmB:Ld:p:c:o:M:PAevhT");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 	}
 	if (optind < argc && sp_parse_u64(argv[optind++], 1, 86400, &c->interval_s)) {
@@ -1703,12 +1697,7 @@ int main(int argc, char **argv)
 	if (c.events && !c.json)
 		printf("%-10s %-16s %7s %-13s %9s  layers (us)\n", "TIME(s)", "COMM", "PID",
 		       "PATH", "LAT(us)");
-	if (c.ready_fd >= 0) {
-		/* the wrapper waits for this byte before it starts the I/O */
-		if (write(c.ready_fd, "1", 1) != 1)
-			sp_warn("--ready-fd %d: %s", c.ready_fd, strerror(errno));
-		close(c.ready_fd);
-	}
+	sp_ready_say(c.ready_fd);	/* the wrapper starts the I/O after it */
 	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
 		uint64_t deadline = sp_now_ns() + c.interval_s * 1000000000ULL;
 		struct punt_entry *pe = NULL;

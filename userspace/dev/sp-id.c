@@ -137,32 +137,19 @@ static void dev_text(const char *path, const struct sp_backend *be,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	json_object *arr = NULL;
 	bool json = false;
+	const struct sp_opt_common common = { .shortopts = "h", .usage = usage, .json = &json };
 	int opt, status = SP_EXIT_OK;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'J':
-			json = true;
-			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			return SP_EXIT_OK;
-		default:
-			sp_opt_error(argv, "h");
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
+		if (sp_opt_common(&common, opt, argv))
 			return SP_EXIT_USAGE;
-		}
 	}
 	if (optind >= argc) {
 		sp_err("no device given; see --help");

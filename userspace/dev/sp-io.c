@@ -60,7 +60,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LBA = 256, OPT_OFFSET, OPT_BLOCKS, OPT_LEN, OPT_OUT, OPT_IN,
-       OPT_PATTERN, OPT_FORCE, OPT_JSON, OPT_PAST_END, OPT_TARGET, OPT_LUN };
+       OPT_PATTERN, OPT_FORCE, OPT_PAST_END, OPT_TARGET, OPT_LUN };
 
 /* Largest transfer sp-io moves in one command (the I/O length is 32-bit). */
 #define SP_IO_MAX_LEN (1ull << 30)
@@ -87,14 +87,13 @@ static int parse(int argc, char **argv, struct request *r)
 		{ "in", required_argument, NULL, OPT_IN },
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "past-end", no_argument, NULL, OPT_PAST_END },
 		{ "target", required_argument, NULL, OPT_TARGET },
 		{ "lun", required_argument, NULL, OPT_LUN },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct sp_opt_common common = { .shortopts = "m:h", .usage = usage, .json = &r->json };
 	uint64_t v;
 	int opt;
 
@@ -102,7 +101,7 @@ static int parse(int argc, char **argv, struct request *r)
 	r->target = -1;
 	r->lun = -1;
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': r->mode = optarg; break;
 		case OPT_TARGET:
@@ -147,17 +146,10 @@ static int parse(int argc, char **argv, struct request *r)
 			r->pattern = v;
 			break;
 		case OPT_FORCE: r->force = true; break;
-		case OPT_JSON: r->json = true; break;
 		case OPT_PAST_END: r->past_end = true; break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "m:h");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 		continue;
 bad:

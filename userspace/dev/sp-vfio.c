@@ -136,10 +136,9 @@ static void status_text(const struct sp_pci_info *p)
 static int cmd_status(const char *bdf)
 {
 	json_object *arr = json_object_new_array();
-	struct sp_pci_info p;
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
+	static struct sp_pci_info p;
+	char all[256][16];
+	int n = 0, nr;
 
 	if (bdf) {
 		char full[16];
@@ -162,19 +161,16 @@ static int cmd_status(const char *bdf)
 		json_object_put(arr);
 		return SP_EXIT_OK;
 	}
-	dir = opendir(SP_PCI_DEVS);
-	while (dir && (e = readdir(dir))) {
-		if (e->d_name[0] == '.' || sp_pci_info(e->d_name, &p) ||
-		    (!sp_pci_is_nvme_class(p.class) && !sp_pci_is_scsi_hba_class(p.class)))
-			continue;
+	nr = sp_pci_list_storage(all, sizeof(all) / sizeof(all[0]));
+	for (int i = 0; i < nr; i++) {
+		if (sp_pci_info(all[i], &p))
+			continue;	/* gone since listed */
 		n++;
 		if (opt_json)
 			json_object_array_add(arr, status_json(&p));
 		else
 			status_text(&p);
 	}
-	if (dir)
-		closedir(dir);
 	if (opt_json)
 		sp_json_print_and_free(arr);
 	else
@@ -374,38 +370,28 @@ static int cmd_unbind(const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
 		{ "cycles", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct sp_opt_common common = { .shortopts = "n:h", .usage = usage, .json = &opt_json };
 	uint64_t cycles = 20;
 	const char *cmd;
 	int opt, ret;
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'J':
-			opt_json = true;
-			break;
 		case 'n':
 			if ((ret = sp_parse_u64(optarg, 1, 100000, &cycles))) {
 				sp_opt_bad_value(longopts, opt, optarg);
 				return SP_EXIT_USAGE;
 			}
 			break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			return SP_EXIT_OK;
-		case 'h':
-			usage(stdout);
-			return SP_EXIT_OK;
 		default:
-			sp_opt_error(argv, "n:h");
-			return SP_EXIT_USAGE;
+			if (sp_opt_common(&common, opt, argv))
+				return SP_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {

@@ -212,7 +212,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_FRESH, OPT_JSON, OPT_XDP_MODE, OPT_THREADS, OPT_RATE };
+       OPT_BAD, OPT_FRESH, OPT_XDP_MODE, OPT_THREADS, OPT_RATE };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
@@ -235,14 +235,14 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "bad", required_argument, NULL, OPT_BAD },
 		{ "fresh", required_argument, NULL, OPT_FRESH },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_QUIET_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1";
 	uint16_t port = 7878;
+	const struct sp_opt_common common = { .shortopts = "m:i:s:p:P:n:t:qh", .usage = usage,
+					      .json = &c->json, .quiet = &c->quiet };
 	char why[160];
 	uint64_t v;
 	int opt, ret;
@@ -253,7 +253,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 	c->chunk = UDP_MAX_FRAMES * BLK;
 	c->timeout_ns = 20000000;
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "m:i:s:p:P:n:t:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp") && strcmp(optarg, "xdp"))
@@ -331,26 +331,17 @@ static int parse_args(int argc, char **argv, struct client *c)
 				goto bad;
 			c->fresh = v;
 			break;
-		case OPT_JSON: c->json = true; break;
-		case 'q':
-			c->quiet = true;
-			sp_log_set_level(SP_LOG_WARN);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "m:i:s:p:P:n:t:qh");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 		continue;
 bad:
 		sp_opt_bad_value(longopts, opt, optarg);
 		return -EINVAL;
 	}
+	if (c->quiet)
+		sp_log_set_level(SP_LOG_WARN);	/* and no progress */
 	if (optind != argc - 1) {
 		sp_err("one FILE expected (the source to check against); see --help");
 		return -EINVAL;

@@ -393,31 +393,22 @@ static int parse(int argc, char **argv, struct config *c)
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'c' },
 		{ "stats", no_argument, NULL, 'S' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct sp_opt_common common = { .shortopts = "cvh", .usage = usage, .json = &c->json };
 	int opt;
 
 	memset(c, 0, sizeof(*c));
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, "cvh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': c->check = true; break;
 		case 'S': c->stats = true; break;
-		case 'J': c->json = true; break;
-		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, "cvh");
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 	}
 	if (optind >= argc) {

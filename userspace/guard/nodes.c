@@ -4,8 +4,6 @@
  * generic char and controller nodes), the rules per node, and the policy
  * as it is enforced, in words or JSON.
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,144 +16,117 @@
 
 #include "nodes.h"
 #include "nvme_spec.h"
+#include "sp_enum.h"
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_opts.h"
-#include "sp_sysfs.h"
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
 
-static int read_devnum(const char *sysdir, const char *name, uint32_t *dev)
+/* as the kernel packs dev_t, which the BPF maps are keyed by */
+static uint32_t kdev(dev_t d)
 {
-	char path[PATH_MAX];
-	dev_t d;
-	int ret;
-
-	snprintf(path, sizeof(path), "%s/%s/dev", sysdir, name);
-	ret = sp_sysfs_read_devnum(path, &d);
-	if (ret)
-		return ret;
-	/* as the kernel packs dev_t, which the BPF maps are keyed by */
-	*dev = major(d) << 20 | minor(d);
-	return 0;
+	return major(d) << 20 | minor(d);
 }
 
-static int add_node(struct policy *p, const char *sysdir, const char *name, bool block)
+static int add_node(struct policy *p, const struct sp_enum_node *nd, bool block)
 {
 	struct node *n;
-	uint32_t dev;
 
-	if (read_devnum(sysdir, name, &dev))
+	if (!nd->dev)
 		return 0;	/* no device node: nothing to guard */
 	for (int i = 0; i < p->n_nodes; i++)
-		if (p->nodes[i].dev == dev)
+		if (p->nodes[i].dev == kdev(nd->dev))
 			return 0;
 	if (p->n_nodes == MAX_NODES)
 		return -ENOSPC;
 	n = &p->nodes[p->n_nodes++];
-	n->dev = dev;
+	n->dev = kdev(nd->dev);
 	n->block = block;
-	snprintf(n->name, sizeof(n->name), "%s", name);
+	snprintf(n->name, sizeof(n->name), "%.31s", nd->name);
 	return 0;
 }
 
-/* Whether name is prefix followed by a digit ("nvme0n" + "1..."). */
-static bool starts_ns(const char *name, const char *prefix)
+/* Calls fn on every node of namespace ns: disk, multipath path, partitions
+ * (block) and generic node (char). */
+static int each_ns_node(const struct sp_enum_ns *ns,
+			int (*fn)(const struct sp_enum_node *, bool, void *), void *arg)
 {
-	size_t l = strlen(prefix);
+	int ret = fn(&ns->disk, true, arg);
 
-	return !strncmp(name, prefix, l) && isdigit((unsigned char)name[l]);
+	if (!ret)
+		ret = fn(&ns->path, true, arg);
+	for (unsigned i = 0; !ret && i < ns->nr_parts; i++)
+		ret = fn(&ns->parts[i], true, arg);
+	return ret ? ret : fn(&ns->generic, false, arg);
+}
+
+static int add_node_cb(const struct sp_enum_node *nd, bool block, void *arg)
+{
+	return add_node(arg, nd, block);
 }
 
 /*
- * Every node that reaches controller ctrl (its number): the controller's
- * char device, and each namespace's block devices (with partitions) and
- * generic char device. All of them get guarded, so that naming one
- * leaves no way around through another.
+ * Every node that reaches controller c: its char device, and each
+ * namespace's block devices (head, path, partitions) and generic char
+ * device. All of them get guarded, so that naming one leaves no way
+ * around through another.
  */
-static int add_controller(struct policy *p, unsigned ctrl)
+static int add_controller(struct policy *p, const struct sp_enum_ctrl *c)
 {
-	static const struct { const char *dir, *fmt; bool block; } where[] = {
-		{ "/sys/class/block", "nvme%un", true },
-		{ "/sys/class/nvme-generic", "ng%un", false },
-	};
-	char name[32];
-	int ret;
+	int ret = add_node(p, &c->node, false);
 
-	snprintf(name, sizeof(name), "nvme%u", ctrl);
-	ret = add_node(p, "/sys/class/nvme", name, false);
-	for (size_t w = 0; !ret && w < sizeof(where) / sizeof(where[0]); w++) {
-		DIR *d = opendir(where[w].dir);
-		struct dirent *de;
-		char prefix[32];
-
-		if (!d)
-			continue;
-		snprintf(prefix, sizeof(prefix), where[w].fmt, ctrl);
-		while (!ret && (de = readdir(d)))
-			if (starts_ns(de->d_name, prefix))
-				ret = add_node(p, where[w].dir, de->d_name, where[w].block);
-		closedir(d);
-	}
+	for (unsigned i = 0; !ret && i < c->nr_ns; i++)
+		ret = each_ns_node(&c->ns[i], add_node_cb, p);
 	return ret;
 }
 
-/*
- * What a policy's DEVICE names: a controller (nvme0) or a namespace
- * (nvme0n1, its partitions, or ng0n1, all the same namespace). Sets
- * *ctrl and ns ("0n1", or "" for the controller).
- */
-static int classify(const char *path, unsigned *ctrl, char *ns, size_t len,
-		    char *why, size_t wlen)
-{
-	char name[64], sys[128];
-	struct stat st;
-	unsigned c, n;
-	int used = 0;
+static int add_rule(struct policy *p, uint32_t dev, const struct stmt *st);
 
-	if (stat(path, &st)) {
-		snprintf(why, wlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) &&
-	    !sp_dev_kernel_name(&st, name, sizeof(name))) {
-		snprintf(sys, sizeof(sys), "/sys/class/nvme/%s", name);
-		if (S_ISCHR(st.st_mode) && !access(sys, F_OK) &&
-		    sscanf(name, "nvme%u%n", &c, &used) == 1 && !name[used]) {
-			*ctrl = c;
-			ns[0] = '\0';
-			return 0;
-		}
-		snprintf(sys, sizeof(sys), "/sys/class/nvme-generic/%s", name);
-		if ((S_ISCHR(st.st_mode) && !access(sys, F_OK) &&
-		     sscanf(name, "ng%un%u%n", &c, &n, &used) == 2 && !name[used]) ||
-		    (S_ISBLK(st.st_mode) &&
-		     sscanf(name, "nvme%un%u%n", &c, &n, &used) == 2 &&
-		     (!name[used] || name[used] == 'p'))) {
-			*ctrl = c;
-			snprintf(ns, len, "%un%u", c, n);
-			return 0;
-		}
-	}
-	snprintf(why, wlen, "%s is not an NVMe controller or namespace node "
-		 "(/dev/nvmeX, /dev/nvmeXnY or /dev/ngXnY)", path);
-	return -ENODEV;
+struct resolve {
+	struct policy *p;
+	const struct stmt *st;
+	dev_t dev;
+	bool block;
+	int found;
+};
+
+static int rule_cb(const struct sp_enum_node *nd, bool block, void *arg)
+{
+	struct resolve *r = arg;
+
+	(void)block;
+	return nd->dev ? add_rule(r->p, kdev(nd->dev), r->st) : 0;
 }
 
-/* Whether node belongs to namespace ns ("0n1"), or to the controller. */
-static bool node_is(const struct node *nd, unsigned ctrl, const char *ns)
+/*
+ * A controller of the enumeration: when the statement's DEVICE is one of
+ * its nodes, all its nodes are guarded and the statement's rules go to
+ * the node named (a controller) or to every node of the namespace named
+ * (nvme0n1, a partition of it and ng0n1 alike). Under native multipath a
+ * namespace is reached through several controllers: each one is guarded.
+ */
+static int resolve_ctrl(const struct sp_enum_ctrl *c, void *arg)
 {
-	char want[40];
-	size_t l;
+	struct resolve *r = arg;
+	int m, ret;
 
-	if (!ns[0]) {
-		snprintf(want, sizeof(want), "nvme%u", ctrl);
-		return !strcmp(nd->name, want);
+	if (c->kind != SP_ENUM_NVME)
+		return 0;
+	m = sp_enum_match(c, r->dev, r->block);
+	if (m == SP_ENUM_NO_MATCH)
+		return 0;
+	r->found++;
+	ret = add_controller(r->p, c);
+	if (ret) {
+		sp_err("%s:%d: more than %d device nodes", r->p->file, r->st->line, MAX_NODES);
+		return ret;
 	}
-	snprintf(want, sizeof(want), nd->block ? "nvme%s" : "ng%s", ns);
-	l = strlen(want);
-	return !strncmp(nd->name, want, l) &&
-	       (!nd->name[l] || (nd->block && nd->name[l] == 'p'));
+	if (r->st->guard_only)
+		return 0;
+	if (m == SP_ENUM_CTRL_NODE)
+		return add_rule(r->p, kdev(c->node.dev), r->st);
+	return each_ns_node(&c->ns[m], rule_cb, r);
 }
 
 static int add_rule(struct policy *p, uint32_t dev, const struct stmt *st)
@@ -205,31 +176,36 @@ static int resolve_cgroup(struct stmt *st, char *why, size_t len)
 /* Looks up every device and cgroup of the policy and builds the rules. */
 int policy_resolve(struct policy *p)
 {
-	char why[PATH_MAX + 128], ns[32];
+	char why[PATH_MAX + 128];
 
 	for (int i = 0; i < p->n_stmts; i++) {
 		struct stmt *st = &p->stmts[i];
-		unsigned ctrl = 0;
+		struct resolve r = { .p = p, .st = st };
+		struct stat sb;
 		int ret;
 
-		ret = classify(st->device, &ctrl, ns, sizeof(ns), why, sizeof(why));
-		if (!ret && st->kind == GUARD_SUBJ_CGROUP && !st->guard_only)
+		if (stat(st->device, &sb)) {
+			ret = -errno;
+			sp_err("%s:%d: %s: %s", p->file, st->line, st->device, strerror(-ret));
+			return ret;
+		}
+		if (st->kind == GUARD_SUBJ_CGROUP && !st->guard_only) {
 			ret = resolve_cgroup(st, why, sizeof(why));
-		if (ret) {
-			sp_err("%s:%d: %s", p->file, st->line, why);
-			return ret;
-		}
-		ret = add_controller(p, ctrl);
-		if (ret) {
-			sp_err("%s:%d: more than %d device nodes", p->file, st->line, MAX_NODES);
-			return ret;
-		}
-		for (int n = 0; !st->guard_only && n < p->n_nodes; n++) {
-			if (!node_is(&p->nodes[n], ctrl, ns))
-				continue;
-			ret = add_rule(p, p->nodes[n].dev, st);
-			if (ret)
+			if (ret) {
+				sp_err("%s:%d: %s", p->file, st->line, why);
 				return ret;
+			}
+		}
+		r.dev = sb.st_rdev;
+		r.block = S_ISBLK(sb.st_mode);
+		ret = S_ISBLK(sb.st_mode) || S_ISCHR(sb.st_mode) ? sp_enum_each(resolve_ctrl, &r) : 0;
+		if (ret)
+			return ret;
+		if (!r.found) {
+			sp_err("%s:%d: %s is not an NVMe controller or namespace node "
+			       "(/dev/nvmeX, /dev/nvmeXnY or /dev/ngXnY)", p->file, st->line,
+			       st->device);
+			return -ENODEV;
 		}
 	}
 	return 0;

@@ -221,6 +221,39 @@ void sp_opt_error(char *const argv[], const char *shortopts)
 	}
 }
 
+int sp_opt_common(const struct sp_opt_common *c, int opt, char *const argv[])
+{
+	switch (opt) {
+	case 'h':
+		if (c->usage) {
+			c->usage(stdout);
+			exit(SP_EXIT_OK);
+		}
+		break;
+	case SP_OPT_VERSION:
+		sp_version_print(stdout, sp_prog());
+		exit(SP_EXIT_OK);
+	case SP_OPT_JSON:
+		if (c->json) {
+			*c->json = true;
+			return 0;
+		}
+		break;
+	case 'q':
+	case SP_OPT_QUIET:
+		if (c->quiet) {
+			*c->quiet = true;
+			return 0;
+		}
+		break;
+	case 'v':
+		sp_log_set_level(SP_LOG_DEBUG);
+		return 0;
+	}
+	sp_opt_error(argv, c->shortopts ? c->shortopts : "");
+	return -EINVAL;
+}
+
 void sp_opt_bad_value(const struct option *longopts, int opt, const char *val)
 {
 	for (const struct option *o = longopts; o && o->name; o++)

@@ -8,9 +8,13 @@
 #ifndef SP_OPTS_H
 #define SP_OPTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sched.h>
+
+#include "sp_version.h"
 
 /*
  * A bad option is reported once, in one line naming it: every tool sets
@@ -23,6 +27,38 @@ void sp_opt_error(char *const argv[], const char *shortopts);
  * (opt is what getopt_long returned for it). */
 struct option;
 void sp_opt_bad_value(const struct option *longopts, int opt, const char *val);
+
+/*
+ * The options every tool shares, spelt and handled once. A tool puts
+ * SP_OPT_COMMON_LONGOPTS (--help, --json, --version) in its table, and
+ * SP_OPT_VERBOSE_LONGOPT / SP_OPT_QUIET_LONGOPT where it has them, and
+ * ends its getopt_long switch with
+ *
+ *	default:
+ *		if (sp_opt_common(&common, opt, argv))
+ *			return SP_EXIT_USAGE;
+ *
+ * --help and --version print on stdout and exit 0; --json and --quiet
+ * set the tool's flags, -v/--verbose logs debug lines, and these return
+ * 0; anything else is a bad option, said in one line (sp_opt_error), and
+ * returns -EINVAL. A tool whose -q or -v means something else handles
+ * that letter in its own cases first.
+ */
+#define SP_OPT_JSON	0x7ffd
+#define SP_OPT_QUIET	0x7ffc
+#define SP_OPT_COMMON_LONGOPTS \
+	{ "help", 0, NULL, 'h' }, { "json", 0, NULL, SP_OPT_JSON }, SP_VERSION_LONGOPT
+#define SP_OPT_VERBOSE_LONGOPT	{ "verbose", 0, NULL, 'v' }
+#define SP_OPT_QUIET_LONGOPT	{ "quiet", 0, NULL, SP_OPT_QUIET }
+
+struct sp_opt_common {
+	const char *shortopts;	/* the tool's, for the line about a bad option */
+	void (*usage)(FILE *f);	/* --help prints it on stdout */
+	bool *json;		/* set by --json; NULL: the tool has none */
+	bool *quiet;		/* set by --quiet (and -q); NULL: none */
+};
+
+int sp_opt_common(const struct sp_opt_common *c, int opt, char *const argv[]);
 
 /* "4096", "4k", "4K", "1m", "2G", "1t", "4KiB": powers of 1024. */
 int sp_parse_size(const char *s, uint64_t *out);

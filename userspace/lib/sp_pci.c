@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sp_enum.h"
 #include "sp_opts.h"
 #include "sp_pci.h"
 #include "sp_sysfs.h"
@@ -34,29 +35,6 @@ void sp_sleep_ms(unsigned ms)
 }
 
 
-static void find_partitions(struct sp_ns_info *ns)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/dev", ns->name);
-	if (sp_sysfs_read_devnum(path, &ns->devs[0]))
-		return;
-	ns->nr_devs = 1;
-	snprintf(path, sizeof(path), "/sys/block/%s", ns->name);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)) && ns->nr_devs < 64) {
-		if (strncmp(e->d_name, ns->name, strlen(ns->name)) || !e->d_name[strlen(ns->name)])
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/%s/dev", ns->name, e->d_name);
-		if (!sp_sysfs_read_devnum(path, &ns->devs[ns->nr_devs]))
-			ns->nr_devs++;
-	}
-	if (dir)
-		closedir(dir);
-}
-
 static bool ns_has(const struct sp_ns_info *ns, dev_t d)
 {
 	for (unsigned i = 0; i < ns->nr_devs; i++)
@@ -65,117 +43,44 @@ static bool ns_has(const struct sp_ns_info *ns, dev_t d)
 	return false;
 }
 
-/* Namespaces of the nvme controller: nvme0n1 directly, or as the path
- * nvme0c0n1 of the multipath disk nvme0n1. */
-static void find_namespaces(struct sp_pci_info *p)
+static void add_dev(dev_t *devs, unsigned *nr, unsigned max, dev_t d)
 {
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/nvme", p->bdf);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)))
-		if (!strncmp(e->d_name, "nvme", 4))
-			snprintf(p->ctrl, sizeof(p->ctrl), "%s", e->d_name);
-	if (dir)
-		closedir(dir);
-	if (!p->ctrl[0])
-		return;
-	snprintf(path, sizeof(path), "/sys/class/nvme/%s/dev", p->ctrl);
-	if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[0]))
-		p->nr_ctrl_devs = 1;
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/nvme/%s", p->bdf, p->ctrl);
-	dir = opendir(path);
-	while (dir && (e = readdir(dir)) && p->nr_ns < 16) {
-		struct sp_ns_info *ns = &p->ns[p->nr_ns];
-		unsigned a, b, n;
-		long long sectors;
-		char tail;
-
-		if (sscanf(e->d_name, "nvme%uc%un%u%c", &a, &b, &n, &tail) == 3)
-			snprintf(ns->name, sizeof(ns->name), "nvme%un%u", a, n);
-		else if (sscanf(e->d_name, "nvme%un%u%c", &a, &n, &tail) == 2)
-			snprintf(ns->name, sizeof(ns->name), "%s", e->d_name);
-		else
-			continue;
-		find_partitions(ns);
-		snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
-		if (!sp_read_int_file(path, &sectors))
-			ns->bytes = sectors * 512ULL;
-		snprintf(path, sizeof(path), "/sys/class/nvme-generic/ng%un%u/dev", a, n);
-		if (p->nr_ctrl_devs < 8 && !sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
-			p->nr_ctrl_devs++;
-		p->nr_ns++;
-	}
-	if (dir)
-		closedir(dir);
+	if (d && *nr < max)
+		devs[(*nr)++] = d;
 }
 
 /*
- * The disks behind a SCSI HBA, as "namespaces", and their sg nodes as
- * the controller's char nodes: the same refusals then apply to both
- * kinds of device. Every SCSI device whose sysfs path lies under the
- * PCI function's is the HBA's, however deep: a parallel or RAID HBA
- * puts it at hostN/targetH:C:T/H:C:T:L, a SAS HBA (mptsas, mpt3sas)
- * under hostN/port-H:P/end_device-H:P/targetH:C:T/H:C:T:L.
+ * What the kernel driver made of the function, from the one enumeration
+ * (sp_enum): the controller's char nodes (nvme0, the generic nodes, or
+ * the sg nodes behind an HBA) and its disks with their partitions and
+ * multipath paths, so that the same refusals apply to every kind.
  */
-static void find_scsi_disks(struct sp_pci_info *p)
+static void find_disks(struct sp_pci_info *p)
 {
-	char path[PATH_MAX], fn[PATH_MAX], dev[PATH_MAX];
-	struct dirent *e, *b;
-	DIR *dir, *bd;
-	size_t fl;
+	struct sp_enum_ctrl *c = malloc(sizeof(*c));
 
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s", p->bdf);
-	if (!realpath(path, fn))
+	if (!c || sp_enum_of_pci(p->bdf, c)) {
+		free(c);
 		return;
-	fl = strlen(fn);
-	/* the SCSI host's name, for the controller: the first hostN */
-	dir = opendir(fn);
-	while (dir && !p->ctrl[0] && (e = readdir(dir)))
-		if (!strncmp(e->d_name, "host", 4))
-			snprintf(p->ctrl, sizeof(p->ctrl), "%s", e->d_name);
-	if (dir)
-		closedir(dir);
-	dir = opendir("/sys/class/scsi_device");
-	while (dir && (e = readdir(dir))) {
-		long long sectors;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/class/scsi_device/%s/device", e->d_name);
-		if (!realpath(path, dev) || strncmp(dev, fn, fl) || dev[fl] != '/')
-			continue;
-		snprintf(path, sizeof(path), "%s/scsi_generic", dev);
-		bd = opendir(path);
-		while (bd && (b = readdir(bd)))
-			if (b->d_name[0] != '.' && p->nr_ctrl_devs < 8) {
-				snprintf(path, sizeof(path), "/sys/class/scsi_generic/%s/dev", b->d_name);
-				if (!sp_sysfs_read_devnum(path, &p->ctrl_devs[p->nr_ctrl_devs]))
-					p->nr_ctrl_devs++;
-			}
-		if (bd)
-			closedir(bd);
-		snprintf(path, sizeof(path), "%s/block", dev);
-		bd = opendir(path);
-		while (bd && (b = readdir(bd)) && p->nr_ns < 16) {
-			struct sp_ns_info *ns = &p->ns[p->nr_ns];
-
-			if (b->d_name[0] == '.')
-				continue;
-			snprintf(ns->name, sizeof(ns->name), "%s", b->d_name);
-			find_partitions(ns);
-			snprintf(path, sizeof(path), "/sys/block/%s/size", ns->name);
-			if (!sp_read_int_file(path, &sectors))
-				ns->bytes = sectors * 512ULL;
-			p->nr_ns++;
-		}
-		if (bd)
-			closedir(bd);
 	}
-	if (dir)
-		closedir(dir);
+	snprintf(p->ctrl, sizeof(p->ctrl), "%s", c->name);
+	add_dev(p->ctrl_devs, &p->nr_ctrl_devs, SP_PCI_MAX_CHAR, c->node.dev);
+	for (unsigned i = 0; i < c->nr_ns; i++) {
+		const struct sp_enum_ns *e = &c->ns[i];
+		struct sp_ns_info *ns;
+
+		add_dev(p->ctrl_devs, &p->nr_ctrl_devs, SP_PCI_MAX_CHAR, e->generic.dev);
+		if (!e->disk.name[0])
+			continue;
+		ns = &p->ns[p->nr_ns++];
+		snprintf(ns->name, sizeof(ns->name), "%s", e->disk.name);
+		ns->bytes = e->bytes;
+		add_dev(ns->devs, &ns->nr_devs, SP_PCI_MAX_BLK, e->disk.dev);
+		add_dev(ns->devs, &ns->nr_devs, SP_PCI_MAX_BLK, e->path.dev);
+		for (unsigned k = 0; k < e->nr_parts; k++)
+			add_dev(ns->devs, &ns->nr_devs, SP_PCI_MAX_BLK, e->parts[k].dev);
+	}
+	free(c);
 }
 
 /* The first holder of /sys/block/DISK[/PART]/holders into ns->holder. */
@@ -185,10 +90,9 @@ static void find_holder(struct sp_ns_info *ns, const char *disk, const char *par
 	struct dirent *e;
 	DIR *dir;
 
-	if (part)
-		snprintf(path, sizeof(path), "/sys/block/%s/%s/holders", disk, part);
-	else
-		snprintf(path, sizeof(path), "/sys/block/%s/holders", disk);
+	if (sp_sysfs_path(path, sizeof(path), "/sys/block/%s%s%s/holders", disk,
+			  part ? "/" : "", part ? part : ""))
+		return;
 	dir = opendir(path);
 	while (dir && !ns->holder[0] && (e = readdir(dir)))
 		if (e->d_name[0] != '.')
@@ -235,14 +139,14 @@ static void find_swaps_and_loops(struct sp_pci_info *p)
 	}
 	if (f)
 		fclose(f);
-	dir = opendir("/sys/block");
+	dir = sp_sysfs_path(path, sizeof(path), "/sys/block") ? NULL : opendir(path);
 	while (dir && (e = readdir(dir))) {
 		char back[PATH_MAX];
 
 		if (strncmp(e->d_name, "loop", 4))
 			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", e->d_name);
-		if (sp_read_line_file(path, back, sizeof(back)))
+		if (sp_sysfs_path(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+				  e->d_name) || sp_read_line_file(path, back, sizeof(back)))
 			continue;
 		i = ns_of_path(p, back);
 		if (i >= 0 && !p->ns[i].holder[0])
@@ -283,8 +187,8 @@ static void find_mounts(struct sp_pci_info *p)
 
 		/* dm, md or bcache on the disk or on any of its partitions */
 		find_holder(ns, ns->name, NULL);
-		snprintf(path, sizeof(path), "/sys/block/%s", ns->name);
-		dir = opendir(path);
+		dir = sp_sysfs_path(path, sizeof(path), "/sys/block/%s", ns->name) ? NULL :
+		      opendir(path);
 		while (dir && !ns->holder[0] && (e = readdir(dir)))
 			if (!strncmp(e->d_name, ns->name, strlen(ns->name)) &&
 			    e->d_name[strlen(ns->name)])
@@ -369,31 +273,27 @@ int sp_pci_info(const char *bdf, struct sp_pci_info *p)
 	long long v;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s", bdf);
-	if (access(path, F_OK))
+	if (sp_pci_parse_bdf(bdf, p->bdf, sizeof(p->bdf)) || strcmp(p->bdf, bdf) ||
+	    sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s", bdf) || access(path, F_OK))
 		return -ENODEV;
 	sp_pci_link_name(bdf, "driver", p->driver, sizeof(p->driver));
 	sp_pci_link_name(bdf, "iommu_group", p->group, sizeof(p->group));
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/class", bdf);
-	if (!sp_read_int_file(path, &v))
+	if (!sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/class", bdf) &&
+	    !sp_read_int_file(path, &v) && v >= 0 && v <= 0xffffff)
 		p->class = v;
 	{
 		char ven[16] = "", dev[16] = "";
 
-		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/vendor", bdf);
-		sp_read_line_file(path, ven, sizeof(ven));
-		snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/device", bdf);
-		sp_read_line_file(path, dev, sizeof(dev));
+		if (!sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/vendor", bdf))
+			sp_read_line_file(path, ven, sizeof(ven));
+		if (!sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/device", bdf))
+			sp_read_line_file(path, dev, sizeof(dev));
 		snprintf(p->ids, sizeof(p->ids), "%.4s:%.4s", ven[0] ? ven + 2 : "?",
 			 dev[0] ? dev + 2 : "?");
 	}
-	if (!strcmp(p->driver, "nvme")) {
-		find_namespaces(p);
-		find_mounts(p);
-	} else if (sp_pci_is_scsi_hba_class(p->class) && p->driver[0] &&
-		   strcmp(p->driver, "vfio-pci")) {
-		find_scsi_disks(p);
+	/* a kernel driver (nvme, megaraid_sas, mpt3sas...) has made nodes */
+	if (p->driver[0] && strcmp(p->driver, "vfio-pci")) {
+		find_disks(p);
 		find_mounts(p);
 	}
 	if (p->group[0]) {
@@ -406,6 +306,34 @@ int sp_pci_info(const char *bdf, struct sp_pci_info *p)
 		}
 	}
 	return 0;
+}
+
+int sp_pci_list_storage(char (*bdf)[16], unsigned max)
+{
+	char path[PATH_MAX];
+	struct dirent **e;
+	unsigned nr = 0;
+	int n;
+
+	if (sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS))
+		return -ENAMETOOLONG;
+	n = scandir(path, &e, NULL, versionsort);
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		long long v;
+		char full[16];
+
+		if (nr < max && !sp_pci_parse_bdf(e[i]->d_name, full, sizeof(full)) &&
+		    !strcmp(full, e[i]->d_name) &&
+		    !sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/class", full) &&
+		    !sp_read_int_file(path, &v) &&
+		    (sp_pci_is_nvme_class(v) || sp_pci_is_scsi_hba_class(v)))
+			snprintf(bdf[nr++], sizeof(bdf[0]), "%s", full);
+		free(e[i]);
+	}
+	free(e);
+	return nr;
 }
 
 bool sp_pci_is_nvme_class(unsigned class)
@@ -428,17 +356,20 @@ int sp_pci_move(const char *bdf, const char *from, const char *override)
 	char path[PATH_MAX];
 	int ret;
 
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/driver_override", bdf);
-	ret = sp_sysfs_write(path, override ? override : "\n");
+	ret = sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/driver_override", bdf);
+	if (!ret)
+		ret = sp_sysfs_write(path, override ? override : "\n");
 	if (ret)
 		return ret;
 	if (from[0]) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", from);
-		ret = sp_sysfs_write(path, bdf);
+		ret = sp_sysfs_path(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", from);
+		if (!ret)
+			ret = sp_sysfs_write(path, bdf);
 		if (ret)
 			return ret;
 	}
-	return sp_sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	ret = sp_sysfs_path(path, sizeof(path), "/sys/bus/pci/drivers_probe");
+	return ret ? ret : sp_sysfs_write(path, bdf);
 }
 
 /* Waits until drv drives bdf (and, for nvme, a namespace is back). */
@@ -473,11 +404,12 @@ bool sp_pci_wait_driver(const char *bdf, const char *drv, unsigned ms)
 
 int sp_pci_link_name(const char *bdf, const char *what, char *out, size_t len)
 {
-	char path[256], target[PATH_MAX];
+	char path[PATH_MAX], target[PATH_MAX];
 	ssize_t n;
 	char *slash;
 
-	snprintf(path, sizeof(path), SP_PCI_DEVS "/%s/%s", bdf, what);
+	if (sp_sysfs_path(path, sizeof(path), SP_PCI_DEVS "/%s/%s", bdf, what))
+		return -ENAMETOOLONG;
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
 		return -errno;

@@ -4,7 +4,9 @@
  * controller's namespaces (partitions, mounts, holders, open file
  * descriptors), so that a tool can tell whether the controller may leave
  * its driver; moving it between drivers (driver_override, unbind,
- * drivers_probe). Readers and sysfs writes only.
+ * drivers_probe). Readers and sysfs writes only. The controller and its
+ * disks come from the enumeration (sp_enum.h); sysfs paths go through
+ * its root.
  */
 #ifndef SP_PCI_H
 #define SP_PCI_H
@@ -15,18 +17,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sp_enum.h"
+
 #define SP_PCI_DEVS "/sys/bus/pci/devices"
+#define SP_PCI_MAX_BLK	(2 + SP_ENUM_MAX_PARTS)
+#define SP_PCI_MAX_CHAR	(1 + SP_ENUM_MAX_NS)
 
 struct sp_ns_info {
-	char name[32];		/* nvme0n1, or sda behind a SCSI HBA */
-	dev_t devs[64];		/* the disk and its partitions */
+	char name[40];		/* nvme0n1 (a multipath head), or sda behind a SCSI HBA */
+	dev_t devs[SP_PCI_MAX_BLK];	/* the disk, its path, its partitions */
 	unsigned nr_devs;
 	uint64_t bytes;
 	char mounted[PATH_MAX];	/* a mount point, or "" */
 	bool root;		/* holds / */
 	char holder[64];	/* dm/md on top, or "" */
-	pid_t open_pid;		/* a process holding it open, or 0 */
-	char open_comm[32];
 };
 
 struct sp_pci_info {
@@ -36,9 +40,9 @@ struct sp_pci_info {
 	unsigned class;
 	char ids[16];		/* vendor:device */
 	char ctrl[32];		/* nvme0 while nvme drives it; host0 for an HBA */
-	dev_t ctrl_devs[8];	/* nvme0, ng0n1... or sg0...: the char nodes */
+	dev_t ctrl_devs[SP_PCI_MAX_CHAR];	/* nvme0, ng0n1... or sg0...: the char nodes */
 	unsigned nr_ctrl_devs;
-	struct sp_ns_info ns[16];
+	struct sp_ns_info ns[SP_ENUM_MAX_NS];
 	unsigned nr_ns;
 	bool vfio_node;		/* /dev/vfio/<group> exists */
 	pid_t vfio_pid;		/* a process holding the group, or 0 */
@@ -46,6 +50,9 @@ struct sp_pci_info {
 
 /* What the system says about bdf; -ENODEV when there is no such device. */
 int sp_pci_info(const char *bdf, struct sp_pci_info *p);
+/* The NVMe controllers and SCSI HBAs among the PCI functions, in address
+ * order: how many (at most max written), or -errno. */
+int sp_pci_list_storage(char (*bdf)[16], unsigned max);
 /* Mass storage, non-volatile memory (NVMe). */
 bool sp_pci_is_nvme_class(unsigned class);
 /* Mass storage: SCSI, RAID or SAS controller (an HBA with disks behind it). */

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -9,6 +10,28 @@
 
 #include "sp_opts.h"
 #include "sp_sysfs.h"
+
+static char sysfs_root[PATH_MAX];
+
+void sp_sysfs_set_root(const char *root)
+{
+	snprintf(sysfs_root, sizeof(sysfs_root), "%s", root ? root : "");
+}
+
+int sp_sysfs_path(char *out, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(sysfs_root);
+	va_list ap;
+	int m;
+
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(out, sysfs_root, n);
+	va_start(ap, fmt);
+	m = vsnprintf(out + n, len - n, fmt, ap);
+	va_end(ap);
+	return m < 0 || (size_t)m >= len - n ? -ENAMETOOLONG : 0;
+}
 
 int sp_sysfs_read_devnum(const char *path, dev_t *dev)
 {
@@ -26,12 +49,13 @@ int sp_sysfs_read_devnum(const char *path, dev_t *dev)
 
 int sp_dev_kernel_name(const struct stat *st, char *name, size_t len)
 {
-	char path[128], link[PATH_MAX];
+	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u",
-		 S_ISBLK(st->st_mode) ? "block" : "char",
-		 major(st->st_rdev), minor(st->st_rdev));
+	if (sp_sysfs_path(path, sizeof(path), "/sys/dev/%s/%u:%u",
+			  S_ISBLK(st->st_mode) ? "block" : "char",
+			  major(st->st_rdev), minor(st->st_rdev)))
+		return -ENODEV;
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return -ENODEV;

@@ -11,6 +11,16 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/*
+ * The directory every sysfs path of the library lives under ("/sys/..."
+ * becomes root + "/sys/..."): a unit test's fake tree; NULL or "" for
+ * the system's own.
+ */
+void sp_sysfs_set_root(const char *root);
+/* root + the formatted path into out; -ENAMETOOLONG when it does not fit. */
+int sp_sysfs_path(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* A sysfs "dev" attribute ("259:0") as a device number; -ENOENT, -EIO. */
 int sp_sysfs_read_devnum(const char *path, dev_t *dev);
 

@@ -114,7 +114,7 @@ static void on_signal(int sig)
 }
 
 enum { OPT_XDP_MODE = 256, OPT_BUSY_POLL, OPT_MAX_CONNS, OPT_MAX_INFLIGHT, OPT_MAX_LEN,
-       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_JSON, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
+       OPT_CHUNK, OPT_DROP, OPT_READY, OPT_CACHE, OPT_NO_CACHE, OPT_PASSTHRU,
        OPT_CACHE_ENTRIES, OPT_CACHE_ADMIT, OPT_WRITABLE, OPT_ZC_SOURCE, OPT_FORCE,
        OPT_PER_ADDR, OPT_HDR_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SEND_TIMEOUT };
 
@@ -160,14 +160,14 @@ static int parse_args(int argc, char **argv, struct server *s)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "passthru", no_argument, NULL, OPT_PASSTHRU },
 		{ "ready", required_argument, NULL, OPT_READY },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		SP_VERSION_LONGOPT,
+		SP_OPT_VERBOSE_LONGOPT,
+		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL, *host = "0.0.0.0";
 	char why[160];
+	const struct sp_opt_common common = { .shortopts = SHORTOPTS, .usage = usage,
+					      .json = &s->json };
 	uint64_t v;
 	int opt;
 
@@ -185,7 +185,7 @@ static int parse_args(int argc, char **argv, struct server *s)
 	s->cache_entries = 8192;
 	s->cache_admit = 2;
 	opterr = 0;	/* one line of our own for a bad option */
-	while ((opt = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, common.shortopts, longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
 		case 'a': host = optarg; break;
@@ -274,17 +274,9 @@ static int parse_args(int argc, char **argv, struct server *s)
 		case OPT_FORCE: s->force = true; break;
 		case OPT_PASSTHRU: s->passthru = true; break;
 		case OPT_READY: s->ready_path = optarg; break;
-		case OPT_JSON: s->json = true; break;
-		case 'v': sp_log_set_level(SP_LOG_DEBUG); break;
-		case 'h':
-			usage(stdout);
-			exit(SP_EXIT_OK);
-		case SP_OPT_VERSION:
-			sp_version_print(stdout, sp_prog());
-			exit(SP_EXIT_OK);
 		default:
-			sp_opt_error(argv, SHORTOPTS);
-			return -EINVAL;
+			if (sp_opt_common(&common, opt, argv))
+				return -EINVAL;
 		}
 		continue;
 bad:
