@@ -137,6 +137,10 @@ int sp_hba_abort(struct sp_hba *h, struct sp_hba_cmd *cmd)
 
 	pthread_mutex_lock(&h->lock);
 	ret = cmd->inflight ? h->ops->abort(h, cmd) : -ENOENT;
+	if (ret != -ENOENT) {
+		h->stats.aborts++;
+		h->stats.aborts_answered += !ret;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return ret;
 }
@@ -147,9 +151,35 @@ int sp_hba_reset(struct sp_hba *h)
 
 	pthread_mutex_lock(&h->lock);
 	ret = h->ops->reset(h);
+	h->stats.resets++;
+	h->stats.resets_failed += ret != 0;
 	drain_locked(h);
 	pthread_mutex_unlock(&h->lock);
 	return ret;
+}
+
+int sp_hba_submit_held(struct sp_hba *h, struct sp_hba_cmd *cmd)
+{
+	int ret;
+
+	if (!h->ops->submit_held)
+		return -EOPNOTSUPP;
+	if (cmd->nr_sg != 1 || cmd->sg[0].len < 512)
+		return -EINVAL;
+	pthread_mutex_lock(&h->lock);
+	ret = h->ops->submit_held(h, cmd);
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+struct sp_hba_stats sp_hba_get_stats(struct sp_hba *h)
+{
+	struct sp_hba_stats s;
+
+	pthread_mutex_lock(&h->lock);
+	s = h->stats;
+	pthread_mutex_unlock(&h->lock);
+	return s;
 }
 
 int sp_hba_list(struct sp_hba *h, struct sp_hba_unit *u, unsigned max)

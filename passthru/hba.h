@@ -126,6 +126,26 @@ struct sp_hba_ops {
 	/* Resets the HBA back to operational; every command in flight
 	 * comes back through poll with host SP_HBA_RESET. */
 	int (*reset)(struct sp_hba *h);
+	/*
+	 * For the timeout test: sends cmd (target, LUN, queue and one
+	 * scatter entry of at least 512 bytes the HBA may write; no CDB)
+	 * as a request the firmware keeps without answering, so that the
+	 * mid-layer's timeout path (abort, then reset) can be seen working
+	 * on a command the device really holds. held_desc says which
+	 * request. If the HBA does answer, cmd completes like any other.
+	 * NULL: the family has no such request.
+	 */
+	int (*submit_held)(struct sp_hba *h, struct sp_hba_cmd *cmd);
+	const char *held_desc;
+};
+
+/* What the error path did, for messages and the checks. */
+struct sp_hba_stats {
+	unsigned long timeouts;		/* commands the mid-layer gave up on */
+	unsigned long aborts;		/* abort requests sent */
+	unsigned long aborts_answered;	/* ... that the HBA took (0 from abort()) */
+	unsigned long resets;		/* HBA resets */
+	unsigned long resets_failed;
 };
 
 struct sp_hba {
@@ -136,6 +156,7 @@ struct sp_hba {
 	unsigned max_sg;		/* scatter entries per command */
 	uint32_t max_xfer;		/* bytes per command */
 	unsigned inflight;
+	struct sp_hba_stats stats;	/* under lock */
 	char model[64];
 	char firmware[32];
 	void *priv;			/* the family's */
@@ -166,6 +187,10 @@ int sp_hba_poll(struct sp_hba *h, struct sp_hba_queue *q, struct sp_hba_cmd **do
 void sp_hba_drain(struct sp_hba *h);
 int sp_hba_abort(struct sp_hba *h, struct sp_hba_cmd *cmd);
 int sp_hba_reset(struct sp_hba *h);
+/* The family's submit_held (see above); -EOPNOTSUPP without one. */
+int sp_hba_submit_held(struct sp_hba *h, struct sp_hba_cmd *cmd);
+/* A copy of the counters, taken under the lock. */
+struct sp_hba_stats sp_hba_get_stats(struct sp_hba *h);
 int sp_hba_list(struct sp_hba *h, struct sp_hba_unit *u, unsigned max);
 
 /* Words for a host status. */

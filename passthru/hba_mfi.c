@@ -59,6 +59,11 @@ enum { MFI_CMD_INIT = 0, MFI_CMD_LD_SCSI = 3, MFI_CMD_PD_SCSI = 4,
 #define MFI_STAT_PENDING	0xff	/* what we put there: not answered yet */
 
 #define MFI_DCMD_CTRL_GET_INFO	0x01010000u
+#define MFI_DCMD_EVENT_GET_INFO	0x01040100u
+#define MFI_DCMD_EVENT_WAIT	0x01040500u
+#define MFI_EVT_CLASS_DEAD	4	/* the highest class: fatal events only */
+#define MFI_EVT_LOCALE_ALL	0xffffu
+#define MFI_EVT_DETAIL_SIZE	256u	/* what an event wait writes back */
 #define MFI_DCMD_PD_GET_LIST	0x02010000u
 #define MFI_DCMD_LD_GET_LIST	0x03010000u
 
@@ -604,6 +609,58 @@ static int mfi_poll(struct sp_hba *h, struct sp_hba_cmd **done, unsigned max)
 }
 
 /*
+ * The request the firmware holds: a DCMD EVENT_WAIT (the asynchronous
+ * event notification the kernel's driver keeps posted) for the next
+ * event of the fatal class after the newest one logged, which the
+ * firmware answers only when such an event happens. QEMU's megasas
+ * keeps it until an event, never aborts it (it does not abort internal
+ * commands) and forgets it on a reset.
+ */
+static int mfi_submit_held(struct sp_hba *h, struct sp_hba_cmd *c)
+{
+	struct mfi *m = h->priv;
+	struct mfi_dcmd *f;
+	uint32_t newest = 0, word;
+	unsigned s;
+
+	if (c->target > 0xff || c->lun > 0xff)
+		return -EINVAL;
+	if (!m->nr_free || m->nr_failed)
+		return -EBUSY;
+	/* the newest sequence number logged, so that none older answers */
+	if (!dcmd(m, MFI_DCMD_EVENT_GET_INFO, 20, NULL))
+		memcpy(&newest, m->data, 4);
+	s = m->free[--m->nr_free];
+	f = slot_frame(m, s);
+	memset(f, 0, sizeof(*f) + sizeof(f->sgl[0]));
+	f->h.cmd = MFI_CMD_DCMD;
+	f->h.cmd_status = MFI_STAT_PENDING;
+	f->h.sge_count = 1;
+	f->h.context = (uint32_t)++m->seq[s] << 16 | s;
+	f->h.flags = MFI_FLAG_SGL64 | MFI_FLAG_READ;
+	f->h.data_len = MFI_EVT_DETAIL_SIZE;
+	f->opcode = MFI_DCMD_EVENT_WAIT;
+	word = newest + 1;
+	memcpy(f->mbox, &word, 4);
+	word = MFI_EVT_LOCALE_ALL | (uint32_t)MFI_EVT_CLASS_DEAD << 24;
+	memcpy(f->mbox + 4, &word, 4);
+	f->sgl[0].addr = c->sg[0].iova;
+	f->sgl[0].len = MFI_EVT_DETAIL_SIZE;
+	m->slot[s] = c;
+	c->slot = s;
+	c->inflight = true;
+	c->host = SP_HBA_OK;
+	c->scsi_status = 0;
+	c->sense_len = 0;
+	c->resid = 0;
+	c->xfer_len = MFI_EVT_DETAIL_SIZE;
+	h->inflight++;
+	c->t_submit = sp_now_ns();
+	post_frame(m, s, 0);
+	return 0;
+}
+
+/*
  * An ABORT frame naming the command's frame and context; the firmware
  * then completes the command itself (SCSI_IO_FAILED: host ABORTED)
  * through the reply queue.
@@ -673,4 +730,6 @@ const struct sp_hba_ops sp_hba_mfi = {
 	.poll = mfi_poll,
 	.abort = mfi_abort,
 	.reset = mfi_reset,
+	.submit_held = mfi_submit_held,
+	.held_desc = "a DCMD EVENT_WAIT, which the firmware keeps until it logs a fatal event",
 };

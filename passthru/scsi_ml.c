@@ -198,6 +198,9 @@ int sp_scsi_ml_timeout(struct sp_hba *h, struct sp_hba_queue *q, struct sp_hba_c
 
 	if (!c->inflight)
 		return 0;
+	pthread_mutex_lock(&h->lock);
+	h->stats.timeouts++;
+	pthread_mutex_unlock(&h->lock);
 	if (sp_hba_abort(h, c) == 0) {
 		end = sp_now_ns() + (uint64_t)ABORT_WAIT_MS * 1000000;
 		while (c->inflight && sp_now_ns() < end) {

@@ -36,6 +36,7 @@ struct starget {
 	size_t bufs_len;
 	uint64_t unmapped;
 	unsigned lbs_shift;
+	uint64_t timeout_ns;		/* a command unanswered this long is aborted */
 };
 
 /* The probe's reference, kept until the open that follows takes the HBA
@@ -202,6 +203,7 @@ static int sv_open(struct sp_target *t)
 	}
 	probe_release();	/* the open's own reference holds the HBA now */
 	v->lbs_shift = __builtin_ctz(v->lu.block_len);
+	v->timeout_ns = (uint64_t)SP_SCSI_ML_TIMEOUT_MS * 1000000;
 	if (t->o.depth > v->h->max_cmds) {
 		snprintf(t->err, sizeof(t->err), "%s: iodepth %u is more than the HBA "
 			 "takes (%u commands)", v->h->pci.bdf, t->o.depth, v->h->max_cmds);
@@ -368,7 +370,7 @@ static int sv_submit(struct sp_target *t, unsigned wait_nr)
 		}
 		if (!since) {
 			since = sp_now_ns();
-		} else if (sp_now_ns() - since > (uint64_t)SP_SCSI_ML_TIMEOUT_MS * 1000000) {
+		} else if (sp_now_ns() - since > v->timeout_ns) {
 			/* the oldest command in flight: abort, else reset */
 			for (unsigned i = 0; i < v->nslots; i++)
 				if (v->slots[i].io && v->slots[i].cmd.inflight) {
@@ -450,6 +452,47 @@ int sp_scsi_vfio_abort_one(struct sp_target *t, uint64_t off, uint32_t len,
 	if (ret < 0)
 		return ret;
 	*host = c->host;
+	return 0;
+}
+
+int sp_scsi_vfio_timeout_one(struct sp_target *t, unsigned timeout_ms, int *res,
+			     uint32_t *status)
+{
+	struct starget *v = t->priv;
+	struct slot *sl = &v->slots[v->nslots - 1];
+	struct sp_hba_cmd *c = &sl->cmd;
+	struct sp_io io = { .op = SP_OP_READ }, *done;
+	uint64_t saved = v->timeout_ns;
+	int ret;
+
+	if (sl->io)
+		return -EBUSY;
+	memset(c, 0, sizeof(*c));
+	c->target = v->lu.target;
+	c->lun = v->lu.lun;
+	c->q = &v->q;
+	c->priv = sl;
+	c->dir = SP_HBA_DIR_FROM_DEV;
+	/* the first buffer, for whatever the HBA would write back */
+	sl->sg.iova = v->bufs_iova;
+	sl->sg.len = t->bufs.buf_size;
+	c->sg = &sl->sg;
+	c->nr_sg = 1;
+	ret = sp_hba_submit_held(v->h, c);
+	if (ret)
+		return ret;
+	sl->io = &io;
+	v->inflight++;
+	/* the I/O path's own wait, with a shorter patience */
+	v->timeout_ns = (uint64_t)timeout_ms * 1000000;
+	ret = sv_submit(t, 1);
+	while (!ret && (ret = sv_reap(t, &done, 1)) == 0)
+		ret = sv_submit(t, 1);
+	v->timeout_ns = saved;
+	if (ret < 0)
+		return ret;
+	*res = io.res;
+	*status = io.status;
 	return 0;
 }
 

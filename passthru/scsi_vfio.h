@@ -33,6 +33,17 @@ int sp_scsi_vfio_read_iova(struct sp_target *t, uint64_t iova, uint64_t off,
  */
 int sp_scsi_vfio_abort_one(struct sp_target *t, uint64_t off, uint32_t len,
 			   unsigned *host, int *abort_ret);
+/*
+ * The timeout path on a command the HBA holds without answering (the
+ * family's submit_held): sent, then waited for by the I/O path with a
+ * patience of timeout_ms, which aborts it and resets the HBA if the
+ * abort does not bring it back. 0 once it came back, with *res its
+ * result (-ETIMEDOUT when it timed out) and *status the status
+ * (sp_backend status_str words); -EOPNOTSUPP when the family has no
+ * such request; else -errno.
+ */
+int sp_scsi_vfio_timeout_one(struct sp_target *t, unsigned timeout_ms, int *res,
+			     uint32_t *status);
 /* An IOVA allocated for the target and mapped to nothing. */
 uint64_t sp_scsi_vfio_unmapped_iova(struct sp_target *t);
 

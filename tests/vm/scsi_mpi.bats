@@ -122,6 +122,21 @@ teardown() {
 	done
 }
 
+@test "mpi scsi-vfio: a request the IOC never answers is timed out, the HBA reset, ETIMEDOUT in words" {
+	vfio_setup
+	run "$SP_BIN/sp-vfio" --json --cycles 1 check "$ADDR"
+	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
+	local d
+	d=$(json '.steps[] | select(.name == "timeout") | .detail')
+	json '.steps[] | select(.name == "timeout") | .ok' >/dev/null || fail "timeout step: $d"
+	# QEMU's IOC faults on the request: the abort is not answered either,
+	# so the HBA is reset
+	[[ $d == *"EVENT_ACK"*"unanswered for 1000 ms"*"abort not answered, the HBA reset"* ]] ||
+		fail "not aborted and reset: $d"
+	[[ $d == *"ETIMEDOUT (HBA: timed out)"* ]] || fail "not ETIMEDOUT in words: $d"
+	[[ $d == *"a read afterwards: ok" ]] || fail "the HBA did not serve a read afterwards: $d"
+}
+
 @test "mpi: sp-vfio finds the disk under the SAS transport; an open disk keeps the HBA with mptsas" {
 	require_bin sp-vfio
 	ADDR=$(mpt_addr)

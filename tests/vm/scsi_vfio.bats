@@ -94,6 +94,20 @@ bind() {
 	done
 }
 
+@test "scsi-vfio: a command the MFI firmware never answers is timed out, aborted, the HBA reset, ETIMEDOUT in words" {
+	bind
+	run "$SP_BIN/sp-vfio" --json --cycles 1 check "$ADDR"
+	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
+	local d
+	d=$(json '.steps[] | select(.name == "timeout") | .detail')
+	json '.steps[] | select(.name == "timeout") | .ok' >/dev/null || fail "timeout step: $d"
+	# the firmware keeps an event wait: the abort is taken, the command
+	# stays, so the HBA is reset
+	[[ $d == *"EVENT_WAIT"*"unanswered for 1000 ms"*"the HBA reset"* ]] || fail "not aborted and reset: $d"
+	[[ $d == *"ETIMEDOUT (HBA: timed out)"* ]] || fail "not ETIMEDOUT in words: $d"
+	[[ $d == *"a read afterwards: ok" ]] || fail "the HBA did not serve a read afterwards: $d"
+}
+
 @test "scsi-vfio: a disk with a filesystem is not written through the userspace stack without --force" {
 	[ -n "$SD" ] || fail "no SAS disk behind megaraid_sas"
 	modprobe ext4 || fail "no ext4 module in the testbed"

@@ -26,6 +26,7 @@
 #include "sp_log.h"
 #include "sp_opts.h"
 #include "sp_pci.h"
+#include "sp_time.h"
 #include "sp_version.h"
 #include "scsi_vfio.h"
 #include "vfio.h"
@@ -184,6 +185,59 @@ static const char *status_words(bool scsi, uint32_t status, char *buf, size_t le
 		      sp_nvme_status_str(status, buf, len);
 }
 
+/* How long the timeout step lets a command go unanswered. */
+#define CHECK_TIMEOUT_MS	1000u
+
+/*
+ * A command the HBA holds without answering (the family's submit_held),
+ * through the I/O path's own timeout: it must end, aborted and (when
+ * the abort does not bring it back) with the HBA reset, as ETIMEDOUT
+ * with its status in words, and the HBA must serve a read afterwards.
+ * An HBA that answers the request has nothing to time out: said so.
+ */
+static void check_timeout(struct check *ck, struct sp_target *t)
+{
+	struct sp_hba *h = sp_scsi_vfio_hba(t);
+	struct sp_hba_stats s0 = sp_hba_get_stats(h), s1;
+	uint64_t t0 = sp_now_ns(), el;
+	uint32_t status = 0, rd_status = 0;
+	char words[160], how[160];
+	int res = 0, ret, rd;
+
+	ret = sp_scsi_vfio_timeout_one(t, CHECK_TIMEOUT_MS, &res, &status);
+	el = sp_now_ns() - t0;
+	s1 = sp_hba_get_stats(h);
+	if (ret == -EOPNOTSUPP) {
+		step(ck, true, "timeout", "the %s family has no request its firmware "
+		     "holds: not tested", h->ops->name);
+		return;
+	}
+	rd = ret ? ret : one_io(t, SP_OP_READ, 12288, 4096, &rd_status);
+	if (ret) {
+		step(ck, false, "timeout", "%s: %s", h->ops->held_desc, strerror(-ret));
+		return;
+	}
+	if (res != -ETIMEDOUT) {
+		/* a real HBA may answer it: then nothing timed out */
+		step(ck, !rd, "timeout", "%s: answered (%s) after %.1f s, nothing to time "
+		     "out; a read afterwards: %s", h->ops->held_desc,
+		     res < 0 ? strerror(-res) : "ok", el / 1e9, rd ? strerror(-rd) : "ok");
+		return;
+	}
+	snprintf(how, sizeof(how), "abort %s, %s",
+		 s1.aborts == s0.aborts ? "not sent" :
+		 s1.aborts_answered > s0.aborts_answered ?
+		 "taken by the HBA but the command stayed" : "not answered",
+		 s1.resets == s0.resets ? "no reset" :
+		 s1.resets_failed > s0.resets_failed ? "the HBA reset FAILED" :
+		 "the HBA reset");
+	step(ck, !rd && s1.timeouts > s0.timeouts && s1.resets_failed == s0.resets_failed,
+	     "timeout", "%s: unanswered for %u ms, then %s; it ended after %.1f s with "
+	     "ETIMEDOUT (%s); a read afterwards: %s", h->ops->held_desc, CHECK_TIMEOUT_MS,
+	     how, el / 1e9, sp_scsi_ml_status_str(status, words, sizeof(words)),
+	     rd ? strerror(-rd) : "ok");
+}
+
 int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 {
 	const struct sp_backend *be;
@@ -307,6 +361,7 @@ int sp_vfio_cmd_check(const char *arg, unsigned cycles, bool json)
 		     "a read aborted after its doorbell came back %s (abort %s); a read "
 		     "afterwards: %s", sp_hba_host_str(host),
 		     aret ? strerror(-aret) : "accepted", ret ? strerror(-ret) : "ok");
+		check_timeout(&ck, &t);
 	}
 	ret = scsi ? sp_hba_reset(sp_scsi_vfio_hba(&t)) : sp_vfio_reset(&t);
 	if (!ret)
