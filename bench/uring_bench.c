@@ -125,7 +125,7 @@ struct bench {
 	struct sp_devinfo dev;
 	int write_lock;			/* held for a writing run: one writer at a time */
 	struct job *jobs;
-	pthread_barrier_t ready, go, main_done;
+	pthread_barrier_t ready, go, main_done, counted;
 	atomic_bool stop;
 	atomic_bool abort;
 	pthread_mutex_t lock;
@@ -581,6 +581,12 @@ static void *job_main(void *arg)
 	pthread_cond_signal(&b->finished);
 	pthread_mutex_unlock(&b->lock);
 	pthread_barrier_wait(&b->main_done);
+	/*
+	 * Stay until main has read every thread's run time: woken from
+	 * main_done, a job may run before main (6.12's EEVDF scheduler
+	 * does) and would otherwise end unseen.
+	 */
+	pthread_barrier_wait(&b->counted);
 	if (!atomic_load(&b->abort) && j->vb && rw_writes(b->c.rw) && !j->err)
 		run_phase(j, PHASE_VERIFY);
 	if (j->t.be)
@@ -1717,6 +1723,7 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&b.ready, NULL, c->jobs + 1);
 	pthread_barrier_init(&b.go, NULL, c->jobs + 1);
 	pthread_barrier_init(&b.main_done, NULL, c->jobs + 1);
+	pthread_barrier_init(&b.counted, NULL, c->jobs + 1);
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.finished, NULL);
 	b.running = c->jobs;
@@ -1794,6 +1801,7 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_wait(&b.main_done);
 	tt.nth1 = sp_task_times(tt.th1, MAX_THREADS);
+	pthread_barrier_wait(&b.counted);
 	sp_usage_snapshot(&u1, &sc);
 	trace_stop(&tr, &b, &trace_text);
 	for (unsigned i = 0; i < c->jobs; i++)

@@ -1398,7 +1398,7 @@ static __always_inline int rq_dev_done(const void *rq)
 	struct rq_state *st;
 	__u32 idx;
 
-	if (!c)
+	if (!c || !rq)
 		return 0;
 	st = rq_find(addr_key(c, rq), &idx);
 	/* a retried command completes again: the last one counts */
@@ -1407,9 +1407,15 @@ static __always_inline int rq_dev_done(const void *rq)
 	return 0;
 }
 
-/* The request a SCSI command belongs to (blk_mq_rq_from_pdu). */
+/*
+ * The request a SCSI command belongs to (blk_mq_rq_from_pdu). 6.12's
+ * verifier takes every tp_btf argument as possibly NULL and refuses
+ * arithmetic on it before a NULL check.
+ */
 static __always_inline const void *scsi_cmd_rq(const void *cmd)
 {
+	if (!cmd)
+		return NULL;
 	return (const char *)cmd - bpf_core_type_size(struct request);
 }
 
@@ -1468,9 +1474,10 @@ SEC("tp_btf/scsi_dispatch_cmd_start")
 int BPF_PROG(iolat_scsi_start_rq, void *cmd)
 {
 	struct cpu_state *c = this_cpu();
+	const void *rq = scsi_cmd_rq(cmd);
 
-	if (c)
-		scsi_dispatched(addr_key(c, scsi_cmd_rq(cmd)));
+	if (c && rq)
+		scsi_dispatched(addr_key(c, rq));
 	return 0;
 }
 

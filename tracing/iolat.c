@@ -1423,6 +1423,9 @@ static void kernel_events_probe(struct kernel_events *k)
 	k->task_add = tp_exists("io_uring/io_uring_task_add");
 	/* the CQE's arguments changed after 6.1: keep the program that matches */
 	k->cqe_args = sp_btf_tp_nargs("io_uring_complete");
+	sp_dbg("io_uring: submission on %s, io-wq punts %s, task work %s, io_uring_complete with %d arguments",
+	       k->submit_req ? "io_uring_submit_req" : k->submit_sqe ? "io_uring_submit_sqe" : "nothing",
+	       k->punt ? "seen" : "unseen", k->task_add ? "seen" : "unseen", k->cqe_args);
 	/* Driver and filesystem tracepoints exist only with their modules loaded. */
 	for (int d = 0; d < DRV_N; d++) {
 		const char *event = driver_events[d];
