@@ -2,10 +2,11 @@
 /*
  * What sp-serve's modes share: the options and counters of a run and the
  * files served (server.c opens them once, finds them by name, signals
- * readiness and reports). main.c parses and dispatches; one file a mode:
- * tcp.c (copy, sendfile, splice; sendzc.c adds io_uring send_zc to its
- * loop) and xdp.c (with xdp_frames.c, xdp_read.c and xdp_cache.c). A mode calls into
- * this header's files only, never into main.c or another mode.
+ * readiness and reports). main.c parses and dispatches to a mode: the
+ * TCP modes (tcp_threads.c, tcp.c, tcp_body.c; sendzc.c adds io_uring
+ * send_zc to the loop) and xdp (xdp.c with xdp_frames.c, xdp_read.c and
+ * xdp_cache.c). A mode calls into this header's files only, never into
+ * main.c or another mode.
  */
 #ifndef SERVE_H
 #define SERVE_H

@@ -1,24 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * sp-serve's TCP modes: the HTTP/1.1 subset of sp_proto.h over an epoll
- * loop, one per --threads (see serve_threads). copy, sendfile and splice
- * differ only in how a body reaches the socket (body_push); sendzc hands
- * its bodies to io_uring (sendzc.c).
+ * sp-serve's TCP loop: the HTTP/1.1 subset of sp_proto.h over epoll,
+ * connections from accept to close, with their limits and time-outs
+ * (tcp_threads.c runs one loop per --threads). copy, sendfile and splice
+ * differ only in how a body reaches the socket (tcp_body.c); sendzc
+ * hands its bodies to io_uring (sendzc.c).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sp_addr.h"
 #include "sp_siphash.h"
 #include "sp_log.h"
 #include "sp_time.h"
@@ -187,99 +184,6 @@ static void conn_parse(struct tcp *t, struct conn *c)
 		c->corked = true;
 }
 
-/* Pushes the body; 0 when blocked or done, -errno on failure. */
-static int body_push(struct tcp *t, struct conn *c, unsigned ci)
-{
-	struct server *s = t->s;
-	uint64_t turn = 0;	/* sent in this turn, see TURN_BYTES */
-	ssize_t n;
-
-	switch (s->mode) {
-	case MODE_COPY: {
-		char *buf = sp_bufpool_get(&t->pool, ci);
-
-		while ((c->left || c->buf_off < c->buf_len) && turn < TURN_BYTES) {
-			if (c->buf_off == c->buf_len) {
-				size_t want = c->left < t->pool.buf_size ? c->left : t->pool.buf_size;
-
-				n = pread(c->file->fd, buf, want, c->off);
-				if (n <= 0)
-					return n ? -errno : -EIO;
-				c->buf_len = n;
-				c->buf_off = 0;
-				c->off += n;
-				c->left -= n;
-			}
-			n = send(c->fd, buf + c->buf_off, c->buf_len - c->buf_off,
-				 MSG_NOSIGNAL);
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
-			c->buf_off += n;
-			s->st.bytes += n;
-			turn += n;
-		}
-		return 0;
-	}
-	case MODE_SENDFILE:
-		while (c->left && turn < TURN_BYTES) {
-			off_t off = c->off;
-
-			n = sendfile(c->fd, c->file->fd, &off,
-				     c->left < TURN_BYTES - turn ? c->left : TURN_BYTES - turn);
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
-			if (n == 0)
-				return -EIO;	/* the file shrank */
-			c->off += n;
-			c->left -= n;
-			s->st.bytes += n;
-			turn += n;
-		}
-		return 0;
-	case MODE_SPLICE:
-		while ((c->left || c->piped) && turn < TURN_BYTES) {
-			if (!c->piped) {
-				loff_t off = c->off;
-
-				n = splice(c->file->fd, &off, c->pipe[1], NULL,
-					   c->left < s->pipe_size ? c->left : s->pipe_size,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-				if (n <= 0)
-					return n ? -errno : -EIO;
-				c->piped = n;
-				c->off += n;
-				c->left -= n;
-			}
-			n = splice(c->pipe[0], NULL, c->fd, NULL, c->piped,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
-				   (c->left ? SPLICE_F_MORE : 0));
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
-			c->piped -= n;
-			s->st.bytes += n;
-			turn += n;
-		}
-		return 0;
-	case MODE_SENDZC:
-		return sendzc_submit(t, c, ci);
-	case MODE_XDP:
-		break;
-	}
-	return -EINVAL;
-}
-
-static bool body_done(const struct tcp *t, const struct conn *c)
-{
-	if (c->left)
-		return false;
-	switch (t->s->mode) {
-	case MODE_COPY: return c->buf_off == c->buf_len;
-	case MODE_SPLICE: return !c->piped;
-	case MODE_SENDZC: return c->zc_sent == c->zc_read;
-	default: return true;
-	}
-}
-
 /*
  * Moves a connection as far as it can go without blocking: header,
  * body, next request. Waits for EPOLLOUT when the socket is full.
@@ -320,7 +224,7 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 			c->since_ns = sp_now_ns();
 		}
 		sent = t->s->st.bytes;
-		ret = body_push(t, c, ci);
+		ret = tcp_body_push(t, c, ci);
 		if (ret) {
 			sp_dbg("connection %d: %s", c->fd, strerror(-ret));
 			c->failed = true;
@@ -330,7 +234,7 @@ static void conn_run(struct tcp *t, struct conn *c, unsigned ci)
 		/* progress, for --send-timeout (sendzc's is counted as its sends complete) */
 		if (t->s->st.bytes != sent)
 			c->since_ns = sp_now_ns();
-		if (!body_done(t, c)) {
+		if (!tcp_body_done(t, c)) {
 			/* sendzc waits for its CQEs, the others for room or their turn */
 			conn_watch(t, c, t->s->mode == MODE_SENDZC ? 0 : EPOLLOUT, ci);
 			return;
@@ -580,28 +484,9 @@ static void zc_drain(struct tcp *t)
 	}
 }
 
-/* A listening socket; with reuseport, one of several the kernel spreads
- * connections over (by their addresses' hash). fd or -errno. */
-static int tcp_listen(struct server *s, bool reuseport)
-{
-	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int))) ||
-	    bind(fd, (struct sockaddr *)&s->addr, s->addr_len) || listen(fd, 1024)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* t's connections, buffers, epoll set and (sendzc) ring, around lfd,
  * which it owns from here on; 0 or -errno (reported). */
-static int tcp_open(struct tcp *t, struct server *s, struct addr_counts *addrs, int lfd)
+int tcp_open(struct tcp *t, struct server *s, struct addr_counts *addrs, int lfd)
 {
 	unsigned nbufs = s->max_conns * (s->mode == MODE_SENDZC ? BUFS_PER_CONN : 1);
 	bool buffers = s->mode == MODE_COPY || (s->mode == MODE_SENDZC && s->zc_buffers);
@@ -638,7 +523,7 @@ static int tcp_open(struct tcp *t, struct server *s, struct addr_counts *addrs, 
 }
 
 /* One thread's loop, until *stop (or an error, which stops the others). */
-static int tcp_loop(struct tcp *t, atomic_bool *stop)
+int tcp_loop(struct tcp *t, atomic_bool *stop)
 {
 	while (!atomic_load(stop)) {
 		struct epoll_event evs[64];
@@ -679,7 +564,7 @@ static int tcp_loop(struct tcp *t, atomic_bool *stop)
 	return 0;
 }
 
-static void tcp_close(struct tcp *t)
+void tcp_close(struct tcp *t)
 {
 	for (unsigned i = 0; t->conns && i < t->s->max_conns; i++)
 		if (t->conns[i].used)
@@ -695,113 +580,4 @@ static void tcp_close(struct tcp *t)
 	sp_bufpool_free(&t->pool);
 	free(t->conns);
 	t->conns = NULL;
-}
-
-struct worker {
-	struct tcp t;
-	struct server s;	/* the run's options; counters of its own */
-	atomic_bool *stop;
-	int ret;
-};
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-
-	w->ret = tcp_loop(&w->t, w->stop);
-	return NULL;
-}
-
-/*
- * --threads N: N loops, each with its own listening socket (SO_REUSEPORT:
- * the kernel spreads connections over them), epoll set, connections and
- * (sendzc) ring, each pinned to a CPU of the process's own, as a server
- * with a worker per core runs; nothing is shared but the files and the
- * stop flag and the per-address counts. --max-conns is split between
- * them (each thread's share, rounded up), the counters summed at the end.
- */
-static int serve_threads(struct server *s, struct addr_counts *addrs, atomic_bool *stop)
-{
-	unsigned n = s->threads;
-	struct worker *w = calloc(n, sizeof(*w));
-	int ret = 0;
-
-	if (!w)
-		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++) {
-		w[i].s = *s;
-		w[i].s.max_conns = (s->max_conns + n - 1) / n;
-		memset(&w[i].s.st, 0, sizeof(w[i].s.st));
-		sp_hist_init(&w[i].s.st.lat);
-		w[i].stop = stop;
-		w[i].t = (struct tcp){ .s = &w[i].s, .lfd = -1, .ep = -1 };
-	}
-	for (unsigned i = 0; i < n; i++) {
-		int lfd = tcp_listen(s, true);
-
-		if (lfd < 0) {
-			char where[64];
-
-			ret = lfd;
-			sp_err("listening on TCP %s (SO_REUSEPORT, thread %u): %s",
-			       sp_addr_str(&s->addr, where, sizeof(where)), i, strerror(-ret));
-			goto out;
-		}
-		ret = tcp_open(&w[i].t, &w[i].s, addrs, lfd);
-		if (ret)
-			goto out;
-	}
-	sp_serve_ready(s);
-	ret = sp_serve_threads(n, worker_main, w, sizeof(*w), stop);
-	for (unsigned i = 0; i < n; i++)
-		if (w[i].ret && !ret)
-			ret = w[i].ret;
-out:
-	for (unsigned i = 0; i < n; i++) {
-		tcp_close(&w[i].t);
-		sp_serve_stats_add(&s->st, &w[i].s.st);
-		if (i < SERVE_MAX_THREADS)
-			s->thread_requests[i] = w[i].s.st.requests;
-	}
-	free(w);
-	return ret;
-}
-
-int sp_serve_tcp(struct server *s, atomic_bool *stop)
-{
-	struct tcp t = { .s = s, .lfd = -1, .ep = -1 };
-	struct addr_counts *addrs = calloc(1, sizeof(*addrs));
-	int ret;
-
-	if (!addrs)
-		return -ENOMEM;
-	if (getrandom(addrs->key, sizeof(addrs->key), 0) != sizeof(addrs->key)) {
-		ret = -errno;
-		sp_err("a key for the per-address counts: %s", strerror(-ret));
-		free(addrs);
-		return ret;
-	}
-	if (s->threads > 1) {
-		ret = serve_threads(s, addrs, stop);
-		free(addrs);
-		return ret;
-	}
-	ret = tcp_listen(s, false);
-	if (ret < 0) {
-		char where[64];
-
-		sp_err("listening on TCP %s: %s", sp_addr_str(&s->addr, where, sizeof(where)),
-		       strerror(-ret));
-		free(addrs);
-		return ret;
-	}
-	ret = tcp_open(&t, s, addrs, ret);
-	if (!ret) {
-		sp_serve_ready(s);
-		ret = tcp_loop(&t, stop);
-	}
-	tcp_close(&t);
-	free(addrs);
-	s->thread_requests[0] = s->st.requests;
-	return ret;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sp-serve's TCP loop (tcp.c) and the io_uring send_zc path it runs for
- * -m sendzc (sendzc.c): the connections and the loop's state. tcp.c
- * calls sendzc.c; sendzc.c tells it what to do with a connection after a
- * completion, and calls nothing of tcp.c.
+ * sp-serve's TCP modes: the connections and a loop's state, shared by
+ * tcp_threads.c (listening sockets, one loop or --threads N), tcp.c (a
+ * loop: connections from accept to close), tcp_body.c (a body sent by
+ * copy, sendfile or splice) and sendzc.c (io_uring send_zc). sendzc.c
+ * tells tcp.c what to do with a connection after a completion, and
+ * calls nothing of tcp.c.
  */
 #ifndef SERVE_TCP_CONN_H
 #define SERVE_TCP_CONN_H
@@ -100,6 +102,21 @@ enum { UD_READ = 1, UD_SEND = 2 };
 #define UD_BUF(u) ((unsigned)((u) & 0xff))
 /* What the loop does with a connection once a completion is counted. */
 enum zc_next { ZC_NOTHING, ZC_FREE, ZC_CLOSE, ZC_RUN };
+
+/* t's connections, buffers, epoll set and (sendzc) ring, around the
+ * listening socket lfd, which it owns from here on; 0 or -errno
+ * (reported). */
+int tcp_open(struct tcp *t, struct server *s, struct addr_counts *addrs, int lfd);
+/* One loop, until *stop (or an error, which stops the others). */
+int tcp_loop(struct tcp *t, atomic_bool *stop);
+/* Closes t's connections (sendzc: waits for their notifications, a
+ * bounded time) and frees what tcp_open made. */
+void tcp_close(struct tcp *t);
+/* Pushes c's body (copy, sendfile, splice, sendzc); 0 when blocked or
+ * done, -errno on failure. */
+int tcp_body_push(struct tcp *t, struct conn *c, unsigned ci);
+/* Whether c's body is all handed to the kernel. */
+bool tcp_body_done(const struct tcp *t, const struct conn *c);
 
 /* Sets up t's ring (and registers t's buffers with --zc-source buffers). */
 int sendzc_setup(struct tcp *t);
