@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hba.h"
+#include "sp_time.h"
 
 static const struct sp_hba_ops *const families[] = {
 	&sp_hba_mfi,
@@ -156,6 +157,18 @@ int sp_hba_reset(struct sp_hba *h)
 	drain_locked(h);
 	pthread_mutex_unlock(&h->lock);
 	return ret;
+}
+
+void sp_hba_cmd_start(struct sp_hba *h, struct sp_hba_cmd *c, unsigned slot)
+{
+	c->slot = slot;
+	c->inflight = true;
+	c->host = SP_HBA_OK;
+	c->scsi_status = 0;
+	c->sense_len = 0;
+	c->resid = 0;
+	h->inflight++;
+	c->t_submit = sp_now_ns();
 }
 
 int sp_hba_submit_held(struct sp_hba *h, struct sp_hba_cmd *cmd)

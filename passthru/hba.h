@@ -196,6 +196,10 @@ int sp_hba_list(struct sp_hba *h, struct sp_hba_unit *u, unsigned max);
 /* Words for a host status. */
 const char *sp_hba_host_str(unsigned host);
 
+/* For the families, under h->lock, just before the doorbell: cmd now
+ * holds slot, is in flight with no result yet, and its clock starts. */
+void sp_hba_cmd_start(struct sp_hba *h, struct sp_hba_cmd *cmd, unsigned slot);
+
 extern const struct sp_hba_ops sp_hba_mfi;
 extern const struct sp_hba_ops sp_hba_mpi;
 

@@ -516,14 +516,7 @@ static int mfi_submit(struct sp_hba *h, struct sp_hba_cmd *c)
 	}
 	extra = (sizeof(*f) + f->h.sge_count * sizeof(f->sgl[0]) + 63) / 64 - 1;
 	m->slot[s] = c;
-	c->slot = s;
-	c->inflight = true;
-	c->host = SP_HBA_OK;
-	c->scsi_status = 0;
-	c->sense_len = 0;
-	c->resid = 0;
-	h->inflight++;
-	c->t_submit = sp_now_ns();
+	sp_hba_cmd_start(h, c, s);
 	post_frame(m, s, extra);
 	return 0;
 }
@@ -647,15 +640,8 @@ static int mfi_submit_held(struct sp_hba *h, struct sp_hba_cmd *c)
 	f->sgl[0].addr = c->sg[0].iova;
 	f->sgl[0].len = MFI_EVT_DETAIL_SIZE;
 	m->slot[s] = c;
-	c->slot = s;
-	c->inflight = true;
-	c->host = SP_HBA_OK;
-	c->scsi_status = 0;
-	c->sense_len = 0;
-	c->resid = 0;
 	c->xfer_len = MFI_EVT_DETAIL_SIZE;
-	h->inflight++;
-	c->t_submit = sp_now_ns();
+	sp_hba_cmd_start(h, c, s);
 	post_frame(m, s, 0);
 	return 0;
 }

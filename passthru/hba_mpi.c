@@ -950,14 +950,7 @@ static int mpi_submit(struct sp_hba *h, struct sp_hba_cmd *c)
 	build_io(m, s, c->target, c->lun, c->cdb, c->cdb_len, c->dir, c->sg, c->nr_sg,
 		 c->xfer_len);
 	m->slot[s] = c;
-	c->slot = s;
-	c->inflight = true;
-	c->host = SP_HBA_OK;
-	c->scsi_status = 0;
-	c->sense_len = 0;
-	c->resid = 0;
-	h->inflight++;
-	c->t_submit = sp_now_ns();
+	sp_hba_cmd_start(h, c, s);
 	post_request(m, s);
 	return 0;
 }
@@ -999,15 +992,8 @@ static int mpi_submit_held(struct sp_hba *h, struct sp_hba_cmd *c)
 	f->function = MPI_FN_EVENT_ACK;
 	f->context = next_context(m, s);
 	m->slot[s] = c;
-	c->slot = s;
-	c->inflight = true;
-	c->host = SP_HBA_OK;
-	c->scsi_status = 0;
-	c->sense_len = 0;
-	c->resid = 0;
 	c->xfer_len = 0;
-	h->inflight++;
-	c->t_submit = sp_now_ns();
+	sp_hba_cmd_start(h, c, s);
 	post_request(m, s);
 	return 0;
 }

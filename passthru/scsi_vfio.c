@@ -260,21 +260,32 @@ static void sv_close(struct sp_target *t)
 	t->priv = NULL;
 }
 
-static int queue_at(struct sp_target *t, struct sp_io *io, uint64_t iova, unsigned s)
+/* Slot s's command, addressed to the unit and blank; NULL while busy. */
+static struct sp_hba_cmd *slot_cmd(struct starget *v, unsigned s)
 {
-	struct starget *v = t->priv;
 	struct slot *sl = &v->slots[s];
 	struct sp_hba_cmd *c = &sl->cmd;
-	uint64_t lba = io->offset >> v->lbs_shift;
-	int ret;
 
 	if (sl->io)
-		return -EBUSY;
+		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->target = v->lu.target;
 	c->lun = v->lu.lun;
 	c->q = &v->q;
 	c->priv = sl;
+	return c;
+}
+
+static int queue_at(struct sp_target *t, struct sp_io *io, uint64_t iova, unsigned s)
+{
+	struct starget *v = t->priv;
+	struct slot *sl = &v->slots[s];
+	struct sp_hba_cmd *c = slot_cmd(v, s);
+	uint64_t lba = io->offset >> v->lbs_shift;
+	int ret;
+
+	if (!c)
+		return -EBUSY;
 	switch (io->op) {
 	case SP_OP_READ:
 	case SP_OP_WRITE:
@@ -460,18 +471,13 @@ int sp_scsi_vfio_timeout_one(struct sp_target *t, unsigned timeout_ms, int *res,
 {
 	struct starget *v = t->priv;
 	struct slot *sl = &v->slots[v->nslots - 1];
-	struct sp_hba_cmd *c = &sl->cmd;
+	struct sp_hba_cmd *c = slot_cmd(v, v->nslots - 1);
 	struct sp_io io = { .op = SP_OP_READ }, *done;
 	uint64_t saved = v->timeout_ns;
 	int ret;
 
-	if (sl->io)
+	if (!c)
 		return -EBUSY;
-	memset(c, 0, sizeof(*c));
-	c->target = v->lu.target;
-	c->lun = v->lu.lun;
-	c->q = &v->q;
-	c->priv = sl;
 	c->dir = SP_HBA_DIR_FROM_DEV;
 	/* the first buffer, for whatever the HBA would write back */
 	sl->sg.iova = v->bufs_iova;

@@ -118,8 +118,8 @@ struct fetch_transport {
 		    uint64_t len, size_t size, const uint8_t *token);
 	/* Sends what is queued. 0 or -errno. */
 	int (*flush)(struct fetch_transport *t);
-	/* Waits up to ms for replies; > 0 when there may be some. */
-	int (*wait)(struct fetch_transport *t, int ms);
+	/* Waits up to timeout_ns for replies; > 0 when there may be some. */
+	int (*wait)(struct fetch_transport *t, uint64_t timeout_ns);
 	/* Reads the replies there are: sp_fetch_udp_clock() once they are
 	 * in, then sp_fetch_udp_reply() for each. How many, or -errno. */
 	int (*recv)(struct fetch_transport *t, struct fetch_udp *u);

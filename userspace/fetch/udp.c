@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sp_proto.h"
+#include "sp_time.h"
 #include "fetch.h"
 
 #define OUT_BATCH 64
@@ -73,11 +74,12 @@ static int kudp_send(struct fetch_transport *t, uint32_t req_id, uint32_t id, ui
 	return 0;
 }
 
-static int kudp_wait(struct fetch_transport *t, int ms)
+static int kudp_wait(struct fetch_transport *t, uint64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = ((struct kudp *)t)->fd, .events = POLLIN };
+	struct timespec ts = sp_ns_to_timespec(timeout_ns);
 
-	return poll(&pfd, 1, ms);
+	return ppoll(&pfd, 1, &ts, NULL);
 }
 
 static int kudp_recv(struct fetch_transport *t, struct fetch_udp *u)

@@ -37,6 +37,7 @@
 #include "sp_log.h"
 #include "sp_proto.h"
 #include "sp_rand.h"
+#include "sp_time.h"
 #include "sp_xsk.h"
 #include "fetch.h"
 
@@ -296,8 +297,9 @@ static void xdp_frame(void *arg, const uint8_t *frame, uint32_t len)
 	sp_fetch_udp_reply(r->u, payload, plen);
 }
 
-static int xdp_wait(struct fetch_transport *t, int ms)
+static int xdp_wait(struct fetch_transport *t, uint64_t timeout_ns)
 {
+	struct timespec ts = sp_ns_to_timespec(timeout_ns);
 	struct xclient *x = (struct xclient *)t;
 	struct pollfd pfd[SP_XSK_MAX_QUEUES + 1];
 	unsigned n = 0;
@@ -307,7 +309,7 @@ static int xdp_wait(struct fetch_transport *t, int ms)
 	/* replies another thread received for this one wake it too */
 	if (x->inbox)
 		pfd[n++] = (struct pollfd){ .fd = x->inbox[x->thread].wake, .events = POLLIN };
-	return poll(pfd, n, ms);
+	return ppoll(pfd, n, &ts, NULL);
 }
 
 static int xdp_handoff(struct fetch_transport *t, unsigned owner, const uint8_t *buf,
@@ -397,7 +399,7 @@ static void linger(struct xclient *x)
 	__atomic_sub_fetch(x->running, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(x->running, __ATOMIC_ACQUIRE) &&
 	       !atomic_load(&sp_fetch_interrupted)) {
-		if (xdp_wait(&x->t, 10) <= 0)
+		if (xdp_wait(&x->t, 10000000) <= 0)
 			continue;
 		for (unsigned i = 0; i < x->nr_rxq; i++)
 			sp_xsk_rx(x->xsk, x->rxq[i], XC_RX_BATCH, linger_frame, x);

@@ -297,7 +297,8 @@ int sp_fetch_udp_run(struct client *c, struct fetch_transport *t)
 	for (;;) {
 		unsigned active = 0;
 		uint64_t now = sp_now_ns();
-		int n, wait_ms;
+		uint64_t wait_ns;
+		int n;
 
 		u->now = now;
 		for (unsigned i = 0; i < c->parallel; i++) {
@@ -324,21 +325,20 @@ int sp_fetch_udp_run(struct client *c, struct fetch_transport *t)
 		}
 		if (atomic_load(&sp_fetch_failed_any))
 			break;
-		wait_ms = (int)(c->timeout_ns / 1000000 + 1);
+		wait_ns = c->timeout_ns;
 		if (c->rate && sp_fetch_more_at(c, now)) {
-			/* paced: wake for the next request due; one due within
-			 * a millisecond is waited for by looking again */
+			/* paced: sleep until the next request is due, to the
+			 * microsecond, rather than spin: a spinning client takes
+			 * the CPU a server on the same machine needs, and its
+			 * replies then wait for a time slice */
 			uint64_t due = sp_fetch_due_ns(c, c->issued);
 
-			if (due <= now + 1000000)
-				wait_ms = 0;
-			else if ((due - now) / 1000000 < (uint64_t)wait_ms)
-				wait_ms = (int)((due - now) / 1000000);
+			wait_ns = due <= now ? 0 : due - now < wait_ns ? due - now : wait_ns;
 		} else if (!active) {
 			break;
 		}
 		/* wait only when the last look found nothing */
-		if (idle && wait_ms && t->wait(t, wait_ms) <= 0)
+		if (idle && wait_ns && t->wait(t, wait_ns) <= 0)
 			continue;
 		n = t->recv(t, u);
 		if (n < 0) {
