@@ -72,12 +72,13 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BPFOUT)/%.skel.h,$(BPF_SRCS))
 # Installed tools are sp-* or keep the name their users know (uring_bench,
 # iolat); bench-* are helpers that only the bench/ scripts run.
 # tool name := its sources
-TOOLS     := uring_bench iolat sp-features sp-cost sp-id sp-io sp-vfio sp-serve sp-fetch sp-guard \
+TOOLS     := uring_bench iolat sp-features sp-cost sp-fabriclat sp-id sp-io sp-vfio sp-serve sp-fetch sp-guard \
 	     bench-pt-cost bench-tp-floor bench-pathlen-irq
 uring_bench_SRCS    := bench/uring_bench.c
 iolat_SRCS          := tracing/iolat.c
 sp-features_SRCS    := tracing/featprobe.c
 sp-cost_SRCS        := tracing/cost.c
+sp-fabriclat_SRCS   := tracing/fabriclat.c tracing/fabriclat_join.c
 sp-id_SRCS          := userspace/dev/sp-id.c
 sp-io_SRCS          := userspace/dev/sp-io.c
 sp-vfio_SRCS        := userspace/dev/sp-vfio.c userspace/dev/vfio_check.c
@@ -93,10 +94,14 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy \
+	     $(BUILD)/fuzz/fuzz_fabriclat
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c userspace/lib/sp_siphash.c
 fuzz_policy_SRCS := tests/fuzz/fuzz_policy.c userspace/guard/policy.c passthru/nvme_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
+fuzz_fabriclat_SRCS := tests/fuzz/fuzz_fabriclat.c tracing/fabriclat_join.c \
+		   userspace/lib/sp_stats.c userspace/lib/sp_opts.c userspace/lib/sp_log.c \
+		   userspace/lib/sp_version.c
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 
@@ -123,6 +128,7 @@ $(BPFOUT)/%.skel.h: $(BPFOUT)/%.bpf.o
 # A userspace file that includes a skeleton depends on it.
 $(OBJ)/tracing/featprobe.o: $(BPFOUT)/featprobe.skel.h
 $(OBJ)/tracing/iolat.o: $(BPFOUT)/iolat.skel.h
+$(OBJ)/tracing/fabriclat.o: $(BPFOUT)/fabriclat.skel.h
 # the one loader of xsk_redirect, shared by sp-serve and sp-fetch
 $(OBJ)/userspace/net/sp_xsk.o: $(BPFOUT)/xsk_redirect.skel.h
 $(OBJ)/userspace/guard/guard.o: $(BPFOUT)/guard.skel.h
@@ -164,6 +170,13 @@ $(BIN)/%: $$(call objs_of,$$($$*_SRCS)) $(ARCHIVES) | $(BIN)
 # the guard's policy parser lives with its tool, and its test links it
 $(BUILD)/tests/test_guard_policy: $(OBJ)/tests/unit/test_guard_policy.o \
 		$(OBJ)/userspace/guard/policy.o $(ARCHIVES)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# so does sp-fabriclat's record join
+$(BUILD)/tests/test_fabriclat: $(OBJ)/tests/unit/test_fabriclat.o \
+		$(OBJ)/tracing/fabriclat_join.o $(ARCHIVES)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -210,7 +223,7 @@ check-layers:
 # bench/ scripts are for a checkout and are not installed. The eBPF
 # programs are embedded in the binaries (skeletons): nothing else to ship.
 PREFIX     ?= /usr/local
-SBIN_TOOLS := iolat sp-features sp-guard sp-vfio
+SBIN_TOOLS := iolat sp-features sp-fabriclat sp-guard sp-vfio
 BIN_TOOLS  := uring_bench sp-cost sp-id sp-io sp-serve sp-fetch
 INST_TOOLS := $(BIN_TOOLS) $(SBIN_TOOLS)
 # every tool's man page sits beside its code: NAME.1 or NAME.8

@@ -24,7 +24,7 @@ load ../helpers
 
 # One line naming the option, not getopt's line and then ours.
 @test "every tool reports a bad option in one line that names it" {
-	for tool in uring_bench iolat sp-features sp-cost sp-id sp-io sp-fetch sp-serve sp-guard sp-vfio bench-pt-cost bench-tp-floor; do
+	for tool in uring_bench iolat sp-features sp-cost sp-fabriclat sp-id sp-io sp-fetch sp-serve sp-guard sp-vfio bench-pt-cost bench-tp-floor; do
 		run "$BIN/$tool" --no-such-option=1
 		assert_failure 2
 		[ "${#lines[@]}" -eq 1 ] || fail "$tool printed ${#lines[@]} lines: $output"

@@ -17,3 +17,17 @@ load ../helpers
 	assert_success
 	assert_output --partial "Done"
 }
+
+@test "the fuzzer finds nothing in sp-fabriclat's format and record parsers and its join in 10 s" {
+	local fz=$TOP/build/fuzz/fuzz_fabriclat corpus
+	[[ -x $fz ]] || fail "build/fuzz/fuzz_fabriclat not built (make all builds it)"
+	corpus=$BATS_TEST_TMPDIR/corpus
+	mkdir -p "$corpus"
+	# seed: a format line, then an initiator's and a target's file
+	printf '\tfield:int qid;\toffset:44;\tsize:4;\n\0# sp-fabriclat 1 initiator\n1 2 100 200 0\n1 2 300 400 0\n\0# sp-fabriclat 1 target\n1 2 10 50 0\n1 2 215 240 0\n' \
+		>"$corpus/pair"
+	run timeout 120 "$fz" -max_total_time=10 -rss_limit_mb=1024 \
+		-artifact_prefix="$corpus/" "$corpus"
+	assert_success
+	assert_output --partial "Done"
+}

@@ -62,6 +62,83 @@ int sp_tracepoint_id(const char *event)
 	return tracefs ? read_tracepoint_id(tracefs, event) : -ENOENT;
 }
 
+/* The name a declaration gives ("char disk[32]" -> "disk"): [*b, *e). */
+static void decl_name(const char *decl, size_t n, const char **b, const char **e)
+{
+	const char *end = decl + n, *p;
+
+	while (end > decl && end[-1] == ' ')
+		end--;
+	if (end > decl && end[-1] == ']') {
+		while (end > decl && end[-1] != '[')
+			end--;
+		if (end > decl)
+			end--;	/* the '[' */
+	}
+	while (end > decl && end[-1] == ' ')
+		end--;
+	p = end;
+	while (p > decl && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+			    (p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= '0' && p[-1] <= '9')))
+		p--;
+	*b = p;
+	*e = end;
+}
+
+int sp_tp_format_field(const char *text, const char *name, int *off, int *size)
+{
+	size_t want = strlen(name);
+	const char *line = text;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n'), *f = strstr(line, "field:");
+		const char *eol = nl ? nl : line + strlen(line), *semi, *b, *e;
+		long o, sz;
+		char *endp;
+
+		if (f && f < eol && (semi = memchr(f, ';', (size_t)(eol - f)))) {
+			decl_name(f + 6, (size_t)(semi - f - 6), &b, &e);
+			if ((size_t)(e - b) == want && !memcmp(b, name, want)) {
+				const char *po = strstr(semi, "offset:"), *ps = strstr(semi, "size:");
+
+				if (!po || !ps || po >= eol || ps >= eol)
+					return -EINVAL;
+				errno = 0;
+				o = strtol(po + 7, &endp, 10);
+				if (errno || endp == po + 7 || *endp != ';' || o < 0 || o > 65535)
+					return -ERANGE;
+				sz = strtol(ps + 5, &endp, 10);
+				if (errno || endp == ps + 5 || *endp != ';' || sz <= 0 || sz > 65535)
+					return -ERANGE;
+				*off = (int)o;
+				*size = (int)sz;
+				return 0;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int sp_tracepoint_field(const char *event, const char *name, int *off, int *size)
+{
+	const char *tracefs = sp_tracefs_path();
+	char path[512], *text;
+	int ret;
+
+	if (!tracefs)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/events/%s/format", tracefs, event);
+	text = malloc(16384);
+	if (!text)
+		return -ENOMEM;
+	ret = sp_read_text_file(path, text, 16384);
+	if (!ret)
+		ret = sp_tp_format_field(text, name, off, size);
+	free(text);
+	return ret;
+}
+
 int sp_syscalls_open(struct sp_syscall_counter *c)
 {
 	struct perf_event_attr attr = {

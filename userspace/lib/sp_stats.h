@@ -61,6 +61,16 @@ int sp_task_times(struct sp_task_time *t, int max);
 /* Id of a tracepoint ("raw_syscalls/sys_enter"), or -errno. */
 int sp_tracepoint_id(const char *event);
 
+/*
+ * Where a classic tracepoint's record keeps field name: *off and *size
+ * in bytes, from its format file ("nvme/nvme_setup_cmd"), for records
+ * whose layout varies between kernels. 0, -ENOENT (no such event or
+ * field), or -EINVAL/-ERANGE for a format that does not parse.
+ * sp_tp_format_field does the same on a format file's text.
+ */
+int sp_tracepoint_field(const char *event, const char *name, int *off, int *size);
+int sp_tp_format_field(const char *text, const char *name, int *off, int *size);
+
 /* Mounts tracefs at /sys/kernel/tracing when it is not mounted anywhere
  * and we may; returns the path of its root, or NULL. */
 const char *sp_tracefs_path(void);

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* What bpf/fabriclat.bpf.c hands sp-fabriclat: one event per start or
+ * end of an NVMe command on a queue, named by queue and command id. */
+#ifndef FABRICLAT_H
+#define FABRICLAT_H
+
+#define FABRICLAT_REC_MAX 256	/* bytes of a tracepoint record looked at */
+
+enum fabriclat_kind { FABRICLAT_START = 0, FABRICLAT_END = 1 };
+
+struct fabriclat_ev {
+	__u64 t;		/* bpf_ktime_get_ns() */
+	__u32 qid;
+	__u16 cid;
+	__u16 status;		/* END: the NVMe status field, if the record has one */
+	__u8 kind;		/* enum fabriclat_kind */
+	__u8 pad[7];
+};
+
+/* Where a tracepoint record keeps the fields, from its format file. */
+struct fabriclat_layout {
+	__u32 size;		/* bytes to copy: the end of the last field used */
+	__s32 qid_off, cid_off;	/* qid: int, cid: u16 */
+	__s32 ctrl_off;		/* int controller instance; -1: not filtered */
+	__s32 status_off;	/* u16; -1: none */
+};
+
+#endif

@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# Guest suite, two guests (tests/vm/run --fabric): sp-fabriclat records
+# NVMe/TCP commands on the initiator and on the target and joins them
+# into one waterfall per command. The target exports its scratch NVMe
+# namespace through nvmet on TCP (configfs, set up here); the initiator
+# connects through /dev/nvme-fabrics.
+# vm-needs: fabric
+
+NQN=nqn.2026-12.io.shortpath:fabriclat
+
+setup_file() {
+	load helpers
+	load fabric
+	[[ ${SP_VM_ROLE:-} == initiator ]] || return 0
+	on_target "set -e
+		modprobe nvmet-tcp
+		mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+		cd /sys/kernel/config/nvmet
+		mkdir -p subsystems/$NQN/namespaces/1 ports/7
+		echo 1 > subsystems/$NQN/attr_allow_any_host
+		echo -n /dev/nvme0n1 > subsystems/$NQN/namespaces/1/device_path
+		echo 1 > subsystems/$NQN/namespaces/1/enable
+		echo tcp > ports/7/addr_trtype
+		echo ipv4 > ports/7/addr_adrfam
+		echo $SP_FABRIC_TARGET_IP > ports/7/addr_traddr
+		echo 4420 > ports/7/addr_trsvcid
+		ln -sfn /sys/kernel/config/nvmet/subsystems/$NQN ports/7/subsystems/$NQN" >&3 ||
+		return 1
+	modprobe nvme-tcp
+	echo "transport=tcp,traddr=$SP_FABRIC_TARGET_IP,trsvcid=4420,nqn=$NQN" >/dev/nvme-fabrics
+}
+
+setup() {
+	load helpers
+	load fabric
+	in_guest
+	[[ ${SP_VM_ROLE:-} == initiator ]] || fail "not the fabric's initiator (tests/vm/run --fabric)"
+	CTRL= NG= BLK=
+	wait_for 20 find_fabric_nodes || fail "no namespace of $NQN on the initiator"
+}
+
+# CTRL: the TCP controller; NG, BLK: the namespace's generic and block
+# nodes (the multipath head's where the kernel has one)
+find_fabric_nodes() {
+	local c n
+	for c in /sys/class/nvme/nvme*; do
+		[[ $(cat "$c/subsysnqn" 2>/dev/null) == "$NQN" ]] && CTRL=${c##*/}
+	done
+	[[ -n $CTRL ]] || return 1
+	for n in /sys/block/nvme*n1; do
+		[[ $(cat "$n/device/subsysnqn" 2>/dev/null || cat "$n/device/device/subsysnqn" 2>/dev/null) == "$NQN" ]] ||
+			[[ -e $n/device/$CTRL || $(readlink -f "$n/device") == */$CTRL ]] || continue
+		BLK=/dev/${n##*/}
+	done
+	[[ -n $BLK ]] || return 1
+	NG=/dev/ng${BLK#/dev/nvme}
+	[[ -c $NG ]]
+}
+
+@test "fabriclat: initiator and target records join into a waterfall per command" {
+	local ready=$BATS_TEST_TMPDIR/ready pid ok
+	# the target's recorder, detached from the agent's connection
+	on_target "rm -f /tmp/fl-t.txt /tmp/fl-t.ready
+		setsid sp-fabriclat record --side target -o /tmp/fl-t.txt --ready-fd 3 \
+			3>/tmp/fl-t.ready </dev/null >/tmp/fl-t.log 2>&1 &
+		echo \$! > /tmp/fl-t.pid"
+	: >"$ready"
+	sp-fabriclat record --side initiator -c "$CTRL" -o "$BATS_TEST_TMPDIR/fl-i.txt" \
+		--ready-fd 3 3>"$ready" 2>"$BATS_TEST_TMPDIR/fl-i.log" &
+	pid=$!
+	wait_for 60 test -s "$ready" || fail "the initiator's recorder did not attach: $(cat "$BATS_TEST_TMPDIR/fl-i.log")"
+	for _ in $(seq 600); do
+		on_target "test -s /tmp/fl-t.ready" && { ok=1; break; }
+		sleep 0.1
+	done
+	[[ -n ${ok:-} ]] || fail "the target's recorder did not attach: $(on_target 'cat /tmp/fl-t.log')"
+
+	run uring_bench -m nvme -q 1 -n 200 -b 4k "$NG"
+	assert_success
+	run uring_bench -m uring -q 8 -n 200 -b 4k "$BLK"
+	assert_success
+
+	kill -INT "$pid"
+	wait "$pid"
+	on_target 'kill -INT $(cat /tmp/fl-t.pid); for i in $(seq 100); do [[ -s /tmp/fl-t.txt ]] && break; sleep 0.1; done'
+	on_target 'cat /tmp/fl-t.txt' >"$BATS_TEST_TMPDIR/fl-t.txt"
+	run sp-fabriclat merge "$BATS_TEST_TMPDIR/fl-i.txt" "$BATS_TEST_TMPDIR/fl-t.txt" --json -w 3
+	assert_success
+	echo "$output" >&3
+	# every read of both runs, each on both sides
+	jq -e '.paired >= 400' <<<"$output"
+	jq -e '.clocks_agree' <<<"$output"
+	jq -e '.layers_ns.at_target.p50 > 0 and .layers_ns.fabric.p50 > 0' <<<"$output"
+	jq -e '.layers_ns.total.min >= .layers_ns.at_target.min' <<<"$output"
+	jq -e '[.waterfall[] | .to_target_ns + .at_target_ns + .from_target_ns == .total_ns] | all' <<<"$output"
+}
+
+@test "fabriclat: merge refuses files in the wrong order and says which" {
+	printf '# sp-fabriclat 1 target\n1 2 3 4 0\n' >"$BATS_TEST_TMPDIR/t.txt"
+	run sp-fabriclat merge "$BATS_TEST_TMPDIR/t.txt" "$BATS_TEST_TMPDIR/t.txt"
+	assert_failure 2
+	assert_output --partial "the initiator's file, then the target's"
+}
