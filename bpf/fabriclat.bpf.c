@@ -59,11 +59,11 @@ static __always_inline int record(void *ctx, const volatile struct fabriclat_lay
 		return 0;
 	if (bpf_probe_read_kernel(rec, size, ctx))
 		return 0;
-	qid = field(rec, l->qid_off, 4);
+	qid = field(rec, l->qid_off, l->qid_size);
 	/* the admin queue carries no data: I/O queues only */
 	if (!qid)
 		return 0;
-	if (want_ctrl >= 0 && l->ctrl_off >= 0 && (int)field(rec, l->ctrl_off, 4) != want_ctrl)
+	if (want_ctrl >= 0 && l->ctrl_off >= 0 && (int)field(rec, l->ctrl_off, l->ctrl_size) != want_ctrl)
 		return 0;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -72,8 +72,8 @@ static __always_inline int record(void *ctx, const volatile struct fabriclat_lay
 	}
 	ev->t = bpf_ktime_get_ns();
 	ev->qid = qid;
-	ev->cid = (__u16)field(rec, l->cid_off, 2);
-	ev->status = l->status_off >= 0 ? (__u16)field(rec, l->status_off, 2) : 0;
+	ev->cid = (__u16)field(rec, l->cid_off, l->cid_size);
+	ev->status = l->status_off >= 0 ? (__u16)field(rec, l->status_off, l->status_size) : 0;
 	ev->kind = kind;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;

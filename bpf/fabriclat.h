@@ -20,9 +20,12 @@ struct fabriclat_ev {
 /* Where a tracepoint record keeps the fields, from its format file. */
 struct fabriclat_layout {
 	__u32 size;		/* bytes to copy: the end of the last field used */
-	__s32 qid_off, cid_off;	/* qid: int, cid: u16 */
-	__s32 ctrl_off;		/* int controller instance; -1: not filtered */
-	__s32 status_off;	/* u16; -1: none */
+	__s32 qid_off, cid_off;
+	__s32 ctrl_off;		/* controller instance; -1: not filtered */
+	__s32 status_off;	/* -1: none */
+	/* each field's size: 2 or 4 bytes (cid is a u16 in one event and
+	 * an int in another) */
+	__u32 qid_size, cid_size, ctrl_size, status_size;
 };
 
 #endif

@@ -158,10 +158,9 @@ static int on_event(void *ctx, void *data, size_t len)
 static int layout_of(const char *event, bool ctrl, bool status, struct fabriclat_layout *l,
 		     char *why, size_t wlen)
 {
-	static const struct { const char *name; int size; } f[] = {
-		{ "qid", 4 }, { "cid", 2 }, { "ctrl_id", 4 }, { "status", 2 },
-	};
+	static const char *const name[] = { "qid", "cid", "ctrl_id", "status" };
 	int32_t *where[] = { &l->qid_off, &l->cid_off, &l->ctrl_off, &l->status_off };
+	uint32_t *sizes[] = { &l->qid_size, &l->cid_size, &l->ctrl_size, &l->status_size };
 
 	*l = (struct fabriclat_layout){ .ctrl_off = -1, .status_off = -1 };
 	for (unsigned i = 0; i < 4; i++) {
@@ -169,19 +168,20 @@ static int layout_of(const char *event, bool ctrl, bool status, struct fabriclat
 
 		if ((i == 2 && !ctrl) || (i == 3 && !status))
 			continue;
-		ret = sp_tracepoint_field(event, f[i].name, &off, &size);
+		ret = sp_tracepoint_field(event, name[i], &off, &size);
 		if (ret) {
-			snprintf(why, wlen, "tracepoint %s, field %s: %s", event, f[i].name,
+			snprintf(why, wlen, "tracepoint %s, field %s: %s", event, name[i],
 				 ret == -ENOENT ? "not found (is its module loaded?)" : strerror(-ret));
 			return ret;
 		}
-		if (size != f[i].size || off + size > FABRICLAT_REC_MAX) {
-			snprintf(why, wlen, "tracepoint %s: field %s is %d bytes at %d, not %d "
-				 "bytes within the first %d", event, f[i].name, size, off,
-				 f[i].size, FABRICLAT_REC_MAX);
+		if ((size != 2 && size != 4) || off % size || off + size > FABRICLAT_REC_MAX) {
+			snprintf(why, wlen, "tracepoint %s: field %s is %d bytes at %d, not 2 or 4 "
+				 "aligned bytes within the first %d", event, name[i], size, off,
+				 FABRICLAT_REC_MAX);
 			return -EINVAL;
 		}
 		*where[i] = off;
+		*sizes[i] = (uint32_t)size;
 		if ((uint32_t)(off + size) > l->size)
 			l->size = (uint32_t)(off + size);
 	}
@@ -242,7 +242,7 @@ static int record(const char *side, int ctrl, const char *output, uint64_t durat
 		sp_err("ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	sp_stop_block();
+	sp_stop_catch();
 	sp_ready_say(ready_fd);
 	sp_notice("recording %s commands on I/O queues%s; Ctrl-C to stop", side,
 		  initiator && ctrl >= 0 ? " of one controller" : "");

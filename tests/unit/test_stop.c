@@ -55,5 +55,17 @@ int main(void)
 	kill(pid, SIGINT);
 	TAP_CHECK(child_status(pid) == 0, "SIGINT after ready ends the wait");
 	TAP_CHECK(read(fds[0], &b, 1) == 0, "and the ready fd was closed");
+
+	/* a polling loop: the signal is caught as it comes, not held */
+	pid = fork();
+	if (pid == 0) {
+		sp_stop_catch();
+		for (int i = 0; i < 1000 && !sp_stop_requested(); i++)
+			usleep(10000);
+		_exit(sp_stop_requested() ? 0 : 5);
+	}
+	usleep(50000);
+	kill(pid, SIGINT);
+	TAP_CHECK(child_status(pid) == 0, "sp_stop_catch: a loop polling the flag sees SIGINT");
 	return tap_done();
 }

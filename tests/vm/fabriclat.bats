@@ -14,7 +14,7 @@ setup_file() {
 	[[ ${SP_VM_ROLE:-} == initiator ]] || return 0
 	on_target "set -e
 		modprobe nvmet-tcp
-		mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+		grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
 		cd /sys/kernel/config/nvmet
 		mkdir -p subsystems/$NQN/namespaces/1 ports/7
 		echo 1 > subsystems/$NQN/attr_allow_any_host
@@ -60,18 +60,18 @@ find_fabric_nodes() {
 @test "fabriclat: initiator and target records join into a waterfall per command" {
 	local ready=$BATS_TEST_TMPDIR/ready pid ok
 	# the target's recorder, detached from the agent's connection
+	# (on_target joins lines with "; ": the "&" stays inside one line)
 	on_target "rm -f /tmp/fl-t.txt /tmp/fl-t.ready
-		setsid sp-fabriclat record --side target -o /tmp/fl-t.txt --ready-fd 3 \
-			3>/tmp/fl-t.ready </dev/null >/tmp/fl-t.log 2>&1 &
-		echo \$! > /tmp/fl-t.pid"
+		setsid sp-fabriclat record --side target -o /tmp/fl-t.txt --ready-fd 3 3>/tmp/fl-t.ready </dev/null >/tmp/fl-t.log 2>&1 & echo \$! > /tmp/fl-t.pid"
 	: >"$ready"
 	sp-fabriclat record --side initiator -c "$CTRL" -o "$BATS_TEST_TMPDIR/fl-i.txt" \
 		--ready-fd 3 3>"$ready" 2>"$BATS_TEST_TMPDIR/fl-i.log" &
 	pid=$!
 	wait_for 60 test -s "$ready" || fail "the initiator's recorder did not attach: $(cat "$BATS_TEST_TMPDIR/fl-i.log")"
-	for _ in $(seq 600); do
+	local until=$((SECONDS + 90))
+	while ((SECONDS < until)); do
 		on_target "test -s /tmp/fl-t.ready" && { ok=1; break; }
-		sleep 0.1
+		sleep 0.5
 	done
 	[[ -n ${ok:-} ]] || fail "the target's recorder did not attach: $(on_target 'cat /tmp/fl-t.log')"
 

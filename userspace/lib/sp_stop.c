@@ -16,17 +16,23 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-void sp_stop_block(void)
+void sp_stop_catch(void)
 {
 	struct sigaction sa = { .sa_handler = on_stop };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void sp_stop_block(void)
+{
 	sigset_t sigs;
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigprocmask(SIG_BLOCK, &sigs, &old_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sp_stop_catch();
 }
 
 bool sp_stop_requested(void)

@@ -12,6 +12,10 @@
 
 /* Blocks SIGINT and SIGTERM and routes them to the stop flag. */
 void sp_stop_block(void);
+/* Routes SIGINT and SIGTERM to the stop flag without blocking them, for
+ * a loop that polls sp_stop_requested() between waits of its own (a
+ * signal then ends the wait under way with EINTR). */
+void sp_stop_catch(void);
 /* Whether SIGINT or SIGTERM came. */
 bool sp_stop_requested(void);
 /* Waits until one comes (at once when one came already), then restores
