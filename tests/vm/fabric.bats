@@ -160,6 +160,105 @@ across() {
 	across /dev/sp_fabric "$BLK2" 50
 }
 
+# ctrl_state CTRL: its state (live, connecting, resetting, deleting)
+ctrl_state() { cat "/sys/class/nvme/$1/state" 2>/dev/null; }
+ctrl_live() { [[ $(ctrl_state "$1") == live ]]; }
+ctrl_down() { [[ $(ctrl_state "$1") != live ]]; }
+
+# bg_wait PID SECONDS: its status, 124 when it is still running then (killed)
+bg_wait() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+
+@test "fabric: faults: the port removed and restored mid-run: failures decoded, reconnect, acknowledged writes intact, nothing hangs" {
+	connect tcp
+	local d=$BATS_TEST_TMPDIR bg pt rc=0 ptrc=0
+	# acknowledged before the outage
+	fb -m nvme -w write --verify --verify-seed 31 -q 4 -n 512 --size 2M --offset 40M "$NG1"
+	# a block writer across the outage (sequential, every block)
+	"$SP_BIN/uring_bench" --json --quiet -m uring -w write --verify --verify-seed 32 -q 4 -t 8s \
+		--size 2M --offset 44M "$BLK1" >"$d/bg.json" 2>"$d/bg.err" &
+	bg=$!
+	# a passthrough reader in flight when the port goes
+	"$SP_BIN/uring_bench" --json --quiet -m nvme -w randread -q 8 -t 8s \
+		--size 2M --offset 40M "$NG1" >"$d/pt.json" 2>"$d/pt.err" &
+	pt=$!
+	sleep 2
+	run tgt "fabric-setup port down tcp"
+	assert_success
+	wait_for 20 ctrl_down "$CTRL" || fail "$CTRL still live 20 s after its port went away"
+	bg_wait "$pt" 60 || ptrc=$?
+	echo "# passthrough in flight when the port went: status $ptrc $(jq -c '{ios: .result.ios, errors: .result.errors}' "$d/pt.json" 2>/dev/null) $(head -c 300 "$d/pt.err")" >&3
+	assert_equal "$ptrc" 1
+	[[ $(cat "$d/pt.err") == *"failed: "* ]] || fail "no reason for the failed passthrough run: $(cat "$d/pt.err")"
+	# passthrough while the port is gone: ends with the reason, promptly
+	run --separate-stderr timeout 60 "$SP_BIN/uring_bench" --quiet -m nvme -w read -q 1 -n 64 \
+		--size 2M --offset 40M "$NG1"
+	echo "# passthrough while the port is gone (controller $(ctrl_state "$CTRL")): status $status: $stderr" >&3
+	[[ $status == 1 || $status == 2 ]] || fail "passthrough during the outage: status $status (124: it hung): $stderr"
+	[[ -n $stderr ]] || fail "passthrough failed without a reason"
+	run tgt "fabric-setup port up tcp"
+	assert_success
+	wait_for 40 ctrl_live "$CTRL" || fail "$CTRL did not reconnect within 40 s of the port's return (state $(ctrl_state "$CTRL"))"
+	bg_wait "$bg" 90 || rc=$?
+	echo "# block writer across the outage: status $rc $(jq -c '{ios: .result.ios, errors: .result.errors, error}' "$d/bg.json" 2>/dev/null) $(head -c 300 "$d/bg.err")" >&3
+	[[ $rc == 0 || $rc == 1 ]] || fail "the block writer across the outage ended with status $rc (124: hung)"
+	# every write acknowledged before the outage reads back intact
+	fb -m nvme -w read --verify --verify-seed 31 -q 4 -n 512 --size 2M --offset 40M "$NG1"
+	if [[ $rc == 0 ]]; then
+		fb -m uring -w read --verify --verify-seed 32 -q 4 -n 512 --size 2M --offset 44M "$BLK1"
+	fi
+}
+
+@test "fabric: multipath: passthrough on the head's char device does not fail over when its path goes; block I/O does" {
+	local j ctrls S d=$BATS_TEST_TMPDIR bg rc=0 brc=0 bbg
+	"$FS" teardown
+	rm -f "$BATS_FILE_TMPDIR"/conn.*
+	[[ $(cat /sys/module/nvme_core/parameters/multipath) == Y ]] || skip "native multipath off in this kernel"
+	# the TCP path stays down for a while here: its controller must not be given up
+	j=$("$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --transport tcp --ctrl-loss-tmo 120 --json) ||
+		fail "tcp connect failed"
+	TC=$(jq -r .controller <<<"$j")
+	j=$("$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --transport rdma --nic "$INIC" --json) || fail "rdma connect failed"
+	RC=$(jq -r .controller <<<"$j")
+	NG1=$(jq -r '.namespaces[] | select(.nsid == 1) | .generic' <<<"$j")
+	BLK1=$(jq -r '.namespaces[] | select(.nsid == 1) | .block' <<<"$j")
+	S=$(basename "$(dirname "$(compgen -G "/sys/class/nvme-subsystem/nvme-subsys*/$TC")")")
+	[[ -e /sys/class/nvme-subsystem/$S/$RC ]] || fail "$TC and $RC are not one subsystem"
+	# both paths carry commands
+	echo round-robin >"/sys/class/nvme-subsystem/$S/iopolicy"
+	"$SP_BIN/uring_bench" --json --quiet -m nvme -w randread -q 8 -t 6s --size 8M "$NG1" \
+		>"$d/pt.json" 2>"$d/pt.err" &
+	bg=$!
+	"$SP_BIN/uring_bench" --json --quiet -m uring -w randread -q 8 -t 6s --size 8M "$BLK1" \
+		>"$d/blk.json" 2>"$d/blk.err" &
+	bbg=$!
+	sleep 2
+	run tgt "fabric-setup port down tcp"
+	assert_success
+	wait_for 20 ctrl_down "$TC" || fail "$TC still live after its port went"
+	bg_wait "$bg" 60 || rc=$?
+	bg_wait "$bbg" 60 || brc=$?
+	echo "# passthrough on $NG1 (head of $TC tcp + $RC rdma, round-robin) when tcp went: status $rc $(jq -c '{ios: .result.ios, errors: .result.errors}' "$d/pt.json" 2>/dev/null) $(head -c 300 "$d/pt.err")" >&3
+	echo "# block I/O on $BLK1 meanwhile: status $brc $(jq -c '{ios: .result.ios, errors: .result.errors}' "$d/blk.json" 2>/dev/null) $(head -c 300 "$d/blk.err")" >&3
+	[[ $rc != 124 && $brc != 124 ]] || fail "a run hung when one path went"
+	# new passthrough commands take the remaining path
+	fb -m nvme -w randread -q 4 -n 64 --size 8M "$NG1"
+	run tgt "fabric-setup port up tcp"
+	assert_success
+	wait_for 40 ctrl_live "$TC" || fail "$TC did not come back"
+	# the block run went on over the other path
+	assert_equal "$brc" 0
+	"$FS" teardown
+}
+
 @test "fabric: teardown on both sides leaves no controller, port, subsystem or soft-RoCE link" {
 	connect tcp
 	run "$FS" teardown
