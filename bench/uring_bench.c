@@ -300,7 +300,15 @@ static __attribute__((noinline)) bool complete_io(struct job *j, enum phase phas
 				 "failed: %s", what, io->len, (unsigned long long)io->offset,
 				 (unsigned long long)(io->offset / b_lbs(j)),
 				 c->be->status_str(io->status, st, sizeof(st)));
-		} else
+		} else if (io->res == -EINTR && c->be->status_str)
+			/* the kernel ends a passthrough command it cancelled
+			 * (controller reset, a fabric path lost) with EINTR and
+			 * no device status; it is not retried on another path */
+			job_fail(j, io->res, "%s of %u bytes at offset %llu failed: "
+				 "cancelled by the host (controller reset or path "
+				 "lost; EINTR)", what, io->len,
+				 (unsigned long long)io->offset);
+		else
 			job_fail(j, io->res, "%s of %u bytes at offset %llu failed: %s",
 				 what, io->len, (unsigned long long)io->offset,
 				 strerror(-io->res));

@@ -278,7 +278,8 @@ static int nvme_open(struct sp_target *t)
 	}
 	if (t->o.iopoll && t->dev.io_poll == 0) {
 		snprintf(t->err, sizeof(t->err), "--iopoll: %s has no poll queues "
-			 "(load nvme with poll_queues=N)", t->dev.path);
+			 "(PCIe: load nvme with poll_queues=N; fabrics: "
+			 "nvme connect --nr-poll-queues=N)", t->dev.path);
 		return -EOPNOTSUPP;
 	}
 	n = calloc(1, sizeof(*n));

@@ -74,6 +74,20 @@ on_target() {
 	return "$rc"
 }
 
+# fabric_wait_target SECONDS: waits until the target's agent answers
+# (the two guests boot independently; the target may come up later)
+fabric_wait_target() {
+	local end=$((SECONDS + $1))
+	while ((SECONDS < end)); do
+		# (in a subshell whose stderr is dropped: no "Terminated" line
+		# when the probe times out)
+		(timeout 5 bash -c "exec 3<>/dev/tcp/$SP_FABRIC_TARGET_IP/$SP_FABRIC_AGENT_PORT") 2>/dev/null && return 0
+		sleep 1
+	done
+	echo "fabric: the target's agent ($SP_FABRIC_TARGET_IP:$SP_FABRIC_AGENT_PORT) did not answer within $1 s" >&2
+	return 1
+}
+
 # fabric_target_quit: tells the target it may tear down and power off
 fabric_target_quit() {
 	on_target 'touch /run/sp-fabric-quit' >/dev/null 2>&1

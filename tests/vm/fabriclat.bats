@@ -16,18 +16,33 @@ setup_file() {
 		modprobe nvmet-tcp
 		grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
 		cd /sys/kernel/config/nvmet
-		mkdir -p subsystems/$NQN/namespaces/1 ports/7
+		mkdir -p subsystems/$NQN/namespaces/1 ports/77
 		echo 1 > subsystems/$NQN/attr_allow_any_host
 		echo -n /dev/nvme0n1 > subsystems/$NQN/namespaces/1/device_path
 		echo 1 > subsystems/$NQN/namespaces/1/enable
-		echo tcp > ports/7/addr_trtype
-		echo ipv4 > ports/7/addr_adrfam
-		echo $SP_FABRIC_TARGET_IP > ports/7/addr_traddr
-		echo 4420 > ports/7/addr_trsvcid
-		ln -sfn /sys/kernel/config/nvmet/subsystems/$NQN ports/7/subsystems/$NQN" >&3 ||
+		echo tcp > ports/77/addr_trtype
+		echo ipv4 > ports/77/addr_adrfam
+		echo $SP_FABRIC_TARGET_IP > ports/77/addr_traddr
+		echo 4477 > ports/77/addr_trsvcid
+		ln -sfn /sys/kernel/config/nvmet/subsystems/$NQN ports/77/subsystems/$NQN" >&3 ||
 		return 1
 	modprobe nvme-tcp
-	echo "transport=tcp,traddr=$SP_FABRIC_TARGET_IP,trsvcid=4420,nqn=$NQN" >/dev/nvme-fabrics
+	echo "transport=tcp,traddr=$SP_FABRIC_TARGET_IP,trsvcid=4477,nqn=$NQN" >/dev/nvme-fabrics
+}
+
+# the controller and the export, gone (the next suite may export again)
+teardown_file() {
+	load helpers
+	load fabric
+	[[ ${SP_VM_ROLE:-} == initiator ]] || return 0
+	local c
+	for c in /sys/class/nvme/nvme*; do
+		[[ $(cat "$c/subsysnqn" 2>/dev/null) == "$NQN" ]] && echo 1 >"$c/delete_controller"
+	done
+	on_target "cd /sys/kernel/config/nvmet
+		rm -f ports/77/subsystems/$NQN; rmdir ports/77
+		echo 0 > subsystems/$NQN/namespaces/1/enable; rmdir subsystems/$NQN/namespaces/1
+		rmdir subsystems/$NQN" >/dev/null
 }
 
 setup() {
