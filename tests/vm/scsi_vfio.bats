@@ -3,6 +3,11 @@
 # userspace SCSI stack (scsi-vfio: MFI driver, mid-layer, backend).
 # Every test leaves the HBA with megaraid_sas (teardown restores it),
 # because the other suites need the SAS disk.
+# It runs after the other suites of a boot: once our driver has had the
+# HBA, QEMU 7.2's megasas completes frames of ours into megaraid_sas's
+# reply queue ("Unknown command completed! [0x0]") and, with 6.12's
+# megaraid_sas, the disk later answers SCSI BUSY to everything.
+# vm-order: last
 
 setup() {
 	load helpers
@@ -84,10 +89,22 @@ bind() {
 		fail "not the decoded sense: $stderr"
 }
 
+# One check run for both tests below: its timeout step leaves an MFI
+# EVENT_WAIT that QEMU 7.2's megasas keeps across the reset (its reset
+# drops only commands with a SCSI request); a second such run, and then
+# 6.12's megaraid_sas, get SCSI BUSY for good.
+check_json() {
+	if [[ ! -s $BATS_FILE_TMPDIR/check.json ]]; then
+		bind
+		run "$SP_BIN/sp-vfio" --json --cycles 20 check "$ADDR"
+		[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
+		echo "$output" >"$BATS_FILE_TMPDIR/check.json"
+	fi
+	output=$(cat "$BATS_FILE_TMPDIR/check.json")
+}
+
 @test "scsi-vfio: 20 bring-ups with nothing left behind; a DMA to an unmapped IOVA is fenced; abort and reset recover" {
-	bind
-	run "$SP_BIN/sp-vfio" --json --cycles 20 check "$ADDR"
-	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
+	check_json
 	for s in bring-up unmapped-iova after-fault lba-out-of-range abort reset; do
 		json ".steps[] | select(.name == \"$s\") | .ok" >/dev/null ||
 			fail "step $s not ok: $output"
@@ -95,9 +112,7 @@ bind() {
 }
 
 @test "scsi-vfio: a command the MFI firmware never answers is timed out, aborted, the HBA reset, ETIMEDOUT in words" {
-	bind
-	run "$SP_BIN/sp-vfio" --json --cycles 1 check "$ADDR"
-	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
+	check_json
 	local d
 	d=$(json '.steps[] | select(.name == "timeout") | .detail')
 	json '.steps[] | select(.name == "timeout") | .ok' >/dev/null || fail "timeout step: $d"
