@@ -1064,16 +1064,22 @@ static int mpi_reset(struct sp_hba *h)
 	 * with UNIT ATTENTION (power on or reset). As the kernel's error
 	 * handler does after a host reset, TEST UNIT READY (LUN 0 of every
 	 * target on bus 0) takes that answer here, so the I/O path, which
-	 * does not retry, finds the disks ready.
+	 * does not retry, finds the disks ready. An IOC that lets one of
+	 * them time out answers nothing: the sweep stops there rather than
+	 * wait the full time-out on each of up to 128 targets, the HBA's
+	 * lock held.
 	 */
 	for (unsigned t = 0; t < m->max_targets; t++) {
 		uint8_t cdb[6] = { 0 }, scsi = 0;
 		uint16_t ioc = 0;
+		int r = 0;
 
 		for (unsigned tries = 0; tries < 3; tries++)
-			if (internal_io(h, (uint16_t)t, 0, cdb, 6, 0, &ioc, &scsi) != -EIO ||
+			if ((r = internal_io(h, (uint16_t)t, 0, cdb, 6, 0, &ioc, &scsi)) != -EIO ||
 			    scsi != 0x02)
 				break;	/* ready, nobody there, or another answer */
+		if (r == -ETIMEDOUT)
+			return r;
 	}
 	return 0;
 }

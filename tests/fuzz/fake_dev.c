@@ -112,6 +112,7 @@ _Noreturn void fake_bug(const char *fmt, ...)
 /* ------------------------------------------------------------ vfio_pci */
 
 static const struct fake_model *model;
+struct fake_knobs fake_knobs;
 
 #define FAKE_BAR_LEN	0x4000u
 #define FAKE_MAPS	16
@@ -386,6 +387,8 @@ void fake_session(const struct fake_model *m, const uint8_t *sc, size_t sc_len,
 	if (n > 8)
 		fake_bug("list returned %d units of at most 8", n);
 	st->units = n > 0 ? (unsigned)n : 0;
+	if (fake_knobs.dead_after_list)
+		m->mute(true);
 	if (sp_hba_queue_init(&q, NR_CMDS) || sp_vfio_dma_alloc(&h.pci, BUF_LEN, &buf))
 		abort();
 

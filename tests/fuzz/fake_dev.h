@@ -26,7 +26,17 @@ struct fake_model {
 	uint32_t (*rd)(uint32_t off);
 	void (*wr)(uint32_t off, uint32_t v);
 	void (*tick)(void);		/* between the driver's calls: replies */
+	/* the device stops answering requests (through resets too when
+	 * sticky), as a faulted firmware does */
+	void (*mute)(bool sticky);
 };
+
+/* What a unit test sets instead of the input (fuzz targets: zeros). */
+struct fake_knobs {
+	bool dead_after_list;	/* mute, sticky, once the units are listed */
+	bool any_devices;	/* MPI: IOC and port facts say max_devices 0 */
+};
+extern struct fake_knobs fake_knobs;
 
 /* The input: bytes, then zeros (or the default) once it runs out. */
 bool fz_left(void);

@@ -29,7 +29,14 @@ static struct {
 	uint32_t entries, prod;
 	uint64_t held[MAX_HELD];	/* frame addresses of SCSI frames not yet answered */
 	unsigned nr_held;
+	bool mute, sticky;		/* no frame answered (after resets too) */
 } d;
+
+static void mute(bool sticky)
+{
+	d.mute = true;
+	d.sticky = sticky;
+}
 
 static void reset(void)
 {
@@ -120,6 +127,11 @@ static void frame(uint64_t a, unsigned extra)
 	uint8_t *f = frame_at(a, 64 * (extra + 1));
 	uint64_t ctx;
 
+	if (!d.mute && fz_hostile() && fz_u8() < 0x20)
+		mute(fz_u8() & 1);
+	if (d.mute)
+		return;
+
 	memcpy(&ctx, f + 8, 8);
 	switch (f[0]) {
 	case CMD_INIT: {
@@ -206,6 +218,7 @@ static void wr(uint32_t off, uint32_t v)
 	case REG_IDB:
 		if (v & 0x2) {		/* back to READY: frames and queue dropped */
 			d.up = false;
+			d.mute = d.sticky;
 			d.nr_held = 0;
 			d.state = (d.state & ~0xf0000000u) | STATE_READY;
 		}
@@ -225,6 +238,8 @@ static void wr(uint32_t off, uint32_t v)
  * is out), with status, sense and a stray context now and then. */
 static void tick(void)
 {
+	if (d.mute)
+		return;
 	for (unsigned i = 0; i < d.nr_held;) {
 		uint8_t *f = frame_at(d.held[i], 64);
 		uint64_t ctx;
@@ -269,4 +284,5 @@ const struct fake_model fake_mfi = {
 	.rd = rd,
 	.wr = wr,
 	.tick = tick,
+	.mute = mute,
 };

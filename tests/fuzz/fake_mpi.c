@@ -47,7 +47,14 @@ static struct {
 	unsigned post_head, post_nr;
 	uint32_t held[MAX_Q];		/* low halves of request frames not answered */
 	unsigned nr_held;
+	bool mute, sticky;		/* no request answered (after resets too) */
 } d;
+
+static void mute(bool sticky)
+{
+	d.mute = true;
+	d.sticky = sticky;
+}
 
 static void reset(void)
 {
@@ -72,6 +79,7 @@ static uint32_t q_pop(uint32_t *q, unsigned *head, unsigned *nr)
 
 static void drop_all(void)
 {
+	d.mute = d.sticky;
 	d.free_nr = d.post_nr = d.nr_held = 0;
 	d.phase = IDLE;
 }
@@ -102,7 +110,7 @@ static void handshake_reply(void)
 		r[0x1a] = 32;			/* request frame size: 128 bytes */
 		r[0x24] = 64;			/* global credits */
 		r[0x26] = 1;			/* ports */
-		r[0x2e] = 8;			/* max devices */
+		r[0x2e] = fake_knobs.any_devices ? 0 : 8;	/* max devices */
 		r[0x2f] = 1;			/* max buses */
 		break;
 	case FN_IOC_INIT:
@@ -112,7 +120,7 @@ static void handshake_reply(void)
 		break;
 	case FN_PORT_FACTS:
 		len = 0x28;
-		r[0x16] = 4;			/* max devices */
+		r[0x16] = fake_knobs.any_devices ? 0 : 4;	/* max devices */
 		break;
 	default:
 		break;
@@ -164,6 +172,10 @@ static uint32_t rd(uint32_t off)
 void fake_mpi_progress(void);
 void fake_mpi_progress(void)
 {
+	if (!d.mute && fz_hostile() && fz_u8() < 0x20)
+		mute(fz_u8() & 1);
+	if (d.mute)
+		return;
 	for (unsigned i = 0; i < d.nr_held;) {
 		uint32_t lo = d.held[i], ctx;
 		uint8_t *f = req_frame(lo, 48);
@@ -294,4 +306,5 @@ const struct fake_model fake_mpi = {
 	.rd = rd,
 	.wr = wr,
 	.tick = NULL,
+	.mute = mute,
 };

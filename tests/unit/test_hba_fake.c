@@ -7,6 +7,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../fuzz/fake_dev.h"
 #include "tap.h"
@@ -51,11 +53,49 @@ static void busy(const struct fake_model *m)
 		  m->name, st.submitted, st.completed);
 }
 
+/* A session in a child: the fake device aborts it on a driver bug. */
+static bool survives(const struct fake_model *m, const struct fake_knobs *k,
+		     const uint8_t *script, size_t script_len)
+{
+	struct fake_stats st;
+	int status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		fake_knobs = *k;
+		fake_session(m, script, script_len, NULL, 0, &st);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+/*
+ * An IOC that stops answering, with facts that name no device limit (so
+ * 128 targets): the I/O never comes back, so the session resets the HBA.
+ * The reset's TEST UNIT READY sweep waited the full 30 s time-out on
+ * every target, over an hour with the HBA's lock held; it now stops at
+ * the first target that times out.
+ */
+static void mute_ioc_reset(void)
+{
+	struct fake_knobs k = { .dead_after_list = true, .any_devices = true };
+	uint8_t script[] = { 0, 0, 1, 0, 0, 0, 2 };
+
+	TAP_CHECK(survives(&fake_mpi, &k, script, sizeof(script)),
+		  "mpi: a reset of an IOC that answers nothing ends within the time-outs");
+	TAP_CHECK(survives(&fake_mfi, &k, script, sizeof(script)),
+		  "mfi: a reset of firmware that answers nothing ends within the time-outs");
+}
+
 int main(void)
 {
 	healthy(&fake_mfi);
 	healthy(&fake_mpi);
 	busy(&fake_mfi);
 	busy(&fake_mpi);
+	mute_ioc_reset();
 	return tap_done();
 }
