@@ -16,8 +16,8 @@
 
 /* ------------------------------------------------------------ input */
 
-static const uint8_t *in, *script;
-static size_t in_len, in_pos, script_len, script_pos;
+static const uint8_t *in, *script, *regs;
+static size_t in_len, in_pos, script_len, script_pos, regs_len, regs_pos;
 
 /* The session's own decisions come from a script of their own, so that
  * what the device answers does not shift them. */
@@ -55,6 +55,21 @@ bool fz_hostile(void)
 uint32_t fz_or(uint32_t def)
 {
 	return fz_hostile() ? fz_u32() : def;
+}
+
+/* Register reads have a stream of their own: a bring-up polls many of
+ * them and would otherwise use up the input before the first reply. */
+static uint8_t reg_u8(void)
+{
+	return regs_pos < regs_len ? regs[regs_pos++] : 0;
+}
+
+uint32_t fz_reg_or(uint32_t def)
+{
+	if (reg_u8() < 0xe0)
+		return def;
+	return (uint32_t)reg_u8() | (uint32_t)reg_u8() << 8 | (uint32_t)reg_u8() << 16 |
+	       (uint32_t)reg_u8() << 24;
 }
 
 void fz_mangle(void *p, size_t len)
@@ -364,8 +379,14 @@ void fake_session(const struct fake_model *m, const uint8_t *sc, size_t sc_len,
 	int n;
 
 	memset(st, 0, sizeof(*st));
-	in = data;
-	in_len = size;
+	/* the first byte of data: how much of it the register reads take */
+	regs = size ? data + 1 : NULL;
+	regs_len = size ? data[0] % 128 : 0;
+	if (regs_len > size - (size > 0))
+		regs_len = size - (size > 0);
+	regs_pos = 0;
+	in = size ? data + 1 + regs_len : NULL;
+	in_len = size ? size - 1 - regs_len : 0;
 	in_pos = 0;
 	script = sc;
 	script_len = sc_len;

@@ -45,6 +45,8 @@ uint16_t fz_u16(void);
 uint32_t fz_u32(void);
 /* def unless the next control byte says hostile: then 32 bits of input */
 uint32_t fz_or(uint32_t def);
+/* the same for a register read, from the register stream */
+uint32_t fz_reg_or(uint32_t def);
 /* true when the next control byte says hostile (false once input ends) */
 bool fz_hostile(void);
 /* overwrites some bytes of p (len) with input when it says so */
@@ -65,7 +67,8 @@ struct fake_stats {
 /*
  * One life of an HBA; aborts on a bug. script decides what the session
  * does (rounds, commands, polls, aborts, resets: zeros once it ends),
- * data what the device answers.
+ * data what the device answers: its first byte (mod 128) says how many
+ * of the rest register reads take, the remainder the replies.
  */
 void fake_session(const struct fake_model *m, const uint8_t *script, size_t script_len,
 		  const uint8_t *data, size_t size, struct fake_stats *st);

@@ -47,7 +47,7 @@ static void reset(void)
 
 static uint32_t rd(uint32_t off)
 {
-	return fz_or(off == REG_OSP0 ? d.state : 0);
+	return fz_reg_or(off == REG_OSP0 ? d.state : 0);
 }
 
 static void *frame_at(uint64_t a, size_t len)
@@ -249,9 +249,17 @@ static void tick(void)
 			continue;
 		}
 		memcpy(&ctx, f + 8, 8);
-		f[2] = (uint8_t)fz_or(0);
-		f[3] = (uint8_t)fz_or(0);
-		f[1] = (uint8_t)fz_or(f[1]);
+		f[2] = 0;
+		f[3] = 0;
+		if (fz_hostile()) {
+			/* the statuses the driver tells apart, or any byte */
+			static const uint8_t st[] = { 0x2d, 0x2d, 0x0c, 0x2e, 0xff, 0x03 };
+			uint8_t pick = fz_u8();
+
+			f[2] = pick < 0xc0 ? st[pick % sizeof(st)] : fz_u8();
+			f[3] = f[2] == 0x2d && pick < 0x80 ? 0x02 : fz_u8();
+			f[1] = (uint8_t)fz_or(f[1]);
+		}
 		if (f[2] == 0x2d) {	/* SCSI error: sense */
 			uint64_t sa = f[24] | f[25] << 8 | f[26] << 16 | (uint64_t)f[27] << 24 |
 				      (uint64_t)(f[28] | f[29] << 8 | f[30] << 16 |

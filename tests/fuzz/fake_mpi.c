@@ -165,7 +165,7 @@ static uint32_t rd(uint32_t off)
 	default:
 		break;
 	}
-	return fz_or(v);
+	return fz_reg_or(v);
 }
 
 /* Answers held requests the input lets go (all, once it is out). */

@@ -29,7 +29,7 @@ hba_fuzz() {
 	: >"$corpus/healthy"
 	printf '\x08\x02\x07\x01\x02\x00\x03\x01\x00\x01' >"$corpus/busy"
 	# -timeout: one session that runs for seconds is a driver that waits forever
-	run timeout 120 "$fz" -max_total_time=15 -timeout=10 -rss_limit_mb=1024 \
+	run timeout 120 "$fz" -max_total_time=15 -timeout=10 -rss_limit_mb=1024 -len_control=0 \
 		-artifact_prefix="$corpus/" "$corpus"
 	assert_success
 	assert_output --partial "Done"
