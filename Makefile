@@ -95,13 +95,20 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # libFuzzer targets: clang, sanitizers, built straight from the sources
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_policy \
-	     $(BUILD)/fuzz/fuzz_fabriclat
+	     $(BUILD)/fuzz/fuzz_fabriclat $(BUILD)/fuzz/fuzz_hba_mfi $(BUILD)/fuzz/fuzz_hba_mpi
 fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c userspace/net/sp_proto.c userspace/lib/sp_siphash.c
 fuzz_policy_SRCS := tests/fuzz/fuzz_policy.c userspace/guard/policy.c passthru/nvme_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 fuzz_fabriclat_SRCS := tests/fuzz/fuzz_fabriclat.c tracing/fabriclat_join.c \
 		   userspace/lib/sp_stats.c userspace/lib/sp_opts.c userspace/lib/sp_log.c \
 		   userspace/lib/sp_version.c
+# the HBA drivers against a fake device (tests/fuzz/fake_dev.c stands in
+# for vfio_pci.c); the same sources make tests/unit/test_hba_fake.c
+HBA_FAKE_SRCS   := tests/fuzz/fake_dev.c tests/fuzz/fake_mfi.c tests/fuzz/fake_mpi.c \
+		   passthru/hba.c passthru/hba_mfi.c passthru/hba_mpi.c
+fuzz_hba_mfi_SRCS := tests/fuzz/fuzz_hba_mfi.c $(HBA_FAKE_SRCS)
+fuzz_hba_mpi_SRCS := tests/fuzz/fuzz_hba_mpi.c $(HBA_FAKE_SRCS)
+$(BUILD)/fuzz/fuzz_hba_%: FUZZ_DEFS := -DSP_VFIO_FAKE -Itests/fuzz
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 
@@ -181,15 +188,23 @@ $(BUILD)/tests/test_fabriclat: $(OBJ)/tests/unit/test_fabriclat.o \
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# the HBA drivers built again against the fake device, not vfio_pci.c
+$(BUILD)/tests/test_hba_fake: tests/unit/test_hba_fake.c $(HBA_FAKE_SRCS) \
+		$(wildcard passthru/*.h tests/fuzz/*.h tests/unit/*.h) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DSP_VFIO_FAKE -Itests/fuzz $(LDFLAGS) \
+		$(filter %.c,$^) $(LIB_A) $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace/net/*.h userspace/guard/*.h)
+$(BUILD)/fuzz/%: $$(%_SRCS) $$(wildcard userspace/lib/*.h passthru/*.h userspace/net/*.h userspace/guard/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE -Iuserspace/lib -Ipassthru -Iuserspace/net -Ibpf $(PKG_CFLAGS) \
+	$(Q)$(CLANG) -g -O1 -Wall -Werror -D_GNU_SOURCE $(FUZZ_DEFS) -Iuserspace/lib -Ipassthru -Iuserspace/net -Ibpf $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		$(filter %.c,$^) -lsgutils2 -o $@
 

@@ -168,7 +168,7 @@ void sp_hba_cmd_start(struct sp_hba *h, struct sp_hba_cmd *c, unsigned slot)
 	c->sense_len = 0;
 	c->resid = 0;
 	h->inflight++;
-	c->t_submit = sp_now_ns();
+	c->t_submit = sp_dev_now_ns();
 }
 
 int sp_hba_submit_held(struct sp_hba *h, struct sp_hba_cmd *cmd)

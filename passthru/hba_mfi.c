@@ -195,9 +195,7 @@ static unsigned internal_slot(struct mfi *m)
 
 static void pause_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
+	sp_dev_pause_ns((uint64_t)ms * 1000000);
 }
 
 /*
@@ -219,14 +217,14 @@ static void post_frame(struct mfi *m, unsigned s, unsigned extra)
 /* Waits for the firmware state to be want; the state, or 0 on timeout. */
 static uint32_t wait_state(struct mfi *m, uint32_t want, unsigned ms)
 {
-	uint64_t end = sp_now_ns() + (uint64_t)ms * 1000000;
+	uint64_t end = sp_dev_now_ns() + (uint64_t)ms * 1000000;
 
 	for (;;) {
 		uint32_t st = fw_state(m);
 
 		if ((st & MFI_STATE_MASK) == want)
 			return st;
-		if (st == 0xffffffff || sp_now_ns() > end)
+		if (st == 0xffffffff || sp_dev_now_ns() > end)
 			return 0;
 		pause_ms(1);
 	}
@@ -237,13 +235,13 @@ static int internal_cmd(struct mfi *m, unsigned extra)
 {
 	unsigned s = internal_slot(m);
 	volatile struct mfi_hdr *h = slot_frame(m, s);
-	uint64_t end = sp_now_ns() + (uint64_t)INTERNAL_TIMEOUT_MS * 1000000;
+	uint64_t end = sp_dev_now_ns() + (uint64_t)INTERNAL_TIMEOUT_MS * 1000000;
 
 	h->cmd_status = MFI_STAT_PENDING;
 	h->context = (uint32_t)++m->seq[s] << 16 | s;
 	post_frame(m, s, extra);
 	while (h->cmd_status == MFI_STAT_PENDING) {
-		if (sp_now_ns() > end)
+		if (sp_dev_now_ns() > end)
 			return -ETIMEDOUT;
 		__asm__ __volatile__("" ::: "memory");
 	}
@@ -591,7 +589,7 @@ static int mfi_poll(struct sp_hba *h, struct sp_hba_cmd **done, unsigned max)
 		if (s >= m->nr_slots || !m->slot[s] || (ctx >> 16) != m->seq[s])
 			continue;
 		if (!now)
-			now = sp_now_ns();
+			now = sp_dev_now_ns();
 		done[n++] = m->slot[s];
 		finish(h, s, now);
 	}
@@ -692,7 +690,7 @@ static int mfi_reset(struct sp_hba *h)
 		c->inflight = false;
 		c->host = SP_HBA_RESET;
 		c->resid = c->xfer_len;
-		c->t_done = sp_now_ns();
+		c->t_done = sp_dev_now_ns();
 		m->failed[m->nr_failed++] = c;
 	}
 	ret = mfi_init_queue(h, why, sizeof(why));

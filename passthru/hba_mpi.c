@@ -281,14 +281,12 @@ static uint32_t ioc_state(struct mpi *m)
 
 static void pause_us(unsigned us)
 {
-	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
+	sp_dev_pause_ns((uint64_t)us * 1000);
 }
 
 static uint64_t deadline(unsigned ms)
 {
-	return sp_now_ns() + (uint64_t)ms * 1000000;
+	return sp_dev_now_ns() + (uint64_t)ms * 1000000;
 }
 
 static unsigned int_slot(struct mpi *m)	/* INQUIRY and the like */
@@ -329,7 +327,7 @@ static uint32_t wait_state(struct mpi *m, uint32_t want, unsigned ms)
 
 		if ((db & MPI_STATE_MASK) == want && db != 0xffffffff)
 			return db & MPI_STATE_MASK;
-		if (sp_now_ns() > end)
+		if (sp_dev_now_ns() > end)
 			return 0xffffffff;
 		pause_us(1000);
 	}
@@ -345,7 +343,7 @@ static int wait_his(struct mpi *m, uint32_t mask, bool want, uint64_t end)
 			return -ENODEV;
 		if (!!(his & mask) == want)
 			return 0;
-		if (sp_now_ns() > end)
+		if (sp_dev_now_ns() > end)
 			return -ETIMEDOUT;
 		pause_us(10);
 	}
@@ -586,7 +584,7 @@ static void reap(struct sp_hba *h)
 		if (v == MPI_REPLY_EMPTY)
 			break;
 		if (!now)
-			now = sp_now_ns();
+			now = sp_dev_now_ns();
 		if (v & MPI_ADDRESS_REPLY) {
 			uint32_t lo = v << 1, base = (uint32_t)m->replies_iova;
 
@@ -679,7 +677,7 @@ static int wait_internal(struct sp_hba *h, unsigned k)
 		reap(h);
 		if (m->int_done[k])
 			break;
-		if (ioc_state(m) == MPI_STATE_FAULT || sp_now_ns() > end)
+		if (ioc_state(m) == MPI_STATE_FAULT || sp_dev_now_ns() > end)
 			return -ETIMEDOUT;
 		pause_us(20);
 	}
@@ -1053,7 +1051,7 @@ static int mpi_reset(struct sp_hba *h)
 		c->scsi_status = 0;
 		c->resid = c->xfer_len;
 		next_context(m, s);
-		finish(h, s, sp_now_ns());
+		finish(h, s, sp_dev_now_ns());
 	}
 	memset(m->posted, 0, sizeof(m->posted));
 	if (ret)
@@ -1066,16 +1064,22 @@ static int mpi_reset(struct sp_hba *h)
 	 * with UNIT ATTENTION (power on or reset). As the kernel's error
 	 * handler does after a host reset, TEST UNIT READY (LUN 0 of every
 	 * target on bus 0) takes that answer here, so the I/O path, which
-	 * does not retry, finds the disks ready.
+	 * does not retry, finds the disks ready. An IOC that lets one of
+	 * them time out answers nothing: the sweep stops there rather than
+	 * wait the full time-out on each of up to 128 targets, the HBA's
+	 * lock held.
 	 */
 	for (unsigned t = 0; t < m->max_targets; t++) {
 		uint8_t cdb[6] = { 0 }, scsi = 0;
 		uint16_t ioc = 0;
+		int r = 0;
 
 		for (unsigned tries = 0; tries < 3; tries++)
-			if (internal_io(h, (uint16_t)t, 0, cdb, 6, 0, &ioc, &scsi) != -EIO ||
+			if ((r = internal_io(h, (uint16_t)t, 0, cdb, 6, 0, &ioc, &scsi)) != -EIO ||
 			    scsi != 0x02)
 				break;	/* ready, nobody there, or another answer */
+		if (r == -ETIMEDOUT)
+			return r;
 	}
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "iova.h"
+#include "sp_time.h"
 
 #define SP_VFIO_PAGE	4096u
 #define SP_VFIO_HUGE_2M	(2ULL << 20)
@@ -140,14 +141,60 @@ static inline void sp_rmb_dma(void)
 #endif
 }
 
+/*
+ * The test seam. Built with -DSP_VFIO_FAKE (the HBA fuzz targets and
+ * their unit test, never the tools), every register access, the clock
+ * the drivers' time-outs run on and their pauses go to a fake device
+ * (tests/fuzz/fake_dev.c), which also provides the functions above: the
+ * test plays the device, deciding every register read and every reply,
+ * and time-outs pass in virtual time instead of seconds. Otherwise these
+ * are the plain MMIO accessors, the monotonic clock and nanosleep.
+ */
+#ifdef SP_VFIO_FAKE
+uint32_t sp_fake_mmio_rd32(const void *bar, uint32_t off);
+void sp_fake_mmio_wr32(void *bar, uint32_t off, uint32_t v);
+uint64_t sp_fake_now_ns(void);
+void sp_fake_pause_ns(uint64_t ns);
+#endif
+
 static inline uint32_t sp_mmio_rd32(const void *bar, uint32_t off)
 {
+#ifdef SP_VFIO_FAKE
+	return sp_fake_mmio_rd32(bar, off);
+#else
 	return *(const volatile uint32_t *)((const char *)bar + off);
+#endif
 }
 
 static inline void sp_mmio_wr32(void *bar, uint32_t off, uint32_t v)
 {
+#ifdef SP_VFIO_FAKE
+	sp_fake_mmio_wr32(bar, off, v);
+#else
 	*(volatile uint32_t *)((char *)bar + off) = v;
+#endif
+}
+
+/* The clock of a driver's time-outs and device-time stamps. */
+static inline uint64_t sp_dev_now_ns(void)
+{
+#ifdef SP_VFIO_FAKE
+	return sp_fake_now_ns();
+#else
+	return sp_now_ns();
+#endif
+}
+
+/* A driver's pause while it waits for its device. */
+static inline void sp_dev_pause_ns(uint64_t ns)
+{
+#ifdef SP_VFIO_FAKE
+	sp_fake_pause_ns(ns);
+#else
+	struct timespec ts = sp_ns_to_timespec(ns);
+
+	nanosleep(&ts, NULL);
+#endif
 }
 
 #endif

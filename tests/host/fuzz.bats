@@ -18,6 +18,31 @@ load ../helpers
 	assert_output --partial "Done"
 }
 
+# The userspace HBA drivers against a fake device the input plays
+# (tests/fuzz/fake_dev.c): every register read and every reply.
+hba_fuzz() {
+	local fz=$TOP/build/fuzz/fuzz_hba_$1 corpus
+	[[ -x $fz ]] || fail "build/fuzz/fuzz_hba_$1 not built (make all builds it)"
+	corpus=$BATS_TEST_TMPDIR/corpus
+	mkdir -p "$corpus"
+	# seeds: a healthy HBA (empty), and one with a short session script
+	: >"$corpus/healthy"
+	printf '\x08\x02\x07\x01\x02\x00\x03\x01\x00\x01' >"$corpus/busy"
+	# -timeout: one session that runs for seconds is a driver that waits forever
+	run timeout 120 "$fz" -max_total_time=15 -timeout=10 -rss_limit_mb=1024 -len_control=0 \
+		-artifact_prefix="$corpus/" "$corpus"
+	assert_success
+	assert_output --partial "Done"
+}
+
+@test "the fuzzer finds nothing in the MFI HBA driver against a hostile HBA in 15 s" {
+	hba_fuzz mfi
+}
+
+@test "the fuzzer finds nothing in the MPI HBA driver against a hostile HBA in 15 s" {
+	hba_fuzz mpi
+}
+
 @test "the fuzzer finds nothing in sp-fabriclat's format and record parsers and its join in 10 s" {
 	local fz=$TOP/build/fuzz/fuzz_fabriclat corpus
 	[[ -x $fz ]] || fail "build/fuzz/fuzz_fabriclat not built (make all builds it)"
