@@ -6,9 +6,12 @@
 #
 #   bash /tests/pathlen.bash [--ios N] [--qd "1 32"] [--rw "randread randwrite"]
 #                            [--paths "psync uring ..."] [--size MIB]
+#   bash /tests/pathlen.bash --layers [--ios N] [--paths "uring nvme sg"]
 #   source /tests/pathlen.bash   (pathlen.bats: the functions only)
 #
-# Prints one JSON document (schema shortpath.pathlen/1) on stdout,
+# --layers: iolat's breakdown of QD1 reads per path instead (pl_layers,
+# schema shortpath.pathlen-layers/1). Otherwise prints one JSON document
+# (schema shortpath.pathlen/1) on stdout,
 # progress on stderr. For each run (path, queue depth, direction):
 #   task     the submitting thread's run time (/proc/self/task/TID/schedstat,
 #            read by uring_bench at the start and end of its run)
@@ -27,7 +30,7 @@
 # wakes every 100 ms of guest time, is reported apart ("main").
 
 PL_BIN=${SP_BIN:-/opt/shortpath/bin}
-PL_ALL_PATHS="psync uring uring-fixed sqpoll uring-iopoll nvme nvme-fixed nvme-iopoll sg vfio"
+PL_ALL_PATHS="psync uring uring-fixed sqpoll uring-iopoll nvme nvme-fixed nvme-iopoll sg vfio scsi-vfio"
 
 pl_say() { echo "pathlen: $*" >&2; }
 
@@ -44,6 +47,7 @@ pl_args() {
 	nvme-iopoll) echo "-m nvme --fixedbufs --iopoll /dev/ng0n1" ;;
 	sg) echo "-m sg /dev/$(pl_sg)" ;;
 	vfio) echo "-m vfio ${PL_VFIO_BDF:-$(pl_bdf)}" ;;
+	scsi-vfio) echo "-m scsi-vfio ${PL_VFIO_BDF:-$(pl_hba_bdf)}" ;;
 	esac
 }
 
@@ -56,6 +60,14 @@ pl_sg() {
 		[[ $(readlink -f "$host/../driver") == */megaraid_sas ]] || continue
 		ls "$b/device/scsi_generic"
 		return
+	done
+}
+
+# the PCI address of the megaraid_sas HBA (the userspace SCSI stack's)
+pl_hba_bdf() {
+	local d
+	for d in /sys/bus/pci/drivers/megaraid_sas/0000:*; do
+		[[ -e $d ]] && { basename "$d"; return; }
 	done
 }
 
@@ -220,7 +232,8 @@ pl_layers() {
 		def r: (. * 10 | round) / 10;
 		($t.ios) as $n | $iolat[0] as $iol
 		# every io_uring path iolat saw uring_bench take, weighted by count
-		| [$iol.breakdown[] | select(.path | test("^uring_"))] as $bd
+		# (not the one command a mode sends when it starts)
+		| [$iol.breakdown[] | select((.path | test("^uring_")) and .e2e.count * 2 >= $n)] as $bd
 		| ($t.detail.idle_ns / $n) as $idle
 		| ($t.detail.watched_ns / $n) as $reader
 		| ($t.detail.background | .timer_irq + .softirq) as $clock
@@ -243,21 +256,25 @@ pl_layers() {
 	return "$rc"
 }
 
-# pl_vfio on|off: the NVMe controller to vfio-pci and back
+# pl_vfio on|hba|off: the NVMe controller (on) or the megaraid_sas HBA
+# (hba) to vfio-pci, and back
 pl_vfio() {
-	if [[ $1 == on ]]; then
-		PL_VFIO_BDF=$(pl_bdf)
+	if [[ $1 == on || $1 == hba ]]; then
+		if [[ $1 == hba ]]; then PL_VFIO_BDF=$(pl_hba_bdf); else PL_VFIO_BDF=$(pl_bdf); fi
+		[[ -n $PL_VFIO_BDF ]] || return 1
 		"$PL_BIN/sp-vfio" bind "$PL_VFIO_BDF" >/dev/null
 	else
 		[[ -z $PL_VFIO_BDF ]] || "$PL_BIN/sp-vfio" unbind "$PL_VFIO_BDF" >/dev/null
+		PL_VFIO_BDF=
 	fi
 }
 
 pl_main() {
 	local ios=2000 qds="1 32" rws="randread randwrite" paths=$PL_ALL_PATHS size=64
-	local p qd rw rows=() out fails=0
+	local p qd rw rows=() out fails=0 layers=false
 	while [[ $# -gt 0 ]]; do
 		case $1 in
+		--layers) layers=true; shift ;;
 		--ios) ios=$2; shift 2 ;;
 		--qd) qds=$2; shift 2 ;;
 		--rw) rws=$2; shift 2 ;;
@@ -267,10 +284,23 @@ pl_main() {
 		esac
 	done
 	[[ ${SP_VM_ICOUNT:-0} == 1 ]] || pl_say "warning: not booted with --icount: figures are nanoseconds, not instructions"
+	if $layers; then
+		[[ $paths == "$PL_ALL_PATHS" ]] && paths="uring nvme sg"
+		for p in $paths; do
+			pl_say "$p: iolat's layers"
+			if out=$(pl_layers "$p" "$ios"); then rows+=("$out"); else fails=$((fails + 1)); fi
+		done
+		printf '%s\n' "${rows[@]}" | jq -M -c -s --arg kver "$(uname -r)" --argjson ios "$ios" \
+			--argjson fails "$fails" '{schema: "shortpath.pathlen-layers/1", kernel: $kver,
+			ios_per_run: $ios, failed_runs: $fails, rows: .}'
+		((fails == 0))
+		return
+	fi
 	# the write runs leave data behind: the same offsets every boot
 	for p in $paths; do
-		if [[ $p == vfio ]]; then
-			pl_vfio on || { pl_say "sp-vfio bind failed"; fails=$((fails + 1)); continue; }
+		if [[ $p == vfio || $p == scsi-vfio ]]; then
+			pl_vfio "$([[ $p == vfio ]] && echo on || echo hba)" ||
+				{ pl_say "sp-vfio bind failed"; fails=$((fails + 1)); continue; }
 		fi
 		for qd in $qds; do
 			[[ $p == psync && $qd != 1 ]] && continue
@@ -283,7 +313,7 @@ pl_main() {
 				fi
 			done
 		done
-		[[ $p == vfio ]] && pl_vfio off
+		[[ $p == vfio || $p == scsi-vfio ]] && pl_vfio off
 	done
 	printf '%s\n' "${rows[@]}" | jq -M -c -s --arg kver "$(uname -r)" --argjson ios "$ios" \
 		--argjson icount "${SP_VM_ICOUNT:-0}" --argjson fails "$fails" '
