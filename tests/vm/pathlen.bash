@@ -6,9 +6,12 @@
 #
 #   bash /tests/pathlen.bash [--ios N] [--qd "1 32"] [--rw "randread randwrite"]
 #                            [--paths "psync uring ..."] [--size MIB]
+#   bash /tests/pathlen.bash --layers [--ios N] [--paths "uring nvme sg"]
 #   source /tests/pathlen.bash   (pathlen.bats: the functions only)
 #
-# Prints one JSON document (schema shortpath.pathlen/1) on stdout,
+# --layers: iolat's breakdown of QD1 reads per path instead (pl_layers,
+# schema shortpath.pathlen-layers/1). Otherwise prints one JSON document
+# (schema shortpath.pathlen/1) on stdout,
 # progress on stderr. For each run (path, queue depth, direction):
 #   task     the submitting thread's run time (/proc/self/task/TID/schedstat,
 #            read by uring_bench at the start and end of its run)
@@ -27,7 +30,7 @@
 # wakes every 100 ms of guest time, is reported apart ("main").
 
 PL_BIN=${SP_BIN:-/opt/shortpath/bin}
-PL_ALL_PATHS="psync uring uring-fixed sqpoll uring-iopoll nvme nvme-fixed nvme-iopoll sg vfio"
+PL_ALL_PATHS="psync uring uring-fixed sqpoll uring-iopoll nvme nvme-fixed nvme-iopoll sg vfio scsi-vfio"
 
 pl_say() { echo "pathlen: $*" >&2; }
 
@@ -44,6 +47,7 @@ pl_args() {
 	nvme-iopoll) echo "-m nvme --fixedbufs --iopoll /dev/ng0n1" ;;
 	sg) echo "-m sg /dev/$(pl_sg)" ;;
 	vfio) echo "-m vfio ${PL_VFIO_BDF:-$(pl_bdf)}" ;;
+	scsi-vfio) echo "-m scsi-vfio ${PL_VFIO_BDF:-$(pl_hba_bdf)}" ;;
 	esac
 }
 
@@ -56,6 +60,14 @@ pl_sg() {
 		[[ $(readlink -f "$host/../driver") == */megaraid_sas ]] || continue
 		ls "$b/device/scsi_generic"
 		return
+	done
+}
+
+# the PCI address of the megaraid_sas HBA (the userspace SCSI stack's)
+pl_hba_bdf() {
+	local d
+	for d in /sys/bus/pci/drivers/megaraid_sas/0000:*; do
+		[[ -e $d ]] && { basename "$d"; return; }
 	done
 }
 
@@ -84,9 +96,23 @@ pl_kthreads() {
 	}'
 }
 
+# pl_idle_ns: the time every CPU has spent idle (halted) since boot, in
+# ns: the tick code's idle and iowait sleep times, exact (ktime), where
+# /proc/stat and /proc/uptime round to 10 ms
+pl_idle_ns() {
+	awk '$1 == ".idle_sleeptime" || $1 == ".iowait_sleeptime:" { s += $(NF - 1) } END { printf "%.0f\n", s }' /proc/timer_list
+}
+
+# pl_pid_ns PID: the run time of every thread of PID so far (0: none)
+PL_WATCH_PID=
+pl_pid_ns() {
+	[[ -n $1 ]] || { echo 0; return; }
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
 # pl_run NAME RW QD IOS SIZE_MIB: one measured run; one JSON object on stdout
 pl_run() {
-	local name=$1 rw=$2 qd=$3 ios=$4 size=$5 args tmp rc=0 pid
+	local name=$1 rw=$2 qd=$3 ios=$4 size=$5 args tmp rc=0 pid i0 i1 w0 w1
 	args=$(pl_args "$name")
 	[[ -n $args ]] || { pl_say "unknown path $name"; return 2; }
 	tmp=$(mktemp -d)
@@ -96,9 +122,13 @@ pl_run() {
 	"$PL_BIN/bench-pathlen-irq" --ready-fd 3 3>"$tmp/ready" >"$tmp/irq" 2>"$tmp/irq.err" &
 	pid=$!
 	read -r -n 1 _ <"$tmp/ready" || { cat "$tmp/irq.err" >&2; rm -rf "$tmp"; return 1; }
+	w0=$(pl_pid_ns "$PL_WATCH_PID")
+	i0=$(pl_idle_ns)
 	# shellcheck disable=SC2086 # args are words
 	"$PL_BIN/uring_bench" --json --quiet -w "$rw" -q "$qd" -s "$qd" -c "$qd" -n "$ios" --size "${size}M" $args \
 		>"$tmp/ub" 2>"$tmp/ub.err" || rc=$?
+	i1=$(pl_idle_ns)
+	w1=$(pl_pid_ns "$PL_WATCH_PID")
 	kill -INT "$pid"
 	wait "$pid" || rc=1
 	pl_kthreads >"$tmp/k1"
@@ -109,7 +139,8 @@ pl_run() {
 	fi
 	jq -M -c -n --arg path "$name" --arg rw "$rw" --argjson qd "$qd" \
 		--slurpfile ub "$tmp/ub" --slurpfile irq "$tmp/irq" \
-		--rawfile k0 "$tmp/k0" --rawfile k1 "$tmp/k1" '
+		--rawfile k0 "$tmp/k0" --rawfile k1 "$tmp/k1" \
+		--argjson idle "$((i1 - i0))" --argjson watched "$((w1 - w0))" '
 		def kt(s): s | split("\n") | map(select(length > 0) | split(" ")
 			| {key: .[0], value: (.[1] | tonumber)}) | from_entries;
 		def sum(f): reduce f as $x (0; . + $x);
@@ -139,6 +170,7 @@ pl_run() {
 			  hardirqs_per_io: ($q.hardirq_n / $n),
 			  ctxsw_per_io: (($r.ctx_switches.voluntary + $r.ctx_switches.involuntary) / $n),
 			  main: per($main),
+			  idle_ns: $idle, watched_ns: $watched,
 			  background: {timer_irq: per($q.timer_ns), softirq: per($bgsoft),
 				       work_items: per($bgwork),
 				       kernel_threads: per([$allkt - $iowork - $bgwork, 0] | max)},
@@ -149,21 +181,100 @@ pl_run() {
 	return "$rc"
 }
 
-# pl_vfio on|off: the NVMe controller to vfio-pci and back
+# pl_with TOOL ARGS... -- pl_run ARGS: one pl_run while a tracer (started
+# with --ready-fd 3) is attached; the tracer's stdout goes to the file
+# $PL_WITH_OUT (or nowhere)
+PL_WITH_OUT=/dev/null
+pl_with() {
+	local tool=() t rc=0
+	while [[ $1 != -- ]]; do tool+=("$1"); shift; done
+	shift
+	t=$(mktemp -d)
+	mkfifo "$t/ready"
+	"${tool[@]}" --ready-fd 3 3>"$t/ready" >"$PL_WITH_OUT" 2>"$t/err" &
+	PL_WATCH_PID=$!
+	if ! read -r -n 1 _ <"$t/ready"; then
+		pl_say "${tool[0]##*/} did not start:"; cat "$t/err" >&2
+		PL_WATCH_PID=; rm -rf "$t"; return 1
+	fi
+	pl_run "$@" || rc=1
+	kill -INT "$PL_WATCH_PID"
+	wait "$PL_WATCH_PID" || { pl_say "${tool[0]##*/} failed:"; cat "$t/err" >&2; rc=1; }
+	PL_WATCH_PID=
+	rm -rf "$t"
+	return "$rc"
+}
+
+# pl_layers PATH IOS: iolat's breakdown of QD1 reads on PATH in
+# instructions. Three runs after a warm-up: untraced, under bench-tp-floor
+# (the events' dispatch alone) and under iolat. iolat's layers run from
+# moment to moment of each I/O, so its device layer holds the wait too:
+# the CPU's idle time over the run is taken out of it, and so is what ran
+# on the CPU instead of idling there without being part of the I/O (the
+# timer interrupt and its softirqs, iolat's own reader). The layers' sum
+# is then checked against the untraced path length: it may differ from it
+# by at most iolat's measured cost on the path. sg is followed only in
+# part (iolat sees the read that collects a command, not the write that
+# queues it): its sum is shown, not checked. PL_FLOOR=0: no floor run.
+pl_layers() {
+	local name=$1 ios=$2 plain floor traced iol rc=0
+	pl_run "$name" randread 1 100 64 >/dev/null || { pl_say "$name warm-up failed"; return 1; }
+	plain=$(pl_run "$name" randread 1 "$ios" 64) || return 1
+	floor=$plain
+	if [[ ${PL_FLOOR:-1} == 1 ]]; then
+		floor=$(pl_with "$PL_BIN/bench-tp-floor" -- "$name" randread 1 "$ios" 64) || return 1
+	fi
+	iol=$(mktemp)
+	traced=$(PL_WITH_OUT=$iol pl_with "$PL_BIN/iolat" --json -c uring_bench -- "$name" randread 1 "$ios" 64) ||
+		{ rm -f "$iol"; return 1; }
+	jq -M -c -n --arg path "$name" --argjson p "$plain" --argjson f "$floor" \
+		--argjson t "$traced" --slurpfile iolat "$iol" '
+		def r: (. * 10 | round) / 10;
+		($t.ios) as $n | $iolat[0] as $iol
+		# every io_uring path iolat saw uring_bench take, weighted by count
+		# (not the one command a mode sends when it starts)
+		| [$iol.breakdown[] | select((.path | test("^uring_")) and .e2e.count * 2 >= $n)] as $bd
+		| ($t.detail.idle_ns / $n) as $idle
+		| ($t.detail.watched_ns / $n) as $reader
+		| ($t.detail.background | .timer_irq + .softirq) as $clock
+		| [$bd[] | .path as $bp | .layers[]
+			| {path: $bp, layer, count, per_io: (.mean_us * .count * 1000 / $n)}] as $raw
+		# the wait is in the device layer; on sg, in the collecting read
+		| ([$raw | to_entries[] | select(.value.layer == "device") | .key] | first
+			// ($raw | to_entries | max_by(.value.per_io) | .key)) as $w
+		| [$raw | to_entries[] | .value + {per_io: (.value.per_io
+			- (if .key == $w then $idle + $clock + $reader else 0 end) | r), wait: (.key == $w)}] as $rows
+		| ($rows | map(.per_io) | add) as $sum
+		| ($t.total - $p.total) as $cost
+		| ($path != "sg") as $checked
+		| {path: $path, ios: $n, untraced: ($p.total | r),
+		   floor: ($f.total - $p.total | r), traced: ($t.total | r), iolat_cost: ($cost | r),
+		   iolat_reader: ($reader | r), clock: ($clock | r), idle: ($idle | r),
+		   layers: $rows, layer_sum: ($sum | r), diff: ($sum - $p.total | r), checked: $checked,
+		   within: ((($sum - $p.total) | fabs) <= ([$cost, 0] | max))}' || rc=1
+	rm -f "$iol"
+	return "$rc"
+}
+
+# pl_vfio on|hba|off: the NVMe controller (on) or the megaraid_sas HBA
+# (hba) to vfio-pci, and back
 pl_vfio() {
-	if [[ $1 == on ]]; then
-		PL_VFIO_BDF=$(pl_bdf)
+	if [[ $1 == on || $1 == hba ]]; then
+		if [[ $1 == hba ]]; then PL_VFIO_BDF=$(pl_hba_bdf); else PL_VFIO_BDF=$(pl_bdf); fi
+		[[ -n $PL_VFIO_BDF ]] || return 1
 		"$PL_BIN/sp-vfio" bind "$PL_VFIO_BDF" >/dev/null
 	else
 		[[ -z $PL_VFIO_BDF ]] || "$PL_BIN/sp-vfio" unbind "$PL_VFIO_BDF" >/dev/null
+		PL_VFIO_BDF=
 	fi
 }
 
 pl_main() {
 	local ios=2000 qds="1 32" rws="randread randwrite" paths=$PL_ALL_PATHS size=64
-	local p qd rw rows=() out fails=0
+	local p qd rw rows=() out fails=0 layers=false
 	while [[ $# -gt 0 ]]; do
 		case $1 in
+		--layers) layers=true; shift ;;
 		--ios) ios=$2; shift 2 ;;
 		--qd) qds=$2; shift 2 ;;
 		--rw) rws=$2; shift 2 ;;
@@ -173,10 +284,23 @@ pl_main() {
 		esac
 	done
 	[[ ${SP_VM_ICOUNT:-0} == 1 ]] || pl_say "warning: not booted with --icount: figures are nanoseconds, not instructions"
+	if $layers; then
+		[[ $paths == "$PL_ALL_PATHS" ]] && paths="uring nvme sg"
+		for p in $paths; do
+			pl_say "$p: iolat's layers"
+			if out=$(pl_layers "$p" "$ios"); then rows+=("$out"); else fails=$((fails + 1)); fi
+		done
+		printf '%s\n' "${rows[@]}" | jq -M -c -s --arg kver "$(uname -r)" --argjson ios "$ios" \
+			--argjson fails "$fails" '{schema: "shortpath.pathlen-layers/1", kernel: $kver,
+			ios_per_run: $ios, failed_runs: $fails, rows: .}'
+		((fails == 0))
+		return
+	fi
 	# the write runs leave data behind: the same offsets every boot
 	for p in $paths; do
-		if [[ $p == vfio ]]; then
-			pl_vfio on || { pl_say "sp-vfio bind failed"; fails=$((fails + 1)); continue; }
+		if [[ $p == vfio || $p == scsi-vfio ]]; then
+			pl_vfio "$([[ $p == vfio ]] && echo on || echo hba)" ||
+				{ pl_say "sp-vfio bind failed"; fails=$((fails + 1)); continue; }
 		fi
 		for qd in $qds; do
 			[[ $p == psync && $qd != 1 ]] && continue
@@ -189,7 +313,7 @@ pl_main() {
 				fi
 			done
 		done
-		[[ $p == vfio ]] && pl_vfio off
+		[[ $p == vfio || $p == scsi-vfio ]] && pl_vfio off
 	done
 	printf '%s\n' "${rows[@]}" | jq -M -c -s --arg kver "$(uname -r)" --argjson ios "$ios" \
 		--argjson icount "${SP_VM_ICOUNT:-0}" --argjson fails "$fails" '

@@ -50,3 +50,26 @@ twice() {
 	jq -e '.irq > 0 and .task > 0 and .detail.hardirqs_per_io >= 0.99' <<<"$r" >/dev/null ||
 		fail "no interrupt per psync I/O: $r"
 }
+
+# iolat's layers of an NVMe passthrough QD1 read, in instructions, add up
+# to the untraced path length within what iolat itself adds to the path
+# (pl_layers measures it); the layers before the device wait repeat
+# within 1%. The device and completion layers hold the timer ticks that
+# fell into the wait (their number follows host time), so the sum is
+# held to 5% only. No floor run: the check does not need it.
+@test "pathlen: iolat's layers add up to the path length, repeatably" {
+	require_bin iolat
+	local a b
+	a=$(PL_FLOOR=0 pl_layers nvme 150) || fail "first pl_layers run failed"
+	b=$(PL_FLOOR=0 pl_layers nvme 150) || fail "second pl_layers run failed"
+	for r in "$a" "$b"; do
+		jq -e '.within and .iolat_cost > 0 and (.layers | length) >= 4' <<<"$r" >/dev/null ||
+			fail "layers $(jq -c '[.layers[] | "\(.layer)=\(.per_io)"]' <<<"$r") sum $(jq .layer_sum <<<"$r"), untraced path $(jq .untraced <<<"$r"): more than iolat's cost $(jq .iolat_cost <<<"$r") apart"
+	done
+	jq -en --argjson a "$a" --argjson b "$b" '
+		def before(x): [x.layers[] | select(.layer == "uring_submit" or .layer == "driver") | .per_io];
+		(before($a) | length) == 2 and
+		([before($a), before($b)] | transpose | all(((.[0] - .[1]) | fabs) <= 0.01 * .[0])) and
+		(($a.layer_sum - $b.layer_sum) | fabs) <= 0.05 * $a.untraced' >/dev/null ||
+		fail "layers $(jq -c '[.layers[] | "\(.layer)=\(.per_io)"]' <<<"$a") then $(jq -c '[.layers[] | "\(.layer)=\(.per_io)"]' <<<"$b"): submission layers more than 1% or sum more than 5% apart"
+}
