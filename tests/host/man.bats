@@ -15,6 +15,7 @@ PAGES=(
 	userspace/serve/sp-serve.1
 	userspace/fetch/sp-fetch.1
 	tracing/iolat.8
+	tracing/sp-fabriclat.8
 	tracing/sp-features.8
 	userspace/dev/sp-vfio.8
 	userspace/guard/sp-guard.8
@@ -126,7 +127,7 @@ page_opts() {
 	[ -z "$errs" ] || fail "$errs"
 }
 
-@test "make install puts the ten pages in share/man/man1 and man8; uninstall removes them" {
+@test "make install puts the eleven pages in share/man/man1 and man8; uninstall removes them" {
 	local DEST=$BATS_TEST_TMPDIR/root p t sec want got
 	run make --no-print-directory -C "$TOP" install DESTDIR="$DEST" PREFIX=/usr
 	assert_success
