@@ -79,9 +79,10 @@ on_target() {
 fabric_wait_target() {
 	local end=$((SECONDS + $1))
 	while ((SECONDS < end)); do
-		# (in a subshell whose stderr is dropped: no "Terminated" line
-		# when the probe times out)
-		(timeout 5 bash -c "exec 3<>/dev/tcp/$SP_FABRIC_TARGET_IP/$SP_FABRIC_AGENT_PORT") 2>/dev/null && return 0
+		# busybox's timeout kills the command it ran in its own place,
+		# and the shell reports that as "Terminated" on its own stderr:
+		# the group's redirection drops that line
+		{ (timeout 5 bash -c "exec 3<>/dev/tcp/$SP_FABRIC_TARGET_IP/$SP_FABRIC_AGENT_PORT"); } 2>/dev/null && return 0
 		sleep 1
 	done
 	echo "fabric: the target's agent ($SP_FABRIC_TARGET_IP:$SP_FABRIC_AGENT_PORT) did not answer within $1 s" >&2
