@@ -56,8 +56,9 @@ struct sp_io {
 	uint16_t file;		/* index into sp_target_opts.fds; 0 without them */
 	const struct iovec *iov;	/* len is their sum; must stay put in flight */
 	uint64_t start_ns;	/* the caller's */
-	/* device time, doorbell write to completion seen, when the backend
-	 * drives the device itself (scsi-vfio); 0 unknown */
+	/* device time, doorbell write (vfio: queue entry) to completion
+	 * seen, when the backend drives the device itself (scsi-vfio,
+	 * vfio); 0 unknown */
 	uint64_t dev_ns;
 	uint64_t tag;		/* the caller's */
 };

@@ -854,6 +854,10 @@ static int vfio_queue(struct sp_target *t, struct sp_io *io)
 	q->queued++;
 	v->slot[cid] = io;
 	v->inflight++;
+	/* device time starts with the entry in the queue: the doorbell
+	 * that hands it over follows in the same submit (one clock read
+	 * here and one at completion, no syscall: the vDSO) */
+	io->dev_ns = sp_now_ns();
 	return 0;
 }
 
@@ -867,6 +871,7 @@ static void io_cqe(void *arg, const volatile struct sp_nvme_cqe *cqe)
 		return;		/* not ours (a command failed by a reset) */
 	v->slot[cid] = NULL;
 	v->inflight--;
+	io->dev_ns = sp_now_ns() - io->dev_ns;
 	if (status) {
 		io->status = status;
 		io->res = -EIO;
@@ -885,6 +890,7 @@ static void fail_inflight(struct vtarget *v, int err)
 		if (!io)
 			continue;
 		io->res = err;
+		io->dev_ns = 0;		/* never answered: no device time */
 		v->slot[i] = NULL;
 		v->done[v->nr_done++] = io;
 	}

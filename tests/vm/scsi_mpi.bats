@@ -164,6 +164,7 @@ teardown() {
 	[ "$status" -eq 0 ] || fail "ab-compare exited $status: $stderr"
 	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,sg,scsi-vfio
 	assert_equal "$(json '.paths[2].summary.syscalls_per_io.median')" 0
+	assert_equal "$(json '[.paths[].dev_time] | join(",")')" iolat,iolat,driver
 	[[ $(readlink -f "/sys/bus/pci/devices/$ADDR/driver") == */mptsas ]] ||
 		fail "the HBA is not back with mptsas"
 	wait_for 30 test -n "$(mpt_disk)" || fail "the mptsas disk did not come back"

@@ -166,7 +166,7 @@ check_json() {
 	assert_equal "$(driver_of "$ADDR")" megaraid_sas
 }
 
-@test "ab-compare on the SAS disk: kernel block, sg and scsi-vfio interleaved; the HBA back with megaraid_sas" {
+@test "ab-compare on the SAS disk: kernel block, sg and scsi-vfio interleaved, device time on every row; the HBA back with megaraid_sas" {
 	[ -n "$SD" ] || fail "no SAS disk behind megaraid_sas"
 	[[ -x $SP_BIN/ab-compare ]] || fail "ab-compare is not in the initramfs"
 	run --separate-stderr "$SP_BIN/ab-compare" --json -r 2 -n 200 -q 1 "/dev/$SD"
@@ -181,7 +181,10 @@ check_json() {
 	# device time beside the end-to-end latency where the driver is ours
 	json '.paths[2].summary.dev_p50_ns.median > 0 and .paths[2].summary.dev_p50_ns.median <= .paths[2].summary.p50_ns.median' >/dev/null ||
 		fail "no device time for scsi-vfio: $output"
-	assert_equal "$(json '.paths[0].summary.dev_p50_ns.median')" null
+	# and for the kernel paths, from iolat's device layer in a traced run of their own
+	json '[.paths[].summary.dev_p50_ns.median | . != null and . > 0] | all' >/dev/null ||
+		fail "a path without device time: $output"
+	assert_equal "$(json '[.paths[].dev_time] | join(",")')" iolat,iolat,driver
 	assert_equal "$(driver_of "$ADDR")" megaraid_sas
 	wait_for 30 test -n "$(sas_disk)" || fail "the SAS disk did not come back"
 	# NVMe paths do not apply to a SCSI disk: refused, nothing moved

@@ -245,15 +245,19 @@ driver() {
 	fi
 }
 
-@test "ab-compare: kernel vs VFIO interleaved, structural figures, nvme back at the end" {
+@test "ab-compare: kernel vs VFIO interleaved, structural figures, device time on every row, nvme back at the end" {
 	[[ -x $SP_BIN/ab-compare ]] || skip "ab-compare is not in the initramfs"
-	run --separate-stderr "$SP_BIN/ab-compare" --json -r 2 -n 200 -q 4 /dev/nvme0n1 uring vfio
+	run --separate-stderr "$SP_BIN/ab-compare" --json -r 2 -n 200 -q 4 /dev/nvme0n1 uring nvme vfio
 	[ "$status" -eq 0 ] || fail "ab-compare exited $status: $stderr"
-	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,vfio
-	assert_equal "$(json '[.paths[].runs | length] | join(",")')" 2,2
+	assert_equal "$(json '.paths | map(.name) | join(",")')" uring,nvme,vfio
+	assert_equal "$(json '[.paths[].runs | length] | join(",")')" 2,2,2
 	assert_equal "$(json .emulated)" true
-	assert_equal "$(json '.paths[1].summary.syscalls_per_io.median')" 0
-	assert_equal "$(json '.paths[1].summary.irqs_per_io.median')" 0
+	assert_equal "$(json '.paths[2].summary.syscalls_per_io.median')" 0
+	assert_equal "$(json '.paths[2].summary.irqs_per_io.median')" 0
+	# device time on every row: the driver's own for vfio, iolat's for the kernel paths
+	json '[.paths[].summary.dev_p50_ns.median | . != null and . > 0] | all' >/dev/null ||
+		fail "a path without device time: $output"
+	assert_equal "$(json '[.paths[].dev_time] | join(",")')" iolat,iolat,driver
 	[ "$(json '.paths[0].summary.irqs_per_io.median')" != 0 ] || fail "no interrupts counted for uring"
 	assert_equal "$(json '.paths[0].summary.iops.ratio')" 1
 	assert_equal "$(driver)" nvme
