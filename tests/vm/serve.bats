@@ -130,7 +130,7 @@ sendzc_sends() {
 	done
 }
 
-@test "sendzc through a NIC: byte-exact and no send copied by the kernel" {
+@test "sendzc through a NIC: byte-exact, nothing copied at delivery, nearly every send zero copy" {
 	nics_up
 	kprobe_on
 	local before
@@ -139,16 +139,14 @@ sendzc_sends() {
 	fetch_all
 	# 3 MiB in 64 KiB sends, four times over, and the rest
 	[[ $(sendzc_sends) -ge 180 ]] || fail "only $(sendzc_sends) sendzc notifications"
+	# nothing copied at delivery: the NIC took page references
 	assert_equal "$(($(kprobe_hits) - before))" 0
-	local copied
+	# and nearly every send went zero copy; a kernel may still copy a
+	# short send into the skb as it builds it (6.12 did for 3 of ~200)
+	local copied sends
 	copied=$(jq .sendzc_notifications.copied "$SD/srv.json")
-	# a kernel that copies every send from a file mapping when it builds
-	# the skb (none at delivery: the probe saw nothing) has no zero copy
-	# from the page cache to give; registered buffers are the next test
-	if ((copied > 0 && copied == $(sendzc_sends))); then
-		skip "this kernel copies sendzc's sends from a file mapping as it sends them ($copied of $copied notifications say copied)"
-	fi
-	assert_equal "$copied" 0
+	sends=$(sendzc_sends)
+	((copied * 20 <= sends)) || fail "$copied of $sends sends were copied"
 }
 
 @test "sendzc from registered buffers through a NIC: byte-exact and no send copied" {
