@@ -106,9 +106,10 @@ fuzz_fabriclat_SRCS := tests/fuzz/fuzz_fabriclat.c tracing/fabriclat_join.c \
 # for vfio_pci.c); the same sources make tests/unit/test_hba_fake.c
 HBA_FAKE_SRCS   := tests/fuzz/fake_dev.c tests/fuzz/fake_mfi.c tests/fuzz/fake_mpi.c \
 		   passthru/hba.c passthru/hba_mfi.c passthru/hba_mpi.c
-fuzz_hba_mfi_SRCS := tests/fuzz/fuzz_hba_mfi.c $(HBA_FAKE_SRCS)
-fuzz_hba_mpi_SRCS := tests/fuzz/fuzz_hba_mpi.c $(HBA_FAKE_SRCS)
-$(BUILD)/fuzz/fuzz_hba_%: FUZZ_DEFS := -DSP_VFIO_FAKE -Itests/fuzz
+# one target source, a binary per family
+fuzz_hba_mfi_SRCS := tests/fuzz/fuzz_hba.c $(HBA_FAKE_SRCS)
+fuzz_hba_mpi_SRCS := tests/fuzz/fuzz_hba.c $(HBA_FAKE_SRCS)
+$(BUILD)/fuzz/fuzz_hba_%: FUZZ_DEFS = -DSP_VFIO_FAKE -Itests/fuzz -DFAKE_MODEL=$(patsubst fuzz_hba_%,fake_%,$(@F))
 fuzz_spec_SRCS  := tests/fuzz/fuzz_spec.c passthru/nvme_spec.c passthru/scsi_spec.c \
 		   userspace/lib/sp_opts.c userspace/lib/sp_log.c userspace/lib/sp_version.c
 
