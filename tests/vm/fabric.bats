@@ -61,6 +61,18 @@ connect() {
 	NG2=$(jq -r '.namespaces[] | select(.nsid == 2) | .generic' <<<"$j")
 }
 
+# verify_paths: passthrough (plain, fixed buffers, SQPOLL) and io_uring
+# with verify at QD1 and QD32 on the connected namespaces
+verify_paths() {
+	local qd
+	for qd in 1 32; do
+		fb -m nvme -w randrw --verify -q "$qd" -n 256 --size 8M "$NG1"
+		fb -m nvme --fixedbufs -w randrw --verify -q "$qd" -n 256 --size 8M "$NG2"
+		fb -m nvme --sqpoll -w randrw --verify -q "$qd" -n 256 --size 8M --offset 8M "$NG1"
+		fb -m uring -w randrw --verify -q "$qd" -n 256 --size 8M --offset 16M "$BLK1"
+	done
+}
+
 # fb ARGS...: uring_bench --json, status checked, the JSON in $output
 fb() {
 	run --separate-stderr "$SP_BIN/uring_bench" --json --quiet "$@"
@@ -87,13 +99,7 @@ fb() {
 
 @test "fabric: tcp: passthrough (plain, fixed buffers, SQPOLL) and io_uring with verify at QD1 and QD32" {
 	connect tcp
-	local qd
-	for qd in 1 32; do
-		fb -m nvme -w randrw --verify -q "$qd" -n 256 --size 8M "$NG1"
-		fb -m nvme --fixedbufs -w randrw --verify -q "$qd" -n 256 --size 8M "$NG2"
-		fb -m nvme --sqpoll -w randrw --verify -q "$qd" -n 256 --size 8M --offset 8M "$NG1"
-		fb -m uring -w randrw --verify -q "$qd" -n 256 --size 8M --offset 16M "$BLK1"
-	done
+	verify_paths
 	fb -m nvme -w randread -j 2 -q 8 -n 128 --size 8M "$NG2"
 }
 
@@ -165,13 +171,7 @@ across() {
 
 @test "fabric: rdma: passthrough (plain, fixed buffers, SQPOLL) and io_uring with verify at QD1 and QD32" {
 	connect rdma
-	local qd
-	for qd in 1 32; do
-		fb -m nvme -w randrw --verify -q "$qd" -n 256 --size 8M "$NG1"
-		fb -m nvme --fixedbufs -w randrw --verify -q "$qd" -n 256 --size 8M "$NG2"
-		fb -m nvme --sqpoll -w randrw --verify -q "$qd" -n 256 --size 8M --offset 8M "$NG1"
-		fb -m uring -w randrw --verify -q "$qd" -n 256 --size 8M --offset 16M "$BLK1"
-	done
+	verify_paths
 }
 
 @test "fabric: rdma: data crosses the wire byte-exact both ways" {
