@@ -671,7 +671,7 @@ two_queues() {
 	[[ $(jq .refused "$SD/srv.json") == 1 ]]
 }
 
-@test "the fuzzer finds nothing in the protocol parsers in 20 s" {
+@test "the fuzzer finds nothing in the protocol parsers in 10 s" {
 	local fz=$TOP/build/fuzz/fuzz_proto corpus
 	[[ -x $fz ]] || fail "build/fuzz/fuzz_proto not built (make all builds it)"
 	corpus=$(mktemp -d)
@@ -684,7 +684,7 @@ two_queues() {
 	{ printf 'SPPX\x03\x08\x10\x00\x01\x00\x00\x00\x00\x00\x00\x00'
 	  printf '\x00\x10\x00\x00\x00\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00'
 	  printf '\x07\x00\x00\x00\x00\x00\x00\x00\xaa\xbb\xcc\xdd\xee\xff\x11\x22'; } >"$corpus/token"
-	run timeout 120 "$fz" -max_total_time=20 -rss_limit_mb=1024 \
+	run timeout 120 "$fz" -max_total_time=10 -rss_limit_mb=1024 \
 		-artifact_prefix="$corpus/" "$corpus"
 	rm -rf "$corpus"
 	assert_success
