@@ -263,7 +263,7 @@ row() {
 
 @test "iolat: -m gives means in milliseconds, not rounded to 0" {
 	trace_reads 300 -m
-	assert_output --regexp '@device_ms: .* mean 0\.[0-9]{3} ms'
+	assert_output --regexp '@device_ms: .* mean [0-9]+\.[0-9]{3} ms'
 	refute_output --regexp 'mean 0\.0 ms'
 }
 
@@ -427,9 +427,11 @@ row() {
 	run --separate-stderr "$TOP/bench/iolat-overhead.sh" --sides "floor iolat" --reps 2 \
 		--time 300ms --worker-cpus 1 "$LOOP_DEV"
 	[ "$status" -eq 0 ] || { echo "exit $status: $stderr"; false; }
-	# a row per side, with IOPS, and iolat's programs' own time
+	# a row per side, with IOPS and its ratio to the untraced run (any
+	# value: 300 ms runs on a loaded machine vary both ways), and iolat's
+	# programs' own time
 	for side in none floor iolat; do
-		grep -Eq "^$side +[1-9][0-9]* +[01]\.[0-9]{3} " <<<"$output" || { echo "$output"; false; }
+		grep -Eq "^$side +[1-9][0-9]* +[0-9]+\.[0-9]{3} " <<<"$output" || { echo "$output"; false; }
 	done
 	grep -Eq '^iolat costs -?[0-9.]+% of IOPS \(95% CI .*\), its programs [1-9][0-9]* ns per I/O$' \
 		<<<"$output"

@@ -23,10 +23,12 @@ teardown() {
 	jq -e '(.results | map(select(.mode == "sendfile" or .mode == "nginx")) | max_by(.rps).rps / 2 | floor) as $o
 		| .fixed_load | all(.offered_rps == $o and .p99_us > 0 and .p99_us >= .p50_us)' <<<"$output"
 	# every request costs a TCP server at least its recv and its send; the
-	# UDP server batches (recvmmsg or an AF_XDP ring), below one a request
-	jq -e '.cost | length == 3 and all(.requests > 0 and .cpu_us_per_req > 0)' <<<"$output"
+	# UDP server's syscalls serve a batch of requests each, so how many a
+	# request costs it depends on the load (and sp-cost counts the
+	# server's whole life, start-up and idle waits included): that figure
+	# is the benchmark's, only its presence is checked here
+	jq -e '.cost | length == 3 and all(.requests > 0 and .cpu_us_per_req > 0 and .syscalls_per_req > 0)' <<<"$output"
 	jq -e '.cost | map(select(.mode != "xdp-udp")) | all(.syscalls_per_req >= 2)' <<<"$output"
-	jq -e '.cost[] | select(.mode == "xdp-udp") | .syscalls_per_req < 2' <<<"$output"
 	[[ -s $OUT/fixed-load.json && -s $OUT/cost.json ]]
 	run pgrep -f "nginx -q -p /dev/shm/shortpath-serve"
 	assert_failure

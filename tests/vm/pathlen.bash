@@ -12,27 +12,14 @@
 # --layers: iolat's breakdown of QD1 reads per path instead (pl_layers,
 # schema shortpath.pathlen-layers/1). Otherwise prints one JSON document
 # (schema shortpath.pathlen/1) on stdout,
-# progress on stderr. For each run (path, queue depth, direction):
-#   task     the submitting thread's run time (/proc/self/task/TID/schedstat,
-#            read by uring_bench at the start and end of its run)
-#   kthread  io_uring's threads of the process (SQPOLL, io-wq), and the
-#            work items kworkers ran for the I/O path (blk_*, io_*, nvme_*,
-#            sg_*, scsi_*, ... by function, bench-pathlen-irq)
-#   irq      device interrupt handlers and the I/O softirqs (BLOCK,
-#            IRQ_POLL, TASKLET, HI) (bench-pathlen-irq: BPF on
-#            irq_handler_entry/exit and softirq_entry/exit)
-# each net of the interrupts it hosted, per I/O. What runs by the clock,
-# not by the I/O (the timer interrupt, TIMER/RCU/SCHED softirqs, rcu_*,
-# vmstat and other kernel threads) is reported apart as "background"
-# and is in no column: its amount follows real time. The idle task is not
-# counted: its time is the device wait (real time under sleep=on) and the
-# idle loop. uring_bench's main thread, which only waits for the job and
-# wakes every 100 ms of guest time, is reported apart ("main").
+# progress on stderr. Each run (path, queue depth, direction) is measured
+# by pl_measure (bench/pathlen-lib.bash, in the guest next to the
+# binaries): task, kthread and irq per I/O.
 
 PL_BIN=${SP_BIN:-/opt/shortpath/bin}
 PL_ALL_PATHS="psync uring uring-fixed sqpoll uring-iopoll nvme nvme-fixed nvme-iopoll sg vfio scsi-vfio"
-
-pl_say() { echo "pathlen: $*" >&2; }
+# shellcheck source=bench/pathlen-lib.bash
+source "$PL_BIN/pathlen-lib.bash" || return 2 2>/dev/null || exit 2
 
 # pl_args PATH: uring_bench options and target of a path ("" if unknown)
 pl_args() {
@@ -77,108 +64,13 @@ pl_bdf() {
 }
 PL_VFIO_BDF=
 
-# pl_kthreads: "tid run_ns" of every kernel thread (PF_KTHREAD)
-pl_kthreads() {
-	local f
-	for f in /proc/[0-9]*/task/[0-9]*/stat; do
-		printf '%s\n' "${f%/stat}"
-	done | awk '{
-		d = $0; line = ""
-		if ((getline line < (d "/stat")) <= 0) next
-		close(d "/stat")
-		sub(/^.*\) /, "", line); split(line, s, " ")
-		# s[7] is field 9 of stat: flags; PF_KTHREAD is 0x00200000
-		if (int(s[7] / 2097152) % 2 == 0) next
-		if ((getline ss < (d "/schedstat")) <= 0) next
-		close(d "/schedstat")
-		split(ss, r, " "); n = split(d, p, "/")
-		print p[n], r[1]
-	}'
-}
-
-# pl_idle_ns: the time every CPU has spent idle (halted) since boot, in
-# ns: the tick code's idle and iowait sleep times, exact (ktime), where
-# /proc/stat and /proc/uptime round to 10 ms
-pl_idle_ns() {
-	awk '$1 == ".idle_sleeptime" || $1 == ".iowait_sleeptime:" { s += $(NF - 1) } END { printf "%.0f\n", s }' /proc/timer_list
-}
-
-# pl_pid_ns PID: the run time of every thread of PID so far (0: none)
-PL_WATCH_PID=
-pl_pid_ns() {
-	[[ -n $1 ]] || { echo 0; return; }
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
-}
-
-# pl_run NAME RW QD IOS SIZE_MIB: one measured run; one JSON object on stdout
+# pl_run NAME RW QD IOS SIZE_MIB: one measured run of path NAME
 pl_run() {
-	local name=$1 rw=$2 qd=$3 ios=$4 size=$5 args tmp rc=0 pid i0 i1 w0 w1
-	args=$(pl_args "$name")
-	[[ -n $args ]] || { pl_say "unknown path $name"; return 2; }
-	tmp=$(mktemp -d)
-	sleep 0.2	# the previous run's ring teardown (a kworker) ends first
-	pl_kthreads >"$tmp/k0"
-	mkfifo "$tmp/ready"
-	"$PL_BIN/bench-pathlen-irq" --ready-fd 3 3>"$tmp/ready" >"$tmp/irq" 2>"$tmp/irq.err" &
-	pid=$!
-	read -r -n 1 _ <"$tmp/ready" || { cat "$tmp/irq.err" >&2; rm -rf "$tmp"; return 1; }
-	w0=$(pl_pid_ns "$PL_WATCH_PID")
-	i0=$(pl_idle_ns)
+	local args
+	args=$(pl_args "$1")
+	[[ -n $args ]] || { pl_say "unknown path $1"; return 2; }
 	# shellcheck disable=SC2086 # args are words
-	"$PL_BIN/uring_bench" --json --quiet -w "$rw" -q "$qd" -s "$qd" -c "$qd" -n "$ios" --size "${size}M" $args \
-		>"$tmp/ub" 2>"$tmp/ub.err" || rc=$?
-	i1=$(pl_idle_ns)
-	w1=$(pl_pid_ns "$PL_WATCH_PID")
-	kill -INT "$pid"
-	wait "$pid" || rc=1
-	pl_kthreads >"$tmp/k1"
-	if ((rc)); then
-		pl_say "$name $rw QD$qd failed:"; cat "$tmp/ub.err" >&2
-		rm -rf "$tmp"
-		return 1
-	fi
-	jq -M -c -n --arg path "$name" --arg rw "$rw" --argjson qd "$qd" \
-		--slurpfile ub "$tmp/ub" --slurpfile irq "$tmp/irq" \
-		--rawfile k0 "$tmp/k0" --rawfile k1 "$tmp/k1" \
-		--argjson idle "$((i1 - i0))" --argjson watched "$((w1 - w0))" '
-		def kt(s): s | split("\n") | map(select(length > 0) | split(" ")
-			| {key: .[0], value: (.[1] | tonumber)}) | from_entries;
-		def sum(f): reduce f as $x (0; . + $x);
-		($ub[0].result) as $r | ($irq[0]) as $q | ($r.ios) as $n
-		| (kt($k0)) as $a | (kt($k1)) as $b
-		| def net(tid; ns): [ns - ($q.by_tid[tid | tostring] // 0), 0] | max;
-		# work items and softirqs of the I/O path; the rest is background
-		# (io_ring_exit_work tears a ring down once; a previous run may land here)
-		def io_work: test("^(blk_|bio_|io_|nvme_|scsi_|sg_|megasas_|iomap_|vfio_|dio_|aio_)")
-			and (test("^io_ring_exit_work$") | not);
-		def io_soft: . == "HI" or . == "BLOCK" or . == "IRQ_POLL" or . == "TASKLET";
-		sum($r.cpu.threads[] | select(.role == "job") | net(.tid; .run_ns)) as $task
-		| sum($r.cpu.threads[] | select(.role == "main") | net(.tid; .run_ns)) as $main
-		| sum($r.cpu.threads[] | select(.role == "io") | net(.tid; .run_ns)) as $iot
-		| sum($q.works[] | select(.fn | io_work) | .ns) as $iowork
-		| sum($q.softirq | to_entries[] | select(.key | io_soft) | .value.ns) as $iosoft
-		| sum($q.softirq | to_entries[] | select(.key | io_soft | not) | .value.ns) as $bgsoft
-		| sum($q.works[] | select(.fn | io_work | not) | .ns) as $bgwork
-		| sum($b | to_entries[] | net(.key; .value - ($a[.key] // 0))) as $allkt
-		| def per(x): (x / $n * 10 | round) / 10;
-		{path: $path, rw: $rw, qd: $qd, ios: $n,
-		 task: per($task), kthread: per($iot + $iowork), irq: per($q.hardirq_ns + $iosoft),
-		 total: per($task + $iot + $iowork + $q.hardirq_ns + $iosoft),
-		 rtt_min: $r.latency_ns.min, rtt_p50: $r.latency_ns.p50,
-		 detail: {io_threads: per($iot), work_items: per($iowork),
-			  hardirq: per($q.hardirq_ns), softirq: per($iosoft),
-			  hardirqs_per_io: ($q.hardirq_n / $n),
-			  ctxsw_per_io: (($r.ctx_switches.voluntary + $r.ctx_switches.involuntary) / $n),
-			  main: per($main),
-			  idle_ns: $idle, watched_ns: $watched,
-			  background: {timer_irq: per($q.timer_ns), softirq: per($bgsoft),
-				       work_items: per($bgwork),
-				       kernel_threads: per([$allkt - $iowork - $bgwork, 0] | max)},
-			  works: [$q.works[] | {fn, per_io: per(.ns), n}] | sort_by(-.per_io) | .[:6],
-			  threads: [$r.cpu.threads[] | {comm, role, per_io: per(.run_ns)}]},
-		 setup: $ub[0].config.setup}' || rc=1
-	rm -rf "$tmp"
-	return "$rc"
+	pl_measure "$1" "$2" "$3" -- -w "$2" -q "$3" -s "$3" -c "$3" -n "$4" --size "${5}M" $args
 }
 
 # pl_with TOOL ARGS... -- pl_run ARGS: one pl_run while a tracer (started
