@@ -173,7 +173,11 @@ int sp_target_check_signature(struct sp_target *t, bool force, char *why, size_t
 		goto out;
 	}
 	snprintf(img, sizeof(img), "/proc/self/fd/%d", fd);
-	if (sp_dev_probe_signature(img, what, sizeof(what)) > 0) {
+	ret = sp_dev_probe_signature(img, what, sizeof(what));
+	if (ret < 0) {
+		snprintf(why, len, "%s: cannot read the image of its first blocks for a signature "
+			 "(%s); refusing to write without --force", t->dev.path, strerror(-ret));
+	} else if (ret > 0) {
 		snprintf(why, len, "%s carries %s (read through the %s driver); "
 			 "refusing to write without --force", t->dev.path, what, t->be->name);
 		ret = -EEXIST;

@@ -113,12 +113,14 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d)
 
 int sp_dev_probe_signature(const char *path, char *what, size_t len)
 {
-	blkid_probe pr = blkid_new_probe_from_filename(path);
+	blkid_probe pr;
 	const char *val = NULL;
 	int ret;
 
+	errno = 0;
+	pr = blkid_new_probe_from_filename(path);
 	if (!pr)
-		return -errno ? -errno : -EIO;
+		return errno ? -errno : -EIO;
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
 	blkid_probe_enable_partitions(pr, 1);
@@ -134,8 +136,10 @@ int sp_dev_probe_signature(const char *path, char *what, size_t len)
 	} else if (ret == -2) {
 		snprintf(what, len, "several conflicting signatures");
 		ret = 1;
+	} else if (ret == 1) {
+		ret = 0;	/* nothing found */
 	} else {
-		ret = 0;	/* nothing found (1) or unreadable (-1) */
+		ret = -EIO;	/* unreadable: not the same as empty */
 	}
 	blkid_free_probe(pr);
 	return ret;
@@ -146,7 +150,7 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 {
 	char what[PATH_MAX];
 	struct stat st;
-	int fd;
+	int fd, ret;
 
 	if (!d->block_path[0])
 		return 0;
@@ -167,7 +171,16 @@ int sp_dev_check_writable(const struct sp_devinfo *d, bool force,
 	}
 	if (fd >= 0)
 		close(fd);
-	if (!force && sp_dev_probe_signature(d->block_path, what, sizeof(what)) > 0) {
+	if (force)
+		return 0;
+	/* a device whose signature cannot be read is not known to be empty */
+	ret = sp_dev_probe_signature(d->block_path, what, sizeof(what));
+	if (ret < 0) {
+		snprintf(why, len, "%s: cannot read it to look for a signature (%s); "
+			 "refusing to write without --force", d->block_path, strerror(-ret));
+		return ret;
+	}
+	if (ret > 0) {
 		snprintf(why, len, "%s carries %s; refusing to write without --force",
 			 d->block_path, what);
 		return -EEXIST;

@@ -61,7 +61,9 @@ int sp_dev_probe(const char *path, bool want_write, struct sp_devinfo *d);
 
 /*
  * Whether path (a device, or an image of one) carries a filesystem, RAID
- * or partition table signature, by libblkid: 1 (what says which), or 0.
+ * or partition table signature, by libblkid: 1 (what says which), 0 if
+ * it carries none, -errno if it cannot be read (callers refuse to write
+ * then, as for a signature).
  */
 int sp_dev_probe_signature(const char *path, char *what, size_t len);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Range checks of a target: overflow never wraps into a valid offset. */
+/* Range checks of a target: overflow never wraps into a valid offset;
+ * the write lock; the signature probe tells empty from unreadable. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,29 @@ int main(void)
 			  "a PCI function needs no lock (VFIO groups are exclusive)");
 		unlink(tmpl);
 		close(fd0);
+	}
+	{
+		/* an image: zeros, then a DOS partition table, then unreadable */
+		char tmpl[] = "/tmp/sp-sig-XXXXXX", what[128];
+		int fd = mkstemp(tmpl);
+		unsigned char mbr[512] = { 0 };
+
+		TAP_CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "a 1 MiB image");
+		ret = sp_dev_probe_signature(tmpl, what, sizeof(what));
+		TAP_CHECK(ret == 0, "zeros carry no signature (%d)", ret);
+		/* one Linux partition from sector 1, and the boot signature */
+		mbr[446 + 4] = 0x83;
+		mbr[446 + 8] = 1;
+		mbr[446 + 12] = 100;
+		mbr[510] = 0x55;
+		mbr[511] = 0xaa;
+		TAP_CHECK(pwrite(fd, mbr, sizeof(mbr), 0) == (ssize_t)sizeof(mbr), "an MBR written");
+		ret = sp_dev_probe_signature(tmpl, what, sizeof(what));
+		TAP_CHECK(ret == 1 && strstr(what, "dos"), "a partition table is found: %s", what);
+		close(fd);
+		unlink(tmpl);
+		ret = sp_dev_probe_signature(tmpl, what, sizeof(what));
+		TAP_CHECK(ret < 0, "a path that cannot be read is an error, not empty (%d)", ret);
 	}
 	return tap_done();
 }

@@ -26,7 +26,7 @@ setup() {
 	for qd in 1 32; do
 		for extra in "" "--fixedbufs" "--sqpoll" "--iopoll" "--fixedbufs --regfiles --sqpoll"; do
 			# shellcheck disable=SC2086
-			ub 600 -m nvme -w randrw -q "$qd" --verify --size 16M $extra /dev/ng0n1
+			ub 256 -m nvme -w randrw -q "$qd" --verify --size 16M $extra /dev/ng0n1
 			[ "$(json .result.verify.readback_blocks)" -gt 0 ] ||
 				fail "qd $qd $extra: nothing read back"
 		done

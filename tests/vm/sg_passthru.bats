@@ -33,7 +33,7 @@ teardown() {
 	for qd in 1 16; do
 		for extra in "" "--sqpoll" "--regfiles" "--sqpoll --regfiles"; do
 			# shellcheck disable=SC2086
-			ub 400 -m sg -w randrw -q "$qd" --verify --size 8M $extra "$SG"
+			ub 200 -m sg -w randrw -q "$qd" --verify --size 8M $extra "$SG"
 			[ "$(json .result.verify.readback_blocks)" -gt 0 ] ||
 				fail "qd $qd $extra: nothing read back"
 		done

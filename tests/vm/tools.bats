@@ -98,7 +98,7 @@ json_block_of() {
 
 @test "passthru-report: every path, with syscalls and context switches per I/O" {
 	command -v passthru-report.sh >/dev/null || skip "passthru-report.sh not in the testbed"
-	run passthru-report.sh --ios 400
+	run passthru-report.sh --ios 160
 	assert_success
 	for path in "NVMe block io_uring" "NVMe passthrough fixed buffers" "NVMe passthrough SQPOLL" \
 		    "NVMe passthrough IOPOLL" "NVMe passthrough vectored" "SCSI sg via io_uring"; do
