@@ -422,8 +422,11 @@ no_xdp_left() {
 }
 
 # skip_no_xsk: the first AF_XDP fetch failed to set up: skip saying why
+# skip_no_xsk: skip when the kernel has no AF_XDP for the client; a busy
+# queue is not that (sp-fetch waits for a closed socket's pool to go)
 skip_no_xsk() {
-	[[ $status -ne 0 && $output =~ (AF_XDP|attaching|link-layer) ]] &&
+	[[ $status -ne 0 && $output =~ (AF_XDP|attaching|link-layer) &&
+		! $output =~ "resource busy" ]] &&
 		skip "AF_XDP client unavailable: $(grep -m1 sp-fetch <<<"$output")"
 	return 0
 }

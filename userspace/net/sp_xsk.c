@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -123,8 +124,19 @@ static int open_queue(struct sp_xsk *x, const struct sp_xsk_opts *o, unsigned q)
 	}
 	if (ret && !x->zerocopy) {
 		scfg.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP;
-		ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx,
-						&xq->tx, &xq->fq, &xq->cq, &scfg);
+		/*
+		 * EBUSY: the queue still has the buffer pool of a socket that
+		 * was just closed (a run that ended a moment ago); the kernel
+		 * releases it from a work item, later on a loaded machine.
+		 * Give it up to 2 s before calling the queue taken.
+		 */
+		for (int i = 0; i < 20; i++) {
+			ret = xsk_socket__create_shared(&xq->xsk, o->ifname, q, x->umem, &xq->rx,
+							&xq->tx, &xq->fq, &xq->cq, &scfg);
+			if (ret != -EBUSY)
+				break;
+			nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+		}
 	}
 	if (ret) {
 		xq->xsk = NULL;
