@@ -226,3 +226,15 @@ load ../helpers
 	run --separate-stderr "$BIN/sp-cost" --json -- true
 	jq -e '.schema == "shortpath.cost/1" and (.version | length > 0) and (.time | test("Z$"))' <<<"$output"
 }
+
+@test "tests/vm/run: a fabric target on another kernel is checked before anything boots" {
+	run "$TOP/tests/vm/run" --target-kernel 6.12 -- true
+	assert_failure 2
+	assert_output --partial "--target-kernel needs --fabric"
+	run "$TOP/tests/vm/run" --fabric --target-kernel 5.10 -- true
+	assert_failure 2
+	assert_output --partial "--target-kernel must be one of: 6.1 6.12"
+	run "$TOP/tests/vm/run" --fabric --target-kernel -- true
+	assert_failure 2
+	assert_output --partial "--target-kernel needs a value"
+}
