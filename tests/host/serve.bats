@@ -336,6 +336,25 @@ udp_csum_errors() {
 	[[ $(cache stale) == 0 && $(cache evictions) == 0 ]]
 }
 
+@test "sp-fetch --sequential: each KiB of a file twice in order fills the cache exactly, then every request hits" {
+	start_cache
+	# f64k: 64 units; 128 requests in file order miss each unit twice
+	run fetch -m udp --id 1 -q -P 4 -n 128 --len 1k --sequential --json "$SD/f64k"
+	assert_success
+	[[ $(jfield .requests) == 128 && $(jfield .bytes) == 131072 && $(jfield .mismatches) == 0 ]]
+	local again=$(jfield .retransmits)
+	run fetch -m udp --id 1 -q -P 4 -n 640 --len 1k --sequential --json "$SD/f64k"
+	assert_success
+	stop_server
+	# a request asked again (a lost frame) may miss once more
+	[[ $(cache admissions) == 64 && $(cache misses) -ge 128 && $(cache misses) -le $((128 + again)) ]]
+	[[ $(cache hits) -ge 640 ]]
+	# ordering ranges needs ranges
+	run fetch -m udp --id 1 -q -n 4 --sequential "$SD/f64k"
+	assert_failure 2
+	assert_output --partial "--sequential orders ranges: it needs --len"
+}
+
 @test "xdp cache: generic (skb) XDP answers too, without help from the peer" {
 	start_xdp --cache --xdp-mode skb --cache-admit 1
 	run fetch -m udp --id 1 -q -P 4 -n 1000 --len 1k --json "$SD/f64k"
@@ -440,6 +459,8 @@ skip_no_xsk() {
 		assert_success
 		[[ $(jfield .mismatches) == 0 && $(jfield .requests) == 12 && $(jfield .mode) == xdp ]]
 		[[ $(jfield .xdp.csum_errors) == 0 && $(jfield .xdp.frames_rx) -gt 0 ]]
+		# what the kernel dropped on the sockets, counted (XDP_STATISTICS)
+		[[ $(jfield '.xdp.kernel_drops | [.rx_dropped, .rx_ring_full, .rx_fill_ring_empty, .rx_invalid, .tx_invalid, .tx_ring_empty] | map(type) | unique | tojson') == '["number"]' ]]
 	done
 	run fetch_xdp --id 3 -q -P 8 -n 200 --len 4k --json "$SD/f5m"
 	assert_success

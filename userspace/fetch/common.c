@@ -89,7 +89,16 @@ void sp_fetch_next_range(struct client *c, uint64_t *off, uint64_t *len)
 		*len = c->size;
 		return;
 	}
-	*off = sp_rand_next(&c->rng) % ((c->size - c->len) / BLK + 1) * BLK;
+	if (c->sequential) {
+		/* the next whole range in file order, from the start again
+		 * after the last one that fits */
+		if (c->next_off > c->size - c->len)
+			c->next_off = 0;
+		*off = c->next_off;
+		c->next_off += c->len;
+	} else {
+		*off = sp_rand_next(&c->rng) % ((c->size - c->len) / BLK + 1) * BLK;
+	}
 	*len = c->len;
 }
 

@@ -52,12 +52,15 @@ struct client {
 	uint64_t size;
 	uint32_t *crcs;		/* one per BLK bytes of the file */
 	uint64_t rng;
+	bool sequential;	/* --sequential: ranges in file order */
+	uint64_t next_off;	/* --sequential: where the next range starts */
 	/* results */
 	uint64_t issued, done, bytes, errors, mismatches, lost, retransmits, busy;
 	uint64_t tokens;	/* UDP: requests the server answered with a TOKEN */
 	uint64_t writes, stale;	/* --fresh */
 	uint64_t frames_rx, frames_tx, csum_errors, misrouted;	/* -m xdp */
 	unsigned queues;	/* -m xdp: receive queues with a socket */
+	struct sp_xsk_drops xsk_drops;	/* -m xdp: what the kernel dropped */
 	uint64_t thread_done[SP_XSK_MAX_QUEUES];	/* -m xdp: requests per thread */
 	char xdp_attach[8];
 	bool xdp_zerocopy;	/* -m xdp: sockets bound in zero-copy mode */

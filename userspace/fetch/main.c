@@ -65,6 +65,9 @@ static void usage(FILE *f)
 "                        from when it was due, so queueing shows in p99\n"
 "      --len BYTES       fetch ranges of BYTES at random offsets that are\n"
 "                        multiples of 1 KiB (default: the whole file)\n"
+"      --sequential      with --len: the ranges in file order instead, from\n"
+"                        the start again after the end (each thread its own\n"
+"                        pass); -n 2048 --len 1k reads a 1 MiB file twice\n"
 "      --chunk BYTES     udp: longest single request (default and most 64k)\n"
 "      --timeout DURATION udp: re-request what is missing after this much\n"
 "                        silence (default 20ms)\n"
@@ -107,6 +110,19 @@ static void on_signal(int sig)
 static const char *mode_name(const struct client *c)
 {
 	return c->xdp ? "xdp" : c->udp ? "udp" : "tcp";
+}
+
+static json_object *drops_json(const struct sp_xsk_drops *d)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "rx_dropped", sp_json_u64(d->rx_dropped));
+	json_object_object_add(o, "rx_ring_full", sp_json_u64(d->rx_ring_full));
+	json_object_object_add(o, "rx_fill_ring_empty", sp_json_u64(d->rx_fill_empty));
+	json_object_object_add(o, "rx_invalid", sp_json_u64(d->rx_invalid));
+	json_object_object_add(o, "tx_invalid", sp_json_u64(d->tx_invalid));
+	json_object_object_add(o, "tx_ring_empty", sp_json_u64(d->tx_ring_empty));
+	return o;
 }
 
 static void report(struct client *c, const struct sp_usage *u, const uint64_t *srv_ns)
@@ -162,6 +178,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 			for (unsigned t = 0; t < c->threads; t++)
 				json_object_array_add(tj, sp_json_u64(c->thread_done[t]));
 			json_object_object_add(xj, "thread_requests", tj);
+			json_object_object_add(xj, "kernel_drops", drops_json(&c->xsk_drops));
 			json_object_object_add(root, "xdp", xj);
 		}
 		json_object_object_add(root, "elapsed_ns", sp_json_u64(u->wall_ns));
@@ -193,12 +210,21 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 	       (unsigned long long)c->mismatches, (unsigned long long)c->errors,
 	       (unsigned long long)c->lost, (unsigned long long)c->retransmits);
 	if (c->xdp) {
+		const struct sp_xsk_drops *d = &c->xsk_drops;
+
 		printf("  AF_XDP      %s on %s, %u queue%s, %u thread%s: %llu frames sent, %llu received, "
 		       "%llu bad UDP checksums, %llu misrouted\n",
 		       c->xdp_attach, c->ifname, c->queues, c->queues > 1 ? "s" : "",
 		       c->threads, c->threads > 1 ? "s" : "", (unsigned long long)c->frames_tx,
 		       (unsigned long long)c->frames_rx, (unsigned long long)c->csum_errors,
 		       (unsigned long long)c->misrouted);
+		if (d->rx_dropped || d->rx_invalid || d->rx_ring_full || d->rx_fill_empty ||
+		    d->tx_invalid || d->tx_ring_empty)
+			printf("  kernel      dropped %llu (RX ring full %llu, fill ring empty %llu), "
+			       "invalid RX %llu, invalid TX %llu, TX ring found empty %llu\n",
+			       (unsigned long long)d->rx_dropped, (unsigned long long)d->rx_ring_full,
+			       (unsigned long long)d->rx_fill_empty, (unsigned long long)d->rx_invalid,
+			       (unsigned long long)d->tx_invalid, (unsigned long long)d->tx_ring_empty);
 		if (c->threads > 1) {
 			printf("  threads    ");
 			for (unsigned t = 0; t < c->threads; t++)
@@ -212,7 +238,7 @@ static void report(struct client *c, const struct sp_usage *u, const uint64_t *s
 }
 
 enum { OPT_NAME = 256, OPT_ID, OPT_LEN, OPT_CHUNK, OPT_TIMEOUT, OPT_PID,
-       OPT_BAD, OPT_FRESH, OPT_XDP_MODE, OPT_THREADS, OPT_RATE };
+       OPT_BAD, OPT_FRESH, OPT_XDP_MODE, OPT_THREADS, OPT_RATE, OPT_SEQUENTIAL };
 
 static int parse_args(int argc, char **argv, struct client *c)
 {
@@ -230,6 +256,7 @@ static int parse_args(int argc, char **argv, struct client *c)
 		{ "time", required_argument, NULL, 't' },
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "len", required_argument, NULL, OPT_LEN },
+		{ "sequential", no_argument, NULL, OPT_SEQUENTIAL },
 		{ "chunk", required_argument, NULL, OPT_CHUNK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "server-pid", required_argument, NULL, OPT_PID },
@@ -305,6 +332,9 @@ static int parse_args(int argc, char **argv, struct client *c)
 			if (sp_parse_size(optarg, &c->len) || !c->len || c->len % BLK)
 				goto bad;
 			break;
+		case OPT_SEQUENTIAL:
+			c->sequential = true;
+			break;
 		case OPT_CHUNK:
 			if (sp_parse_size(optarg, &c->chunk) || !c->chunk ||
 			    c->chunk % BLK || c->chunk > UDP_MAX_FRAMES * BLK)
@@ -369,6 +399,10 @@ bad:
 	if (c->rate && c->rate < c->threads) {
 		sp_err("--rate %llu is below --threads %u: each thread needs a request per second",
 		       (unsigned long long)c->rate, c->threads);
+		return -EINVAL;
+	}
+	if (c->sequential && !c->len) {
+		sp_err("--sequential orders ranges: it needs --len");
 		return -EINVAL;
 	}
 	if (c->threads > 1 && !c->xdp) {

@@ -82,7 +82,7 @@ struct xclient {
 	unsigned nr_free, queued;
 	uint64_t frames_rx, frames_tx, csum_errors;
 	struct xinbox *inbox;	/* every thread's, this one's at [thread] */
-	unsigned thread;
+	unsigned thread, threads;
 	unsigned parallel;	/* slots per thread: a reply's owner is slot / parallel */
 	unsigned *running;	/* the threads still fetching */
 };
@@ -261,6 +261,7 @@ static void xdp_thread_init(const struct client *c, struct xclient *x)
 	x->txq = c->thread;
 	x->inbox = xs->inbox;
 	x->thread = c->thread;
+	x->threads = c->threads;
 	x->parallel = c->parallel;
 	x->running = &xs->running;
 	for (unsigned q = c->thread; q < nq; q += c->threads)
@@ -303,13 +304,26 @@ static int xdp_wait(struct fetch_transport *t, uint64_t timeout_ns)
 	struct xclient *x = (struct xclient *)t;
 	struct pollfd pfd[SP_XSK_MAX_QUEUES + 1];
 	unsigned n = 0;
+	int ret;
 
 	for (unsigned i = 0; i < x->nr_rxq; i++)
 		pfd[n++] = (struct pollfd){ .fd = sp_xsk_fd(x->xsk, x->rxq[i]), .events = POLLIN };
 	/* replies another thread received for this one wake it too */
 	if (x->inbox)
 		pfd[n++] = (struct pollfd){ .fd = x->inbox[x->thread].wake, .events = POLLIN };
-	return ppoll(pfd, n, &ts, NULL);
+	ret = ppoll(pfd, n, &ts, NULL);
+	/*
+	 * Consume the wake-up here, not where the inbox is drained: a
+	 * hand-over signals after it unlocks, so the drain may already have
+	 * taken its frame; a count left behind would make every later ppoll
+	 * return at once and the thread spin.
+	 */
+	if (ret > 0 && x->inbox && (pfd[n - 1].revents & POLLIN)) {
+		eventfd_t v;
+
+		eventfd_read(pfd[n - 1].fd, &v);
+	}
+	return ret;
 }
 
 static int xdp_handoff(struct fetch_transport *t, unsigned owner, const uint8_t *buf,
@@ -342,11 +356,8 @@ static unsigned drain_inbox(struct xclient *x, struct fetch_udp *u)
 	struct xinbox *in = x->inbox ? &x->inbox[x->thread] : NULL;
 	unsigned got = 0;
 
-	eventfd_t v;
-
 	if (!in || !__atomic_load_n(&in->n, __ATOMIC_RELAXED))
 		return 0;
-	eventfd_read(in->wake, &v);
 	pthread_mutex_lock(&in->lock);
 	for (; in->n; in->n--, got++) {
 		sp_fetch_udp_reply(u, in->frame[in->head], in->len[in->head]);
@@ -385,7 +396,8 @@ static void linger_frame(void *arg, const uint8_t *frame, uint32_t len)
 	    !sp_udp_csum_ok(frame, len) || sp_x_parse(payload, plen, &m))
 		return;
 	owner = (m.req_id >> REQ_SLOT_SHIFT) / x->parallel;
-	if (owner != x->thread && owner < SP_XSK_MAX_QUEUES)
+	/* the slot number is the server's echo: only a thread that exists */
+	if (owner != x->thread && owner < x->threads)
 		xdp_handoff(&x->t, owner, payload, plen);
 }
 
@@ -562,6 +574,8 @@ int sp_fetch_xdp(struct client *c)
 			snprintf(c->fail, sizeof(c->fail), "thread %u: %s", t, wc->fail);
 	}
 out:
+	if (xs.xsk.nr_queues)
+		sp_xsk_drops(&xs.xsk, &c->xsk_drops);
 	xdp_teardown(&xs);
 	for (unsigned t = 0; xs.inbox && t < c->threads; t++)
 		if (xs.inbox[t].wake > 0)

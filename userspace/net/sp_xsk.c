@@ -296,6 +296,27 @@ unsigned sp_xsk_completed(struct sp_xsk *x, unsigned q, uint64_t *addrs, unsigne
 	return n;
 }
 
+int sp_xsk_drops(const struct sp_xsk *x, struct sp_xsk_drops *d)
+{
+	*d = (struct sp_xsk_drops){ 0 };
+	for (unsigned q = 0; q < x->nr_queues; q++) {
+		struct xdp_statistics st = { 0 };
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(sp_xsk_fd(x, q), SOL_XDP, XDP_STATISTICS, &st, &len))
+			return -errno;
+		d->rx_dropped += st.rx_dropped;
+		d->rx_invalid += st.rx_invalid_descs;
+		d->tx_invalid += st.tx_invalid_descs;
+		/* the last three came with 5.9; an older kernel's shorter
+		 * struct leaves them 0 */
+		d->rx_ring_full += st.rx_ring_full;
+		d->rx_fill_empty += st.rx_fill_ring_empty_descs;
+		d->tx_ring_empty += st.tx_ring_empty_descs;
+	}
+	return 0;
+}
+
 unsigned sp_xsk_rx(struct sp_xsk *x, unsigned q, unsigned max,
 		   void (*fn)(void *arg, const uint8_t *frame, uint32_t len), void *arg)
 {

@@ -105,4 +105,16 @@ unsigned sp_xsk_completed(struct sp_xsk *x, unsigned q, uint64_t *addrs, unsigne
 unsigned sp_xsk_rx(struct sp_xsk *x, unsigned q, unsigned max,
 		   void (*fn)(void *arg, const uint8_t *frame, uint32_t len), void *arg);
 
+/*
+ * What the kernel dropped or refused on the sockets, summed over the
+ * queues (XDP_STATISTICS): frames it could not deliver because the RX
+ * ring was full or the fill ring empty are invisible to the program
+ * otherwise, and look like loss on the wire.
+ */
+struct sp_xsk_drops {
+	uint64_t rx_dropped, rx_invalid, rx_ring_full, rx_fill_empty;
+	uint64_t tx_invalid, tx_ring_empty;
+};
+int sp_xsk_drops(const struct sp_xsk *x, struct sp_xsk_drops *d);
+
 #endif
