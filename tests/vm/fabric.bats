@@ -66,10 +66,10 @@ connect() {
 verify_paths() {
 	local qd
 	for qd in 1 32; do
-		fb -m nvme -w randrw --verify -q "$qd" -n 256 --size 8M "$NG1"
-		fb -m nvme --fixedbufs -w randrw --verify -q "$qd" -n 256 --size 8M "$NG2"
-		fb -m nvme --sqpoll -w randrw --verify -q "$qd" -n 256 --size 8M --offset 8M "$NG1"
-		fb -m uring -w randrw --verify -q "$qd" -n 256 --size 8M --offset 16M "$BLK1"
+		fb -m nvme -w randrw --verify -q "$qd" -n 128 --size 8M "$NG1"
+		fb -m nvme --fixedbufs -w randrw --verify -q "$qd" -n 128 --size 8M "$NG2"
+		fb -m nvme --sqpoll -w randrw --verify -q "$qd" -n 128 --size 8M --offset 8M "$NG1"
+		fb -m uring -w randrw --verify -q "$qd" -n 128 --size 8M --offset 16M "$BLK1"
 	done
 }
 
@@ -191,9 +191,12 @@ across() {
 	local d=$BATS_TEST_TMPDIR pid st
 	# the target's NVMe namespace (512-byte blocks, as the server's frames
 	# are read; the null_blk one has 4 KiB blocks) random from end to end,
-	# so that every range fetched is checked
-	dd if=/dev/urandom of="$BLK1" bs=1M count=$(($(blockdev --getsize64 "$BLK1") >> 20)) \
-		oflag=direct conv=fsync status=none
+	# so that every range fetched is checked; written on the target's own
+	# device rather than across the emulated wire, and this side's cached
+	# pages of it dropped
+	tgt "dd if=/dev/urandom of=/dev/nvme0n1 bs=1M count=$((SP_NVME_BYTES >> 20)) oflag=direct conv=fsync status=none" ||
+		fail "filling the namespace on the target failed"
+	blockdev --flushbufs "$BLK1"
 	source "$SP_BIN/netns.sh"
 	sp_netns_up "fx$$" || fail "no veth namespace pair"
 	ip netns exec "$NS_S" "$SP_BIN/sp-serve" -m xdp -i "$VETH_S" --passthru --json -v \

@@ -81,6 +81,15 @@ json() {
 	jq -er "$1" <<<"$output"
 }
 
+# steps_ok STEP...: each named step of an sp-vfio check report ($output)
+# passed
+steps_ok() {
+	local s
+	for s in "$@"; do
+		json ".steps[] | select(.name == \"$s\") | .ok" >/dev/null || fail "step $s not ok: $output"
+	done
+}
+
 # ub N ARGS...: run uring_bench --json --quiet --ios N ARGS; fail unless it
 # exits 0, prints valid JSON and did exactly N I/Os per job. $output keeps
 # the JSON.

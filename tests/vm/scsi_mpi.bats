@@ -116,10 +116,7 @@ teardown() {
 	vfio_setup
 	run "$SP_BIN/sp-vfio" --json --cycles 20 check "$ADDR"
 	[ "$status" -eq 0 ] || fail "sp-vfio check: $output"
-	for s in bring-up unmapped-iova after-fault lba-out-of-range abort reset; do
-		json ".steps[] | select(.name == \"$s\") | .ok" >/dev/null ||
-			fail "step $s not ok: $output"
-	done
+	steps_ok bring-up unmapped-iova after-fault lba-out-of-range abort reset
 }
 
 @test "mpi scsi-vfio: a request the IOC never answers is timed out, the HBA reset, ETIMEDOUT in words" {

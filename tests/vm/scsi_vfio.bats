@@ -177,10 +177,7 @@ check_json() {
 
 @test "scsi-vfio: 20 bring-ups with nothing left behind; a DMA to an unmapped IOVA is fenced; abort and reset recover" {
 	check_json
-	for s in bring-up unmapped-iova after-fault lba-out-of-range abort reset; do
-		json ".steps[] | select(.name == \"$s\") | .ok" >/dev/null ||
-			fail "step $s not ok: $output"
-	done
+	steps_ok bring-up unmapped-iova after-fault lba-out-of-range abort reset
 }
 
 @test "scsi-vfio: a command the MFI firmware never answers is timed out, aborted, the HBA reset, ETIMEDOUT in words" {
