@@ -238,3 +238,14 @@ load ../helpers
 	assert_failure 2
 	assert_output --partial "--target-kernel needs a value"
 }
+
+@test "tests/vm/run: --smp takes 1 to 8 vCPUs, checked before anything boots" {
+	for n in 0 9 two -1; do
+		run "$TOP/tests/vm/run" --smp "$n" -- true
+		assert_failure 2
+	done
+	run "$TOP/tests/vm/run" --smp 9 -- true
+	assert_output "vm: --smp must be 1 to 8, not 9 (see tests/vm/run --help)"
+	run "$TOP/tests/vm/run" --help
+	assert_output --partial "--smp N"
+}
