@@ -98,8 +98,7 @@ struct job {
 	uint64_t rng;
 	struct vblock *vb;
 	struct sp_io *ios;
-	unsigned *free_slot;
-	unsigned nr_free;
+	struct sp_io **free;	/* free I/Os, run_phase's stack */
 	/* results */
 	_Atomic uint64_t progress_ios;
 	_Atomic uint64_t progress_syscalls;
@@ -366,11 +365,13 @@ static __attribute__((noinline)) bool complete_io(struct job *j, enum phase phas
 
 /*
  * complete_io for the common case, inline in the loop: a main-phase
- * read, write or NOP that did all it was asked, with nothing to verify.
+ * read, write or NOP that did all it was asked, with nothing to verify
+ * (fast: the caller's word that the phase is the main one without verify).
  */
-static inline bool complete_io_fast(struct job *j, enum phase phase, struct sp_io *io)
+static inline bool complete_io_fast(struct job *j, bool fast, enum phase phase,
+				    struct sp_io *io)
 {
-	if (phase != PHASE_MAIN || j->vb || io->res < 0)
+	if (!fast || io->res < 0)
 		return complete_io(j, phase, io);
 	switch (io->op) {
 	case SP_OP_NOP:
@@ -413,92 +414,164 @@ static void lat_run_flush(struct job *j, struct lat_run *r, uint64_t now)
 	r->n = 0;
 }
 
-/* The submission loop of one job: keep depth I/Os in flight. */
+/*
+ * Accounts the n I/Os reaped at now. The I/Os queued in one pass share
+ * their start time and those reaped together their end: a run of them
+ * is one histogram update, not one each (t/io_uring's per-batch
+ * accounting, kept exact). nop: a main-phase NOP run, whose I/Os only
+ * need their result checked (t/io_uring's NOP reaping checks less).
+ */
+static inline void complete_pass(struct job *j, enum phase phase, struct sp_io **done,
+				 unsigned n, uint64_t now, bool nop)
+{
+	const bool fast = phase == PHASE_MAIN && !j->vb;
+	struct lat_run run = { .op = SP_OP_NOP };
+
+	if (nop) {
+		unsigned failed = 0;
+
+#pragma GCC unroll 4
+		for (struct sp_io **d = done, **end = done + n; d < end; d++) {
+			const struct sp_io *io = *d;
+
+			if (io->res < 0) {
+				complete_io(j, phase, *d);	/* fails the job */
+				failed++;
+				continue;
+			}
+			if (io->start_ns != run.start_ns) {
+				lat_run_flush(j, &run, now);
+				run.start_ns = io->start_ns;
+			}
+			run.n++;
+		}
+		j->ios_done += n - failed;
+		lat_run_flush(j, &run, now);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct sp_io *io = done[i];
+
+		if (!complete_io_fast(j, fast, phase, io))
+			continue;
+		if (run.n && (run.start_ns != io->start_ns || run.op != io->op))
+			lat_run_flush(j, &run, now);
+		run.start_ns = io->start_ns;
+		run.op = io->op;
+		run.n++;
+	}
+	lat_run_flush(j, &run, now);
+}
+
+/*
+ * The submission loop of one job: keep depth I/Os in flight.
+ *
+ * Free I/Os are a stack of pointers (j->free[0..nr_free)). A pass
+ * prepares the top ones where they lie and hands them to the backend
+ * from there, in one call where it takes a batch (queue_n); reap()
+ * writes the completed ones straight back above the new top, so a
+ * completion is handled where it lands and freeing it is counting it.
+ * What the loop does per I/O is all a NOP run measures of the
+ * benchmark itself, so what holds for a whole pass (the phase, verify,
+ * the limit on I/Os) is decided once per pass.
+ */
 static void run_phase(struct job *j, enum phase phase)
 {
 	const struct config *c = &j->b->c;
 	struct sp_target *t = &j->t;
-	struct sp_io *done[c->depth];
-	unsigned inflight = 0;
+	const struct sp_backend *be = t->be;
+	struct sp_io **free = j->free;
+	unsigned nr_free = c->depth, inflight = 0;
 	uint64_t issued = 0;
+	/* a NOP's fields never change (set in job_setup): nothing to prepare */
+	const bool nop = phase == PHASE_MAIN && !(be->caps & SP_CAP_TARGET);
 
 	j->seq_next = 0;
 	for (;;) {
 		bool more = !j->err && !atomic_load_explicit(&j->b->stop, memory_order_relaxed);
-		unsigned prepped = 0, total, wait_nr;
+		unsigned n = nr_free < c->submit_batch ? nr_free : c->submit_batch;
+		unsigned total, wait_nr, i, queued = 0, flushes = 0;
 		uint64_t now = sp_now_ns();
+		struct sp_io **pass;
 		int ret;
 
-		if (phase == PHASE_MAIN)
+		if (phase == PHASE_MAIN) {
 			j->clock_reads += 2;	/* this one and the one after reaping */
-		if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
-			more = false;
-		if (phase == PHASE_VERIFY)
+			/*
+			 * No more than --ios asks for. A --fsync fsync is not
+			 * one of those I/Os, so a pass with one may fall short
+			 * and the next pass makes up for it.
+			 */
+			if (c->ios_per_job && n > c->ios_per_job - issued)
+				n = c->ios_per_job - issued;
+		} else {
 			more = !j->err && !atomic_load(&j->b->abort);
-		while (more && inflight + prepped < c->depth && prepped < c->submit_batch) {
-			struct sp_io *io = &j->ios[j->free_slot[j->nr_free - 1]];
+		}
+		if (!more || !n) {
+			more = false;
+			n = 0;
+		}
+		pass = free + nr_free - n;
+		if (nop)
+#pragma GCC unroll 4
+			for (struct sp_io **p = pass, **end = pass + n; p < end; p++)
+				(*p)->start_ns = now;
+		for (i = 0; !nop && i < n; i++) {
+			struct sp_io *io = pass[i];
 
 			if (!prep_io(j, phase, io)) {
 				more = false;
+				n = i;
 				break;
 			}
-			j->nr_free--;
 			io->start_ns = now;
-			ret = t->be->queue(t, io);
+			flushes += io->op == SP_OP_FLUSH;
+		}
+		if (be->queue_n)
+			queued = be->queue_n(t, pass, n);
+		for (; queued < n; queued++) {
+			ret = be->queue(t, pass[queued]);
 			if (ret) {
 				job_fail(j, ret, "queueing an I/O: %s", strerror(-ret));
 				more = false;
+				/* not sent, not issued */
+				for (i = queued; i < n; i++)
+					flushes -= pass[i]->op == SP_OP_FLUSH;
 				break;
 			}
-			prepped++;
-			/* a --fsync fsync is not one of the I/Os asked for */
-			if (io->op == SP_OP_FLUSH)
-				continue;
-			issued++;
-			if (phase == PHASE_MAIN)
-				j->issued++;
-			if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
+		}
+		/* off the stack (their slots take completions); one that could
+		 * not be queued is lost with the job, which has failed */
+		nr_free -= n;
+		issued += queued - flushes;
+		if (phase == PHASE_MAIN) {
+			j->issued = issued;
+			if (c->ios_per_job && issued >= c->ios_per_job)
 				more = false;
 		}
-		total = inflight + prepped;
+		total = inflight + queued;
 		if (!total)
 			break;
 		/* Wait only when the queue is full or nothing else will come. */
 		wait_nr = 0;
 		if (total >= c->depth || !more)
 			wait_nr = c->reap_batch < total ? c->reap_batch : total;
-		ret = t->be->submit(t, wait_nr);
+		ret = be->submit(t, wait_nr);
 		if (ret < 0) {
 			job_fail(j, ret, "submitting I/O: %s", strerror(-ret));
 			/* what is in flight cannot be reaped reliably now */
 			break;
 		}
 		inflight = total;
-		ret = t->be->reap(t, done, c->depth);
+		ret = be->reap(t, free + nr_free, total);
 		now = sp_now_ns();
-		/*
-		 * The I/Os queued in one pass share their start time and those
-		 * reaped here their end: a run of them is one histogram update,
-		 * not one each (t/io_uring's per-batch accounting, kept exact).
-		 */
-		struct lat_run run = { 0 };
-		for (int i = 0; i < ret; i++) {
-			struct sp_io *io = done[i];
-
-			if (complete_io_fast(j, phase, io)) {
-				if (run.n && (run.start_ns != io->start_ns || run.op != io->op))
-					lat_run_flush(j, &run, now);
-				run.start_ns = io->start_ns;
-				run.op = io->op;
-				run.n++;
-			}
-			j->free_slot[j->nr_free++] = io - j->ios;
-		}
-		lat_run_flush(j, &run, now);
-		if (ret > 0)
+		if (ret > 0) {
+			complete_pass(j, phase, free + nr_free, (unsigned)ret, now, nop);
+			nr_free += ret;
+			inflight -= ret;
 			atomic_store_explicit(&j->progress_ios, j->ios_done,
 					      memory_order_relaxed);
-		inflight -= ret;
+		}
 		atomic_store_explicit(&j->progress_syscalls, t->syscalls,
 				      memory_order_relaxed);
 	}
@@ -523,16 +596,21 @@ static int job_setup(struct job *j)
 		}
 	}
 	j->ios = calloc(c->depth, sizeof(*j->ios));
-	j->free_slot = calloc(c->depth, sizeof(*j->free_slot));
-	if (!j->ios || !j->free_slot) {
+	j->free = calloc(c->depth, sizeof(*j->free));
+	if (!j->ios || !j->free) {
 		job_fail(j, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < c->depth; i++) {
-		j->ios[i].buf = i;
-		j->free_slot[i] = c->depth - 1 - i;
+		struct sp_io *io = &j->ios[i];
+
+		io->buf = i;
+		/* a NOP goes nowhere: these stay as they are for the whole run */
+		io->op = SP_OP_NOP;
+		io->len = c->bs;
+		/* the lowest index on top, so I/Os go out in index order */
+		j->free[c->depth - 1 - i] = io;
 	}
-	j->nr_free = c->depth;
 	if (c->verify) {
 		j->vb = calloc(j->nblocks, sizeof(*j->vb));
 		if (!j->vb) {
@@ -600,7 +678,7 @@ static void *job_main(void *arg)
 	if (j->t.be)
 		sp_target_close(&j->t);
 	free(j->ios);
-	free(j->free_slot);
+	free(j->free);
 	free(j->vb);
 	return NULL;
 }

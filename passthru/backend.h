@@ -130,6 +130,14 @@ struct sp_backend {
 	const char *(*status_str)(uint32_t status, char *buf, size_t len);
 	int (*open)(struct sp_target *t);
 	int (*queue)(struct sp_target *t, struct sp_io *io);
+	/*
+	 * Optional: queues ios[0..n), in order, as n calls of queue() would,
+	 * as far as it can without an error, and returns how many it queued;
+	 * the caller queues the rest with queue(), which says why one cannot
+	 * go. For loops where a call per I/O is a real part of the cost
+	 * (a NOP). NULL: queue() one by one.
+	 */
+	int (*queue_n)(struct sp_target *t, struct sp_io *const *ios, unsigned n);
 	int (*submit)(struct sp_target *t, unsigned wait_nr);
 	int (*reap)(struct sp_target *t, struct sp_io **ios, unsigned max);
 	void (*close)(struct sp_target *t);

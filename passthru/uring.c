@@ -159,30 +159,55 @@ int sp_uring_submit(struct sp_target *t, unsigned wait_nr)
 	return ret;
 }
 
-int sp_uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+/*
+ * Reaps up to max completions, in at most two runs of consecutive CQEs
+ * (up to the ring's end, then from its start); shift and complete are
+ * the ring's, given as constants where the caller knows them (nop_reap)
+ * so that the loop is compiled for them.
+ */
+static inline __attribute__((always_inline)) int
+uring_reap(struct sp_uring *u, struct sp_io **ios, unsigned max, unsigned shift,
+	   void (*complete)(struct sp_io *io, const struct io_uring_cqe *cqe))
 {
-	struct sp_uring *u = t->priv;
+	/* in locals: a store to io->res may alias the ring's fields */
 	struct io_uring_cq *cq = &u->ring.cq;
-	unsigned head = *cq->khead, shift = io_uring_cqe_shift(&u->ring);
+	const struct io_uring_cqe *cqes = cq->cqes;
+	unsigned head = *cq->khead, mask = cq->ring_mask, entries = cq->ring_entries;
 	/* the tail once, with acquire: the CQEs before it are written */
-	unsigned ready = io_uring_smp_load_acquire(cq->ktail) - head, n;
+	unsigned ready = io_uring_smp_load_acquire(cq->ktail) - head, n = 0;
 
 	if (ready > max)
 		ready = max;
-	for (n = 0; n < ready; n++) {
-		const struct io_uring_cqe *cqe = &cq->cqes[((head + n) & cq->ring_mask) << shift];
-		struct sp_io *io = io_uring_cqe_get_data(cqe);
+	while (n < ready) {
+		unsigned at = (head + n) & mask, run = entries - at;
+		const struct io_uring_cqe *cqe = &cqes[at << shift];
+		struct sp_io **out = ios + n, **stop;
 
-		if (u->complete)
-			u->complete(io, cqe);
-		else
-			io->res = cqe->res;
-		ios[n] = io;
+		if (run > ready - n)
+			run = ready - n;
+#pragma GCC unroll 4
+		for (stop = out + run; out < stop; out++, cqe += 1u << shift) {
+			struct sp_io *io = io_uring_cqe_get_data(cqe);
+
+			if (complete)
+				complete(io, cqe);
+			else
+				io->res = cqe->res;
+			*out = io;
+		}
+		n += run;
 	}
 	/* the slots go back to the kernel only after they are read */
 	if (n)
 		io_uring_cq_advance(&u->ring, n);
 	return n;
+}
+
+int sp_uring_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+{
+	struct sp_uring *u = t->priv;
+
+	return uring_reap(u, ios, max, io_uring_cqe_shift(&u->ring), u->complete);
 }
 
 void sp_uring_close(struct sp_target *t)
@@ -244,7 +269,21 @@ static int uring_open(struct sp_target *t)
 
 static int nop_open(struct sp_target *t)
 {
-	return rw_open(t, true);
+	struct sp_uring *u;
+	int ret = rw_open(t, true);
+
+	if (ret)
+		return ret;
+	/*
+	 * Every SQE of this ring is a NOP, and neither the kernel nor
+	 * liburing writes an SQE: made a NOP with no flags, file or buffer
+	 * once here, one stays so, and queuing one is setting its user_data
+	 * (nop_queue), not the 64-byte clear of io_uring_prep_nop.
+	 */
+	u = t->priv;
+	for (unsigned i = 0; i < u->ring.sq.ring_entries; i++)
+		io_uring_prep_nop(&u->ring.sq.sqes[i]);
+	return 0;
 }
 
 static int uring_queue(struct sp_target *t, struct sp_io *io)
@@ -290,6 +329,55 @@ static int uring_queue(struct sp_target *t, struct sp_io *io)
 	return 0;
 }
 
+/* The NOP ring's SQEs are NOPs already (nop_open): user_data is all. */
+static int nop_queue(struct sp_target *t, struct sp_io *io)
+{
+	if (io->op != SP_OP_NOP)
+		return -EINVAL;
+	/* sets user_data */
+	return sp_uring_sqe(t, t->priv, io) ? 0 : -EBUSY;
+}
+
+/*
+ * nop_queue for a whole pass: the ring's room is looked up once and the
+ * SQEs' user_data set in a row, in at most two runs of consecutive
+ * entries (up to the ring's end, then from its start). liburing
+ * publishes them at submit, as for one.
+ */
+static int nop_queue_n(struct sp_target *t, struct sp_io *const *ios, unsigned n)
+{
+	struct sp_uring *u = t->priv;
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned tail = sq->sqe_tail, room = io_uring_sq_space_left(&u->ring);
+	struct sp_io *const *io = ios, *const *end;
+
+	if (n > room)
+		n = room;
+	for (end = ios + n; io < end;) {
+		unsigned at = (tail + (unsigned)(io - ios)) & sq->ring_mask;
+		unsigned run = sq->ring_entries - at;
+		struct io_uring_sqe *sqe = &sq->sqes[at];
+		struct sp_io *const *stop = end - io > run ? io + run : end;
+
+#pragma GCC unroll 4
+		for (; io < stop; io++, sqe++) {
+			if ((*io)->op != SP_OP_NOP)
+				goto out;
+			io_uring_sqe_set_data(sqe, *io);
+		}
+	}
+out:
+	sq->sqe_tail = tail + (unsigned)(io - ios);
+	u->queued += io - ios;
+	return (int)(io - ios);
+}
+
+/* A NOP ring has 16-byte CQEs and nothing to translate. */
+static int nop_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
+{
+	return uring_reap(t->priv, ios, max, 0, NULL);
+}
+
 const struct sp_backend sp_backend_uring = {
 	.name = "uring",
 	.desc = "io_uring read/write (--fixedbufs, --regfiles, --sqpoll, --iopoll)",
@@ -306,8 +394,9 @@ const struct sp_backend sp_backend_nop = {
 	.desc = "IORING_OP_NOP: the ring alone, no file or device",
 	.caps = SP_CAP_RING,
 	.open = nop_open,
-	.queue = uring_queue,
+	.queue = nop_queue,
+	.queue_n = nop_queue_n,
 	.submit = sp_uring_submit,
-	.reap = sp_uring_reap,
+	.reap = nop_reap,
 	.close = sp_uring_close,
 };

@@ -209,7 +209,7 @@ load ../helpers
 
 @test "every bench script answers --version, and --help prints its text, not its code" {
 	for s in aios-breakdown.sh compare-fio.sh demo.sh guard-cost.sh iolat-overhead.sh \
-		passthru-report.sh ab-compare serve-compare fabric-setup; do
+		passthru-report.sh ab-compare serve-compare fabric-setup nop-compare; do
 		run "$TOP/bench/$s" --version
 		assert_success
 		assert_output --regexp "^$s \\(shortpath\\) [0-9a-f]"
@@ -218,6 +218,30 @@ load ../helpers
 	assert_success
 	refute_output --partial "set -euo"
 	assert_output --partial "Usage: bench/demo.sh"
+}
+
+@test "bench/nop-compare: refuses without a t/io_uring binary, in one line, and reports rounds and ratios" {
+	run "$TOP/bench/nop-compare"
+	assert_failure 2
+	assert_output "nop-compare: --tio PATH is required: the t/io_uring binary to compare with (built from fio's source)"
+	run "$TOP/bench/nop-compare" --tio "$BATS_TEST_TMPDIR/none"
+	assert_failure 2
+	assert_output --partial "no such executable"
+	# a stand-in that prints what t/io_uring prints once a second
+	cat >"$BATS_TEST_TMPDIR/tio" <<-'EOF'
+		#!/bin/sh
+		echo "IOPS=1.50M, IOS/call=32/32"
+		echo "IOPS=900.00K, IOS/call=32/32"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/tio"
+	run --separate-stderr "$TOP/bench/nop-compare" --tio "$BATS_TEST_TMPDIR/tio" \
+		--before "$BIN/uring_bench" --rounds 2 --time 1 --json
+	assert_success
+	# shape only: no rate or ratio is asserted
+	jq -e '.schema == "shortpath.nop-compare/1" and (.rounds | length == 6) and
+		([.rounds[] | select(.binary == "t_io_uring") | .nops_per_s] == [1200000, 1200000]) and
+		([.ratios[] | "\(.of)/\(.to)"] == ["uring_bench/t_io_uring", "uring_bench/before"]) and
+		all(.ratios[]; .min <= .median and .median <= .max)' <<<"$output"
 }
 
 @test "every JSON document names its schema, the version and its time" {
