@@ -66,6 +66,7 @@ static void usage(FILE *f)
 "  -o, --output FILE    record: the record file (default fabriclat-SIDE.txt)\n"
 "  -d, --duration TIME  record: stop after TIME (default: at Ctrl-C/SIGTERM)\n"
 "      --ready-fd FD    record: write a byte to FD once attached\n"
+"  -v, --verbose        record: libbpf's messages (why a hook did not load)\n"
 "  -w, --waterfall N    merge: also print the first N commands (default 0)\n"
 "      --json           merge: JSON (schema shortpath.fabriclat/1)\n"
 "  -h, --help           this text\n"
@@ -257,23 +258,59 @@ static void ctrl_transport(int ctrl, char *buf, size_t len)
 	fclose(f);
 }
 
+/* The skeleton opened and loaded with the hooks in use[]; NULL with
+ * errno on failure. */
+static struct fabriclat_bpf *load_with(const bool use[H_N], bool initiator, int ctrl,
+				       const struct fabriclat_layout *ls,
+				       const struct fabriclat_layout *le)
+{
+	struct fabriclat_bpf *skel = fabriclat_bpf__open();
+	int ret;
+
+	if (!skel)
+		return NULL;
+	skel->rodata->start_layout = *ls;
+	skel->rodata->end_layout = *le;
+	skel->rodata->want_ctrl = initiator ? ctrl : -1;
+	for (unsigned h = 0; h < H_N; h++)
+		bpf_program__set_autoload(hook_prog(skel, h), use[h]);
+	ret = fabriclat_bpf__load(skel);
+	if (ret) {
+		fabriclat_bpf__destroy(skel);
+		errno = -ret;
+		return NULL;
+	}
+	return skel;
+}
+
+/* Appends ", " (but first) and a formatted text to buf at *used. */
+static void say(char *buf, size_t len, size_t *used, const char *fmt, const char *a,
+		const char *b)
+{
+	if (*used < len)
+		*used += (size_t)snprintf(buf + *used, len - *used, "%s", *used ? ", " : "");
+	if (*used < len)
+		*used += (size_t)snprintf(buf + *used, len - *used, fmt, a, b);
+}
+
 /*
  * Opens and loads the skeleton with the inner moments' hooks of this
  * side that the kernel has (a function kallsyms lists: static ones a
- * kernel inlined have no fentry target), or, if fentry is refused,
- * without them. *marks: the moments hooked; lost: what the user is told
- * is missing, "" if nothing. NULL with errno on failure.
+ * kernel inlined have no fentry target). A hook that does not load
+ * (fentry refused, or a structure its CO-RE reads found no match for)
+ * is tried alone to name it, and left out. *marks: the moments hooked;
+ * lost: what the user is told is missing, "" if nothing. NULL with
+ * errno on failure.
  */
 static struct fabriclat_bpf *load(bool initiator, int ctrl, const struct fabriclat_layout *ls,
 				  const struct fabriclat_layout *le, unsigned *marks,
 				  char *lost, size_t llen)
 {
 	const char *names[H_N];
-	bool present[H_N], want[H_N];
+	bool present[H_N], want[H_N], one[H_N];
 	char transport[16];
 	struct fabriclat_bpf *skel;
 	size_t used = 0;
-	int ret;
 
 	ctrl_transport(initiator ? ctrl : -1, transport, sizeof(transport));
 	for (unsigned h = 0; h < H_N; h++)
@@ -285,42 +322,38 @@ static struct fabriclat_bpf *load(bool initiator, int ctrl, const struct fabricl
 		want[h] = hook[h].target == !initiator &&
 			  (!hook[h].transport || !transport[0] || !strcmp(hook[h].transport, transport));
 		if (want[h] && !present[h]) {
-			used += (size_t)snprintf(lost + used, used < llen ? llen - used : 0, "%s%s",
-						 used ? ", " : "", hook[h].func);
+			say(lost, llen, &used, "%s%s not in this kernel (inlined, or its module not "
+			    "loaded)", hook[h].func, "");
 			want[h] = false;
 		}
 	}
-	if (lost[0] && used < llen)
-		snprintf(lost + used, llen - used, " not in this kernel (inlined, or its module "
-			 "not loaded)");
-	for (int pass = 0; pass < 2; pass++) {
-		skel = fabriclat_bpf__open();
+	skel = load_with(want, initiator, ctrl, ls, le);
+	if (!skel) {
+		for (unsigned h = 0; h < H_N; h++) {
+			struct fabriclat_bpf *t;
+
+			if (!want[h])
+				continue;
+			memset(one, 0, sizeof(one));
+			one[h] = true;
+			t = load_with(one, initiator, ctrl, ls, le);
+			if (t) {
+				fabriclat_bpf__destroy(t);
+				continue;
+			}
+			say(lost, llen, &used, "%s did not load (%s)", hook[h].func, strerror(errno));
+			want[h] = false;
+		}
+		skel = load_with(want, initiator, ctrl, ls, le);
 		if (!skel)
 			return NULL;
-		skel->rodata->start_layout = *ls;
-		skel->rodata->end_layout = *le;
-		skel->rodata->want_ctrl = initiator ? ctrl : -1;
-		*marks = 0;
-		for (unsigned h = 0; h < H_N; h++) {
-			bpf_program__set_autoload(hook_prog(skel, h), pass == 0 && want[h]);
-			if (pass == 0 && want[h])
-				*marks |= hook[h].mark;
-		}
-		ret = fabriclat_bpf__load(skel);
-		if (!ret)
-			return skel;
-		fabriclat_bpf__destroy(skel);
-		if (pass == 0 && *marks) {
-			/* fentry refused (as on a kernel that allows no
-			 * fentry), or a hook's CO-RE read that found no match */
-			snprintf(lost, llen, "every inner moment: their fentry programs did not "
-				 "load (%s)", strerror(-ret));
-			continue;
-		}
-		errno = -ret;
-		return NULL;
 	}
-	return NULL;
+	/* a moment counts as hooked where a hook for it loaded */
+	*marks = 0;
+	for (unsigned h = 0; h < H_N; h++)
+		if (want[h])
+			*marks |= hook[h].mark;
+	return skel;
 }
 
 static int record(const char *side, int ctrl, const char *output, uint64_t duration_ns,
@@ -672,6 +705,7 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "waterfall", required_argument, NULL, 'w' },
 		{ "ready-fd", required_argument, NULL, OPT_READY },
+		SP_OPT_VERBOSE_LONGOPT,
 		SP_OPT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -680,7 +714,7 @@ int main(int argc, char **argv)
 	int opt, ctrl = -1, ready_fd = -1;
 	unsigned waterfall = 0;
 	bool json = false;
-	const struct sp_opt_common common = { .shortopts = "hs:c:o:d:w:", .usage = usage,
+	const struct sp_opt_common common = { .shortopts = "hvs:c:o:d:w:", .usage = usage,
 					      .json = &json };
 
 	sp_log_init(argv[0], SP_LOG_NOTICE);
