@@ -1,12 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* What bpf/fabriclat.bpf.c hands sp-fabriclat: one event per start or
- * end of an NVMe command on a queue, named by queue and command id. */
+/* What bpf/fabriclat.bpf.c hands sp-fabriclat: one event per start,
+ * inner moment or end of an NVMe command on a queue, named by queue and
+ * command id. */
 #ifndef FABRICLAT_H
 #define FABRICLAT_H
 
 #define FABRICLAT_REC_MAX 256	/* bytes of a tracepoint record looked at */
 
-enum fabriclat_kind { FABRICLAT_START = 0, FABRICLAT_END = 1 };
+/*
+ * MARK1 and MARK2 are the two moments inside a side's window. The
+ * initiator: the command handed to the transport (nvme-tcp: its PDU to
+ * the socket; nvme-rdma: the send posted), and its response received
+ * (nvme-rdma: the receive completion). The target: the backend takes
+ * the command (bdev or file), and the backend I/O completed.
+ */
+enum fabriclat_kind { FABRICLAT_START = 0, FABRICLAT_END = 1, FABRICLAT_MARK1 = 2,
+		      FABRICLAT_MARK2 = 3 };
 
 struct fabriclat_ev {
 	__u64 t;		/* bpf_ktime_get_ns() */

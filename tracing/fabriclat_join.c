@@ -47,10 +47,11 @@ void fl_free(struct fl_side *s)
 
 int fl_write(FILE *f, const struct fl_side *s)
 {
-	fprintf(f, "# sp-fabriclat 1 %s\n", s->role);
+	fprintf(f, "# sp-fabriclat 2 %s %u\n", s->role, s->marks & (FL_MARK1 | FL_MARK2));
 	for (size_t i = 0; i < s->n; i++)
-		fprintf(f, "%" PRIu32 " %u %" PRIu64 " %" PRIu64 " %u\n", s->cmd[i].qid,
-			s->cmd[i].cid, s->cmd[i].start, s->cmd[i].end, s->cmd[i].status);
+		fprintf(f, "%" PRIu32 " %u %" PRIu64 " %" PRIu64 " %u %" PRIu64 " %" PRIu64 "\n",
+			s->cmd[i].qid, s->cmd[i].cid, s->cmd[i].start, s->cmd[i].end,
+			s->cmd[i].status, s->cmd[i].mark[0], s->cmd[i].mark[1]);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -74,51 +75,79 @@ static int number(const char **p, const char *end, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* The header line: version 1 "# sp-fabriclat 1 ROLE", version 2
+ * "# sp-fabriclat 2 ROLE MARKS"; 0, or -EINVAL. */
+static int header(const char *p, const char *e, struct fl_side *s, unsigned *version)
+{
+	static const char head[] = "# sp-fabriclat ";
+	size_t n = (size_t)(e - p), rl;
+	const char *r;
+
+	if (n < sizeof(head) + 1 || memcmp(p, head, sizeof(head) - 1) ||
+	    (p[sizeof(head) - 1] != '1' && p[sizeof(head) - 1] != '2') || p[sizeof(head)] != ' ')
+		return -EINVAL;
+	*version = (unsigned)(p[sizeof(head) - 1] - '0');
+	s->version = *version;
+	r = p + sizeof(head) + 1;
+	if (e - r >= 9 && !memcmp(r, "initiator", 9))
+		rl = 9;
+	else if (e - r >= 6 && !memcmp(r, "target", 6))
+		rl = 6;
+	else
+		return -EINVAL;
+	memcpy(s->role, r, rl);
+	s->role[rl] = 0;
+	r += rl;
+	if (*version == 1)
+		return r == e ? 0 : -EINVAL;
+	if (e - r != 2 || r[0] != ' ' || r[1] < '0' || r[1] > '3')
+		return -EINVAL;
+	s->marks = (unsigned)(r[1] - '0');
+	return 0;
+}
+
 int fl_parse(const char *text, size_t len, struct fl_side *s, char *why, size_t wlen)
 {
 	const char *p = text, *end = text + len;
-	unsigned line = 0;
+	unsigned line = 0, version = 0;
 
 	memset(s, 0, sizeof(*s));
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
-		uint64_t v[5];
+		uint64_t v[7] = { 0 };
 		struct fl_cmd c;
 		int ret = 0;
 
 		line++;
 		if (line == 1) {
-			static const char head[] = "# sp-fabriclat 1 ";
-			size_t n = (size_t)(e - p) - (sizeof(head) - 1);
-
-			if ((size_t)(e - p) < sizeof(head) || memcmp(p, head, sizeof(head) - 1) ||
-			    n >= sizeof(s->role) ||
-			    !((n == 9 && !memcmp(p + sizeof(head) - 1, "initiator", 9)) ||
-			      (n == 6 && !memcmp(p + sizeof(head) - 1, "target", 6)))) {
+			if (header(p, e, s, &version)) {
 				snprintf(why, wlen, "line 1: not an sp-fabriclat record file "
-					 "(\"# sp-fabriclat 1 initiator|target\")");
+					 "(\"# sp-fabriclat 2 initiator|target 0-3\" or "
+					 "\"# sp-fabriclat 1 initiator|target\")");
 				goto bad;
 			}
-			memcpy(s->role, p + sizeof(head) - 1, n);
-			s->role[n] = 0;
 		} else if (e > p) {
 			const char *q = p;
-			static const uint64_t max[5] = { UINT32_MAX, UINT16_MAX, FL_MAX_NS,
-							 FL_MAX_NS, UINT16_MAX };
+			static const uint64_t max[7] = { UINT32_MAX, UINT16_MAX, FL_MAX_NS,
+							 FL_MAX_NS, UINT16_MAX, FL_MAX_NS,
+							 FL_MAX_NS };
+			unsigned nf = version == 1 ? 5 : 7;
 
-			for (unsigned i = 0; i < 5 && !ret; i++)
+			for (unsigned i = 0; i < nf && !ret; i++)
 				ret = number(&q, e, max[i], &v[i]);
 			if (ret || q != e) {
-				snprintf(why, wlen, "line %u: not \"QID CID START END STATUS\" "
-					 "in range", line);
+				snprintf(why, wlen, "line %u: not \"QID CID START END STATUS%s\" "
+					 "in range", line, version == 1 ? "" : " MARK1 MARK2");
 				goto bad;
 			}
 			if (v[3] < v[2]) {
 				snprintf(why, wlen, "line %u: the command ends before it starts", line);
 				goto bad;
 			}
+			/* a moment outside the window is kept: merge reports it */
 			c = (struct fl_cmd){ .qid = (uint32_t)v[0], .cid = (uint16_t)v[1],
-					     .start = v[2], .end = v[3], .status = (uint16_t)v[4] };
+					     .start = v[2], .end = v[3], .status = (uint16_t)v[4],
+					     .mark = { v[5], v[6] } };
 			ret = fl_add(s, &c);
 			if (ret) {
 				snprintf(why, wlen, "line %u: %s", line,
@@ -190,6 +219,43 @@ static int cmp_i64(const void *a, const void *b)
 static int64_t mid_off(const struct fl_cmd *i, const struct fl_cmd *t)
 {
 	return ((int64_t)i->start - (int64_t)t->start) / 2 + ((int64_t)i->end - (int64_t)t->end) / 2;
+}
+
+/* Whether mark k of c was seen, inside c's window. */
+static int in_window(const struct fl_cmd *c, unsigned k)
+{
+	return c->mark[k] && c->mark[k] >= c->start && c->mark[k] <= c->end;
+}
+
+/* The inner layers of p from the moments its two commands saw. Each
+ * splits one of the windows, and is computed as the window less its
+ * other parts, so they add up by construction when every moment lies
+ * in its window in order; a moment that does not is misordered. */
+static void inner(struct fl_pair *p, const struct fl_cmd *x, const struct fl_cmd *y)
+{
+	p->have = 0;
+	p->misordered = (x->mark[0] && !in_window(x, 0)) || (x->mark[1] && !in_window(x, 1)) ||
+			(x->mark[0] && x->mark[1] && x->mark[1] < x->mark[0]) ||
+			(y->mark[0] && !in_window(y, 0)) || (y->mark[1] && !in_window(y, 1)) ||
+			(y->mark[0] && y->mark[1] && y->mark[1] < y->mark[0]);
+	if (p->misordered)
+		return;
+	if (x->mark[0]) {
+		p->send = (int64_t)(x->mark[0] - x->start);
+		p->wire_to = p->to_target - p->send;
+		p->have |= FL_HAVE_SEND;
+	}
+	if (x->mark[1]) {
+		p->receive = (int64_t)(x->end - x->mark[1]);
+		p->wire_from = p->from_target - p->receive;
+		p->have |= FL_HAVE_RECV;
+	}
+	if (y->mark[0] && y->mark[1]) {
+		p->tgt_nvmet = (int64_t)(y->mark[0] - y->start);
+		p->tgt_response = (int64_t)(y->end - y->mark[1]);
+		p->tgt_backend = p->at_target - p->tgt_nvmet - p->tgt_response;
+		p->have |= FL_HAVE_BACKEND;
+	}
 }
 
 int fl_join(const struct fl_side *init, const struct fl_side *target, struct fl_join *j)
@@ -269,7 +335,12 @@ int fl_join(const struct fl_side *init, const struct fl_side *target, struct fl_
 	j->off_hi = INT64_MAX;
 	for (size_t k = 0; k < j->n; k++) {
 		const struct fl_cmd *x = &init->cmd[j->pair[k].init], *y = &target->cmd[j->pair[k].target];
-		int64_t lo = (int64_t)x->start - (int64_t)y->start, hi = (int64_t)x->end - (int64_t)y->end;
+		/* the target starts after the command left the initiator and
+		 * ends before the response arrived there: tighter bounds where
+		 * the transport's moments were seen */
+		uint64_t sent = in_window(x, 0) ? x->mark[0] : x->start;
+		uint64_t recvd = in_window(x, 1) && x->mark[1] >= sent ? x->mark[1] : x->end;
+		int64_t lo = (int64_t)sent - (int64_t)y->start, hi = (int64_t)recvd - (int64_t)y->end;
 
 		if (lo > j->off_lo)
 			j->off_lo = lo;
@@ -286,6 +357,8 @@ int fl_join(const struct fl_side *init, const struct fl_side *target, struct fl_
 		p->at_target = (int64_t)(y->end - y->start);
 		p->to_target = (int64_t)y->start + j->off - (int64_t)x->start;
 		p->from_target = (int64_t)x->end - ((int64_t)y->end + j->off);
+		inner(p, x, y);
+		j->misordered += p->misordered != 0;
 	}
 	ret = 0;
 out:

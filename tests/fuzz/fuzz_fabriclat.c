@@ -24,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fl_join j;
 	char why[160], *fmt;
 	int off = -1, sz = -1;
+	size_t misordered = 0;
 
 	for (unsigned i = 0; i < 3 && p <= end; i++) {
 		const char *z = memchr(p, 0, (size_t)(end - p));
@@ -54,7 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(q->init < in.n && q->target < tg.n);
 		CHECK(q->at_target <= q->total);
 		CHECK(q->to_target + q->at_target + q->from_target == q->total);
+		misordered += q->misordered != 0;
+		CHECK(!q->misordered || !q->have);
+		/* each inner layer splits its window; the exact ones are not
+		 * below 0 */
+		if (q->have & FL_HAVE_SEND)
+			CHECK(q->send >= 0 && q->send + q->wire_to == q->to_target);
+		if (q->have & FL_HAVE_RECV)
+			CHECK(q->receive >= 0 && q->wire_from + q->receive == q->from_target);
+		if (q->have & FL_HAVE_BACKEND)
+			CHECK(q->tgt_nvmet >= 0 && q->tgt_backend >= 0 && q->tgt_response >= 0 &&
+			      q->tgt_nvmet + q->tgt_backend + q->tgt_response == q->at_target);
 	}
+	CHECK(misordered == j.misordered);
 	fl_join_free(&j);
 	fl_free(&in);
 	fl_free(&tg);
