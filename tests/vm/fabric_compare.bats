@@ -42,15 +42,17 @@ nothing_connected() {
 }
 
 @test "fabric-compare: local, TCP and RDMA, passthrough and block, interleaved, with each side's CPU per I/O" {
-	run --separate-stderr "$SP_BIN/fabric-compare" --json -n 200 -r 2 --size 8M
+	run --separate-stderr "$SP_BIN/fabric-compare" --json -n 100 -r 2 --size 8M
 	[[ $status == 0 ]] || fail "fabric-compare exited $status: $stderr"
 	local j=$output
 	jq -e . <<<"$j" >/dev/null || fail "not JSON: $j"
 	assert_equal "$(jq -r .schema <<<"$j")" shortpath.fabric-compare/1
 	assert_equal "$(jq -r '[.paths[].name] | join(" ")' <<<"$j")" "local-nvme tcp-nvme tcp-block rdma-nvme rdma-block"
-	# every path ran twice, 200 I/Os each, in the order asked
+	# every path ran twice, 100 I/Os each, in the order asked
 	assert_equal "$(jq -r '[.paths[] | .runs | length] | join(" ")' <<<"$j")" "2 2 2 2 2"
-	assert_equal "$(jq -r '[.paths[].runs[].ios] | unique | join(" ")' <<<"$j")" 200
+	assert_equal "$(jq -r '[.paths[].runs[].ios] | unique | join(" ")' <<<"$j")" 100
+	# the target's window held at least the run's 100 x 4 KiB
+	jq -e '[.paths[1:][].runs[].tgt_sectors] | all(. >= 800)' <<<"$j" >/dev/null || fail "target windows: $j"
 	assert_equal "$(jq -r '[.paths[].runs[].rep] | join(" ")' <<<"$j")" "1 2 1 2 1 2 1 2 1 2"
 	# the nodes: the target's own for local, the initiator's fabric nodes
 	jq -e '.paths[0].runs | all(.node | test("^/dev/ng[0-9]+n1$"))' <<<"$j" >/dev/null || fail "local node: $j"
@@ -86,4 +88,27 @@ nothing_connected() {
 	[[ $stderr == *"already connected"* ]] || fail "no reason: $stderr"
 	assert_equal "$(grep -c . <<<"$stderr")" 1
 	nothing_connected
+}
+
+@test "fabric-compare: what a SIGKILLed run left connected, --cleanup disconnects" {
+	local pid i d c=
+	"$SP_BIN/fabric-compare" --json -n 100 -r 1 tcp-nvme tcp-block >/dev/null 2>&1 &
+	pid=$!
+	for ((i = 0; i < 300; i++)); do
+		for d in /sys/class/nvme/nvme*; do
+			[[ -e $d/subsysnqn && $(cat "$d/subsysnqn") == nqn.2026-12.io.shortpath:fabric ]] && c=${d##*/}
+		done
+		[[ -z $c ]] || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	[[ -n $c ]] || fail "no connection appeared within 30 s"
+	[[ -e /sys/class/nvme/$c ]] || skip "the run had already disconnected"
+	# its uring_bench and target reading end by themselves (100 I/Os)
+	sleep 3
+	run "$SP_BIN/fabric-compare" --cleanup
+	assert_success
+	nothing_connected
+	[[ -z $(compgen -G "/run/shortpath/fabric-compare.*") ]] || fail "run state left: $(ls /run/shortpath)"
 }
