@@ -77,7 +77,7 @@ jget() {
 
 # ---------------------------------------------------------------- run state
 # What a script creates (namespaces, loop devices, files, processes,
-# sysfs and sysctl settings) is written down in its run directory before
+# sysfs and sysctl settings, fabric connections) is written down in its run directory before
 # or as it is made, and undone in reverse order on exit. A run killed by
 # SIGKILL cannot clean up: the next run of any bench script does it for
 # it (sp_run_begin), and so does SCRIPT --cleanup (sp_run_reap).
@@ -145,6 +145,9 @@ sp_run_undo_one() {
 		done
 		kill -KILL "$a" 2>/dev/null || true ;;
 	write) printf '%s\n' "$b" >"$a" 2>/dev/null ;;
+	fabric)	# NVMe over Fabrics connections bench/fabric-setup made with
+		# its state in DIR (SP_FABRIC_STATE): only those are removed
+		SP_FABRIC_STATE=$a "$(dirname "${BASH_SOURCE[0]}")/fabric-setup" teardown >/dev/null 2>&1 ;;
 	sysctl) sysctl -qw "$a=$b" 2>/dev/null ;;
 	esac
 	return 0

@@ -209,7 +209,7 @@ load ../helpers
 
 @test "every bench script answers --version, and --help prints its text, not its code" {
 	for s in aios-breakdown.sh compare-fio.sh demo.sh guard-cost.sh iolat-overhead.sh \
-		passthru-report.sh ab-compare serve-compare fabric-setup nop-compare; do
+		passthru-report.sh ab-compare serve-compare fabric-setup fabric-compare nop-compare; do
 		run "$TOP/bench/$s" --version
 		assert_success
 		assert_output --regexp "^$s \\(shortpath\\) [0-9a-f]"
