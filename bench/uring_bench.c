@@ -215,6 +215,19 @@ static enum sp_op pick_op(struct job *j)
 
 enum phase { PHASE_MAIN, PHASE_VERIFY };
 
+/*
+ * -n's I/Os are all issued, and no --fsync is owed: after the last
+ * writes the fsync that follows them is still issued, so that -n N
+ * --fsync 1 is N writes each followed by an fsync.
+ */
+static bool budget_spent(const struct job *j, uint64_t issued)
+{
+	const struct config *c = &j->b->c;
+
+	return c->ios_per_job && issued >= c->ios_per_job &&
+	       !(c->fsync_every && j->writes_since_sync >= c->fsync_every);
+}
+
 /* Prepares io for the next I/O of the phase; false when there is none. */
 static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
 {
@@ -431,7 +444,7 @@ static void run_phase(struct job *j, enum phase phase)
 
 		if (phase == PHASE_MAIN)
 			j->clock_reads += 2;	/* this one and the one after reaping */
-		if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
+		if (phase == PHASE_MAIN && budget_spent(j, issued))
 			more = false;
 		if (phase == PHASE_VERIFY)
 			more = !j->err && !atomic_load(&j->b->abort);
@@ -452,12 +465,12 @@ static void run_phase(struct job *j, enum phase phase)
 			}
 			prepped++;
 			/* a --fsync fsync is not one of the I/Os asked for */
-			if (io->op == SP_OP_FLUSH)
-				continue;
-			issued++;
-			if (phase == PHASE_MAIN)
-				j->issued++;
-			if (phase == PHASE_MAIN && c->ios_per_job && issued >= c->ios_per_job)
+			if (io->op != SP_OP_FLUSH) {
+				issued++;
+				if (phase == PHASE_MAIN)
+					j->issued++;
+			}
+			if (phase == PHASE_MAIN && budget_spent(j, issued))
 				more = false;
 		}
 		total = inflight + prepped;
