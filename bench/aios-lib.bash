@@ -9,16 +9,19 @@
 
 # 4 KiB reads through the page cache, at offsets uring_bench draws from
 # its fixed seed (the same in every run)
+# shellcheck disable=SC2034 # used by the scripts that source this
 AIOS_READ=(-m psync -w randread --buffered)
 
-# aios_mount DEV MNT: a fresh ext4 on DEV (overwritten), mounted on MNT.
-# The inode tables and the journal are written by mkfs: with lazy
-# initialisation a kernel thread (ext4lazyinit) writes them after the
-# mount, in the middle of what is measured.
+# aios_mount DEV MNT [MKFS_OPTION...]: a fresh ext4 on DEV (overwritten),
+# mounted on MNT. The inode tables and the journal are written by mkfs:
+# with lazy initialisation a kernel thread (ext4lazyinit) writes them
+# after the mount, in the middle of what is measured.
 aios_mount() {
+	local dev=$1 mnt=$2
+	shift 2
 	modprobe ext4 2>/dev/null || true
-	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$1" >/dev/null || return 1
-	mount "$1" "$2"
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$@" "$dev" >/dev/null || return 1
+	mount "$dev" "$mnt"
 }
 
 # aios_read_file FILE MIB: FILE (MIB MiB) written for real by uring_bench
