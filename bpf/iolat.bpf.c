@@ -52,28 +52,32 @@ const volatile bool busy_clock = false;	/* stamps leave out the CPU's idle time 
 
 /*
  * The tick code's record of each CPU's idle time (idle_sleeptime and
- * iowait_sleeptime, stopped at every interrupt's entry and restarted at
- * its exit while the CPU idles). A stamp is never taken in the idle
- * task outside an interrupt, so at a stamp the CPU is not idle and the
- * two sums are current.
+ * iowait_sleeptime of tick_cpu_sched, stopped at every interrupt's entry
+ * and restarted at its exit while the CPU idles). A stamp is never taken
+ * in the idle task outside an interrupt, so at a stamp the CPU is not
+ * idle and the two sums are current. The per-CPU variable is found
+ * through /proc/kallsyms by the loader, only for --busy-clock: a typed
+ * ksym would have to resolve at load time on every kernel, and a static
+ * per-CPU variable does not where kallsyms lacks data symbols.
  */
-extern struct tick_sched tick_cpu_sched __ksym __weak;
+const volatile __u64 tick_sched_off = 0;	/* tick_cpu_sched's per-CPU offset */
+const volatile __u64 per_cpu_offset_addr = 0;	/* &__per_cpu_offset[0] */
 
-/*
- * The clock of every stamp: CLOCK_MONOTONIC, or with busy_clock the
- * time the CPU was not idle (one CPU only: each CPU's busy time runs on
- * its own). Under QEMU -icount shift=0 busy time is instructions
- * executed, so a layer is the instructions run between its moments,
- * whatever ran them, without the device's wait.
- */
 static __always_inline __u64 idle_ns(void)
 {
-	struct tick_sched *ts;
+	__u64 base = 0, idle = 0, iowait = 0, ts;
+	__u32 cpu;
 
 	if (!busy_clock)
 		return 0;
-	ts = bpf_this_cpu_ptr(&tick_cpu_sched);
-	return ts->idle_sleeptime + ts->iowait_sleeptime;
+	cpu = bpf_get_smp_processor_id();
+	bpf_probe_read_kernel(&base, sizeof(base), (void *)(per_cpu_offset_addr + cpu * sizeof(__u64)));
+	ts = tick_sched_off + base;
+	bpf_probe_read_kernel(&idle, sizeof(idle),
+			      (void *)(ts + bpf_core_field_offset(struct tick_sched, idle_sleeptime)));
+	bpf_probe_read_kernel(&iowait, sizeof(iowait),
+			      (void *)(ts + bpf_core_field_offset(struct tick_sched, iowait_sleeptime)));
+	return idle + iowait;
 }
 
 static __always_inline __u64 clock_ns(void)

@@ -213,6 +213,7 @@ static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
 struct config {
 	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events, aios;
 	bool busy;		/* --busy-clock: stamps leave out idle time */
+	uint64_t tick_sched_off, per_cpu_offset_addr;	/* for it, from /proc/kallsyms */
 	bool timestamps;	/* -T: each text report starts with the time */
 	const char *disk, *svg, *op, *comm, *cgroup, *metrics;
 	uint32_t dev, pid;
@@ -225,6 +226,28 @@ struct config {
 };
 
 static volatile sig_atomic_t stop;
+
+/* The address /proc/kallsyms gives a symbol (0 when hidden: not root). */
+static int kallsyms_addr(const char *name, uint64_t *addr)
+{
+	char line[512], sym[256];
+	unsigned long long a;
+	FILE *f = fopen("/proc/kallsyms", "r");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %*c %255s", &a, sym) == 2 && !strcmp(sym, name)) {
+			*addr = a;
+			ret = 0;
+		}
+	fclose(f);
+	/* __per_cpu_offset is never at 0; a hidden address reads as 0 */
+	if (!ret && !strcmp(name, "__per_cpu_offset") && !*addr)
+		ret = -EPERM;
+	return ret;
+}
 
 /* A pidfd polls readable once its process has exited. */
 static bool process_gone(int pidfd)
@@ -1276,6 +1299,12 @@ static int parse(int argc, char **argv, struct config *c)
 		return -EINVAL;
 	}
 	/* each CPU's busy time runs on its own: stamps from two CPUs would not compare */
+	if (c->busy && (kallsyms_addr("tick_cpu_sched", &c->tick_sched_off) ||
+			kallsyms_addr("__per_cpu_offset", &c->per_cpu_offset_addr))) {
+		sp_err("--busy-clock: /proc/kallsyms names no tick_cpu_sched or __per_cpu_offset "
+		       "(a kernel without CONFIG_KALLSYMS_ALL, or not root)");
+		return -EINVAL;
+	}
 	if (c->busy && sysconf(_SC_NPROCESSORS_ONLN) != 1) {
 		sp_err("--busy-clock: %ld CPUs online; it needs exactly one (e.g. tests/vm/run --icount)",
 		       sysconf(_SC_NPROCESSORS_ONLN));
@@ -1480,6 +1509,8 @@ static int open_load(const struct config *c, const struct kernel_events *k, enum
 	skel->rodata->filter_dev = c->dev;
 	skel->rodata->min_ns = c->min_us * 1000;
 	skel->rodata->busy_clock = c->busy;
+	skel->rodata->tick_sched_off = c->tick_sched_off;
+	skel->rodata->per_cpu_offset_addr = c->per_cpu_offset_addr;
 	/* run on demand by counts_flush, never attached to an event */
 	bpf_program__set_autoattach(skel->progs.iolat_flush, false);
 	bpf_program__set_autoattach(skel->progs.iolat_task_exit, false);

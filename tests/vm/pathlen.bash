@@ -184,7 +184,8 @@ pl_aios_up() {
 		modprobe null_blk nr_devices=0 || return 1
 		PL_AIOS_MOD=1
 	fi
-	mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config || return 1
+	grep -q ' /sys/kernel/config configfs ' /proc/mounts ||
+		mount -t configfs none /sys/kernel/config || return 1
 	PL_AIOS_NB=/sys/kernel/config/nullb/spaios
 	mkdir "$PL_AIOS_NB" || { PL_AIOS_NB=; return 1; }
 	for a in size=512 blocksize=4096 memory_backed=1 cache_size=16 irqmode=2 \
