@@ -14,6 +14,10 @@ set -euo pipefail
 
 BIN=${SP_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/bin}
 [[ -x $BIN/iolat ]] || BIN=$(dirname "$(command -v iolat)")
+AIOS_BIN=$BIN
+# beside this script in the source tree and in the guest
+# shellcheck source=bench/aios-lib.bash
+source "$(dirname "$0")/aios-lib.bash"
 SVG= N=500 DEV=
 while (($#)); do
 	case $1 in
@@ -34,14 +38,10 @@ cleanup() {
 	rmdir "$MNT"
 }
 trap cleanup EXIT
-modprobe ext4 2>/dev/null || true
-mkfs.ext4 -q -F "$DEV"
-mount "$DEV" "$MNT"
+aios_mount "$DEV" "$MNT"
 
 # the file to read, written and then dropped from the page cache
-"$BIN/uring_bench" --quiet -m psync -w write --buffered --size 16M -n 4096 "$MNT/r" >/dev/null
-sync
-echo 3 >/proc/sys/vm/drop_caches
+aios_read_file "$MNT/r" 16
 
 rm -f "${TMPDIR:-/tmp}/aios-ready"
 mkfifo "${TMPDIR:-/tmp}/aios-ready"
@@ -50,7 +50,7 @@ mkfifo "${TMPDIR:-/tmp}/aios-ready"
 pid=$!
 read -r -n 1 -t 120 _ <"${TMPDIR:-/tmp}/aios-ready"
 rm -f "${TMPDIR:-/tmp}/aios-ready"
-"$BIN/uring_bench" --quiet -m psync -w randread --buffered --size 16M -n "$N" "$MNT/r" >/dev/null
+"$BIN/uring_bench" --quiet "${AIOS_READ[@]}" --size 16M -n "$N" "$MNT/r" >/dev/null
 "$BIN/uring_bench" --quiet -m psync -w randwrite --buffered --fsync 1 --size 16M -n "$N" "$MNT/w" >/dev/null
 kill -INT "$pid"
 wait "$pid"

@@ -10,12 +10,18 @@
 #
 #   task     the submitting thread's run time (/proc/self/task/TID/schedstat,
 #            read by uring_bench at the start and end of its run)
-#   kthread  io_uring's threads of the process (SQPOLL, io-wq), and the
-#            work items kworkers ran for the I/O path (blk_*, io_*, nvme_*,
-#            sg_*, scsi_*, ... by function, bench-pathlen-irq)
-#   irq      device interrupt handlers and the I/O softirqs (BLOCK,
-#            IRQ_POLL, TASKLET, HI) (bench-pathlen-irq: BPF on
-#            irq_handler_entry/exit and softirq_entry/exit)
+#   kthread  io_uring's threads of the process (SQPOLL, io-wq), the
+#            kworkers that ran work items of the I/O path (blk_*, io_*,
+#            nvme_*, sg_*, scsi_*, ext4_*, jbd2_*, ... by function,
+#            bench-pathlen-irq), whole but for their other items, and the
+#            kernel threads whose name matches
+#            PL_IO_KTHREADS (an extended regex, e.g. '^jbd2/' for ext4's
+#            journal; none unless set)
+#   irq      device interrupt handlers, the I/O softirqs (BLOCK,
+#            IRQ_POLL, TASKLET, HI) and the I/O path's hrtimer callbacks
+#            the timer interrupt ran (null_blk's irqmode=2 completions)
+#            (bench-pathlen-irq: BPF on irq_handler_entry/exit,
+#            softirq_entry/exit, hrtimer_expire_entry/exit)
 # each net of the interrupts it hosted, per I/O. What runs by the clock,
 # not by the I/O (the timer interrupt, TIMER/RCU/SCHED softirqs, rcu_*,
 # vmstat and other kernel threads) is reported apart as "background"
@@ -29,7 +35,7 @@
 
 pl_say() { echo "pathlen: $*" >&2; }
 
-# pl_kthreads: "tid run_ns" of every kernel thread (PF_KTHREAD)
+# pl_kthreads: "tid run_ns comm" of every kernel thread (PF_KTHREAD)
 pl_kthreads() {
 	local f
 	for f in /proc/[0-9]*/task/[0-9]*/stat; do
@@ -38,13 +44,15 @@ pl_kthreads() {
 		d = $0; line = ""
 		if ((getline line < (d "/stat")) <= 0) next
 		close(d "/stat")
+		comm = line
+		sub(/^[^(]*\(/, "", comm); sub(/\) [^)]*$/, "", comm); gsub(/ /, "_", comm)
 		sub(/^.*\) /, "", line); split(line, s, " ")
 		# s[7] is field 9 of stat: flags; PF_KTHREAD is 0x00200000
 		if (int(s[7] / 2097152) % 2 == 0) next
 		if ((getline ss < (d "/schedstat")) <= 0) next
 		close(d "/schedstat")
 		split(ss, r, " "); n = split(d, p, "/")
-		print p[n], r[1]
+		print p[n], r[1], comm
 	}'
 }
 
@@ -93,16 +101,19 @@ pl_measure() {
 	jq -M -c -n --arg path "$name" --arg rw "$rw" --argjson qd "$qd" \
 		--slurpfile ub "$tmp/ub" --slurpfile irq "$tmp/irq" \
 		--rawfile k0 "$tmp/k0" --rawfile k1 "$tmp/k1" \
-		--argjson idle "$((i1 - i0))" --argjson watched "$((w1 - w0))" '
+		--argjson idle "$((i1 - i0))" --argjson watched "$((w1 - w0))" \
+		--arg iokt "${PL_IO_KTHREADS:-}" '
 		def kt(s): s | split("\n") | map(select(length > 0) | split(" ")
 			| {key: .[0], value: (.[1] | tonumber)}) | from_entries;
+		def comms(s): s | split("\n") | map(select(length > 0) | split(" ")
+			| {key: .[0], value: (.[2] // "")}) | from_entries;
 		def sum(f): reduce f as $x (0; . + $x);
 		($ub[0].result) as $r | ($irq[0]) as $q | ($r.ios) as $n
-		| (kt($k0)) as $a | (kt($k1)) as $b
+		| (kt($k0)) as $a | (kt($k1)) as $b | (comms($k1)) as $cm
 		| def net(tid; ns): [ns - ($q.by_tid[tid | tostring] // 0), 0] | max;
 		# work items and softirqs of the I/O path; the rest is background
 		# (io_ring_exit_work tears a ring down once; a previous run may land here)
-		def io_work: test("^(blk_|bio_|io_|nvme_|scsi_|sg_|megasas_|iomap_|vfio_|dio_|aio_)")
+		def io_work: test("^(blk_|bio_|io_|nvme_|scsi_|sg_|megasas_|iomap_|vfio_|dio_|aio_|ext4_|jbd2_|null_)")
 			and (test("^io_ring_exit_work$") | not);
 		def io_soft: . == "HI" or . == "BLOCK" or . == "IRQ_POLL" or . == "TASKLET";
 		sum($r.cpu.threads[] | select(.role == "job") | net(.tid; .run_ns)) as $task
@@ -112,22 +123,41 @@ pl_measure() {
 		| sum($q.softirq | to_entries[] | select(.key | io_soft) | .value.ns) as $iosoft
 		| sum($q.softirq | to_entries[] | select(.key | io_soft | not) | .value.ns) as $bgsoft
 		| sum($q.works[] | select(.fn | io_work | not) | .ns) as $bgwork
+		# the kworkers that ran work items of the I/O path count whole (the
+		# wake-up, switch and worker loop around each item too), less the
+		# other items they ran
+		| ([$q.works[] | select(.fn | io_work) | .tid | tostring] | unique) as $iotids
+		| sum($iotids[] as $k | [net($k; ($b[$k] // 0) - ($a[$k] // 0))
+			- sum($q.works[] | select((.tid | tostring) == $k and (.fn | io_work | not)) | .ns),
+			sum($q.works[] | select((.tid | tostring) == $k and (.fn | io_work)) | .ns)] | max) as $iokw
 		| sum($b | to_entries[] | net(.key; .value - ($a[.key] // 0))) as $allkt
+		# kernel threads of the I/O path by name (a journal thread)
+		| sum($b | to_entries[] | select($iokt != "" and ($cm[.key] | test($iokt)))
+			| net(.key; .value - ($a[.key] // 0))) as $iokth
+		# completions a device ran from an hrtimer inside the timer interrupt
+		| sum(($q.hrtimers // [])[] | select(.fn | io_work) | .ns) as $iohrt
 		| def per(x): (x / $n * 10 | round) / 10;
 		{path: $path, rw: $rw, qd: $qd, ios: $n,
-		 task: per($task), kthread: per($iot + $iowork), irq: per($q.hardirq_ns + $iosoft),
-		 total: per($task + $iot + $iowork + $q.hardirq_ns + $iosoft),
+		 task: per($task), kthread: per($iot + $iokw + $iokth),
+		 irq: per($q.hardirq_ns + $iosoft + $iohrt),
+		 total: per($task + $iot + $iokw + $iokth + $q.hardirq_ns + $iosoft + $iohrt),
 		 rtt_min: $r.latency_ns.min, rtt_p50: $r.latency_ns.p50,
-		 detail: {io_threads: per($iot), work_items: per($iowork),
-			  hardirq: per($q.hardirq_ns), softirq: per($iosoft),
+		 detail: {io_threads: per($iot), work_items: per($iowork), kworkers: per($iokw),
+			  io_kthreads: per($iokth),
+			  hardirq: per($q.hardirq_ns), softirq: per($iosoft), io_hrtimers: per($iohrt),
 			  hardirqs_per_io: ($q.hardirq_n / $n),
 			  ctxsw_per_io: (($r.ctx_switches.voluntary + $r.ctx_switches.involuntary) / $n),
 			  main: per($main),
 			  idle_ns: $idle, watched_ns: $watched,
-			  background: {timer_irq: per($q.timer_ns), softirq: per($bgsoft),
+			  background: {timer_irq: per($q.timer_ns - $iohrt), softirq: per($bgsoft),
 				       work_items: per($bgwork),
-				       kernel_threads: per([$allkt - $iowork - $bgwork, 0] | max)},
-			  works: [$q.works[] | {fn, per_io: per(.ns), n}] | sort_by(-.per_io) | .[:6],
+				       kernel_threads: per([$allkt - $iokw - $bgwork - $iokth, 0] | max)},
+			  works: [$q.works | group_by(.fn)[] | {fn: .[0].fn, per_io: per(map(.ns) | add),
+				  n: (map(.n) | add)}] | sort_by(-.per_io) | .[:6],
+			  kthreads: [$b | to_entries[] | {comm: ($cm[.key] // "?" | sub("[0-9]+"; "N")),
+					ns: net(.key; .value - ($a[.key] // 0))} | select(.ns > 0)]
+				| group_by(.comm) | map({comm: .[0].comm, per_io: per(map(.ns) | add)})
+				| sort_by(-.per_io) | .[:8],
 			  threads: [$r.cpu.threads[] | {comm, role, per_io: per(.run_ns)}]},
 		 setup: $ub[0].config.setup}' || rc=1
 	rm -rf "$tmp"

@@ -34,7 +34,9 @@ static const char usage[] =
 "then prints one JSON object on stdout:\n"
 "  {\"hardirq_ns\", \"hardirq_n\", \"timer_ns\", \"timer_n\",\n"
 "   \"softirq\": {\"BLOCK\": {\"ns\", \"n\"}, ...},\n"
-"   \"works\": [{\"fn\", \"ns\", \"n\"}, ...],\n"
+"   \"works\": [{\"fn\", \"tid\", \"ns\", \"n\"}, ...] (by function and kworker),\n"
+"   \"hrtimers\": [{\"fn\", \"ns\", \"n\"}, ...] (callbacks run by the timer\n"
+"   interrupt, part of timer_ns: a device completing from a timer),\n"
 "   \"by_tid\": {\"TID\": ns of interrupts taken while TID was current}}\n"
 "Softirqs and work items are net of the interrupts inside them.\n"
 "TID 0 is the idle task. Under tests/vm/run --icount, 1 ns = 1 instruction.\n"
@@ -75,13 +77,63 @@ static void sym_name(unsigned long long addr, char *out, size_t size)
 	fclose(f);
 }
 
+/* [{fn, ns, n}] of a map of struct pathlen_work keyed by function address */
+static json_object *by_fn(int mfd)
+{
+	json_object *l = json_object_new_array();
+	__u64 k, *prev = NULL, next;
+
+	while (!bpf_map_get_next_key(mfd, prev, &next)) {
+		struct pathlen_work w;
+		char name[256];
+
+		if (!bpf_map_lookup_elem(mfd, &next, &w)) {
+			json_object *e = json_object_new_object();
+
+			sym_name(next, name, sizeof(name));
+			json_object_object_add(e, "fn", json_object_new_string(name));
+			json_object_object_add(e, "ns", sp_json_u64(w.ns));
+			json_object_object_add(e, "n", sp_json_u64(w.n));
+			json_object_array_add(l, e);
+		}
+		k = next;
+		prev = &k;
+	}
+	return l;
+}
+
+/* [{fn, tid, ns, n}]: the work items by function and kworker */
+static json_object *works_json(int mfd)
+{
+	json_object *l = json_object_new_array();
+	struct pathlen_work_key k, *prev = NULL, next;
+
+	while (!bpf_map_get_next_key(mfd, prev, &next)) {
+		struct pathlen_work w;
+		char name[256];
+
+		if (!bpf_map_lookup_elem(mfd, &next, &w)) {
+			json_object *e = json_object_new_object();
+
+			sym_name(next.fn, name, sizeof(name));
+			json_object_object_add(e, "fn", json_object_new_string(name));
+			json_object_object_add(e, "tid", sp_json_u64(next.tid));
+			json_object_object_add(e, "ns", sp_json_u64(w.ns));
+			json_object_object_add(e, "n", sp_json_u64(w.n));
+			json_object_array_add(l, e);
+		}
+		k = next;
+		prev = &k;
+	}
+	return l;
+}
+
 static json_object *collect(struct pathlen_bpf *skel)
 {
 	int ncpu = libbpf_num_possible_cpus(), mfd;
 	struct pathlen_irq sum = { 0 }, *pc;
 	json_object *o = json_object_new_object(), *tids, *soft, *wl;
 	__u32 k = 0, *prev = NULL, next;
-	__u64 wk, *wprev = NULL, wnext;
 	__u64 v;
 
 	if (ncpu <= 0)
@@ -114,25 +166,9 @@ static json_object *collect(struct pathlen_bpf *skel)
 	}
 	json_object_object_add(o, "softirq", soft);
 
-	wl = json_object_new_array();
-	mfd = bpf_map__fd(skel->maps.works);
-	while (!bpf_map_get_next_key(mfd, wprev, &wnext)) {
-		struct pathlen_work w;
-		char name[256];
-
-		if (!bpf_map_lookup_elem(mfd, &wnext, &w)) {
-			json_object *e = json_object_new_object();
-
-			sym_name(wnext, name, sizeof(name));
-			json_object_object_add(e, "fn", json_object_new_string(name));
-			json_object_object_add(e, "ns", sp_json_u64(w.ns));
-			json_object_object_add(e, "n", sp_json_u64(w.n));
-			json_object_array_add(wl, e);
-		}
-		wk = wnext;
-		wprev = &wk;
-	}
+	wl = works_json(bpf_map__fd(skel->maps.works));
 	json_object_object_add(o, "works", wl);
+	json_object_object_add(o, "hrtimers", by_fn(bpf_map__fd(skel->maps.hrtimers)));
 
 	tids = json_object_new_object();
 	mfd = bpf_map__fd(skel->maps.by_tid);

@@ -214,6 +214,19 @@ static enum sp_op pick_op(struct job *j)
 
 enum phase { PHASE_MAIN, PHASE_VERIFY };
 
+/*
+ * -n's I/Os are all issued, and no --fsync is owed: after the last
+ * writes the fsync that follows them is still issued, so that -n N
+ * --fsync 1 is N writes each followed by an fsync.
+ */
+static bool budget_spent(const struct job *j, uint64_t issued)
+{
+	const struct config *c = &j->b->c;
+
+	return c->ios_per_job && issued >= c->ios_per_job &&
+	       !(c->fsync_every && j->writes_since_sync >= c->fsync_every);
+}
+
 /* Prepares io for the next I/O of the phase; false when there is none. */
 static bool prep_io(struct job *j, enum phase phase, struct sp_io *io)
 {
@@ -500,10 +513,14 @@ static void run_phase(struct job *j, enum phase phase)
 			/*
 			 * No more than --ios asks for. A --fsync fsync is not
 			 * one of those I/Os, so a pass with one may fall short
-			 * and the next pass makes up for it.
+			 * and the next pass makes up for it; after the last
+			 * writes the fsync they are owed still goes out, so
+			 * that -n N --fsync 1 is N writes each followed by one.
 			 */
 			if (c->ios_per_job && n > c->ios_per_job - issued)
 				n = c->ios_per_job - issued;
+			if (!n && nr_free && !budget_spent(j, issued))
+				n = 1;
 		} else {
 			more = !j->err && !atomic_load(&j->b->abort);
 		}
@@ -546,7 +563,7 @@ static void run_phase(struct job *j, enum phase phase)
 		issued += queued - flushes;
 		if (phase == PHASE_MAIN) {
 			j->issued = issued;
-			if (c->ios_per_job && issued >= c->ios_per_job)
+			if (budget_spent(j, issued))
 				more = false;
 		}
 		total = inflight + queued;

@@ -48,6 +48,42 @@ const volatile char filter_comm[16] = {};	/* "": every command */
 const volatile __u32 filter_dev = 0;	/* 0: every disk */
 const volatile __u64 min_ns = 0;	/* only I/Os at least this slow */
 const volatile bool want_syscalls = true;
+const volatile bool busy_clock = false;	/* stamps leave out the CPU's idle time */
+
+/*
+ * The tick code's record of each CPU's idle time (idle_sleeptime and
+ * iowait_sleeptime of tick_cpu_sched, stopped at every interrupt's entry
+ * and restarted at its exit while the CPU idles). A stamp is never taken
+ * in the idle task outside an interrupt, so at a stamp the CPU is not
+ * idle and the two sums are current. The per-CPU variable is found
+ * through /proc/kallsyms by the loader, only for --busy-clock: a typed
+ * ksym would have to resolve at load time on every kernel, and a static
+ * per-CPU variable does not where kallsyms lacks data symbols.
+ */
+const volatile __u64 tick_sched_off = 0;	/* tick_cpu_sched's per-CPU offset */
+const volatile __u64 per_cpu_offset_addr = 0;	/* &__per_cpu_offset[0] */
+
+static __always_inline __u64 idle_ns(void)
+{
+	__u64 base = 0, idle = 0, iowait = 0, ts;
+	__u32 cpu;
+
+	if (!busy_clock)
+		return 0;
+	cpu = bpf_get_smp_processor_id();
+	bpf_probe_read_kernel(&base, sizeof(base), (void *)(per_cpu_offset_addr + cpu * sizeof(__u64)));
+	ts = tick_sched_off + base;
+	bpf_probe_read_kernel(&idle, sizeof(idle),
+			      (void *)(ts + bpf_core_field_offset(struct tick_sched, idle_sleeptime)));
+	bpf_probe_read_kernel(&iowait, sizeof(iowait),
+			      (void *)(ts + bpf_core_field_offset(struct tick_sched, iowait_sleeptime)));
+	return idle + iowait;
+}
+
+static __always_inline __u64 clock_ns(void)
+{
+	return bpf_ktime_get_ns() - idle_ns();
+}
 
 /* x86_64 and arm64 numbers of the syscalls an I/O can be */
 #if defined(__TARGET_ARCH_x86)
@@ -486,7 +522,7 @@ static __always_inline int mark(int ms)
 	struct iolat_event *e = current_io();
 
 	if (e && ms < MS_N && !e->t[ms])
-		e->t[ms] = bpf_ktime_get_ns();
+		e->t[ms] = clock_ns();
 	return 0;
 }
 
@@ -506,7 +542,7 @@ static __always_inline void record_begin(struct iolat_event *e, __u32 kind, __u3
 /* An io_uring request of task `a` begins: its record is built in its slot. */
 static __always_inline void uring_begin(struct task_io *a, __u64 key, __u32 op)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	__u64 id = bpf_get_current_pid_tgid(), now = clock_ns();
 	struct io_slot *sl;
 	__u32 idx;
 
@@ -724,7 +760,7 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 			return 0;
 		a = task_io(true);
 		if (a)
-			a->enter_ns = bpf_ktime_get_ns();
+			a->enter_ns = clock_ns();
 		return 0;
 	}
 	if (!want_syscalls || !is_data_syscall(id) || !task_wanted())
@@ -741,7 +777,7 @@ int BPF_PROG(iolat_sys_enter, struct pt_regs *regs, long id)
 	 * for it.
 	 */
 	pid_tgid = bpf_get_current_pid_tgid();
-	record_begin(&a->ev, IOLAT_SYSCALL, id, pid_tgid, bpf_ktime_get_ns());
+	record_begin(&a->ev, IOLAT_SYSCALL, id, pid_tgid, clock_ns());
 	a->owner = (__u32)pid_tgid;
 	return 0;
 }
@@ -785,7 +821,7 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 	if (a->enter_ns) {
 		/* atomic: iolat_flush may be taking the counts from another CPU */
 		__sync_fetch_and_add(&a->enter_calls, 1);
-		__sync_fetch_and_add(&a->enter_ns_sum, bpf_ktime_get_ns() - a->enter_ns);
+		__sync_fetch_and_add(&a->enter_ns_sum, clock_ns() - a->enter_ns);
 		a->enter_ns = 0;
 		/* the requests it submitted are no longer this thread's work */
 		a->owner = 0;
@@ -801,7 +837,7 @@ int BPF_PROG(iolat_sys_exit, struct pt_regs *regs, long ret)
 	/* x86 and arm64 keep the first argument in pt_regs at exit */
 	if (!e->nr_requests && !fd_is_storage(PT_REGS_PARM1_CORE(regs)))
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = clock_ns();
 	if (e->op == NR_fsync || e->op == NR_fdatasync)
 		add_journal(e, now);
 	e->t[MS_END] = now;
@@ -944,7 +980,7 @@ int BPF_PROG(iolat_punt, struct io_kiocb *req)
 	if (!e)
 		return 0;
 	if (!e->t[MS_PUNT])
-		e->t[MS_PUNT] = bpf_ktime_get_ns();
+		e->t[MS_PUNT] = clock_ns();
 	a = task_io(true);
 	if (a)
 		__sync_fetch_and_add(&a->punted, 1);
@@ -958,7 +994,7 @@ int BPF_PROG(iolat_task_add, struct io_kiocb *req)
 	struct iolat_event *e = c ? uring_io(addr_key(c, req)) : NULL;
 
 	if (e && !e->t[MS_TASK_WORK])
-		e->t[MS_TASK_WORK] = bpf_ktime_get_ns();
+		e->t[MS_TASK_WORK] = clock_ns();
 	return 0;
 }
 
@@ -974,7 +1010,7 @@ static __always_inline int uring_complete(void *req, int res)
 	sl = io_find((__u64)req, &idx);
 	if (!sl)
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = clock_ns();
 	sl->ev.t[MS_END] = now;
 	sl->ev.res = res;
 	untied_count(&sl->ev);
@@ -1026,7 +1062,7 @@ int BPF_PROG(iolat_bio_queue, struct bio *bio)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct task_io *a = task_io(false);
 	struct iolat_event *e = a ? io_of(a, a->owner) : NULL;
-	struct bio_state b = { .t = bpf_ktime_get_ns(), .tgid = id >> 32, .tid = (__u32)id };
+	struct bio_state b = { .t = clock_ns(), .tgid = id >> 32, .tid = (__u32)id };
 
 	if (a && e) {
 		struct bio_note *n;
@@ -1077,12 +1113,12 @@ int BPF_PROG(iolat_getrq, struct bio *bio)
 
 	if (n) {
 		if (!n->t_getrq)
-			n->t_getrq = bpf_ktime_get_ns();
+			n->t_getrq = clock_ns();
 		return 0;
 	}
 	b = bpf_map_lookup_elem(&bios, &bio);
 	if (b && !b->t_getrq)
-		b->t_getrq = bpf_ktime_get_ns();
+		b->t_getrq = clock_ns();
 	return 0;
 }
 
@@ -1118,6 +1154,10 @@ int BPF_PROG(iolat_frontmerge)
 static __always_inline __u64 rq_alloc_ns(struct request *rq, __u64 t_bio)
 {
 	__u64 t = rq->start_time_ns;
+
+	/* busy clock: allocated in this task just before, no idle since */
+	if (t && busy_clock)
+		t -= idle_ns();
 
 	return t >= t_bio ? t : 0;
 }
@@ -1244,7 +1284,7 @@ SEC("tp_btf/block_rq_insert")
 int BPF_PROG(iolat_insert, struct request *rq)
 {
 	struct cpu_state *c = this_cpu();
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = clock_ns();
 	struct rq_state *st = c ? rq_state(c, rq, now) : NULL;
 
 	if (st && !st->t_insert)
@@ -1256,7 +1296,7 @@ SEC("tp_btf/block_rq_issue")
 int BPF_PROG(iolat_issue, struct request *rq)
 {
 	struct cpu_state *c = this_cpu();
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = clock_ns();
 	struct rq_state *st = c ? rq_state(c, rq, now) : NULL;
 
 	if (!st)
@@ -1319,7 +1359,7 @@ int BPF_PROG(iolat_complete, struct request *rq, blk_status_t error, unsigned in
 	 */
 	if (!st || st->link == RQ_DONE)
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = clock_ns();
 	/*
 	 * Without the request (classic driver tracepoints) the CPU's last
 	 * stamp. Not cleared: a batch of NVMe completions traces every
@@ -1376,7 +1416,7 @@ static __always_inline int stash_driver(const void *rq)
 		return 0;
 	key = rq ? addr_key(c, rq) : 0;
 	if (!c->driver_t || (key && c->driver_rq != key)) {
-		c->driver_t = bpf_ktime_get_ns();
+		c->driver_t = clock_ns();
 		c->driver_rq = key;
 	}
 	return 0;
@@ -1387,7 +1427,7 @@ static __always_inline int stash_dev_done(void)
 	struct cpu_state *c = this_cpu();
 
 	if (c)
-		c->dev_done_t = bpf_ktime_get_ns();
+		c->dev_done_t = clock_ns();
 	return 0;
 }
 
@@ -1403,7 +1443,7 @@ static __always_inline int rq_dev_done(const void *rq)
 	st = rq_find(addr_key(c, rq), &idx);
 	/* a retried command completes again: the last one counts */
 	if (st)
-		st->t_dev_done = bpf_ktime_get_ns();
+		st->t_dev_done = clock_ns();
 	return 0;
 }
 
@@ -1429,7 +1469,7 @@ static __always_inline void scsi_dispatched(__u64 key)
 	if (st) {
 		if (!st->t_driver)
 			st->t_driver = st->t_device;
-		st->t_device = bpf_ktime_get_ns();
+		st->t_device = clock_ns();
 	}
 }
 
@@ -1510,7 +1550,7 @@ int iolat_jbd2_start(void *ctx)
 	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
 
 	if (j) {
-		j->start = bpf_ktime_get_ns();
+		j->start = clock_ns();
 		j->end = 0;
 	}
 	return TP_PASS;
@@ -1523,7 +1563,7 @@ int iolat_jbd2_end(void *ctx)
 	struct journal *j = bpf_map_lookup_elem(&journal, &zero);
 
 	if (j && j->start)
-		j->end = bpf_ktime_get_ns();
+		j->end = clock_ns();
 	return TP_PASS;
 }
 
@@ -1598,7 +1638,7 @@ static __always_inline int passthrough_seen(struct request *rq)
 	struct cpu_state *c = this_cpu();
 
 	if (c)
-		rq_state(c, rq, bpf_ktime_get_ns());
+		rq_state(c, rq, clock_ns());
 	return 0;
 }
 

@@ -10,7 +10,11 @@
  * Windows: irq_handler_entry..exit (a device handler, not the generic
  * entry code around it), local_timer_entry..exit (the tick and
  * hrtimers), softirq_entry..exit by vector, and
- * workqueue_execute_start..end by work function (what a kworker did).
+ * workqueue_execute_start..end by work function and kworker (what each
+ * kworker did),
+ * and hrtimer_expire_entry..exit by callback for the hrtimers the timer
+ * interrupt runs (a device that completes from a timer, as null_blk's
+ * irqmode=2 does, finishes its I/O there, inside the timer's window).
  * An interrupt inside a softirq or a work item is taken out of it;
  * by_tid holds the interrupt time each task hosted, so its own run time
  * can be told from the interrupts it was hit by.
@@ -30,6 +34,8 @@ struct cpu_state {
 	__u64 work_start;	/* 0: no work item running */
 	__u64 work_irq;		/* interrupts and softirqs inside it */
 	__u64 work_fn;		/* its function */
+	__u64 hrt_start;	/* 0: no hrtimer callback of the timer interrupt running */
+	__u64 hrt_fn;		/* its function */
 };
 
 struct {
@@ -56,9 +62,16 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PATHLEN_MAX_WORKS);
-	__type(key, __u64);	/* the work function's address */
+	__type(key, struct pathlen_work_key);	/* the work function's address, the kworker */
 	__type(value, struct pathlen_work);
 } works SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PATHLEN_MAX_WORKS);
+	__type(key, __u64);	/* the hrtimer callback's address */
+	__type(value, struct pathlen_work);
+} hrtimers SEC(".maps");
 
 static void charge_tid(__u64 ns)
 {
@@ -201,13 +214,15 @@ int BPF_PROG(pl_work_start, struct work_struct *work)
 SEC("tp_btf/workqueue_execute_end")
 int BPF_PROG(pl_work_end)
 {
-	__u64 now = bpf_ktime_get_ns(), key;
+	__u64 now = bpf_ktime_get_ns();
+	struct pathlen_work_key key = { 0 };
 	struct cpu_state *s = cpu_state();
 	struct pathlen_work *w, init = { 0 };
 
 	if (!s || !s->work_start)
 		return 0;
-	key = s->work_fn;
+	key.fn = s->work_fn;
+	key.tid = (__u32)bpf_get_current_pid_tgid();
 	init.ns = now - s->work_start - s->work_irq;
 	init.n = 1;
 	s->work_start = 0;
@@ -217,6 +232,46 @@ int BPF_PROG(pl_work_end)
 		__sync_fetch_and_add(&w->n, 1);
 	} else {
 		bpf_map_update_elem(&works, &key, &init, BPF_NOEXIST);
+	}
+	return 0;
+}
+
+/*
+ * Only the callbacks run inside the timer interrupt's window: those are
+ * part of timer_ns, and the report takes the ones of the I/O path out of
+ * it. Softirq-mode hrtimers are in the HRTIMER softirq already.
+ */
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(pl_hrtimer_entry, struct hrtimer *timer)
+{
+	struct cpu_state *s = cpu_state();
+
+	if (s && s->timer_start) {
+		s->hrt_fn = (__u64)timer->function;
+		s->hrt_start = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+SEC("tp_btf/hrtimer_expire_exit")
+int BPF_PROG(pl_hrtimer_exit)
+{
+	__u64 now = bpf_ktime_get_ns(), key;
+	struct cpu_state *s = cpu_state();
+	struct pathlen_work *w, init = { 0 };
+
+	if (!s || !s->hrt_start)
+		return 0;
+	key = s->hrt_fn;
+	init.ns = now - s->hrt_start;
+	init.n = 1;
+	s->hrt_start = 0;
+	w = bpf_map_lookup_elem(&hrtimers, &key);
+	if (w) {
+		__sync_fetch_and_add(&w->ns, init.ns);
+		__sync_fetch_and_add(&w->n, 1);
+	} else {
+		bpf_map_update_elem(&hrtimers, &key, &init, BPF_NOEXIST);
 	}
 	return 0;
 }

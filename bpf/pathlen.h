@@ -17,7 +17,14 @@ struct pathlen_irq {
 	__u64 softirq_n[PATHLEN_NR_SOFTIRQS];
 };
 
-/* per work function run by a kworker, net of the interrupts inside it */
+/* a work function and the kworker that ran it */
+struct pathlen_work_key {
+	__u64 fn;
+	__u32 tid;
+	__u32 pad;
+};
+
+/* per work function and kworker, net of the interrupts inside it */
 struct pathlen_work {
 	__u64 ns;
 	__u64 n;

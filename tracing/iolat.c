@@ -212,6 +212,8 @@ static int moments(const struct iolat_event *e, int *ms, uint64_t *t)
 
 struct config {
 	bool per_disk, per_op, ms, json, queued, layer_hists, per_process, events, aios;
+	bool busy;		/* --busy-clock: stamps leave out idle time */
+	uint64_t tick_sched_off, per_cpu_offset_addr;	/* for it, from /proc/kallsyms */
 	bool timestamps;	/* -T: each text report starts with the time */
 	const char *disk, *svg, *op, *comm, *cgroup, *metrics;
 	uint32_t dev, pid;
@@ -224,6 +226,28 @@ struct config {
 };
 
 static volatile sig_atomic_t stop;
+
+/* The address /proc/kallsyms gives a symbol (0 when hidden: not root). */
+static int kallsyms_addr(const char *name, uint64_t *addr)
+{
+	char line[512], sym[256];
+	unsigned long long a;
+	FILE *f = fopen("/proc/kallsyms", "r");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %*c %255s", &a, sym) == 2 && !strcmp(sym, name)) {
+			*addr = a;
+			ret = 0;
+		}
+	fclose(f);
+	/* __per_cpu_offset is never at 0; a hidden address reads as 0 */
+	if (!ret && !strcmp(name, "__per_cpu_offset") && !*addr)
+		ret = -EPERM;
+	return ret;
+}
 
 /* A pidfd polls readable once its process has exited. */
 static bool process_gone(int pidfd)
@@ -279,6 +303,10 @@ static void usage(FILE *f)
 "  -A, --aios             group the layers as the AIOS paper does: syscall +\n"
 "                         VFS, filesystem, page cache, block layer, driver +\n"
 "                         device, journal, completion (and io_uring)\n"
+"      --busy-clock       time only what the CPU ran: the CPU's idle time (the\n"
+"                         device wait) is left out of every layer; one CPU\n"
+"                         only. Under QEMU -icount shift=0 a layer is then the\n"
+"                         instructions run between its moments, in any context\n"
 "  -e, --events           one line per I/O with its layers (like biosnoop)\n"
 "      --svg FILE         write the breakdown as stacked bars (SVG)\n"
 "  -T, --timestamp        each text report starts with its interval and time\n"
@@ -298,6 +326,7 @@ static void usage(FILE *f)
 "  iolat -c fio -M 100 -e          # fio's I/Os slower than 100 us, one per line\n"
 "  iolat -B log2:2 -L --svg b.svg  # finer buckets, per-layer histograms, picture\n"
 "  iolat -A -c fio                 # fio's read()/write()+fsync() as in AIOS\n"
+"  iolat -A --busy-clock --json -c uring_bench   # the same in instructions (icount guest)\n"
 "  iolat --metrics 127.0.0.1:9435  # for Prometheus: curl localhost:9435/metrics\n"
 "  uring_bench --trace -m psync -n 1000 FILE   # a benchmark and its breakdown\n"
 "\n"
@@ -1066,6 +1095,7 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 
 		json_object_object_add(root, "interval", sp_json_u64(index));
 		json_object_object_add(root, "unit", json_object_new_string(unit));
+		json_object_object_add(root, "clock", json_object_new_string(c->busy ? "busy" : "monotonic"));
 		json_object_object_add(root, "histograms", hists_json(c, s));
 		json_object_object_add(root, "breakdown", breakdown_json(s));
 		json_object_object_add(root, "io_uring", punts_json(s, pe, np, ee, ne));
@@ -1148,7 +1178,7 @@ static int report(const struct config *c, struct state *s, uint64_t index,
 
 static int parse(int argc, char **argv, struct config *c)
 {
-	enum { OPT_SVG = 256, OPT_READY, OPT_CGROUP, OPT_METRICS };
+	enum { OPT_SVG = 256, OPT_READY, OPT_CGROUP, OPT_METRICS, OPT_BUSY };
 	static const struct option longopts[] = {
 		{ "disk-split", no_argument, NULL, 'D' },
 		{ "op-split", no_argument, NULL, 'F' },
@@ -1166,6 +1196,7 @@ static int parse(int argc, char **argv, struct config *c)
 		{ "min-us", required_argument, NULL, 'M' },
 		{ "per-process", no_argument, NULL, 'P' },
 		{ "aios", no_argument, NULL, 'A' },
+		{ "busy-clock", no_argument, NULL, OPT_BUSY },
 		{ "events", no_argument, NULL, 'e' },
 		{ "svg", required_argument, NULL, OPT_SVG },
 		{ "ready-fd", required_argument, NULL, OPT_READY },
@@ -1198,6 +1229,7 @@ static int parse(int argc, char **argv, struct config *c)
 		case OPT_SVG: c->svg = optarg; break;
 		case OPT_CGROUP: c->cgroup = optarg; break;
 		case OPT_METRICS: c->metrics = optarg; break;
+		case OPT_BUSY: c->busy = true; break;
 		case 'T': c->timestamps = true; break;
 		case 'B':
 			if (sp_bucket_layout_parse(optarg, &c->layout)) {
@@ -1264,6 +1296,18 @@ static int parse(int argc, char **argv, struct config *c)
 	}
 	if (c->pid && kill((pid_t)c->pid, 0) && errno == ESRCH) {
 		sp_err("--pid: no process %u", c->pid);
+		return -EINVAL;
+	}
+	/* each CPU's busy time runs on its own: stamps from two CPUs would not compare */
+	if (c->busy && (kallsyms_addr("tick_cpu_sched", &c->tick_sched_off) ||
+			kallsyms_addr("__per_cpu_offset", &c->per_cpu_offset_addr))) {
+		sp_err("--busy-clock: /proc/kallsyms names no tick_cpu_sched or __per_cpu_offset "
+		       "(a kernel without CONFIG_KALLSYMS_ALL, or not root)");
+		return -EINVAL;
+	}
+	if (c->busy && sysconf(_SC_NPROCESSORS_ONLN) != 1) {
+		sp_err("--busy-clock: %ld CPUs online; it needs exactly one (e.g. tests/vm/run --icount)",
+		       sysconf(_SC_NPROCESSORS_ONLN));
 		return -EINVAL;
 	}
 	if (c->metrics && c->interval_s) {
@@ -1464,6 +1508,9 @@ static int open_load(const struct config *c, const struct kernel_events *k, enum
 		strncpy((char *)skel->rodata->filter_comm, c->comm, sizeof(skel->rodata->filter_comm) - 1);
 	skel->rodata->filter_dev = c->dev;
 	skel->rodata->min_ns = c->min_us * 1000;
+	skel->rodata->busy_clock = c->busy;
+	skel->rodata->tick_sched_off = c->tick_sched_off;
+	skel->rodata->per_cpu_offset_addr = c->per_cpu_offset_addr;
 	/* run on demand by counts_flush, never attached to an event */
 	bpf_program__set_autoattach(skel->progs.iolat_flush, false);
 	bpf_program__set_autoattach(skel->progs.iolat_task_exit, false);

@@ -17,6 +17,11 @@ setup() {
 	source /tests/pathlen.bash
 }
 
+teardown() {
+	[[ $(type -t pl_aios_down) == function ]] && pl_aios_down
+	true
+}
+
 # twice PATH RW QD: a warm-up run (the first run of a path in a boot pays
 # for first-time work: faults, allocations), then two runs compared on
 # task, kthread, irq and total
@@ -103,4 +108,34 @@ twice() {
 	bdf=$(jq -r .device.bdf <<<"$doc")
 	[[ $(readlink -f "/sys/bus/pci/devices/$bdf/driver") == */megaraid_sas ]] ||
 		fail "$bdf is not back with megaraid_sas"
+}
+
+# bench/pathlen --aios on a short run: ext4's read through the page cache
+# and write + fsync with the journal on a null_blk disk, in instructions.
+# Each operation's rows are there and positive, split by context (the
+# write + fsync has kernel-thread work: jbd2 and kworkers; both have the
+# device's completions in interrupt context), the disk saw what the path
+# implies (a read per read; a journal commit and a flush per fsync), and
+# iolat's layers add up to the untraced path length within iolat's
+# measured cost. No floor run: the check does not need it.
+@test "pathlen: ext4's AIOS rows (read, write + fsync) by context and layer add up within iolat's cost" {
+	require_bin iolat
+	command -v mkfs.ext4 >/dev/null || fail "no mkfs.ext4 in the guest"
+	local r w x
+	pl_aios_up || fail "the null_blk disk with ext4 could not be set up"
+	r=$(PL_FLOOR=0 pl_aios read 30) || fail "pl_aios read failed"
+	w=$(PL_FLOOR=0 pl_aios write 30) || fail "pl_aios write failed"
+	for x in "$r" "$w"; do
+		jq -e '.task > 0 and .irq > 0 and .total > 0 and .iolat_cost > 0 and .iolat_clock == "busy"
+			and (.layers | length) >= 5 and all(.layers[]; .per_io > 0)' <<<"$x" >/dev/null ||
+			fail "$(jq -r .kind <<<"$x"): a row missing or not positive: $(jq -c '{task, kthread, irq, total, iolat_cost, layers: [.layers[] | "\(.path) \(.layer)=\(.per_io)"]}' <<<"$x")"
+		jq -e .within <<<"$x" >/dev/null ||
+			fail "$(jq -r .kind <<<"$x"): layers $(jq .layer_sum <<<"$x") less $(jq .other <<<"$x") not of the I/O, untraced $(jq .untraced <<<"$x"): more than iolat's cost $(jq .iolat_cost <<<"$x") apart"
+	done
+	assert_equal "$(jq -c '[.layers[].layer]' <<<"$r")" '["syscall_vfs","filesystem","page_cache","block","driver_device","completion"]'
+	jq -e '.device.reads >= 0.9 and .device.writes == 0' <<<"$r" >/dev/null ||
+		fail "read: the disk saw $(jq -c .device <<<"$r") per read"
+	jq -e '.kthread > 0 and .device.commits == 1 and .device.flushes == 1 and .device.writes >= 2
+		and ([.layers[] | select(.path == "fsync") | .layer] | index("journal") != null)' <<<"$w" >/dev/null ||
+		fail "write + fsync: kthread $(jq .kthread <<<"$w"), the disk saw $(jq -c .device <<<"$w") per operation, fsync layers $(jq -c '[.layers[] | select(.path == "fsync") | .layer]' <<<"$w")"
 }
