@@ -112,9 +112,12 @@ pl_measure() {
 		| (kt($k0)) as $a | (kt($k1)) as $b | (comms($k1)) as $cm
 		| def net(tid; ns): [ns - ($q.by_tid[tid | tostring] // 0), 0] | max;
 		# work items and softirqs of the I/O path; the rest is background
-		# (io_ring_exit_work tears a ring down once; a previous run may land here)
+		# (io_ring_exit_work tears a ring down once; a previous run may land
+		# here; blk_mq_timeout_work is the request time-out scan, which
+		# fires when a timer set tens of seconds earlier expires, in one
+		# run and not the next, and whose kworker costs ~60 k instructions)
 		def io_work: test("^(blk_|bio_|io_|nvme_|scsi_|sg_|megasas_|iomap_|vfio_|dio_|aio_|ext4_|jbd2_|null_)")
-			and (test("^io_ring_exit_work$") | not);
+			and (test("^(io_ring_exit_work|blk_mq_timeout_work)$") | not);
 		def io_soft: . == "HI" or . == "BLOCK" or . == "IRQ_POLL" or . == "TASKLET";
 		sum($r.cpu.threads[] | select(.role == "job") | net(.tid; .run_ns)) as $task
 		| sum($r.cpu.threads[] | select(.role == "main") | net(.tid; .run_ns)) as $main

@@ -763,14 +763,6 @@ two_queues() {
 	assert_failure
 }
 
-@test "serve-compare: the cache's hit path with two AF_XDP client threads completes, replies handed between threads" {
-	run "$TOP/bench/serve-compare" --sizes 1m --len 1k --time 1s --modes xdp-cache \
-		--clients 2 --out "$BATS_TEST_TMPDIR/sc"
-	assert_success
-	assert_output --regexp 'xdp-cache +1m +1x2 +[0-9]+'
-	refute_output --partial "still missing"
-}
-
 @test "HEAD and suffix ranges, as curl asks for them; replies name their type and date" {
 	command -v curl >/dev/null || fail "curl is not installed (make deps installs it)"
 	start_server sendfile

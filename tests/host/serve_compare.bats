@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # bench/serve-compare's latency and cost phases: the open-loop rows at a
-# fixed offered load and the per-request cost of each server. What is
-# checked is that each phase measured what it says, never how fast.
+# fixed offered load and the per-request cost of each server, and the
+# AF_XDP cache's hit path with two client threads. What is checked is
+# that each phase measured what it says, never how fast. tests/run runs
+# this suite before the guests start (see there).
 load ../helpers
 
 setup() {
@@ -39,4 +41,12 @@ teardown() {
 	assert_failure 2
 	assert_output --partial "bad --load '1.5'"
 	[[ ${#lines[@]} -eq 1 ]]
+}
+
+@test "serve-compare: the cache's hit path with two AF_XDP client threads completes, replies handed between threads" {
+	run "$TOP/bench/serve-compare" --sizes 1m --len 1k --time 1s --modes xdp-cache \
+		--clients 2 --out "$BATS_TEST_TMPDIR/sc"
+	assert_success
+	assert_output --regexp 'xdp-cache +1m +1x2 +[0-9]+'
+	refute_output --partial "still missing"
 }

@@ -8,6 +8,7 @@
 # on the fabric nodes with verify; data crosses the wire both ways.
 # Short I/O counts: TCG moves a few thousand I/Os a second at best.
 # vm-needs: fabric
+# vm-order: last
 
 setup_file() {
 	load fabric
@@ -111,26 +112,6 @@ fb() {
 	run --separate-stderr "$SP_BIN/uring_bench" -m uring --iopoll -n 1 "$BLK1"
 	assert_equal "$status" 2
 	[[ $stderr == *"poll"* ]] || fail "no reason given: $stderr"
-}
-
-# Passthrough IOPOLL is not run here: on a multipath head's char device
-# (every fabric namespace under native multipath) the 6.1 guest kernel
-# took a general protection fault in bio_poll, called from
-# nvme_ns_head_chr_uring_cmd_iopoll, and the guest hung (bench/fabric.md).
-@test "fabric: with poll queues, IOPOLL block I/O runs with verify on TCP and RDMA" {
-	local t j blk
-	for t in tcp rdma; do
-		"$FS" teardown
-		rm -f "$BATS_FILE_TMPDIR"/conn.*
-		j=$("$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --transport "$t" --nic "$INIC" --poll-queues 1 --json) ||
-			fail "connect over $t with a poll queue failed"
-		assert_equal "$(jq -r .poll_queues <<<"$j")" 1
-		blk=$(jq -r '.namespaces[] | select(.nsid == 2) | .block' <<<"$j")
-		assert_equal "$(cat "/sys/block/${blk#/dev/}/queue/io_poll")" 1
-		fb -m uring --iopoll -w randrw --verify -q 8 -n 256 --size 8M --offset 8M "$blk"
-		assert_equal "$(json .config.iopoll)" true
-	done
-	"$FS" teardown
 }
 
 # across ONTARGET_DEV FABRIC_BLK OFFSET_MIB: data written on the target
@@ -371,4 +352,33 @@ bg_wait() {
 	run --separate-stderr "$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --port 4421
 	assert_equal "$status" 2
 	[[ $stderr == *"discovery at tcp $SP_FABRIC_TARGET_IP:4421 failed"* ]] || fail "$stderr"
+}
+
+# Runs last, TCP after RDMA, and fabric.bats is the fabric boot's last
+# suite: on 6.12, polling an NVMe/TCP queue takes the socket lock, which
+# can sleep, inside an RCU read-side section; the kernel warns, and one
+# boot crashed two minutes later in soft-RoCE's packet allocation
+# (bench/fabric.md).
+# Passthrough IOPOLL is not run here: on a multipath head's char device
+# (every fabric namespace under native multipath) the 6.1 guest kernel
+# took a general protection fault in bio_poll, called from
+# nvme_ns_head_chr_uring_cmd_iopoll, and the guest hung (bench/fabric.md).
+@test "fabric: with poll queues, IOPOLL block I/O runs with verify on TCP and RDMA" {
+	local t j blk
+	for t in rdma tcp; do
+		"$FS" teardown
+		rm -f "$BATS_FILE_TMPDIR"/conn.*
+		j=$("$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --transport "$t" --nic "$INIC" --poll-queues 1 --json) ||
+			fail "connect over $t with a poll queue failed"
+		assert_equal "$(jq -r .poll_queues <<<"$j")" 1
+		blk=$(jq -r '.namespaces[] | select(.nsid == 2) | .block' <<<"$j")
+		assert_equal "$(cat "/sys/block/${blk#/dev/}/queue/io_poll")" 1
+		fb -m uring --iopoll -w randrw --verify -q 8 -n 256 --size 8M --offset 8M "$blk"
+		assert_equal "$(json .config.iopoll)" true
+	done
+	"$FS" teardown
+	# shown, not failed: the kernel's own defect, not shortpath's
+	if dmesg | grep -q 'Voluntary context switch within RCU read-side critical section'; then
+		echo "# kernel: nvme-tcp's poll slept inside an RCU read-side section (WARN in dmesg); see bench/fabric.md" >&3
+	fi
 }
