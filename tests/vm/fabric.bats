@@ -365,6 +365,9 @@ bg_wait() {
 # nvme_ns_head_chr_uring_cmd_iopoll, and the guest hung (bench/fabric.md).
 @test "fabric: with poll queues, IOPOLL block I/O runs with verify on TCP and RDMA" {
 	local t j blk
+	# the tests before took the target's set-up down: export again
+	tgt "fabric-setup target --nic \$(fabric_nic \$SP_FABRIC_TARGET_MAC) --json" >/dev/null ||
+		fail "the target's set-up failed"
 	for t in rdma tcp; do
 		"$FS" teardown
 		rm -f "$BATS_FILE_TMPDIR"/conn.*
