@@ -355,7 +355,7 @@ bg_wait() {
 }
 
 # Runs last, TCP after RDMA, and fabric.bats is the fabric boot's last
-# suite: on 6.12, polling an NVMe/TCP queue takes the socket lock, which
+# suite: polling an NVMe/TCP queue takes the socket lock, which
 # can sleep, inside an RCU read-side section; the kernel warns, and one
 # boot crashed two minutes later in soft-RoCE's packet allocation
 # (bench/fabric.md).
