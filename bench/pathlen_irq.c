@@ -77,28 +77,32 @@ static void sym_name(unsigned long long addr, char *out, size_t size)
 	fclose(f);
 }
 
+/* {fn, [tid,] ns, n}: one function's time; tid only when it is known */
+static json_object *work_entry(unsigned long long fn, const __u32 *tid,
+			       const struct pathlen_work *w)
+{
+	json_object *e = json_object_new_object();
+	char name[256];
+
+	sym_name(fn, name, sizeof(name));
+	json_object_object_add(e, "fn", json_object_new_string(name));
+	if (tid)
+		json_object_object_add(e, "tid", sp_json_u64(*tid));
+	json_object_object_add(e, "ns", sp_json_u64(w->ns));
+	json_object_object_add(e, "n", sp_json_u64(w->n));
+	return e;
+}
+
 /* [{fn, ns, n}] of a map of struct pathlen_work keyed by function address */
 static json_object *by_fn(int mfd)
 {
 	json_object *l = json_object_new_array();
 	__u64 k, *prev = NULL, next;
+	struct pathlen_work w;
 
-	while (!bpf_map_get_next_key(mfd, prev, &next)) {
-		struct pathlen_work w;
-		char name[256];
-
-		if (!bpf_map_lookup_elem(mfd, &next, &w)) {
-			json_object *e = json_object_new_object();
-
-			sym_name(next, name, sizeof(name));
-			json_object_object_add(e, "fn", json_object_new_string(name));
-			json_object_object_add(e, "ns", sp_json_u64(w.ns));
-			json_object_object_add(e, "n", sp_json_u64(w.n));
-			json_object_array_add(l, e);
-		}
-		k = next;
-		prev = &k;
-	}
+	for (; !bpf_map_get_next_key(mfd, prev, &next); k = next, prev = &k)
+		if (!bpf_map_lookup_elem(mfd, &next, &w))
+			json_object_array_add(l, work_entry(next, NULL, &w));
 	return l;
 }
 
@@ -107,24 +111,11 @@ static json_object *works_json(int mfd)
 {
 	json_object *l = json_object_new_array();
 	struct pathlen_work_key k, *prev = NULL, next;
+	struct pathlen_work w;
 
-	while (!bpf_map_get_next_key(mfd, prev, &next)) {
-		struct pathlen_work w;
-		char name[256];
-
-		if (!bpf_map_lookup_elem(mfd, &next, &w)) {
-			json_object *e = json_object_new_object();
-
-			sym_name(next.fn, name, sizeof(name));
-			json_object_object_add(e, "fn", json_object_new_string(name));
-			json_object_object_add(e, "tid", sp_json_u64(next.tid));
-			json_object_object_add(e, "ns", sp_json_u64(w.ns));
-			json_object_object_add(e, "n", sp_json_u64(w.n));
-			json_object_array_add(l, e);
-		}
-		k = next;
-		prev = &k;
-	}
+	for (; !bpf_map_get_next_key(mfd, prev, &next); k = next, prev = &k)
+		if (!bpf_map_lookup_elem(mfd, &next, &w))
+			json_object_array_add(l, work_entry(next.fn, &next.tid, &w));
 	return l;
 }
 
