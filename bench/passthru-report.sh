@@ -44,11 +44,13 @@ row() {	# NAME DEVICE ARGS...
 		printf "%-36s %s\n" "$name" "failed: $(tail -1 <<<"$out")"
 		return
 	fi
-	printf "$fmt" "$name" "$(jq -r .config.iodepth <<<"$out")" \
-		"$(jq -r '.result.iops | floor' <<<"$out")" \
-		"$(jq -r '.result.syscalls.per_io' <<<"$out")" \
-		"$(jq -r '(.result.ctx_switches.voluntary_per_io + .result.ctx_switches.involuntary_per_io) * 1000 | round / 1000' <<<"$out")" \
-		"$(jq -r '.result.cpu.ns_per_io / 1000 | . * 10 | round / 10' <<<"$out")"
+	# one jq for the row: it takes longer to start than a QD1 run lasts
+	# under emulation
+	local -a f
+	mapfile -t f < <(jq -r '.config.iodepth, (.result.iops | floor), .result.syscalls.per_io,
+		((.result.ctx_switches.voluntary_per_io + .result.ctx_switches.involuntary_per_io) * 1000 | round / 1000),
+		(.result.cpu.ns_per_io / 1000 | . * 10 | round / 10)' <<<"$out")
+	printf "$fmt" "$name" "${f[@]}"
 }
 
 for q in 1 "$qd"; do

@@ -64,7 +64,9 @@ guard_stop() {
 	jq -e '.event == "summary"' <<<"$SUMMARY" >/dev/null || fail "no summary: $SUMMARY"
 }
 
-summary() { jq -r "$1" <<<"$SUMMARY"; }
+# summary FILTER: the filter on the summary (json: a plain path is
+# answered without starting jq again)
+summary() { local output=$SUMMARY; json "$1"; }
 
 # Fails unless CMD... fails with EPERM ("Operation not permitted").
 refused() {
