@@ -237,23 +237,19 @@ int BPF_PROG(fabriclat_file_done, struct kiocb *iocb)
  * index in the controller's queue array, as the target counts) and the
  * command id the driver put in the command. */
 
-/* nvme-tcp: the command's PDU goes to the socket (each call sends what
- * the socket takes of it; the recorder keeps the first) */
-SEC("fentry/nvme_tcp_try_send_cmd_pdu")
-int BPF_PROG(fabriclat_tcp_send, struct nvme_tcp_request___fl *req)
+/* The queue's number: its index in the controller's queue array; 0
+ * (the admin queue's number, which mark() skips) for another controller
+ * than the one asked for. One per transport: their types differ. */
+static __always_inline __u32 tcp_qid(struct nvme_tcp_queue___fl *q)
 {
-	struct nvme_tcp_queue___fl *q = BPF_CORE_READ(req, queue);
 	unsigned long base = (unsigned long)BPF_CORE_READ(q, ctrl, queues);
-	__u32 qid = (__u32)(((unsigned long)q - base) /
-			    bpf_core_type_size(struct nvme_tcp_queue___fl));
 
 	if (want_ctrl >= 0 && BPF_CORE_READ(q, ctrl, ctrl.instance) != want_ctrl)
 		return 0;
-	return mark(qid, BPF_CORE_READ(req, req.cmd, common.command_id), FABRICLAT_MARK1);
+
+	return (__u32)(((unsigned long)q - base) / bpf_core_type_size(struct nvme_tcp_queue___fl));
 }
 
-/* 0 (the admin queue's number, which mark() skips) for another
- * controller than the one asked for */
 static __always_inline __u32 rdma_qid(struct nvme_rdma_queue___fl *q)
 {
 	unsigned long base = (unsigned long)BPF_CORE_READ(q, ctrl, queues);
@@ -262,6 +258,15 @@ static __always_inline __u32 rdma_qid(struct nvme_rdma_queue___fl *q)
 		return 0;
 
 	return (__u32)(((unsigned long)q - base) / bpf_core_type_size(struct nvme_rdma_queue___fl));
+}
+
+/* nvme-tcp: the command's PDU goes to the socket (each call sends what
+ * the socket takes of it; the recorder keeps the first) */
+SEC("fentry/nvme_tcp_try_send_cmd_pdu")
+int BPF_PROG(fabriclat_tcp_send, struct nvme_tcp_request___fl *req)
+{
+	return mark(tcp_qid(BPF_CORE_READ(req, queue)),
+		    BPF_CORE_READ(req, req.cmd, common.command_id), FABRICLAT_MARK1);
 }
 
 /* nvme-rdma: the command's send is posted; qe->data is the command */

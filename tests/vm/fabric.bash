@@ -74,6 +74,14 @@ on_target() {
 	return "$rc"
 }
 
+# fabric_export [ARG...]: on the target, bench/fabric-setup target on
+# its fabric NIC with these arguments added (the suites' set-up)
+fabric_export() {
+	local nic
+	nic=$(fabric_nic "$SP_FABRIC_TARGET_MAC") || { echo "fabric: no NIC with MAC $SP_FABRIC_TARGET_MAC" >&2; return 1; }
+	fabric-setup target --nic "$nic" "$@"
+}
+
 # fabric_wait_target SECONDS: waits until the target's agent answers
 # (the two guests boot independently; the target may come up later)
 fabric_wait_target() {

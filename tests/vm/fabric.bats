@@ -14,7 +14,7 @@ setup_file() {
 	load fabric
 	export SP_BIN=${SP_BIN:-/opt/shortpath/bin}
 	[[ -x $SP_BIN/fabric-setup ]] || return 0
-	tgt "fabric-setup target --nic \$(fabric_nic \$SP_FABRIC_TARGET_MAC) --json" \
+	tgt "fabric_export --json" \
 		>"$BATS_FILE_TMPDIR/target.json" 2>&1 || {
 		echo "# the target's set-up failed: $(cat "$BATS_FILE_TMPDIR/target.json")" >&3
 		return 1
@@ -345,7 +345,7 @@ bg_wait() {
 	assert_equal "$stderr" "fabric-setup: no NIC nosuch0 (see ip -br link)"
 	run tgt "modprobe ext4; d=/dev/\$(ls /sys/bus/pci/drivers/megaraid_sas/*/host*/target*/*/block 2>/dev/null | head -n 1)
 		mke2fs -q -F -t ext4 \$d && mkdir -p /mnt/sp && mount \$d /mnt/sp || exit 99
-		fabric-setup target --nic \$(fabric_nic \$SP_FABRIC_TARGET_MAC) --device \$d; rc=\$?; umount /mnt/sp; exit \$rc"
+		fabric_export --device \$d; rc=\$?; umount /mnt/sp; exit \$rc"
 	assert_equal "$status" 2
 	assert_output --partial "is mounted"
 	run --separate-stderr "$FS" initiator --addr "$SP_FABRIC_TARGET_IP" --port 4421
@@ -365,7 +365,7 @@ bg_wait() {
 @test "fabric: with poll queues, IOPOLL block I/O runs with verify on TCP and RDMA" {
 	local t j blk
 	# the tests before took the target's set-up down: export again
-	tgt "fabric-setup target --nic \$(fabric_nic \$SP_FABRIC_TARGET_MAC) --json" >/dev/null ||
+	tgt "fabric_export --json" >/dev/null ||
 		fail "the target's set-up failed"
 	for t in rdma tcp; do
 		"$FS" teardown

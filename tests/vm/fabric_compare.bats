@@ -11,7 +11,7 @@ setup_file() {
 	load fabric
 	export SP_BIN=${SP_BIN:-/opt/shortpath/bin}
 	[[ -x $SP_BIN/fabric-compare ]] || return 0
-	on_target ". /tests/fabric.bash; fabric-setup target --nic \$(fabric_nic \$SP_FABRIC_TARGET_MAC) --second none --json" \
+	on_target ". /tests/fabric.bash; fabric_export --second none --json" \
 		>"$BATS_FILE_TMPDIR/target.json" 2>&1 || {
 		echo "# the target's set-up failed: $(cat "$BATS_FILE_TMPDIR/target.json")" >&3
 		return 1

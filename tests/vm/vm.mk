@@ -27,11 +27,16 @@ VMFLAGS    ?= --timeout 1500
 
 .PHONY: vm vmtest vm-clean
 
+# The kernels one after the other (apt may update its lists, which
+# takes a lock); their initramfs side by side (each is a shell loop of
+# some thousand processes, about 15 s).
 vm:
 	@for k in $(VM_KERNELS); do \
-		tests/vm/fetch-kernel $(VM_DIR)/$$k $$k && \
-		tests/vm/mkinitramfs $(VM_DIR)/$$k $(BIN) || exit 1; \
+		tests/vm/fetch-kernel $(VM_DIR)/$$k $$k || exit 1; \
 	done
+	@pids=; for k in $(VM_KERNELS); do \
+		tests/vm/mkinitramfs $(VM_DIR)/$$k $(BIN) & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 # The initramfs must see the binaries that `all` builds, also with -j.
 ifneq ($(filter vmtest,$(MAKECMDGOALS)),)
