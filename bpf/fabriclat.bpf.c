@@ -237,28 +237,18 @@ int BPF_PROG(fabriclat_file_done, struct kiocb *iocb)
  * index in the controller's queue array, as the target counts) and the
  * command id the driver put in the command. */
 
-/* The queue's number: its index in the controller's queue array; 0
- * (the admin queue's number, which mark() skips) for another controller
- * than the one asked for. One per transport: their types differ. */
-static __always_inline __u32 tcp_qid(struct nvme_tcp_queue___fl *q)
-{
-	unsigned long base = (unsigned long)BPF_CORE_READ(q, ctrl, queues);
-
-	if (want_ctrl >= 0 && BPF_CORE_READ(q, ctrl, ctrl.instance) != want_ctrl)
-		return 0;
-
-	return (__u32)(((unsigned long)q - base) / bpf_core_type_size(struct nvme_tcp_queue___fl));
-}
-
-static __always_inline __u32 rdma_qid(struct nvme_rdma_queue___fl *q)
-{
-	unsigned long base = (unsigned long)BPF_CORE_READ(q, ctrl, queues);
-
-	if (want_ctrl >= 0 && BPF_CORE_READ(q, ctrl, ctrl.instance) != want_ctrl)
-		return 0;
-
-	return (__u32)(((unsigned long)q - base) / bpf_core_type_size(struct nvme_rdma_queue___fl));
-}
+/* The number of queue q (of type qtype: each transport has its own):
+ * its index in its controller's queue array; 0 (the admin queue's
+ * number, which mark() skips) for another controller than the one
+ * asked for. */
+#define queue_qid(q, qtype) ({							\
+	qtype *q_ = (q);							\
+	unsigned long base_ = (unsigned long)BPF_CORE_READ(q_, ctrl, queues);	\
+	want_ctrl >= 0 && BPF_CORE_READ(q_, ctrl, ctrl.instance) != want_ctrl ?	\
+		0 : (__u32)(((unsigned long)q_ - base_) / bpf_core_type_size(qtype));	\
+})
+#define tcp_qid(q) queue_qid(q, struct nvme_tcp_queue___fl)
+#define rdma_qid(q) queue_qid(q, struct nvme_rdma_queue___fl)
 
 /* nvme-tcp: the command's PDU goes to the socket (each call sends what
  * the socket takes of it; the recorder keeps the first) */

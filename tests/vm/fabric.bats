@@ -204,12 +204,11 @@ across() {
 		fail "64 KiB ranges: $(json '{requests, mismatches}' | tr -d '\n')"
 	[[ $st == 0 ]] || fail "sp-serve exited $st: $(cat "$d/srv.err")"
 	# every frame from an NVMe read command through the fabric's generic node
-	IFS= read -r -d '' output <"$d/srv.json" || true
-	assert_equal "$(json .xdp.passthru_backend)" nvme
-	(($(json .xdp.passthru_reads) >= 100 * 2 + 10 * 22)) ||
-		fail "only $(json .xdp.passthru_reads) passthrough reads"
-	assert_equal "$(json .xdp.sync_reads)" 0
-	assert_equal "$(json .errors.total)" 0
+	assert_equal "$(json_file "$d/srv.json" .xdp.passthru_backend)" nvme
+	(($(json_file "$d/srv.json" .xdp.passthru_reads) >= 100 * 2 + 10 * 22)) ||
+		fail "only $(json_file "$d/srv.json" .xdp.passthru_reads) passthrough reads"
+	assert_equal "$(json_file "$d/srv.json" .xdp.sync_reads)" 0
+	assert_equal "$(json_file "$d/srv.json" .errors.total)" 0
 }
 
 # ctrl_state CTRL: its state (live, connecting, resetting, deleting)

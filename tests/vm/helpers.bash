@@ -111,6 +111,13 @@ json() {
 	jq -er "$1" <<<"$output"
 }
 
+# json_file FILE FILTER: json FILTER on the JSON in FILE
+json_file() {
+	local output
+	IFS= read -r -d '' output <"$1" || true
+	json "$2"
+}
+
 # json_table: stdin, one JSON value, as a bash assignment to SP_JSON of
 # its scalars keyed by path as jq writes it (.jobs[0].ios); nothing for
 # anything else (several values, not JSON). Keys that are not plain

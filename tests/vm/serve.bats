@@ -118,11 +118,7 @@ fetch_all() {
 }
 
 # srv FILTER: json FILTER on the server's JSON report
-srv() {
-	local output
-	IFS= read -r -d '' output <"$SD/srv.json" || true
-	json "$1"
-}
+srv() { json_file "$SD/srv.json" "$1"; }
 
 # sendzc_sends: notifications the server had, whatever they said
 sendzc_sends() {
