@@ -34,8 +34,10 @@ done
 
 work=$(mktemp -d)
 gpid=
+# SIGTERM: an asynchronous job ignores SIGINT until sp-guard installs
+# its handler, and a Ctrl-C during its start-up would wait forever
 cleanup() {
-	[[ -n $gpid ]] && { kill -INT "$gpid" 2>/dev/null || true; wait "$gpid" 2>/dev/null || true; }
+	[[ -n $gpid ]] && { kill -TERM "$gpid" 2>/dev/null || true; wait "$gpid" 2>/dev/null || true; }
 	rm -rf "$work"
 }
 trap cleanup EXIT
