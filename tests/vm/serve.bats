@@ -152,16 +152,20 @@ sendzc_sends() {
 	((copied * 20 <= sends)) || fail "$copied of $sends sends were copied"
 }
 
-@test "sendzc from registered buffers through a NIC: byte-exact and no send copied" {
+@test "sendzc from registered buffers through a NIC: byte-exact, nothing copied at delivery, nearly every send zero copy" {
 	nics_up
 	kprobe_on
-	local before
+	local before copied sends
 	before=$(kprobe_hits)
 	start_server sendzc --zc-source buffers --chunk 16k
 	fetch_all
-	[[ $(sendzc_sends) -ge 700 ]] || fail "only $(sendzc_sends) sendzc notifications"
-	[[ $(srv .sendzc_notifications.copied) == 0 ]]
+	sends=$(sendzc_sends)
+	((sends >= 700)) || fail "only $sends sendzc notifications"
 	assert_equal "$(($(kprobe_hits) - before))" 0
+	# as from user memory: 6.12 once reported a few of ~770 sends copied
+	# as it built their skbs
+	copied=$(srv .sendzc_notifications.copied)
+	((copied * 20 <= sends)) || fail "$copied of $sends sends were copied"
 }
 
 @test "control: over a veth pair the kernel copies sendzc's sends, and the probe sees it" {
