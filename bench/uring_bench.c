@@ -35,6 +35,7 @@
 #include "sp_version.h"
 #include "sp_stats.h"
 #include "sp_time.h"
+#include "sp_tsc.h"
 #include "sp_verify.h"
 
 enum rw {
@@ -75,6 +76,7 @@ struct config {
 	bool quiet;
 	bool self_count;	/* syscalls counted by us, not by the kernel */
 	bool trace;		/* run iolat on this process, report its breakdown */
+	enum { LAT_CLOCK_AUTO, LAT_CLOCK_MONOTONIC, LAT_CLOCK_TSC } clock;	/* --clock */
 	unsigned fsync_every;	/* an fsync after this many writes; 0: never */
 	struct sp_target_opts topts;
 };
@@ -114,6 +116,8 @@ struct job {
 	struct sp_hist lat;
 	struct sp_hist lat_rw[2];	/* reads, writes: apart, as fio reports them */
 	struct sp_hist dev;		/* device time, where the backend knows it */
+	struct sp_tsc tsc;		/* mult 0: latency on CLOCK_MONOTONIC */
+	struct sp_nop_run *nop_runs;	/* a NOP run's completions, reaped */
 	int err;		/* -errno; 0: fine */
 	char errmsg[320];
 };
@@ -127,6 +131,8 @@ struct bench {
 	pthread_barrier_t ready, go, main_done, counted;
 	atomic_bool stop;
 	atomic_bool abort;
+	struct sp_tsc tsc;		/* the latency clock when --clock picked the TSC */
+	bool tsc_on;
 	pthread_mutex_t lock;
 	pthread_cond_t finished;	/* signalled as each job ends its main phase */
 	unsigned running;
@@ -408,6 +414,23 @@ static inline bool complete_io_fast(struct job *j, bool fast, enum phase phase,
 	return true;
 }
 
+/*
+ * The clock of I/O latencies: the TSC's ticks where --clock picked it
+ * (one instruction a read), CLOCK_MONOTONIC's nanoseconds otherwise.
+ */
+static inline uint64_t job_clock(const struct job *j)
+{
+	return j->tsc.mult ? sp_tsc_read() : sp_now_ns();
+}
+
+/* An interval of job_clock, in nanoseconds. */
+static inline uint64_t job_clock_ns(const struct job *j, uint64_t start, uint64_t end)
+{
+	uint64_t d = end > start ? end - start : 0;
+
+	return j->tsc.mult ? sp_tsc_ns(&j->tsc, d) : d;
+}
+
 /* I/Os that completed together and started together: one latency */
 struct lat_run {
 	uint64_t start_ns;
@@ -417,10 +440,11 @@ struct lat_run {
 
 static void lat_run_flush(struct job *j, struct lat_run *r, uint64_t now)
 {
-	uint64_t lat = now - r->start_ns;
+	uint64_t lat;
 
 	if (!r->n)
 		return;
+	lat = job_clock_ns(j, r->start_ns, now);
 	sp_hist_add_n(&j->lat, lat, r->n);
 	if (r->op == SP_OP_READ || r->op == SP_OP_WRITE)
 		sp_hist_add_n(&j->lat_rw[r->op == SP_OP_WRITE], lat, r->n);
@@ -435,33 +459,11 @@ static void lat_run_flush(struct job *j, struct lat_run *r, uint64_t now)
  * need their result checked (t/io_uring's NOP reaping checks less).
  */
 static inline void complete_pass(struct job *j, enum phase phase, struct sp_io **done,
-				 unsigned n, uint64_t now, bool nop)
+				 unsigned n, uint64_t now)
 {
 	const bool fast = phase == PHASE_MAIN && !j->vb;
 	struct lat_run run = { .op = SP_OP_NOP };
 
-	if (nop) {
-		unsigned failed = 0;
-
-#pragma GCC unroll 4
-		for (struct sp_io **d = done, **end = done + n; d < end; d++) {
-			const struct sp_io *io = *d;
-
-			if (io->res < 0) {
-				complete_io(j, phase, *d);	/* fails the job */
-				failed++;
-				continue;
-			}
-			if (io->start_ns != run.start_ns) {
-				lat_run_flush(j, &run, now);
-				run.start_ns = io->start_ns;
-			}
-			run.n++;
-		}
-		j->ios_done += n - failed;
-		lat_run_flush(j, &run, now);
-		return;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		struct sp_io *io = done[i];
 
@@ -476,17 +478,37 @@ static inline void complete_pass(struct job *j, enum phase phase, struct sp_io *
 	lat_run_flush(j, &run, now);
 }
 
+/* The NOPs a main-phase NOP pass reaped, as runs of one start time. */
+static void complete_nops(struct job *j, const struct sp_nop_run *runs, unsigned nr,
+			  uint64_t now)
+{
+	for (const struct sp_nop_run *r = runs, *end = runs + nr; r < end; r++) {
+		struct lat_run run = { .start_ns = r->tag, .n = r->n, .op = SP_OP_NOP };
+
+		if (r->res < 0) {
+			j->errors += r->n;
+			job_fail(j, r->res, "%u NOPs failed: %s", r->n, strerror(-r->res));
+			continue;
+		}
+		lat_run_flush(j, &run, now);
+		j->ios_done += r->n;
+	}
+}
+
 /*
  * The submission loop of one job: keep depth I/Os in flight.
  *
  * Free I/Os are a stack of pointers (j->free[0..nr_free)). A pass
  * prepares the top ones where they lie and hands them to the backend
- * from there, in one call where it takes a batch (queue_n); reap()
+ * from there; reap()
  * writes the completed ones straight back above the new top, so a
  * completion is handled where it lands and freeing it is counting it.
  * What the loop does per I/O is all a NOP run measures of the
  * benchmark itself, so what holds for a whole pass (the phase, verify,
- * the limit on I/Os) is decided once per pass.
+ * the limit on I/Os) is decided once per pass. A NOP has no state but
+ * its start time and its result: a NOP pass queues a count, tagged
+ * with the pass's start time, and reaps runs of one tag (queue_nops,
+ * reap_nops), touching no sp_io; the stack then only counts.
  */
 static void run_phase(struct job *j, enum phase phase)
 {
@@ -496,15 +518,15 @@ static void run_phase(struct job *j, enum phase phase)
 	struct sp_io **free = j->free;
 	unsigned nr_free = c->depth, inflight = 0;
 	uint64_t issued = 0;
-	/* a NOP's fields never change (set in job_setup): nothing to prepare */
-	const bool nop = phase == PHASE_MAIN && !(be->caps & SP_CAP_TARGET);
+	/* NOPs without state: a count, not I/Os (see above) */
+	const bool nop = phase == PHASE_MAIN && be->queue_nops && be->reap_nops;
 
 	j->seq_next = 0;
 	for (;;) {
 		bool more = !j->err && !atomic_load_explicit(&j->b->stop, memory_order_relaxed);
 		unsigned n = nr_free < c->submit_batch ? nr_free : c->submit_batch;
-		unsigned total, wait_nr, i, queued = 0, flushes = 0;
-		uint64_t now = sp_now_ns();
+		unsigned total, wait_nr, i, queued = 0, flushes = 0, nr_runs = 0;
+		uint64_t now = job_clock(j);
 		struct sp_io **pass;
 		int ret;
 
@@ -529,10 +551,15 @@ static void run_phase(struct job *j, enum phase phase)
 			n = 0;
 		}
 		pass = free + nr_free - n;
-		if (nop)
-#pragma GCC unroll 4
-			for (struct sp_io **p = pass, **end = pass + n; p < end; p++)
-				(*p)->start_ns = now;
+		if (nop && n) {
+			queued = (unsigned)be->queue_nops(t, n, now);
+			if (queued < n) {
+				/* the ring holds depth: only a backend bug gets here */
+				job_fail(j, -EBUSY, "queueing a NOP: the ring is full");
+				more = false;
+				n = queued;
+			}
+		}
 		for (i = 0; !nop && i < n; i++) {
 			struct sp_io *io = pass[i];
 
@@ -544,8 +571,6 @@ static void run_phase(struct job *j, enum phase phase)
 			io->start_ns = now;
 			flushes += io->op == SP_OP_FLUSH;
 		}
-		if (be->queue_n)
-			queued = be->queue_n(t, pass, n);
 		for (; queued < n; queued++) {
 			ret = be->queue(t, pass[queued]);
 			if (ret) {
@@ -580,10 +605,14 @@ static void run_phase(struct job *j, enum phase phase)
 			break;
 		}
 		inflight = total;
-		ret = be->reap(t, free + nr_free, total);
-		now = sp_now_ns();
+		ret = nop ? be->reap_nops(t, j->nop_runs, c->depth, total, &nr_runs)
+			  : be->reap(t, free + nr_free, total);
+		now = job_clock(j);
 		if (ret > 0) {
-			complete_pass(j, phase, free + nr_free, (unsigned)ret, now, nop);
+			if (nop)
+				complete_nops(j, j->nop_runs, nr_runs, now);
+			else
+				complete_pass(j, phase, free + nr_free, (unsigned)ret, now);
 			nr_free += ret;
 			inflight -= ret;
 			atomic_store_explicit(&j->progress_ios, j->ios_done,
@@ -614,7 +643,8 @@ static int job_setup(struct job *j)
 	}
 	j->ios = calloc(c->depth, sizeof(*j->ios));
 	j->free = calloc(c->depth, sizeof(*j->free));
-	if (!j->ios || !j->free) {
+	j->nop_runs = calloc(c->depth, sizeof(*j->nop_runs));
+	if (!j->ios || !j->free || !j->nop_runs) {
 		job_fail(j, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
@@ -696,6 +726,7 @@ static void *job_main(void *arg)
 		sp_target_close(&j->t);
 	free(j->ios);
 	free(j->free);
+	free(j->nop_runs);
 	free(j->vb);
 	return NULL;
 }
@@ -803,6 +834,8 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(cfg, "sqpoll", json_object_new_boolean(c->topts.sqpoll));
 	json_object_object_add(cfg, "iopoll", json_object_new_boolean(c->topts.iopoll));
 	json_object_object_add(cfg, "verify", json_object_new_boolean(c->verify));
+	json_object_object_add(cfg, "clock", json_object_new_string(b->tsc_on ? "tsc" : "monotonic"));
+	json_object_object_add(cfg, "clock_hz", b->tsc_on ? sp_json_u64(b->tsc.hz) : NULL);
 	json_object_object_add(cfg, "setup", b->jobs && b->jobs[0].t.setup[0] ?
 			       json_object_new_string(b->jobs[0].t.setup) : NULL);
 	json_object_object_add(root, "config", cfg);
@@ -940,6 +973,8 @@ static void print_text(const struct bench *b, const struct totals *tt)
 		       b->dev.kind == SP_KIND_PCI ? "userspace driver" :
 		       c->topts.direct ? "O_DIRECT" : "buffered");
 	printf("\n  setup       %s\n", b->jobs[0].t.setup);
+	if (b->tsc_on)
+		printf("  clock       tsc at %.2f MHz (latencies)\n", b->tsc.hz / 1e6);
 	printf("  I/Os        %llu in %.2f s: %s IOPS, %.1f MiB/s\n",
 	       (unsigned long long)tt->ios, secs,
 	       fmt_count(secs > 0 ? tt->ios / secs : 0, s1, sizeof(s1)),
@@ -1027,6 +1062,12 @@ static void usage(FILE *f)
 "      --interval DUR      a line every DUR (at least 100ms) on stdout: I/Os,\n"
 "                          IOPS, MiB/s, I/Os per syscall; with --json one JSON\n"
 "                          object a line (NDJSON), the final document last\n"
+"      --clock WHICH       of latencies: monotonic (CLOCK_MONOTONIC), tsc (the\n"
+"                          CPU's time-stamp counter, one instruction a read;\n"
+"                          needs an invariant counter, and each job on one CPU\n"
+"                          unless the kernel keeps the counters in step) or\n"
+"                          auto (default: tsc where the kernel has it among its\n"
+"                          clocksources, monotonic elsewhere)\n"
 "      --syscalls HOW      self: counted by uring_bench at no cost (default);\n"
 "                          kernel: by a perf counter on raw_syscalls:sys_enter,\n"
 "                          exact but it slows every syscall of the process\n"
@@ -1044,6 +1085,7 @@ static void usage(FILE *f)
 "  uring_bench -w randwrite -q 64 --fixedbufs --regfiles --sqpoll --sq-cpu 1 /dev/zram0\n"
 "  uring_bench -w randrw -M 70 --verify -n 100000 /dev/loop0\n"
 "  uring_bench -m nop -q 128 -s 32 -c 32 --json\n"
+"  taskset -c 1 uring_bench -m nop -q 32 -s 32 -c 32 --clock tsc -t 3s\n"
 "  uring_bench --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 \\\n"
 "      --numjobs=2 --direct=1 --runtime=10 --filename=/dev/loop0 --output-format=json\n"
 "  uring_bench --trace -m psync -w write --buffered --fsync 1 -n 200 /tmp/f\n"
@@ -1062,7 +1104,7 @@ enum {
 	OPT_FIXEDBUFS = 256, OPT_REGFILES, OPT_SQPOLL, OPT_SQ_IDLE, OPT_SQ_CPU,
 	OPT_IOPOLL, OPT_NO_MODERN, OPT_BUFFERED, OPT_CPUS, OPT_SIZE, OPT_OFFSET,
 	OPT_VERIFY, OPT_VERIFY_SEED, OPT_FORCE, OPT_SYSCALLS,
-	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL, OPT_TARGET, OPT_LUN,
+	OPT_VECTORED, OPT_FSYNC, OPT_TRACE, OPT_INTERVAL, OPT_TARGET, OPT_LUN, OPT_CLOCK,
 	/* fio's spellings, so that a fio command line mostly just works */
 	OPT_FIO_FILENAME, OPT_FIO_IOENGINE, OPT_FIO_DIRECT, OPT_FIO_REGFILES,
 	OPT_FIO_SQPOLL, OPT_FIO_HIPRI, OPT_FIO_OUTPUT_FORMAT,
@@ -1137,6 +1179,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "fsync", required_argument, NULL, OPT_FSYNC },
 		{ "trace", no_argument, NULL, OPT_TRACE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "clock", required_argument, NULL, OPT_CLOCK },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
 		SP_OPT_VERBOSE_LONGOPT,
@@ -1252,6 +1295,18 @@ static int parse_args(int argc, char **argv, struct config *c)
 				scsi_lun = (long long)v;
 			break;
 		}
+		case OPT_CLOCK:
+			if (!strcmp(optarg, "auto"))
+				c->clock = LAT_CLOCK_AUTO;
+			else if (!strcmp(optarg, "monotonic"))
+				c->clock = LAT_CLOCK_MONOTONIC;
+			else if (!strcmp(optarg, "tsc"))
+				c->clock = LAT_CLOCK_TSC;
+			else {
+				sp_err("invalid --clock '%s': auto, monotonic or tsc", optarg);
+				return -EINVAL;
+			}
+			break;
 		case OPT_CPUS:
 			if ((ret = sp_parse_cpulist(optarg, &c->cpus)))
 				return bad_value("--cpus", optarg, ret);
@@ -1756,6 +1811,42 @@ static void trace_stop(struct tracer *tr, struct bench *b, char **text)
 	*text = buf;
 }
 
+/*
+ * --clock: the TSC where it was asked for or, with auto, where the
+ * kernel itself keeps the CPUs' counters in step; CLOCK_MONOTONIC
+ * elsewhere. Counters not known to agree are read on one CPU only:
+ * every job pinned to one (--cpus, or a process allowed one CPU).
+ */
+static int pick_clock(struct bench *b)
+{
+	const struct config *c = &b->c;
+	char why[160];
+	cpu_set_t allowed;
+	int ret;
+
+	if (c->clock == LAT_CLOCK_MONOTONIC ||
+	    (c->clock == LAT_CLOCK_AUTO && !(sp_tsc_invariant() && sp_tsc_kernel_synced())))
+		return 0;
+	ret = sp_tsc_init(&b->tsc, 20, why, sizeof(why));
+	if (ret) {
+		if (c->clock == LAT_CLOCK_AUTO) {
+			sp_info("latency clock: monotonic, as %s", why);
+			return 0;
+		}
+		sp_err("--clock tsc: %s", why);
+		return ret;
+	}
+	if (!b->tsc.synced && !c->pin &&
+	    (sched_getaffinity(0, sizeof(allowed), &allowed) || CPU_COUNT(&allowed) != 1)) {
+		sp_err("--clock tsc: the kernel does not keep the CPUs' time-stamp "
+		       "counters in step (tsc is not among its clocksources): pin "
+		       "each job to one CPU (--cpus LIST, or taskset -c N)");
+		return -EINVAL;
+	}
+	b->tsc_on = true;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct tracer tr = { 0 };
@@ -1818,6 +1909,10 @@ int main(int argc, char **argv)
 		if (c->reap_batch > c->depth)
 			c->reap_batch = c->depth;
 	}
+	if (pick_clock(&b))
+		return SP_EXIT_USAGE;
+	for (unsigned i = 0; i < c->jobs && b.tsc_on; i++)
+		b.jobs[i].tsc = b.tsc;
 
 	if (c->self_count)
 		snprintf(sc.why, sizeof(sc.why), "--syscalls self");

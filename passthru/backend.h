@@ -115,6 +115,13 @@ struct sp_target {
 #define SP_CAP_FILES	(1u << 5)	/* opens over sp_target_opts.fds */
 #define SP_CAP_IOV	(1u << 6)	/* takes sp_io.iov */
 
+/* NOP completions in a row that carry one tag and one result. */
+struct sp_nop_run {
+	uint64_t tag;
+	uint32_t n;
+	int32_t res;		/* 0, or the -errno every NOP of the run got */
+};
+
 struct sp_backend {
 	const char *name;
 	const char *desc;
@@ -130,16 +137,19 @@ struct sp_backend {
 	const char *(*status_str)(uint32_t status, char *buf, size_t len);
 	int (*open)(struct sp_target *t);
 	int (*queue)(struct sp_target *t, struct sp_io *io);
-	/*
-	 * Optional: queues ios[0..n), in order, as n calls of queue() would,
-	 * as far as it can without an error, and returns how many it queued;
-	 * the caller queues the rest with queue(), which says why one cannot
-	 * go. For loops where a call per I/O is a real part of the cost
-	 * (a NOP). NULL: queue() one by one.
-	 */
-	int (*queue_n)(struct sp_target *t, struct sp_io *const *ios, unsigned n);
 	int (*submit)(struct sp_target *t, unsigned wait_nr);
 	int (*reap)(struct sp_target *t, struct sp_io **ios, unsigned max);
+	/*
+	 * Optional, for a backend whose commands carry no state (nop): a
+	 * NOP gives back only its tag and its result, so these take no
+	 * sp_io and touch none. queue_nops queues up to n NOPs carrying
+	 * tag and returns how many. reap_nops reaps up to max, folded into
+	 * at most max_runs runs (consecutive completions with one tag and
+	 * one result), sets *nr_runs and returns the NOPs reaped.
+	 */
+	int (*queue_nops)(struct sp_target *t, unsigned n, uint64_t tag);
+	int (*reap_nops)(struct sp_target *t, struct sp_nop_run *runs,
+			 unsigned max_runs, unsigned max, unsigned *nr_runs);
 	void (*close)(struct sp_target *t);
 };
 

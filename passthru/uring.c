@@ -278,7 +278,8 @@ static int nop_open(struct sp_target *t)
 	 * Every SQE of this ring is a NOP, and neither the kernel nor
 	 * liburing writes an SQE: made a NOP with no flags, file or buffer
 	 * once here, one stays so, and queuing one is setting its user_data
-	 * (nop_queue), not the 64-byte clear of io_uring_prep_nop.
+	 * (nop_queue, nop_queue_nops), not the 64-byte clear of
+	 * io_uring_prep_nop.
 	 */
 	u = t->priv;
 	for (unsigned i = 0; i < u->ring.sq.ring_entries; i++)
@@ -338,44 +339,75 @@ static int nop_queue(struct sp_target *t, struct sp_io *io)
 	return sp_uring_sqe(t, t->priv, io) ? 0 : -EBUSY;
 }
 
-/*
- * nop_queue for a whole pass: the ring's room is looked up once and the
- * SQEs' user_data set in a row, in at most two runs of consecutive
- * entries (up to the ring's end, then from its start). liburing
- * publishes them at submit, as for one.
- */
-static int nop_queue_n(struct sp_target *t, struct sp_io *const *ios, unsigned n)
-{
-	struct sp_uring *u = t->priv;
-	struct io_uring_sq *sq = &u->ring.sq;
-	unsigned tail = sq->sqe_tail, room = io_uring_sq_space_left(&u->ring);
-	struct sp_io *const *io = ios, *const *end;
-
-	if (n > room)
-		n = room;
-	for (end = ios + n; io < end;) {
-		unsigned at = (tail + (unsigned)(io - ios)) & sq->ring_mask;
-		unsigned run = sq->ring_entries - at;
-		struct io_uring_sqe *sqe = &sq->sqes[at];
-		struct sp_io *const *stop = end - io > run ? io + run : end;
-
-#pragma GCC unroll 4
-		for (; io < stop; io++, sqe++) {
-			if ((*io)->op != SP_OP_NOP)
-				goto out;
-			io_uring_sqe_set_data(sqe, *io);
-		}
-	}
-out:
-	sq->sqe_tail = tail + (unsigned)(io - ios);
-	u->queued += io - ios;
-	return (int)(io - ios);
-}
-
 /* A NOP ring has 16-byte CQEs and nothing to translate. */
 static int nop_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
 {
 	return uring_reap(t->priv, ios, max, 0, NULL);
+}
+
+/*
+ * The SQEs are NOPs already (nop_open): queuing n of them is storing the
+ * tag as their user_data, in at most two runs of consecutive entries.
+ */
+static int nop_queue_nops(struct sp_target *t, unsigned n, uint64_t tag)
+{
+	struct sp_uring *u = t->priv;
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned tail = sq->sqe_tail, room = io_uring_sq_space_left(&u->ring);
+
+	if (n > room)
+		n = room;
+	for (unsigned i = 0; i < n;) {
+		unsigned at = (tail + i) & sq->ring_mask;
+		unsigned run = sq->ring_entries - at;
+		struct io_uring_sqe *sqe = &sq->sqes[at];
+
+		if (run > n - i)
+			run = n - i;
+		i += run;
+#pragma GCC unroll 4
+		for (struct io_uring_sqe *end = sqe + run; sqe < end; sqe++)
+			sqe->user_data = tag;
+	}
+	sq->sqe_tail = tail + n;
+	u->queued += n;
+	return (int)n;
+}
+
+/* CQEs folded into runs of one tag and one result, read in place. */
+static int nop_reap_nops(struct sp_target *t, struct sp_nop_run *runs, unsigned max_runs,
+			 unsigned max, unsigned *nr_runs)
+{
+	struct sp_uring *u = t->priv;
+	struct io_uring_cq *cq = &u->ring.cq;
+	const struct io_uring_cqe *cqes = cq->cqes;
+	unsigned head = *cq->khead, mask = cq->ring_mask;
+	/* the tail once, with acquire: the CQEs before it are written */
+	unsigned ready = io_uring_smp_load_acquire(cq->ktail) - head, n, r = 0;
+	struct sp_nop_run *run = runs;
+
+	if (ready > max)
+		ready = max;
+	for (n = 0; n < ready; n++) {
+		const struct io_uring_cqe *cqe = &cqes[(head + n) & mask];
+		int32_t res = cqe->res < 0 ? cqe->res : 0;
+
+		if (r && run->tag == cqe->user_data && run->res == res) {
+			run->n++;
+			continue;
+		}
+		if (r == max_runs)
+			break;		/* the rest in the next call */
+		run = &runs[r++];
+		run->tag = cqe->user_data;
+		run->res = res;
+		run->n = 1;
+	}
+	/* the slots go back to the kernel only after they are read */
+	if (n)
+		io_uring_cq_advance(&u->ring, n);
+	*nr_runs = r;
+	return (int)n;
 }
 
 const struct sp_backend sp_backend_uring = {
@@ -395,8 +427,9 @@ const struct sp_backend sp_backend_nop = {
 	.caps = SP_CAP_RING,
 	.open = nop_open,
 	.queue = nop_queue,
-	.queue_n = nop_queue_n,
 	.submit = sp_uring_submit,
 	.reap = nop_reap,
+	.queue_nops = nop_queue_nops,
+	.reap_nops = nop_reap_nops,
 	.close = sp_uring_close,
 };

@@ -241,6 +241,7 @@ load ../helpers
 	jq -e '.schema == "shortpath.nop-compare/1" and (.rounds | length == 6) and
 		([.rounds[] | select(.binary == "t_io_uring") | .nops_per_s] == [1200000, 1200000]) and
 		([.ratios[] | "\(.of)/\(.to)"] == ["uring_bench/t_io_uring", "uring_bench/before"]) and
+		(.config.clocks.uring_bench | IN("tsc", "monotonic")) and .config.clocks.t_io_uring == "tsc" and
 		all(.ratios[]; .min <= .median and .median <= .max)' <<<"$output"
 }
 

@@ -67,6 +67,56 @@ run_mode() {
 	[ "$(jfield .result.bytes)" -eq 0 ]
 }
 
+@test "nop: every NOP's latency is recorded, whatever the batches and the ring's wrap" {
+	# passes of 3 into a ring of 7 reaped 2 at a time: completions of
+	# several passes come back together and runs cross the ring's end
+	run --separate-stderr "$UB" -m nop --json -n 10001 -q 7 -s 3 -c 2
+	assert_success
+	jq -e '.result.ios == 10001 and .result.errors == 0 and
+	       ([.result.latency_ns.bins[][2]] | add) == 10001 and
+	       .result.latency_ns.min > 0' <<<"$output"
+}
+
+# lat_vs_wall ARGS...: a QD1 psync run's summed latency over its wall time
+lat_vs_wall() {
+	run --separate-stderr "$UB" --json -m psync -n 20000 --size 16M "$@" "$F"
+	assert_success
+	jq -r '.result | .latency_ns.mean * .ios / .elapsed_ns' <<<"$output"
+}
+
+@test "--clock tsc: refused without an invariant counter or, unsynchronised, unpinned; its latencies add up to the wall time" {
+	if ! grep -qw constant_tsc /proc/cpuinfo || ! grep -qw nonstop_tsc /proc/cpuinfo; then
+		run "$UB" -m nop -n 10 --clock tsc
+		assert_failure 2
+		assert_output --partial "invariant time-stamp counter"
+		skip "this CPU has no invariant TSC: only the refusal is checked"
+	fi
+	# not pinned: fine only where the kernel vouches for the counters
+	run "$UB" -m nop -n 10 --clock tsc
+	if grep -qw tsc /sys/devices/system/clocksource/clocksource0/available_clocksource ||
+		(($(nproc) == 1)); then
+		assert_success
+	else
+		assert_failure 2
+		assert_output --partial "pin each job to one CPU"
+	fi
+	run --separate-stderr taskset -c 0 "$UB" -m nop -n 1000 --clock tsc --json
+	assert_success
+	jq -e '.config.clock == "tsc" and .config.clock_hz > 1e8 and .config.clock_hz < 1e11' <<<"$output"
+	run --separate-stderr "$UB" -m nop -n 1000 --clock monotonic --json
+	jq -e '.config.clock == "monotonic" and .config.clock_hz == null' <<<"$output"
+	# At QD1 an I/O's latency is most of the loop, so latencies summed
+	# come to a little less than the wall time on the monotonic clock;
+	# ticks taken for nanoseconds, or a wrong rate, would not.
+	for clock in monotonic tsc; do
+		r=$(lat_vs_wall --clock "$clock" --cpus 0)
+		jq -ne "$r > 0.3 and $r < 1.05" || fail "--clock $clock: latencies sum to $r of the wall time"
+	done
+	run "$UB" -m nop --clock hpet
+	assert_failure 2
+	assert_output --partial "invalid --clock 'hpet': auto, monotonic or tsc"
+}
+
 @test "jobs each do their share, with their own ring" {
 	run --separate-stderr "$UB" --json -j 2 -n 300 --size 16M "$F"
 	assert_success
