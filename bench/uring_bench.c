@@ -455,8 +455,7 @@ static void lat_run_flush(struct job *j, struct lat_run *r, uint64_t now)
  * Accounts the n I/Os reaped at now. The I/Os queued in one pass share
  * their start time and those reaped together their end: a run of them
  * is one histogram update, not one each (t/io_uring's per-batch
- * accounting, kept exact). nop: a main-phase NOP run, whose I/Os only
- * need their result checked (t/io_uring's NOP reaping checks less).
+ * accounting, kept exact).
  */
 static inline void complete_pass(struct job *j, enum phase phase, struct sp_io **done,
 				 unsigned n, uint64_t now)
@@ -500,9 +499,9 @@ static void complete_nops(struct job *j, const struct sp_nop_run *runs, unsigned
  *
  * Free I/Os are a stack of pointers (j->free[0..nr_free)). A pass
  * prepares the top ones where they lie and hands them to the backend
- * from there; reap()
- * writes the completed ones straight back above the new top, so a
- * completion is handled where it lands and freeing it is counting it.
+ * from there; reap() writes the completed ones straight back above the
+ * new top, so a completion is handled where it lands and freeing it is
+ * counting it.
  * What the loop does per I/O is all a NOP run measures of the
  * benchmark itself, so what holds for a whole pass (the phase, verify,
  * the limit on I/Os) is decided once per pass. A NOP has no state but

@@ -1,11 +1,13 @@
 #!/usr/bin/perl
 # Hostile and awkward clients for sp-serve's tests (tests/host/serve_hard.bats),
 # with nothing but the Perl core:
-#   hold SRC DST PORT N SECS [partial|keepalive]
+#   hold SRC DST PORT N SECS [partial|keepalive] [until=K]
 #       N TCP connections from address SRC that send nothing (with
 #       "partial", the first line of a request and no more; with
 #       "keepalive", a request for /f4k, whose reply is read), held SECS
-#       seconds; prints "opened N closed M": M of them the server closed.
+#       seconds, or with until=K only until the server has closed K of
+#       them (SECS at most); prints "opened N closed M": M of them the
+#       server closed.
 #   halfclose DST PORT NAME SIZE N
 #       N connections, one at a time, each sending a request for NAME and
 #       at once shutdown(SHUT_WR); prints "answered K": K got a whole
@@ -29,7 +31,11 @@ use Time::HiRes qw(time sleep);
 my $cmd = shift // die "usage: see the head of $0\n";
 
 if ($cmd eq 'hold') {
-	my ($src, $dst, $port, $n, $secs, $mode) = @ARGV;
+	my ($src, $dst, $port, $n, $secs, @opt) = @ARGV;
+	my ($mode, $until);
+	for (@opt) {
+		if (/^until=(\d+)$/) { $until = $1 } else { $mode = $_ }
+	}
 	my @socks;
 	for (1 .. $n) {
 		my $s = IO::Socket::INET->new(LocalAddr => $src, PeerAddr => $dst,
@@ -48,16 +54,21 @@ if ($cmd eq 'hold') {
 		}
 		push @socks, $s;
 	}
-	sleep $secs;
-	my $closed = 0;
-	for my $s (@socks) {
-		$s->blocking(0);
-		my $buf;
-		my $r = sysread($s, $buf, 4096);
-		# a 503 and its close, or a close: the server let go of it
-		$closed++ if defined $r;
+	# a 503 and its close, or a close: the server let go of it
+	my %gone;
+	my $end = time + $secs;
+	sleep $secs unless defined $until;
+	while (1) {
+		for my $i (0 .. $#socks) {
+			next if $gone{$i};
+			$socks[$i]->blocking(0);
+			my $buf;
+			$gone{$i} = 1 if defined sysread($socks[$i], $buf, 4096);
+		}
+		last if !defined $until || keys %gone >= $until || time >= $end;
+		sleep 0.05;
 	}
-	print "opened ", scalar(@socks), " closed $closed\n";
+	print "opened ", scalar(@socks), " closed ", scalar(keys %gone), "\n";
 	exit 0;
 }
 

@@ -137,10 +137,13 @@ start_xdp() {
 			"$SD/srv.json" || fail "$mode: $(jq -c '{threads, thread_requests}' "$SD/srv.json")"
 	done
 	# 16 connections held from one address against a limit of 4 for it
-	# in all: the kernel spreads them over both loops, which share counts
+	# in all: the kernel spreads them over both loops, which share counts.
+	# Held until the 12 refusals are in (a loaded machine is slow to make
+	# them), 10 s at most.
 	start_server sendfile --threads 2 --max-conns-per-addr 4
-	run ip netns exec "$NS_C" perl "$TOP/tests/host/serve-abuse.pl" hold "$CLI_IP" "$SRV_IP" 7878 16 1
+	run ip netns exec "$NS_C" perl "$TOP/tests/host/serve-abuse.pl" hold "$CLI_IP" "$SRV_IP" 7878 16 10 until=12
 	assert_success
+	assert_output "opened 16 closed 12"
 	stop_server
 	jq -e '.refused_by.per_addr == 12 and .connections == 4' "$SD/srv.json" ||
 		fail "$(jq -c '{connections, refused_by}' "$SD/srv.json")"
