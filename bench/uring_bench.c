@@ -131,8 +131,7 @@ struct bench {
 	pthread_barrier_t ready, go, main_done, counted;
 	atomic_bool stop;
 	atomic_bool abort;
-	struct sp_tsc tsc;		/* the latency clock when --clock picked the TSC */
-	bool tsc_on;
+	struct sp_tsc tsc;		/* mult 0: latency on CLOCK_MONOTONIC */
 	pthread_mutex_t lock;
 	pthread_cond_t finished;	/* signalled as each job ends its main phase */
 	unsigned running;
@@ -833,8 +832,8 @@ static void print_json(const struct bench *b, const struct totals *tt, int statu
 	json_object_object_add(cfg, "sqpoll", json_object_new_boolean(c->topts.sqpoll));
 	json_object_object_add(cfg, "iopoll", json_object_new_boolean(c->topts.iopoll));
 	json_object_object_add(cfg, "verify", json_object_new_boolean(c->verify));
-	json_object_object_add(cfg, "clock", json_object_new_string(b->tsc_on ? "tsc" : "monotonic"));
-	json_object_object_add(cfg, "clock_hz", b->tsc_on ? sp_json_u64(b->tsc.hz) : NULL);
+	json_object_object_add(cfg, "clock", json_object_new_string(b->tsc.mult ? "tsc" : "monotonic"));
+	json_object_object_add(cfg, "clock_hz", b->tsc.mult ? sp_json_u64(b->tsc.hz) : NULL);
 	json_object_object_add(cfg, "setup", b->jobs && b->jobs[0].t.setup[0] ?
 			       json_object_new_string(b->jobs[0].t.setup) : NULL);
 	json_object_object_add(root, "config", cfg);
@@ -972,7 +971,7 @@ static void print_text(const struct bench *b, const struct totals *tt)
 		       b->dev.kind == SP_KIND_PCI ? "userspace driver" :
 		       c->topts.direct ? "O_DIRECT" : "buffered");
 	printf("\n  setup       %s\n", b->jobs[0].t.setup);
-	if (b->tsc_on)
+	if (b->tsc.mult)
 		printf("  clock       tsc at %.2f MHz (latencies)\n", b->tsc.hz / 1e6);
 	printf("  I/Os        %llu in %.2f s: %s IOPS, %.1f MiB/s\n",
 	       (unsigned long long)tt->ios, secs,
@@ -1815,6 +1814,7 @@ static void trace_stop(struct tracer *tr, struct bench *b, char **text)
  * kernel itself keeps the CPUs' counters in step; CLOCK_MONOTONIC
  * elsewhere. Counters not known to agree are read on one CPU only:
  * every job pinned to one (--cpus, or a process allowed one CPU).
+ * b->tsc.mult is left nonzero exactly when the TSC is the clock.
  */
 static int pick_clock(struct bench *b)
 {
@@ -1840,9 +1840,9 @@ static int pick_clock(struct bench *b)
 		sp_err("--clock tsc: the kernel does not keep the CPUs' time-stamp "
 		       "counters in step (tsc is not among its clocksources): pin "
 		       "each job to one CPU (--cpus LIST, or taskset -c N)");
+		memset(&b->tsc, 0, sizeof(b->tsc));
 		return -EINVAL;
 	}
-	b->tsc_on = true;
 	return 0;
 }
 
@@ -1910,7 +1910,8 @@ int main(int argc, char **argv)
 	}
 	if (pick_clock(&b))
 		return SP_EXIT_USAGE;
-	for (unsigned i = 0; i < c->jobs && b.tsc_on; i++)
+	/* each job's copy beside the state its loop touches */
+	for (unsigned i = 0; i < c->jobs; i++)
 		b.jobs[i].tsc = b.tsc;
 
 	if (c->self_count)

@@ -347,28 +347,19 @@ static int nop_reap(struct sp_target *t, struct sp_io **ios, unsigned max)
 
 /*
  * The SQEs are NOPs already (nop_open): queuing n of them is storing the
- * tag as their user_data, in at most two runs of consecutive entries.
+ * tag as their user_data. liburing publishes them at submit.
  */
 static int nop_queue_nops(struct sp_target *t, unsigned n, uint64_t tag)
 {
 	struct sp_uring *u = t->priv;
 	struct io_uring_sq *sq = &u->ring.sq;
-	unsigned tail = sq->sqe_tail, room = io_uring_sq_space_left(&u->ring);
+	unsigned tail = sq->sqe_tail, mask = sq->ring_mask;
+	unsigned room = io_uring_sq_space_left(&u->ring);
 
 	if (n > room)
 		n = room;
-	for (unsigned i = 0; i < n;) {
-		unsigned at = (tail + i) & sq->ring_mask;
-		unsigned run = sq->ring_entries - at;
-		struct io_uring_sqe *sqe = &sq->sqes[at];
-
-		if (run > n - i)
-			run = n - i;
-		i += run;
-#pragma GCC unroll 4
-		for (struct io_uring_sqe *end = sqe + run; sqe < end; sqe++)
-			sqe->user_data = tag;
-	}
+	for (unsigned i = 0; i < n; i++)
+		sq->sqes[(tail + i) & mask].user_data = tag;
 	sq->sqe_tail = tail + n;
 	u->queued += n;
 	return (int)n;

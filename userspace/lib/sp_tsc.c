@@ -9,6 +9,7 @@
 #include <cpuid.h>
 #endif
 
+#include "sp_opts.h"
 #include "sp_sysfs.h"
 #include "sp_tsc.h"
 
@@ -31,19 +32,11 @@ bool sp_tsc_invariant(void)
 bool sp_tsc_kernel_synced(void)
 {
 	char path[4096], buf[256], *tok, *save = NULL;
-	FILE *f;
-	bool ok;
 
-	if (sp_sysfs_path(path, sizeof(path), "%s", CLOCKSOURCES))
+	if (sp_sysfs_path(path, sizeof(path), "%s", CLOCKSOURCES) ||
+	    sp_read_line_file(path, buf, sizeof(buf)))
 		return false;
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
-	fclose(f);
-	if (!ok)
-		return false;
-	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 		if (!strcmp(tok, "tsc"))
 			return true;
 	return false;
@@ -51,7 +44,7 @@ bool sp_tsc_kernel_synced(void)
 
 int sp_tsc_set_hz(struct sp_tsc *c, uint64_t hz)
 {
-	/* mult = 2^32 * 1e9 / hz must fit 64 bits and be at least 1 */
+	/* mult = 2^32 * 1e9 / hz, at least 1: hz at most 2^32 GHz */
 	if (hz == 0 || hz > (1000000000ULL << 32))
 		return -EINVAL;
 	c->hz = hz;

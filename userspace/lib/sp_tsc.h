@@ -54,14 +54,15 @@ static inline uint64_t sp_tsc_read(void)
 #endif
 }
 
-/* Ticks to nanoseconds; exact to the calibration for any 64-bit count. */
+/* Ticks to nanoseconds, exact to the calibration (for a count whose
+ * nanoseconds fit 64 bits: any count at 1 GHz and above). */
 static inline uint64_t sp_tsc_ns(const struct sp_tsc *c, uint64_t ticks)
 {
 	return (uint64_t)(((unsigned __int128)ticks * c->mult) >> 32);
 }
 
-/* Sets mult for hz ticks per second; -EINVAL when hz is 0 or so low
- * that one tick is more than 2^32 ns. For the unit test and for
+/* Sets mult for hz ticks per second; -EINVAL when hz is 0 or so high
+ * (over 2^32 GHz) that mult would be 0. For the unit test and for
  * callers that know the rate. */
 int sp_tsc_set_hz(struct sp_tsc *c, uint64_t hz);
 
