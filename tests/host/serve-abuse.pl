@@ -25,7 +25,7 @@ use strict;
 use warnings;
 use IO::Socket::INET;
 use IO::Select;
-use Socket qw(SOL_SOCKET SO_RCVBUF SHUT_WR);
+use Socket qw(SOL_SOCKET SO_RCVBUF SHUT_WR pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 
 my $cmd = shift // die "usage: see the head of $0\n";
@@ -94,9 +94,11 @@ if ($cmd eq 'stall') {
 	my ($dst, $port, $name, $n) = @ARGV;
 	my @socks;
 	for (1 .. $n) {
-		my $s = IO::Socket::INET->new(PeerAddr => $dst, PeerPort => $port, Proto => 'tcp')
-			or die "connect: $!\n";
-		setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096);
+		# the small buffer before the connection, so the window it
+		# offers is small from the first segment and then closes
+		my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!\n";
+		setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!\n";
+		$s->connect(pack_sockaddr_in($port, inet_aton($dst))) or die "connect: $!\n";
 		print $s "GET /$name HTTP/1.1\r\nHost: x\r\n\r\n";
 		push @socks, $s;
 	}

@@ -145,10 +145,15 @@ slowloris() {
 @test "a client that stops reading is dropped after --send-timeout in every TCP mode" {
 	local mode
 	for mode in "${TCP_MODES[@]}"; do
-		start_server "$mode" --send-timeout 1s
+		start_server "$mode" --send-timeout 1s -v
 		abuse stall "$SRV_IP" 7878 big 2 >"$SD/stall.out" &
 		ABUSE_PID=$!
-		sleep 2
+		# until the server has dropped both (its debug log says so), at
+		# most 15 s: a loaded machine takes longer to fill the buffers
+		for _ in $(seq 150); do
+			(($(grep -c "send time-out" "$SD/srv.err") >= 2)) && break
+			sleep 0.1
+		done
 		# the server still serves while it drops them
 		run fetch -q -P 2 -n 4 --json "$SD/f1m"
 		assert_success
