@@ -87,12 +87,31 @@ struct vblock {
 	uint8_t busy;		/* an I/O on it is in flight */
 };
 
+/*
+ * What the submission loop touches is first, on as few pages as can
+ * be: the state of every pass, then the target's own (its head), then
+ * the latency histogram's count and low buckets. After each system
+ * call the TLB may hold none of them (page-table isolation without
+ * PCIDs), and every page touched again costs a walk.
+ */
 struct job {
+	struct bench *b;
+	struct sp_io **free;	/* free I/Os, run_phase's stack */
+	struct sp_nop_run *nop_runs;	/* a NOP run's completions, reaped */
+	int err;		/* -errno; 0: fine */
+	unsigned writes_since_sync;
+	struct sp_tsc tsc;		/* mult 0: latency on CLOCK_MONOTONIC */
+	_Atomic uint64_t progress_ios;
+	_Atomic uint64_t progress_syscalls;
+	uint64_t ios_done, issued, errors;	/* main phase: I/Os done, sent, failed */
+	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
+	struct sp_target t;	/* its head: see struct sp_target */
+	struct sp_hist lat;
+	struct sp_hist lat_rw[2];	/* reads, writes: apart, as fio reports them */
+	struct sp_hist dev;		/* device time, where the backend knows it */
 	unsigned id;
 	int tid;		/* its thread's id, for the per-thread run times */
 	pthread_t thread;
-	struct bench *b;
-	struct sp_target t;
 	int cpu;		/* -1: not pinned */
 	uint64_t first_block;	/* range of this job, in units of bs */
 	uint64_t nblocks;
@@ -100,37 +119,25 @@ struct job {
 	uint64_t rng;
 	struct vblock *vb;
 	struct sp_io *ios;
-	struct sp_io **free;	/* free I/Os, run_phase's stack */
-	/* results */
-	_Atomic uint64_t progress_ios;
-	_Atomic uint64_t progress_syscalls;
 	uint64_t start_ns, end_ns;	/* of the main phase */
-	uint64_t ios_done, reads, writes, bytes;
-	uint64_t issued, errors;	/* main phase: I/Os sent, and failed */
+	uint64_t reads, writes, bytes;
 	uint64_t verified, unverified_reads, verify_pass_blocks;
 	uint64_t verify_mismatches;	/* blocks whose check failed, any phase */
-	uint64_t clock_reads;	/* syscalls too where the clock has no vDSO */
 	uint64_t flushes;	/* --fsync fsyncs done (not counted as I/Os) */
-	unsigned writes_since_sync;
 	uint64_t main_syscalls;	/* self-counted, main phase only */
-	struct sp_hist lat;
-	struct sp_hist lat_rw[2];	/* reads, writes: apart, as fio reports them */
-	struct sp_hist dev;		/* device time, where the backend knows it */
-	struct sp_tsc tsc;		/* mult 0: latency on CLOCK_MONOTONIC */
-	struct sp_nop_run *nop_runs;	/* a NOP run's completions, reaped */
-	int err;		/* -errno; 0: fine */
 	char errmsg[320];
 };
 
 struct bench {
+	/* the jobs read these every pass: on the page of c's start */
+	atomic_bool stop;
+	atomic_bool abort;
 	struct config c;
 	json_object *trace;		/* --trace --json: iolat's document */
 	struct sp_devinfo dev;
 	int write_lock;			/* held for a writing run: one writer at a time */
 	struct job *jobs;
 	pthread_barrier_t ready, go, main_done, counted;
-	atomic_bool stop;
-	atomic_bool abort;
 	struct sp_tsc tsc;		/* mult 0: latency on CLOCK_MONOTONIC */
 	pthread_mutex_t lock;
 	pthread_cond_t finished;	/* signalled as each job ends its main phase */
@@ -506,7 +513,11 @@ static void complete_nops(struct job *j, const struct sp_nop_run *runs, unsigned
  * the limit on I/Os) is decided once per pass. A NOP has no state but
  * its start time and its result: a NOP pass queues a count, tagged
  * with the pass's start time, and reaps runs of one tag (queue_nops,
- * reap_nops), touching no sp_io; the stack then only counts.
+ * reap_nops), touching no sp_io; the stack then only counts. Queuing
+ * NOPs is storing that tag, so a NOP pass reads the clock once: the
+ * time of the last reap starts the next pass, whose NOPs are queued at
+ * once, and the reaped runs are accounted only then, while the new
+ * NOPs wait in the ring for their submit (work they do wait for).
  */
 static void run_phase(struct job *j, enum phase phase)
 {
@@ -518,18 +529,26 @@ static void run_phase(struct job *j, enum phase phase)
 	uint64_t issued = 0;
 	/* NOPs without state: a count, not I/Os (see above) */
 	const bool nop = phase == PHASE_MAIN && be->queue_nops && be->reap_nops;
+	/* a NOP pass's reaped runs, not yet accounted, and their end time */
+	unsigned nr_runs = 0;
+	uint64_t reaped_at = 0;
 
 	j->seq_next = 0;
 	for (;;) {
 		bool more = !j->err && !atomic_load_explicit(&j->b->stop, memory_order_relaxed);
 		unsigned n = nr_free < c->submit_batch ? nr_free : c->submit_batch;
-		unsigned total, wait_nr, i, queued = 0, flushes = 0, nr_runs = 0;
-		uint64_t now = job_clock(j);
+		unsigned total, wait_nr, i, queued = 0, flushes = 0;
+		uint64_t now;
 		struct sp_io **pass;
 		int ret;
 
+		if (nop && reaped_at) {
+			now = reaped_at;
+		} else {
+			now = job_clock(j);
+			j->clock_reads += phase == PHASE_MAIN;
+		}
 		if (phase == PHASE_MAIN) {
-			j->clock_reads += 2;	/* this one and the one after reaping */
 			/*
 			 * No more than --ios asks for. A --fsync fsync is not
 			 * one of those I/Os, so a pass with one may fall short
@@ -557,6 +576,14 @@ static void run_phase(struct job *j, enum phase phase)
 				more = false;
 				n = queued;
 			}
+		}
+		if (nr_runs) {
+			/* a failed NOP ends the job at the next pass; the NOPs
+			 * just queued go out and are reaped as the rest are */
+			complete_nops(j, j->nop_runs, nr_runs, reaped_at);
+			nr_runs = 0;
+			atomic_store_explicit(&j->progress_ios, j->ios_done,
+					      memory_order_relaxed);
 		}
 		for (i = 0; !nop && i < n; i++) {
 			struct sp_io *io = pass[i];
@@ -606,15 +633,18 @@ static void run_phase(struct job *j, enum phase phase)
 		ret = nop ? be->reap_nops(t, j->nop_runs, c->depth, total, &nr_runs)
 			  : be->reap(t, free + nr_free, total);
 		now = job_clock(j);
+		j->clock_reads += phase == PHASE_MAIN;
+		/* a NOP reap's runs are accounted in the next pass, which starts now */
+		if (nop)
+			reaped_at = now;
 		if (ret > 0) {
-			if (nop)
-				complete_nops(j, j->nop_runs, nr_runs, now);
-			else
+			if (!nop)
 				complete_pass(j, phase, free + nr_free, (unsigned)ret, now);
 			nr_free += ret;
 			inflight -= ret;
-			atomic_store_explicit(&j->progress_ios, j->ios_done,
-					      memory_order_relaxed);
+			if (!nop)
+				atomic_store_explicit(&j->progress_ios, j->ios_done,
+						      memory_order_relaxed);
 		}
 		atomic_store_explicit(&j->progress_syscalls, t->syscalls,
 				      memory_order_relaxed);

@@ -94,16 +94,22 @@ struct sp_target_opts {
 };
 
 struct sp_target {
+	/*
+	 * What every I/O touches first, on one page with the caller's own
+	 * fields before it: after a system call the TLB may hold none of
+	 * the process's pages (page-table isolation without PCIDs), and
+	 * each page touched again costs a walk. dev (two paths) comes last.
+	 */
 	const struct sp_backend *be;
-	struct sp_target_opts o;
-	struct sp_devinfo dev;
-	struct sp_bufpool bufs;
+	void *priv;
 	uint64_t syscalls;	/* syscalls the backend made for I/O */
-	bool bufs_lent;		/* bufs is the caller's (o.bufs): not freed */
+	struct sp_target_opts o;
 	int *fds;		/* a copy of o.fds (o.fds is cleared); NULL without */
+	struct sp_bufpool bufs;
+	bool bufs_lent;		/* bufs is the caller's (o.bufs): not freed */
 	char setup[192];	/* what was set up, in words */
 	char err[256];		/* why open() failed, in words */
-	void *priv;
+	struct sp_devinfo dev;
 };
 
 /* Capabilities of a backend. */

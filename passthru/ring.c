@@ -48,6 +48,7 @@ int sp_ring_init(struct io_uring *ring, const struct sp_ring_opts *o,
 		IORING_SETUP_DEFER_TASKRUN,
 		IORING_SETUP_SINGLE_ISSUER,
 		IORING_SETUP_COOP_TASKRUN,
+		IORING_SETUP_CQSIZE,	/* a size asked for; without: the default */
 	};
 	unsigned required = 0, optional = 0;
 	int ret;
@@ -74,12 +75,15 @@ int sp_ring_init(struct io_uring *ring, const struct sp_ring_opts *o,
 			optional |= IORING_SETUP_COOP_TASKRUN |
 				    IORING_SETUP_DEFER_TASKRUN;
 	}
+	if (o->cq_entries)
+		optional |= IORING_SETUP_CQSIZE;
 	memset(info, 0, sizeof(*info));
 	for (unsigned drop = 0;;) {
 		struct io_uring_params p = {
 			.flags = required | optional,
 			.sq_thread_idle = o->sq_idle_ms,
 			.sq_thread_cpu = o->sq_cpu >= 0 ? (unsigned)o->sq_cpu : 0,
+			.cq_entries = o->cq_entries,
 		};
 		const unsigned n_order = sizeof(optional_order) / sizeof(optional_order[0]);
 

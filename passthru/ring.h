@@ -23,6 +23,7 @@ struct sp_ring_opts {
 	bool big_sqe;		/* SQE128, for NVMe passthrough */
 	bool big_cqe;		/* CQE32, for NVMe passthrough */
 	bool no_modern;		/* do not try COOP/SINGLE_ISSUER/DEFER */
+	unsigned cq_entries;	/* CQ size; 0: the kernel's, twice entries */
 };
 
 struct sp_ring_info {

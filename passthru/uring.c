@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "uring.h"
@@ -34,6 +35,8 @@ int sp_uring_setup(struct sp_target *t, struct sp_uring *u, bool big,
 	char got[128], refused[96];
 	int ret;
 
+	if (u->cq_as_sq)
+		ro.cq_entries = ro.entries;
 	ret = sp_ring_init(&u->ring, &ro, &u->info);
 	if (ret) {
 		if (ret == -EPERM && t->o.sqpoll)
@@ -243,6 +246,12 @@ static int rw_open(struct sp_target *t, bool nop)
 	if (!u)
 		return -ENOMEM;
 	u->fd = -1;
+	/*
+	 * A NOP completes in its submit and no more than depth are ever
+	 * queued: its CQEs fit the SQ's size, and the CQ the kernel writes
+	 * and the loop reads is half the default (t/io_uring's sizing).
+	 */
+	u->cq_as_sq = nop;
 	if (!nop && !t->fds) {
 		u->fd = sp_target_open_fd(t);
 		if (u->fd < 0) {
@@ -358,11 +367,88 @@ static int nop_queue_nops(struct sp_target *t, unsigned n, uint64_t tag)
 
 	if (n > room)
 		n = room;
-	for (unsigned i = 0; i < n; i++)
-		sq->sqes[(tail + i) & mask].user_data = tag;
+	/* up to the ring's end, then from its start */
+	for (unsigned i = 0, at = tail & mask; i < n;) {
+		struct io_uring_sqe *sqe = &sq->sqes[at], *end = sqe +
+			(n - i < mask + 1 - at ? n - i : mask + 1 - at);
+
+		for (; sqe < end; sqe++, i++)
+			sqe->user_data = tag;
+		at = 0;
+	}
 	sq->sqe_tail = tail + n;
 	u->queued += n;
 	return (int)n;
+}
+
+/*
+ * io_uring_enter(fd, to_submit, min_complete, flags, NULL, 0), made
+ * here rather than through liburing: see nop_submit.
+ */
+static inline int nop_enter(int fd, unsigned to_submit, unsigned min_complete,
+			    unsigned flags)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = flags;
+	register long r8 __asm__("r8") = 0;	/* no signal mask */
+	register long r9 __asm__("r9") = 0;
+	long ret;
+
+	__asm__ __volatile__("syscall"
+			     : "=a"(ret)
+			     : "0"((long)__NR_io_uring_enter), "D"((long)fd),
+			       "S"((long)to_submit), "d"((long)min_complete),
+			       "r"(r10), "r"(r8), "r"(r9)
+			     : "rcx", "r11", "memory");
+	return (int)ret;
+#else
+	long ret = syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, 0);
+
+	return ret < 0 ? -errno : (int)ret;
+#endif
+}
+
+/*
+ * The NOP ring's submit, liburing's two steps done here: publish the
+ * SQ tail, then one io_uring_enter that submits and waits. The pass
+ * comes back from the kernel into this page, next to queue_nops and
+ * reap_nops, instead of into liburing's text through its PLT slot: two
+ * pages fewer to find again in a TLB that each system call may have
+ * emptied (page-table isolation without PCIDs). SQPOLL and IOPOLL
+ * rings go through sp_uring_submit, which knows when they must enter.
+ */
+static int nop_submit(struct sp_target *t, unsigned wait_nr)
+{
+	struct sp_uring *u = t->priv;
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned flags = 0, submit;
+	int ret;
+
+	if (u->info.flags & (IORING_SETUP_SQPOLL | IORING_SETUP_IOPOLL))
+		return sp_uring_submit(t, wait_nr);
+	/* Do not sleep for completions that are already there. */
+	if (wait_nr && io_uring_cq_ready(&u->ring) >= wait_nr)
+		wait_nr = 0;
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		/* the SQEs' user_data is written before the tail hands them over */
+		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	}
+	/* what the kernel has not taken, this pass's and any left before */
+	submit = sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead);
+	/* overflowed CQEs or task work: entering with GETEVENTS flushes them */
+	if (wait_nr || (IO_URING_READ_ONCE(*sq->kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+		flags |= IORING_ENTER_GETEVENTS;
+	if (!submit && !flags)
+		return 0;
+	if (u->reg_ring)
+		flags |= IORING_ENTER_REGISTERED_RING;
+	t->syscalls++;
+	ret = nop_enter(u->ring.enter_ring_fd, submit, wait_nr, flags);
+	if (ret < 0)
+		return ret == -EINTR || ret == -EAGAIN || ret == -EBUSY ? 0 : ret;
+	u->queued -= (unsigned)ret < u->queued ? (unsigned)ret : u->queued;
+	return ret;
 }
 
 /* CQEs folded into runs of one tag and one result, read in place. */
@@ -374,25 +460,29 @@ static int nop_reap_nops(struct sp_target *t, struct sp_nop_run *runs, unsigned 
 	const struct io_uring_cqe *cqes = cq->cqes;
 	unsigned head = *cq->khead, mask = cq->ring_mask;
 	/* the tail once, with acquire: the CQEs before it are written */
-	unsigned ready = io_uring_smp_load_acquire(cq->ktail) - head, n, r = 0;
-	struct sp_nop_run *run = runs;
+	unsigned ready = io_uring_smp_load_acquire(cq->ktail) - head, n = 0, r = 0;
 
 	if (ready > max)
 		ready = max;
-	for (n = 0; n < ready; n++) {
-		const struct io_uring_cqe *cqe = &cqes[(head + n) & mask];
-		int32_t res = cqe->res < 0 ? cqe->res : 0;
+	while (n < ready) {
+		unsigned at = (head + n) & mask, len = 0;
+		/* up to the ring's end: a run may go on from its start */
+		const struct io_uring_cqe *first = &cqes[at], *cqe = first, *end = first +
+			(ready - n < mask + 1 - at ? ready - n : mask + 1 - at);
+		uint64_t tag = first->user_data;
+		/* a NOP's result is 0 or -errno: compared as it is */
+		int32_t raw = first->res, res = raw < 0 ? raw : 0;
 
-		if (r && run->tag == cqe->user_data && run->res == res) {
-			run->n++;
-			continue;
-		}
-		if (r == max_runs)
-			break;		/* the rest in the next call */
-		run = &runs[r++];
-		run->tag = cqe->user_data;
-		run->res = res;
-		run->n = 1;
+		if (r && runs[r - 1].tag == tag && runs[r - 1].res == res)
+			len = runs[--r].n;	/* the run that reached the end */
+		else if (r == max_runs)
+			break;			/* the rest in the next call */
+		/* the run in registers: a store to runs[] could be a CQE's */
+		while (++cqe < end && cqe->user_data == tag && cqe->res == raw)
+			;
+		len += (unsigned)(cqe - first);
+		n += (unsigned)(cqe - first);
+		runs[r++] = (struct sp_nop_run){ .tag = tag, .n = len, .res = res };
 	}
 	/* the slots go back to the kernel only after they are read */
 	if (n)
@@ -418,7 +508,7 @@ const struct sp_backend sp_backend_nop = {
 	.caps = SP_CAP_RING,
 	.open = nop_open,
 	.queue = nop_queue,
-	.submit = sp_uring_submit,
+	.submit = nop_submit,
 	.reap = nop_reap,
 	.queue_nops = nop_queue_nops,
 	.reap_nops = nop_reap_nops,

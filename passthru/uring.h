@@ -21,6 +21,7 @@ struct sp_uring {
 	unsigned sqe_flags;	/* IOSQE_FIXED_FILE when registered */
 	unsigned queued;	/* prepared, not yet submitted */
 	bool reg_ring;		/* the ring's fd is registered (ENTER_REGISTERED_RING) */
+	bool cq_as_sq;		/* set before sp_uring_setup: a CQ of the SQ's size */
 	/* Fills io->res (and io->status) from its CQE; NULL: res = cqe->res. */
 	void (*complete)(struct sp_io *io, const struct io_uring_cqe *cqe);
 };

@@ -77,6 +77,26 @@ run_mode() {
 	       .result.latency_ns.min > 0' <<<"$output"
 }
 
+@test "nop: the NOPs' summed latency is the time they were queued, one clock read a pass" {
+	# NOPs complete in their submit, so a pass's are all in the ring
+	# from their queueing to their reap and the passes follow each other:
+	# summed latency over wall time is the NOPs a pass holds (Little's
+	# law), exactly when no time between passes is left out
+	local a want
+	for a in "32 32 32 32" "7 3 2 3" "1 1 1 1"; do
+		set -- $a
+		want=$4
+		run --separate-stderr "$UB" -m nop --json -n 100000 -q "$1" -s "$2" -c "$3"
+		assert_success
+		jq -e --argjson w "$want" '.result | (.latency_ns.mean * .ios / .elapsed_ns) as $l |
+			($l > 0.98 * $w and $l < 1.01 * $w)' <<<"$output" >/dev/null ||
+			fail "-q $1 -s $2 -c $3: latency over wall time $(jq '.result | .latency_ns.mean * .ios / .elapsed_ns' <<<"$output"), not $want"
+		# one read a pass, and the first pass's before it
+		jq -e '.result | .syscalls.clock_reads == (.ios / ('"$2"') | ceil) + 1' <<<"$output" >/dev/null ||
+			fail "-q $1 -s $2 -c $3: $(jq .result.syscalls.clock_reads <<<"$output") clock reads for $(jq .result.ios <<<"$output") NOPs"
+	done
+}
+
 # lat_vs_wall ARGS...: a QD1 psync run's summed latency over its wall time
 lat_vs_wall() {
 	run --separate-stderr "$UB" --json -m psync -n 20000 --size 16M "$@" "$F"
