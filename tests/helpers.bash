@@ -42,6 +42,26 @@ tmpfs_file() {
 	F=$TMPF_DIR/target
 }
 
+# wait_writer PATH: until a writing run holds PATH, 10 s at most: an OFD
+# write lock on a file (/proc/locks), an exclusive claim on a block
+# device (an O_EXCL open fails with EBUSY). A run takes it during its
+# set-up, which a loaded machine may stretch past any fixed wait.
+wait_writer() {
+	local path=$1 ino
+	for _ in $(seq 100); do
+		if [[ -b $path ]]; then
+			perl -MFcntl -e 'exit(sysopen(my $f, $ARGV[0], O_RDONLY | O_EXCL) ? 1 : $!{EBUSY} ? 0 : 1)' \
+				"$path" && return 0
+		else
+			ino=$(stat -c %i "$path" 2>/dev/null) &&
+				grep -q "OFDLCK *ADVISORY *WRITE .*:$ino " /proc/locks && return 0
+		fi
+		sleep 0.1
+	done
+	echo "no writing run took $path within 10 s" >&2
+	return 1
+}
+
 tmpfs_teardown() {
 	[[ -n ${TMPF_DIR:-} ]] && rm -rf "$TMPF_DIR"
 	TMPF_DIR=

@@ -160,7 +160,7 @@ teardown() {
 	"$UB" --quiet -w randwrite --verify -t 4s "$F" >/dev/null &
 	first=$!
 	# the first run holds its lock from its set-up on
-	sleep 1
+	wait_writer "$F"
 	run "$UB" -w randwrite --verify -t 1s "$F"
 	assert_failure 2
 	assert_output --partial "is being written by another shortpath run"
@@ -178,7 +178,7 @@ teardown() {
 	loop_setup 16M
 	"$UB" --quiet -w randwrite -t 4s "$LOOP_DEV" >/dev/null &
 	first=$!
-	sleep 1
+	wait_writer "$LOOP_DEV"
 	run "$UB" -w write -t 1s "$LOOP_DEV"
 	assert_failure 2
 	assert_output --partial "$LOOP_DEV is in use"

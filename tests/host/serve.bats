@@ -805,7 +805,7 @@ two_queues() {
 	# one writer at a time: a file another run holds for writing
 	"$UB" --quiet -w randwrite -t 4s --size 1M "$SD/locked" >/dev/null &
 	ub=$!
-	sleep 1
+	wait_writer "$SD/locked"
 	run "$SERVE" -m xdp -i "$VETH_S" --writable "$SD/locked"
 	assert_failure 2
 	assert_output --partial "being written by another shortpath run"
