@@ -88,11 +88,9 @@ struct vblock {
 };
 
 /*
- * What the submission loop touches is first, on as few pages as can
- * be: the state of every pass, then the target's own (its head), then
- * the latency histogram's count and low buckets. After each system
- * call the TLB may hold none of them (page-table isolation without
- * PCIDs), and every page touched again costs a walk.
+ * What the submission loop reads every pass comes first, together in a
+ * few cache lines: the pass's state, then the target's head, then the
+ * latency histogram's count and low buckets. The rest is read once.
  */
 struct job {
 	struct bench *b;

@@ -95,10 +95,8 @@ struct sp_target_opts {
 
 struct sp_target {
 	/*
-	 * What every I/O touches first, on one page with the caller's own
-	 * fields before it: after a system call the TLB may hold none of
-	 * the process's pages (page-table isolation without PCIDs), and
-	 * each page touched again costs a walk. dev (two paths) comes last.
+	 * What every I/O reads first, in the first cache lines, next to
+	 * the caller's own fields before it; dev (two paths) comes last.
 	 */
 	const struct sp_backend *be;
 	void *priv;

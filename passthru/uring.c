@@ -410,12 +410,10 @@ static inline int nop_enter(int fd, unsigned to_submit, unsigned min_complete,
 
 /*
  * The NOP ring's submit, liburing's two steps done here: publish the
- * SQ tail, then one io_uring_enter that submits and waits. The pass
- * comes back from the kernel into this page, next to queue_nops and
- * reap_nops, instead of into liburing's text through its PLT slot: two
- * pages fewer to find again in a TLB that each system call may have
- * emptied (page-table isolation without PCIDs). SQPOLL and IOPOLL
- * rings go through sp_uring_submit, which knows when they must enter.
+ * SQ tail, then one io_uring_enter that submits and waits, without the
+ * checks liburing makes for every kind of ring and without a call
+ * through its PLT slot. SQPOLL and IOPOLL rings go through
+ * sp_uring_submit, which knows when they must enter.
  */
 static int nop_submit(struct sp_target *t, unsigned wait_nr)
 {
