@@ -636,13 +636,13 @@ static void run_phase(struct job *j, enum phase phase)
 		if (nop)
 			reaped_at = now;
 		if (ret > 0) {
-			if (!nop)
+			if (!nop) {
 				complete_pass(j, phase, free + nr_free, (unsigned)ret, now);
-			nr_free += ret;
-			inflight -= ret;
-			if (!nop)
 				atomic_store_explicit(&j->progress_ios, j->ios_done,
 						      memory_order_relaxed);
+			}
+			nr_free += ret;
+			inflight -= ret;
 		}
 		atomic_store_explicit(&j->progress_syscalls, t->syscalls,
 				      memory_order_relaxed);

@@ -139,6 +139,25 @@ static bool uring_will_enter(const struct sp_uring *u, unsigned wait_nr)
 	return IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_NEED_WAKEUP;
 }
 
+/*
+ * What a submit returns for io_uring_enter's ret: the SQEs it took (no
+ * longer queued), 0 where nothing is lost and the caller tries again,
+ * or the error.
+ */
+static inline int uring_entered(struct sp_uring *u, int ret)
+{
+	if (ret < 0)
+		return ret == -EINTR || ret == -EAGAIN || ret == -EBUSY ? 0 : ret;
+	u->queued -= (unsigned)ret < u->queued ? (unsigned)ret : u->queued;
+	return ret;
+}
+
+/* Entries from slot at to the ring's end (of entries), at most left. */
+static inline unsigned ring_span(unsigned at, unsigned entries, unsigned left)
+{
+	return entries - at < left ? entries - at : left;
+}
+
 int sp_uring_submit(struct sp_target *t, unsigned wait_nr)
 {
 	struct sp_uring *u = t->priv;
@@ -153,13 +172,7 @@ int sp_uring_submit(struct sp_target *t, unsigned wait_nr)
 		t->syscalls++;
 	ret = wait_nr ? io_uring_submit_and_wait(&u->ring, wait_nr)
 		      : io_uring_submit(&u->ring);
-	if (ret < 0) {
-		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
-			return 0;	/* nothing lost: try again */
-		return ret;
-	}
-	u->queued -= (unsigned)ret < u->queued ? (unsigned)ret : u->queued;
-	return ret;
+	return uring_entered(u, ret);
 }
 
 /*
@@ -182,12 +195,10 @@ uring_reap(struct sp_uring *u, struct sp_io **ios, unsigned max, unsigned shift,
 	if (ready > max)
 		ready = max;
 	while (n < ready) {
-		unsigned at = (head + n) & mask, run = entries - at;
+		unsigned at = (head + n) & mask, run = ring_span(at, entries, ready - n);
 		const struct io_uring_cqe *cqe = &cqes[at << shift];
 		struct sp_io **out = ios + n, **stop;
 
-		if (run > ready - n)
-			run = ready - n;
 #pragma GCC unroll 4
 		for (stop = out + run; out < stop; out++, cqe += 1u << shift) {
 			struct sp_io *io = io_uring_cqe_get_data(cqe);
@@ -369,8 +380,7 @@ static int nop_queue_nops(struct sp_target *t, unsigned n, uint64_t tag)
 		n = room;
 	/* up to the ring's end, then from its start */
 	for (unsigned i = 0, at = tail & mask; i < n;) {
-		struct io_uring_sqe *sqe = &sq->sqes[at], *end = sqe +
-			(n - i < mask + 1 - at ? n - i : mask + 1 - at);
+		struct io_uring_sqe *sqe = &sq->sqes[at], *end = sqe + ring_span(at, mask + 1, n - i);
 
 		for (; sqe < end; sqe++, i++)
 			sqe->user_data = tag;
@@ -420,7 +430,6 @@ static int nop_submit(struct sp_target *t, unsigned wait_nr)
 	struct sp_uring *u = t->priv;
 	struct io_uring_sq *sq = &u->ring.sq;
 	unsigned flags = 0, submit;
-	int ret;
 
 	if (u->info.flags & (IORING_SETUP_SQPOLL | IORING_SETUP_IOPOLL))
 		return sp_uring_submit(t, wait_nr);
@@ -442,11 +451,7 @@ static int nop_submit(struct sp_target *t, unsigned wait_nr)
 	if (u->reg_ring)
 		flags |= IORING_ENTER_REGISTERED_RING;
 	t->syscalls++;
-	ret = nop_enter(u->ring.enter_ring_fd, submit, wait_nr, flags);
-	if (ret < 0)
-		return ret == -EINTR || ret == -EAGAIN || ret == -EBUSY ? 0 : ret;
-	u->queued -= (unsigned)ret < u->queued ? (unsigned)ret : u->queued;
-	return ret;
+	return uring_entered(u, nop_enter(u->ring.enter_ring_fd, submit, wait_nr, flags));
 }
 
 /* CQEs folded into runs of one tag and one result, read in place. */
@@ -465,8 +470,8 @@ static int nop_reap_nops(struct sp_target *t, struct sp_nop_run *runs, unsigned 
 	while (n < ready) {
 		unsigned at = (head + n) & mask, len = 0;
 		/* up to the ring's end: a run may go on from its start */
-		const struct io_uring_cqe *first = &cqes[at], *cqe = first, *end = first +
-			(ready - n < mask + 1 - at ? ready - n : mask + 1 - at);
+		const struct io_uring_cqe *first = &cqes[at], *cqe = first,
+			*end = first + ring_span(at, mask + 1, ready - n);
 		uint64_t tag = first->user_data;
 		/* a NOP's result is 0 or -errno: compared as it is */
 		int32_t raw = first->res, res = raw < 0 ? raw : 0;

@@ -6,9 +6,7 @@
  * The CPU's time-stamp counter as a clock for intervals: one instruction
  * per read, where CLOCK_MONOTONIC's vDSO read touches the vDSO's code,
  * its data page and, under a paravirtual clock, the hypervisor's page
- * too (each a TLB miss after every system call where page-table
- * isolation runs without PCID), or is a system call itself where the
- * clocksource has no vDSO.
+ * too, or is a system call itself where the clocksource has no vDSO.
  *
  * Trusted only where the CPU says its counter is invariant (constant
  * rate in every P- and C-state). Counters of two CPUs are compared only
