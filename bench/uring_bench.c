@@ -1812,14 +1812,20 @@ fail:
 static void trace_stop(struct tracer *tr, struct bench *b, char **text)
 {
 	struct stat st;
+	int wstatus = 0;
 	char *buf;
 
 	*text = NULL;
 	if (tr->pid <= 0)
 		return;
 	kill(tr->pid, SIGINT);
-	waitpid(tr->pid, NULL, 0);
+	while (waitpid(tr->pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
 	tr->pid = 0;
+	/* iolat says itself why it failed; an end by a signal it cannot */
+	if (WIFSIGNALED(wstatus))
+		sp_warn("--trace: iolat ended by signal %d (%s): no breakdown",
+			WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
 	buf = fstat(tr->out, &st) || !st.st_size ? NULL : calloc(1, st.st_size + 1);
 	if (buf && pread(tr->out, buf, st.st_size, 0) != st.st_size) {
 		free(buf);
@@ -1827,10 +1833,15 @@ static void trace_stop(struct tracer *tr, struct bench *b, char **text)
 	}
 	close(tr->out);
 	tr->out = -1;
-	if (!buf)
+	if (!buf) {
+		if (!WIFSIGNALED(wstatus))
+			sp_warn("--trace: iolat printed no report (exit %d)", WEXITSTATUS(wstatus));
 		return;
+	}
 	if (b->c.json) {
 		b->trace = json_tokener_parse(buf);
+		if (!b->trace)
+			sp_warn("--trace: iolat's report is not JSON (%zu bytes)", strlen(buf));
 		free(buf);
 		return;
 	}

@@ -225,7 +225,6 @@ struct config {
 	struct sp_bucket_layout layout;
 };
 
-static volatile sig_atomic_t stop;
 
 /* The address /proc/kallsyms gives a symbol (0 when hidden: not root). */
 static int kallsyms_addr(const char *name, uint64_t *addr)
@@ -255,11 +254,6 @@ static bool process_gone(int pidfd)
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
 	return poll(&p, 1, 0) == 1;
-}
-
-static void on_signal(int sig)
-{
-	stop = 1;
 }
 
 static void usage(FILE *f)
@@ -1703,6 +1697,7 @@ int main(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	struct config c;
 	int err, status = SP_EXIT_OK, pidfd = -1;
+	bool gone = false;	/* --pid's process ended */
 	struct sp_metrics metrics = { .fd = -1 };
 	char why[256];
 
@@ -1731,8 +1726,7 @@ int main(int argc, char **argv)
 		status = SP_EXIT_USAGE;
 		goto out;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	sp_stop_catch();
 	/* --pid: the trace ends with the process, also one killed by SIGKILL */
 	if (c.pid) {
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)c.pid, 0);
@@ -1748,7 +1742,8 @@ int main(int argc, char **argv)
 		printf("%-10s %-16s %7s %-13s %9s  layers (us)\n", "TIME(s)", "COMM", "PID",
 		       "PATH", "LAT(us)");
 	sp_ready_say(c.ready_fd);	/* the wrapper starts the I/O after it */
-	for (uint64_t done = 0; !stop && (!c.count || done < c.count); done++) {
+	/* a stop that came before the first pass still gets its report */
+	for (uint64_t done = 0; ; done++) {
 		uint64_t deadline = sp_now_ns() + c.interval_s * 1000000000ULL;
 		struct punt_entry *pe = NULL;
 		struct enter_entry *ee = NULL;
@@ -1756,10 +1751,11 @@ int main(int argc, char **argv)
 		int np, ne;
 		bool last;
 
-		while (!stop && (!c.interval_s || sp_now_ns() < deadline)) {
+		while (!gone && !sp_stop_requested() &&
+		       (!c.interval_s || sp_now_ns() < deadline)) {
 			if (pidfd >= 0 && process_gone(pidfd)) {
 				sp_notice("process %u exited: the trace ends", c.pid);
-				stop = 1;
+				gone = true;
 			}
 			err = ring_buffer__poll(rb, 100);
 			sp_metrics_serve(&metrics, metrics_fill,
@@ -1770,7 +1766,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		}
-		last = stop || !c.interval_s || (c.count && done + 1 >= c.count);
+		last = gone || sp_stop_requested() || !c.interval_s || (c.count && done + 1 >= c.count);
 		/*
 		 * What is still in the ring belongs to this interval; at the
 		 * end, so do the records the CPUs hold back, which are only
@@ -1802,7 +1798,7 @@ int main(int argc, char **argv)
 		state_reset(&s);
 		free(pe);
 		free(ee);
-		if (!c.interval_s)
+		if (last)
 			break;
 	}
 out:

@@ -209,6 +209,13 @@ row() {
 	assert_output --regexp 'fentry refused \([^)]+\)'
 }
 
+@test "iolat: a stop right after it says ready still gets the report" {
+	# the ready byte is held back until the SIGINT has landed
+	run --separate-stderr perl "$TOP/tests/host/stop-at-ready.pl" INT "$BIN/iolat" --json --ready-fd 3
+	assert_success
+	[ "$(jq .interval <<<"$output")" -eq 0 ] || { echo "stdout: '$output' stderr: $stderr"; false; }
+}
+
 @test "iolat: filters: comm, pid, minimum latency, operation" {
 	trace_reads 300 --json -c no-such-comm
 	[ "$(jfield '.breakdown | length')" -eq 0 ]

@@ -55,9 +55,16 @@ void sp_stop_wait(void)
 
 void sp_ready_say(int fd)
 {
+	ssize_t n;
+
 	if (fd < 0)
 		return;
-	if (write(fd, "1", 1) != 1)
+	/* a stop signal during the write is for the caller's loop, not a
+	 * failure to say ready */
+	do
+		n = write(fd, "1", 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
 		sp_warn("--ready-fd %d: %s", fd, strerror(errno));
 	close(fd);
 }
