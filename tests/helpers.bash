@@ -6,6 +6,8 @@ load /usr/lib/bats/bats-assert/load
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 BIN=${BIN:-$TOP/build/bin}
 UB=$BIN/uring_bench
+# shellcheck source=tests/wait.bash
+source "$TOP/tests/wait.bash"
 
 require_root() {
 	[[ $(id -u) -eq 0 ]] || skip "needs root"
@@ -42,23 +44,25 @@ tmpfs_file() {
 	F=$TMPF_DIR/target
 }
 
-# wait_writer PATH: until a writing run holds PATH, 10 s at most: an OFD
-# write lock on a file (/proc/locks), an exclusive claim on a block
-# device (an O_EXCL open fails with EBUSY). A run takes it during its
-# set-up, which a loaded machine may stretch past any fixed wait.
+# writer_holds PATH: a writing run holds PATH: an OFD write lock on a
+# file (/proc/locks), an exclusive claim on a block device (an O_EXCL
+# open fails with EBUSY)
+writer_holds() {
+	local ino
+	if [[ -b $1 ]]; then
+		perl -MFcntl -e 'exit(sysopen(my $f, $ARGV[0], O_RDONLY | O_EXCL) ? 1 : $!{EBUSY} ? 0 : 1)' "$1"
+	else
+		ino=$(stat -c %i "$1" 2>/dev/null) &&
+			grep -q "OFDLCK *ADVISORY *WRITE .*:$ino " /proc/locks
+	fi
+}
+
+# wait_writer PATH: until a writing run holds PATH, 10 s at most. A run
+# takes it during its set-up, which a loaded machine may stretch past
+# any fixed wait.
 wait_writer() {
-	local path=$1 ino
-	for _ in $(seq 100); do
-		if [[ -b $path ]]; then
-			perl -MFcntl -e 'exit(sysopen(my $f, $ARGV[0], O_RDONLY | O_EXCL) ? 1 : $!{EBUSY} ? 0 : 1)' \
-				"$path" && return 0
-		else
-			ino=$(stat -c %i "$path" 2>/dev/null) &&
-				grep -q "OFDLCK *ADVISORY *WRITE .*:$ino " /proc/locks && return 0
-		fi
-		sleep 0.1
-	done
-	echo "no writing run took $path within 10 s" >&2
+	wait_for 10 writer_holds "$1" && return 0
+	echo "no writing run took $1 within 10 s" >&2
 	return 1
 }
 

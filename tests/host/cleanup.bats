@@ -20,16 +20,6 @@ teardown() {
 	loop_teardown
 }
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 ns_of() { ip netns list | grep -q "^sp-srv-$1\b"; }
 runs_of() { compgen -G "/run/shortpath/*.$1" >/dev/null; }

@@ -12,11 +12,7 @@ setup() {
 	"$BIN/sp-serve" -m sendfile -a 127.0.0.1 -p "$PORT" --ready "$SD/ready" "$SD/f4k" \
 		>/dev/null 2>"$SD/srv.err" &
 	SRV=$!
-	for _ in $(seq 50); do
-		[[ -e $SD/ready ]] && return 0
-		sleep 0.1
-	done
-	fail "sp-serve did not start: $(cat "$SD/srv.err")"
+	wait_for 5 test -e "$SD/ready" || fail "sp-serve did not start: $(cat "$SD/srv.err")"
 }
 
 teardown() {

@@ -359,11 +359,10 @@ row() {
 	[ "$(bpftool link show --json | jq --argjson ids "$ids" \
 		'[.[] | select(.prog_id as $p | $ids | index($p))] | length')" -eq 0 ]
 	# and they are gone, after the RCU grace period the kernel frees them in
-	for _ in $(seq 50); do
-		[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ] && break
-		sleep 0.1
-	done
-	[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ]
+	freed() {
+		[ "$(jq --argjson now "$(iolat_ids)" '. - (. - $now) | length' <<<"$ids")" -eq 0 ]
+	}
+	wait_for 5 freed || fail "iolat's programs still loaded 5 s after it ended"
 }
 
 @test "iolat --pid ends when the traced process exits, also by SIGKILL" {
@@ -373,11 +372,7 @@ row() {
 	kill -KILL "$victim"
 	wait "$victim" 2>/dev/null || true
 	# the loop looks at the process every 100 ms
-	for _ in $(seq 50); do
-		kill -0 "$IOLAT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	! kill -0 "$IOLAT_PID" 2>/dev/null || fail "iolat still runs after its process died"
+	wait_for 5 pid_gone "$IOLAT_PID" || fail "iolat still runs after its process died"
 	iolat_wait
 	grep -q "process $victim exited: the trace ends" "$LOOP_DIR/err"
 }
@@ -386,18 +381,11 @@ row() {
 	"$UB" --quiet --trace -m uring -q 1 -t 60s "$LOOP_DEV" >/dev/null 2>&1 &
 	ub=$!
 	# wait until its iolat runs (a child of uring_bench)
-	for _ in $(seq 200); do
-		tracer=$(pgrep -P "$ub" -x iolat) && break
-		sleep 0.1
-	done
-	[ -n "$tracer" ] || fail "uring_bench started no iolat"
+	wait_for 20 pgrep -P "$ub" -x iolat >/dev/null || fail "uring_bench started no iolat"
+	tracer=$(pgrep -P "$ub" -x iolat)
 	kill -KILL "$ub"
 	wait "$ub" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$tracer" 2>/dev/null || break
-		sleep 0.1
-	done
-	! kill -0 "$tracer" 2>/dev/null || fail "iolat $tracer outlived uring_bench"
+	wait_for 5 pid_gone "$tracer" || fail "iolat $tracer outlived uring_bench"
 }
 
 @test "bench-tp-floor: empty programs on iolat's tracepoints, attached and gone after SIGINT" {
@@ -449,11 +437,8 @@ row() {
 		bpftool prog show --json | jq '[.[] | select(.name // "" |
 			startswith("iolat_") or startswith("floor_"))] | length'
 	}
-	for _ in $(seq 50); do
-		[ "$(left)" -eq 0 ] && break
-		sleep 0.1
-	done
-	[ "$(left)" -eq 0 ]
+	none_left() { [ "$(left)" -eq 0 ]; }
+	wait_for 5 none_left || fail "$(left) tracer programs still loaded 5 s after the runs"
 	run "$TOP/bench/iolat-overhead.sh" --sides "iolat dtrace" "$LOOP_DEV"
 	assert_failure 2
 	run "$TOP/bench/iolat-overhead.sh" --reps 0 "$LOOP_DEV"

@@ -57,11 +57,9 @@ start_server() {
 	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
 		"${files[@]}" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
-	for _ in $(seq 50); do
-		[[ -e $SD/ready ]] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	# ready, or ended without being so
+	ready_or_gone() { [[ -e $SD/ready ]] || pid_gone "$SRV_PID"; }
+	wait_for 5 ready_or_gone && [[ -e $SD/ready ]] && return 0
 	return 1
 }
 
@@ -420,10 +418,8 @@ udp_csum_errors() {
 	run bpftool prog show name xsk_redirect
 	assert_output ""
 	# maps are freed by a deferred kernel work item: give it a moment
-	for _ in $(seq 20); do
-		[[ -z $(bpftool map show name cache) ]] && break
-		sleep 0.1
-	done
+	no_cache_map() { [[ -z $(bpftool map show name cache) ]]; }
+	wait_for 2 no_cache_map || true
 	run bpftool map show name cache
 	assert_output ""
 }
@@ -523,12 +519,10 @@ skip_no_xsk() {
 	ip netns exec "$NS_C" "$FETCH" -m xdp -i "$VETH_C" -s "$SRV_IP" -q -t 30s \
 		"$SD/f4k" >"$SD/cli.out" 2>&1 &
 	pid=$!
-	for _ in $(seq 50); do
-		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp ||
+	xdp_on() { ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp; }
+	on_or_gone() { xdp_on || pid_gone "$pid"; }
+	wait_for 5 on_or_gone || true
+	xdp_on ||
 		skip "AF_XDP client unavailable: $(head -1 "$SD/cli.out")"
 	kill -INT "$pid"
 	wait "$pid" || rc=$?
@@ -540,16 +534,11 @@ skip_no_xsk() {
 	ip netns exec "$NS_C" "$FETCH" -m xdp -i "$VETH_C" -s "$SRV_IP" -q -t 30s \
 		"$SD/f4k" >/dev/null 2>&1 &
 	pid=$!
-	for _ in $(seq 50); do
-		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp && break
-		sleep 0.1
-	done
+	wait_for 10 xdp_on || fail "a second client attached no XDP program within 10 s"
 	kill -KILL "$pid"
 	wait "$pid" || true
-	for _ in $(seq 20); do
-		ip -n "$NS_C" link show "$VETH_C" | grep -q prog/xdp || break
-		sleep 0.1
-	done
+	xdp_off() { ! xdp_on; }
+	wait_for 2 xdp_off || true
 	run ip -n "$NS_C" link show "$VETH_C"
 	refute_output --partial "prog/xdp"
 	stop_server
@@ -750,11 +739,8 @@ two_queues() {
 	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$TOP/bench/serve-compare" \
 		--time 2s --sizes 4k --modes "sendfile copy" --out "$SD/cmp" >/dev/null 2>&1 &
 	pid=$!
-	for _ in $(seq 50); do
-		ip netns list | grep -q "sp-srv-$pid" && break
-		sleep 0.1
-	done
-	ip netns list | grep -q "sp-srv-$pid"
+	ns_made() { ip netns list | grep -q "sp-srv-$pid"; }
+	wait_for 5 ns_made || fail "serve-compare made no namespace"
 	sleep 1
 	kill -INT "$pid"
 	local rc=0

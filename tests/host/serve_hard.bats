@@ -57,11 +57,9 @@ start_server() {
 	ip netns exec "$NS_S" "$SERVE" -m "$mode" --json --ready "$SD/ready" "$@" \
 		"$SD/f4k" "$SD/f1m" "$SD/f5m" "$SD/big" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
-	for _ in $(seq 50); do
-		[[ -e $SD/ready ]] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	# ready, or ended without being so
+	ready_or_gone() { [[ -e $SD/ready ]] || pid_gone "$SRV_PID"; }
+	wait_for 5 ready_or_gone && [[ -e $SD/ready ]] && return 0
 	grep -q "no IORING_OP_SEND_ZC" "$SD/srv.err" && skip "$(cat "$SD/srv.err")"
 	cat "$SD/srv.err"
 	return 1
@@ -150,10 +148,8 @@ slowloris() {
 		ABUSE_PID=$!
 		# until the server has dropped both (its debug log says so), at
 		# most 15 s: a loaded machine takes longer to fill the buffers
-		for _ in $(seq 150); do
-			(($(grep -c "send time-out" "$SD/srv.err") >= 2)) && break
-			sleep 0.1
-		done
+		both_dropped() { (($(grep -c "send time-out" "$SD/srv.err") >= 2)); }
+		wait_for 15 both_dropped || true
 		# the server still serves while it drops them
 		run fetch -q -P 2 -n 4 --json "$SD/f1m"
 		assert_success
@@ -182,11 +178,10 @@ slowloris() {
 	start_server sendzc
 	abuse stall "$SRV_IP" 7878 big 4 >"$SD/stall.out" &
 	ABUSE_PID=$!
-	for _ in $(seq 50); do [[ -s $SD/stall.out ]] && break; sleep 0.1; done
+	wait_for 15 test -s "$SD/stall.out" || fail "the stalling clients did not connect"
 	sleep 0.5
 	kill -INT "$SRV_PID"
-	for _ in $(seq 50); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$SRV_PID" 2>/dev/null; then
+	if ! wait_for 5 pid_gone "$SRV_PID"; then
 		kill -KILL "$SRV_PID"
 		echo "still running 5 s after SIGINT"
 		false

@@ -38,8 +38,7 @@ teardown() {
 	ip netns exec "$NS_S" "$BIN/sp-serve" -m xdp -i "$VETH_S" --json --ready "$SD/ready" \
 		"$SD/f64k" >"$SD/srv.json" 2>"$SD/srv.err" &
 	SRV_PID=$!
-	for _ in $(seq 50); do [[ -e $SD/ready ]] && break; sleep 0.1; done
-	[[ -e $SD/ready ]] || fail "sp-serve -m xdp did not start: $(cat "$SD/srv.err")"
+	wait_for 5 test -e "$SD/ready" || fail "sp-serve -m xdp did not start: $(cat "$SD/srv.err")"
 	ip netns exec "$NS_C" "$BIN/sp-fetch" -m xdp -i "$VETH_C" -s "$SRV_IP" -P 4 -n 40 \
 		--json "$SD/f64k" >"$SD/cli.json" 2>"$SD/cli.err" || fail "sp-fetch: $(cat "$SD/cli.err")"
 	local out

@@ -32,15 +32,9 @@ require_bin() {
 	[[ -x $SP_BIN/$1 ]] || skip "$1 is not built ($SP_BIN/$1 missing)"
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	local tries=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		((tries-- > 0)) || return 1
-		sleep 0.1
-	done
-}
+# wait_for SECONDS COMMAND..., pid_gone PID
+# shellcheck source=tests/wait.bash
+source "$BATS_TEST_DIRNAME/wait.bash"
 
 # The PCI address (0000:00:02.0) of the device behind a sysfs class node.
 pci_addr_of() {
