@@ -22,7 +22,7 @@ struct sp_ring_opts {
 	bool iopoll;
 	bool big_sqe;		/* SQE128, for NVMe passthrough */
 	bool big_cqe;		/* CQE32, for NVMe passthrough */
-	bool no_modern;		/* do not try COOP/SINGLE_ISSUER/DEFER */
+	bool no_modern;		/* do not try COOP/SINGLE_ISSUER/DEFER/NO_SQARRAY */
 	unsigned cq_entries;	/* CQ size; 0: the kernel's, twice entries */
 };
 

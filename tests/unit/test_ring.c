@@ -5,11 +5,14 @@
  * count, submitted with one io_uring_enter per pass (nop_submit) and
  * reaped as runs of one tag, across the ring's wrap and a few runs at
  * a time; a submit that waits for completions already there makes no
- * system call.
+ * system call. A ring without an SQ array (NO_SQARRAY, where the kernel
+ * has it) keeps its head, tail and mask as the kernel set them and
+ * runs liburing's own queueing across its wrap.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "backend.h"
 #include "ring.h"
@@ -37,6 +40,64 @@ static void cq_sizes(void)
 			  "CQ size 8 asked: CQSIZE, %u entries", ring.cq.ring_entries);
 		io_uring_queue_exit(&ring);
 	}
+}
+
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+
+static void no_sqarray(void)
+{
+	struct sp_ring_opts o = { .entries = 8, .sq_cpu = -1 };
+	struct sp_ring_info info;
+	struct io_uring ring;
+	bool ok = true;
+	char flags[160];
+	int ret = sp_ring_init(&ring, &o, &info);
+
+	TAP_CHECK(ret == 0, "a ring of 8: %s", strerror(-ret));
+	if (ret)
+		return;
+	sp_ring_flags_str(info.flags | info.refused, flags, sizeof(flags));
+	TAP_CHECK(strstr(flags, "NO_SQARRAY") != NULL,
+		  "NO_SQARRAY is asked for, obtained or refused: %s", flags);
+	if (!(info.flags & IORING_SETUP_NO_SQARRAY)) {
+		struct utsname u;
+
+		uname(&u);
+		printf("# this kernel (%s) refuses NO_SQARRAY: the SQ array is used\n", u.release);
+	}
+	/* an SQ array filled at offset 0 would have overwritten these */
+	TAP_CHECK(*ring.sq.khead == 0 && *ring.sq.ktail == 0 && *ring.sq.kring_mask == 7 &&
+			  *ring.sq.kring_entries == 8,
+		  "head 0, tail 0, mask 7, 8 entries as the kernel set them (%u %u %u %u)",
+		  *ring.sq.khead, *ring.sq.ktail, *ring.sq.kring_mask, *ring.sq.kring_entries);
+	/* 5 passes of 5 through liburing's get_sqe and submit: across the wrap */
+	for (unsigned p = 0; p < 5 && ok; p++) {
+		struct io_uring_cqe *cqe;
+
+		for (unsigned i = 0; i < 5; i++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data64(sqe, p * 10 + i);
+		}
+		ok = io_uring_submit_and_wait(&ring, 5) == 5;
+		for (unsigned i = 0; i < 5 && ok; i++) {
+			ok = !io_uring_peek_cqe(&ring, &cqe) && cqe->user_data == p * 10 + i &&
+			     cqe->res == 0;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	TAP_CHECK(ok, "25 NOPs through a ring of 8, each completing with its own user_data");
+	io_uring_queue_exit(&ring);
+
+	o.no_modern = true;
+	ret = sp_ring_init(&ring, &o, &info);
+	TAP_CHECK(ret == 0 && !(info.flags & IORING_SETUP_NO_SQARRAY),
+		  "--no-modern-flags: a plain ring, with its SQ array (%d)", ret);
+	if (ret == 0)
+		io_uring_queue_exit(&ring);
 }
 
 /* One pass of n NOPs tagged tag: queued, submitted waiting for n, reaped. */
@@ -132,6 +193,7 @@ static void nop_backend(void)
 int main(void)
 {
 	cq_sizes();
+	no_sqarray();
 	nop_backend();
 	return tap_done();
 }
