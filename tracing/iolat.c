@@ -225,7 +225,6 @@ struct config {
 	struct sp_bucket_layout layout;
 };
 
-
 /* The address /proc/kallsyms gives a symbol (0 when hidden: not root). */
 static int kallsyms_addr(const char *name, uint64_t *addr)
 {
