@@ -152,6 +152,12 @@ static inline int uring_entered(struct sp_uring *u, int ret)
 	return ret;
 }
 
+/* The completions a submit waits for: none when they are there already. */
+static inline unsigned uring_wait_nr(struct sp_uring *u, unsigned wait_nr)
+{
+	return wait_nr && io_uring_cq_ready(&u->ring) >= wait_nr ? 0 : wait_nr;
+}
+
 /* Entries from slot at to the ring's end (of entries), at most left. */
 static inline unsigned ring_span(unsigned at, unsigned entries, unsigned left)
 {
@@ -163,9 +169,7 @@ int sp_uring_submit(struct sp_target *t, unsigned wait_nr)
 	struct sp_uring *u = t->priv;
 	int ret;
 
-	/* Do not sleep for completions that are already there. */
-	if (wait_nr && io_uring_cq_ready(&u->ring) >= wait_nr)
-		wait_nr = 0;
+	wait_nr = uring_wait_nr(u, wait_nr);
 	if (!u->queued && !wait_nr && !(u->info.flags & IORING_SETUP_IOPOLL))
 		return 0;
 	if (uring_will_enter(u, wait_nr))
@@ -433,9 +437,7 @@ static int nop_submit(struct sp_target *t, unsigned wait_nr)
 
 	if (u->info.flags & (IORING_SETUP_SQPOLL | IORING_SETUP_IOPOLL))
 		return sp_uring_submit(t, wait_nr);
-	/* Do not sleep for completions that are already there. */
-	if (wait_nr && io_uring_cq_ready(&u->ring) >= wait_nr)
-		wait_nr = 0;
+	wait_nr = uring_wait_nr(u, wait_nr);
 	if (sq->sqe_head != sq->sqe_tail) {
 		sq->sqe_head = sq->sqe_tail;
 		/* the SQEs' user_data is written before the tail hands them over */
